@@ -1,0 +1,120 @@
+//! Machine-readable reason codes for rejected payments and failed requests.
+//!
+//! Where the x402 specification (§9 of v1 and v2) or the reference facilitators name a
+//! condition, the same string is used; the rest follow the spec's snake_case style. Reasons
+//! from a facilitator are passed through unchanged, so the set is open: a [`Reason`] is a
+//! string with named constants, like `http::StatusCode`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::version::ProtocolVersion;
+
+/// A reason code, such as `invalid_exact_evm_payload_signature`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Reason(Cow<'static, str>);
+
+macro_rules! reasons {
+    ($($(#[$doc:meta])* $name:ident = $code:literal;)*) => {
+        impl Reason {
+            $($(#[$doc])* pub const $name: Reason = Reason(Cow::Borrowed($code));)*
+
+            /// Every named reason code, for documentation and tests.
+            pub const ALL: &'static [Reason] = &[$(Reason::$name),*];
+        }
+    };
+}
+
+reasons! {
+    // --- Named by the x402 specification (v1 and v2 §9). ---
+    /// The payer's balance does not cover the amount.
+    INSUFFICIENT_FUNDS = "insufficient_funds";
+    /// `validAfter` is in the future.
+    VALID_AFTER = "invalid_exact_evm_payload_authorization_valid_after";
+    /// `validBefore` is too close (less than 6 s away), past, or further away than allowed.
+    VALID_BEFORE = "invalid_exact_evm_payload_authorization_valid_before";
+    /// The authorized value is not the required amount (v2 spelling; see [`Reason::for_version`]).
+    VALUE_MISMATCH = "invalid_exact_evm_payload_authorization_value_mismatch";
+    /// The signature is malformed, malleable, or does not recover to `from`.
+    INVALID_SIGNATURE = "invalid_exact_evm_payload_signature";
+    /// The authorization pays someone other than `payTo`.
+    RECIPIENT_MISMATCH = "invalid_exact_evm_payload_recipient_mismatch";
+    /// The payment is for a network the route does not accept.
+    INVALID_NETWORK = "invalid_network";
+    /// The payment header or body is not a well-formed payment.
+    INVALID_PAYLOAD = "invalid_payload";
+    /// The requirements are malformed or unusable.
+    INVALID_PAYMENT_REQUIREMENTS = "invalid_payment_requirements";
+    /// The scheme is not one this party knows.
+    UNSUPPORTED_SCHEME = "unsupported_scheme";
+    /// The payment's scheme differs from the requirement's.
+    INVALID_SCHEME = "invalid_scheme";
+    /// The payment's `x402Version` is not the one its header implies, or is unknown.
+    INVALID_X402_VERSION = "invalid_x402_version";
+    /// Settlement reached the chain but the transfer did not succeed.
+    INVALID_TRANSACTION_STATE = "invalid_transaction_state";
+    /// The facilitator failed while verifying.
+    UNEXPECTED_VERIFY_ERROR = "unexpected_verify_error";
+    /// The facilitator failed while settling.
+    UNEXPECTED_SETTLE_ERROR = "unexpected_settle_error";
+
+    // --- Named by the reference facilitators. ---
+    /// This authorization (payer + nonce) was already used.
+    NONCE_ALREADY_USED = "invalid_exact_evm_nonce_already_used";
+
+    // --- This implementation's own, in the spec's style. ---
+    /// The v2 `accepted.asset` is not the token the route accepts on that network.
+    ASSET_MISMATCH = "invalid_exact_evm_payload_asset_mismatch";
+    /// No payment was sent; the 402 lists how to pay.
+    PAYMENT_REQUIRED = "payment_required";
+    /// The payment header is longer than the server accepts.
+    HEADER_TOO_LARGE = "payment_header_too_large";
+    /// The facilitator could not be reached.
+    FACILITATOR_UNAVAILABLE = "facilitator_unavailable";
+    /// The facilitator did not answer within the configured timeout.
+    FACILITATOR_TIMEOUT = "facilitator_timeout";
+    /// The facilitator answered with something that is not a valid x402 response.
+    FACILITATOR_INVALID_RESPONSE = "facilitator_invalid_response";
+    /// The payment store (replay protection, entitlements) is unavailable.
+    STORE_UNAVAILABLE = "store_unavailable";
+    /// The route's dynamic price could not be computed.
+    PRICE_UNAVAILABLE = "price_unavailable";
+    /// The server is not set up for x402 on this route (for example, a missing layer).
+    NOT_CONFIGURED = "x402_not_configured";
+    /// The facilitator reported a failed settlement without a reason.
+    SETTLEMENT_FAILED = "settlement_failed";
+}
+
+impl Reason {
+    /// A reason code from any string (for example one a facilitator sent).
+    pub fn new(code: impl Into<Cow<'static, str>>) -> Self {
+        Reason(code.into())
+    }
+
+    /// The code.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The spelling for a protocol generation: v1 names a value mismatch
+    /// `invalid_exact_evm_payload_authorization_value`, v2 adds `_mismatch`.
+    pub fn for_version(&self, version: ProtocolVersion) -> &str {
+        if version == ProtocolVersion::V1 && *self == Reason::VALUE_MISMATCH {
+            "invalid_exact_evm_payload_authorization_value"
+        } else {
+            self.as_str()
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Reason> for String {
+    fn from(reason: Reason) -> String {
+        reason.0.into_owned()
+    }
+}
