@@ -22,7 +22,8 @@ struct Vector {
 
 fn first_v2_vector() -> Vector {
     let file: serde_json::Value =
-        serde_json::from_str(include_str!("../tests/data/official-clients.json")).expect("vector file");
+        serde_json::from_str(include_str!("../tests/data/official-clients.json"))
+            .expect("vector file");
     let first = file["vectors"][0].clone();
     serde_json::from_value(first).expect("first vector is v2")
 }
@@ -47,7 +48,8 @@ fn decode_and_verify(c: &mut Criterion) {
     group.bench_function("decode_only", |b| {
         b.iter(|| {
             let payload: v2::PaymentPayload =
-                codec::decode(black_box(&vector.header_value), DEFAULT_MAX_HEADER_BYTES).expect("decodes");
+                codec::decode(black_box(&vector.header_value), DEFAULT_MAX_HEADER_BYTES)
+                    .expect("decodes");
             black_box(payload)
         })
     });
@@ -55,11 +57,18 @@ fn decode_and_verify(c: &mut Criterion) {
         group.bench_function(format!("decode_verify/{name}"), |b| {
             b.iter(|| {
                 let payload: v2::PaymentPayload =
-                    codec::decode(black_box(&vector.header_value), DEFAULT_MAX_HEADER_BYTES).expect("decodes");
+                    codec::decode(black_box(&vector.header_value), DEFAULT_MAX_HEADER_BYTES)
+                        .expect("decodes");
                 let payload = PaymentPayload::V2(payload);
                 let requirement = select_requirement(&payload, &accepts).expect("matches");
-                let verified = verify_payment_with(backend, &payload, requirement, &registry, vector.signed_at_unix)
-                    .expect("verifies");
+                let verified = verify_payment_with(
+                    backend,
+                    &payload,
+                    requirement,
+                    &registry,
+                    vector.signed_at_unix,
+                )
+                .expect("verifies");
                 black_box(verified)
             })
         });

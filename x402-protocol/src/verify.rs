@@ -58,6 +58,79 @@ pub struct VerifiedPayment {
     pub amount: U256,
 }
 
+/// What a requirements entry asks for, resolved: network, token domain, recipient, amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequirementTerms {
+    /// The network.
+    pub network: NetworkInfo,
+    /// The token contract.
+    pub asset: Address,
+    /// The token's EIP-712 domain name.
+    pub eip712_name: String,
+    /// The token's EIP-712 domain version.
+    pub eip712_version: String,
+    /// The recipient.
+    pub pay_to: Address,
+    /// The amount in atomic units.
+    pub amount: U256,
+}
+
+impl RequirementTerms {
+    /// Resolves a requirements entry: the network must be known to `registry`, `asset` and
+    /// `payTo` must be addresses, and the EIP-712 domain comes from `extra` (or, when absent,
+    /// from the registry's record of the token).
+    pub fn resolve(
+        requirements: &PaymentRequirements,
+        registry: &NetworkRegistry,
+    ) -> Result<Self, InvalidPayment> {
+        let network = registry
+            .network(requirements.network())
+            .map_err(|e| InvalidPayment::new(Reason::INVALID_NETWORK, e.to_string()))?;
+        let asset = parse_address("asset", requirements.asset())?;
+        let pay_to = parse_address("payTo", requirements.pay_to())?;
+        let extra = requirements.extra();
+        let extra_str = |key: &str| {
+            extra
+                .and_then(|e| e.get(key))
+                .and_then(serde_json::Value::as_str)
+        };
+        let known = registry.asset(network, asset);
+        let (Some(name), Some(version)) = (
+            extra_str("name").or(known.map(|a| a.eip712_name.as_ref())),
+            extra_str("version").or(known.map(|a| a.eip712_version.as_ref())),
+        ) else {
+            return Err(InvalidPayment::new(
+                Reason::INVALID_PAYMENT_REQUIREMENTS,
+                format!(
+                    "the requirement's extra lacks the token's EIP-712 name and version, and {asset} is not a known token"
+                ),
+            ));
+        };
+        Ok(RequirementTerms {
+            eip712_name: name.to_owned(),
+            eip712_version: version.to_owned(),
+            network: network.clone(),
+            asset,
+            pay_to,
+            amount: requirements.amount(),
+        })
+    }
+
+    /// The terms in the form [`eip3009`] signs and verifies.
+    pub fn as_terms(&self) -> PaymentTerms<'_> {
+        PaymentTerms {
+            token: TokenDomain {
+                name: &self.eip712_name,
+                version: &self.eip712_version,
+                chain_id: self.network.chain_id,
+                verifying_contract: self.asset,
+            },
+            pay_to: self.pay_to,
+            amount: self.amount,
+        }
+    }
+}
+
 /// Parses a `0x` address as written in requirements.
 pub fn parse_address(field: &str, value: &str) -> Result<Address, InvalidPayment> {
     Address::from_str(value).map_err(|_| {
@@ -211,11 +284,8 @@ pub fn verify_payment_with(
             ),
         );
     }
-    let network = registry.network(requirements.network()).map_err(|e| {
-        InvalidPayment::new(Reason::INVALID_NETWORK, e.to_string()).with_payer(payer)
-    })?;
-    let asset = parse_address("asset", requirements.asset()).map_err(|e| e.with_payer(payer))?;
-    let pay_to = parse_address("payTo", requirements.pay_to()).map_err(|e| e.with_payer(payer))?;
+    let terms =
+        RequirementTerms::resolve(requirements, registry).map_err(|e| e.with_payer(payer))?;
     if let PaymentPayload::V2(p) = payload
         && !p.accepted.asset.eq_ignore_ascii_case(requirements.asset())
     {
@@ -228,41 +298,12 @@ pub fn verify_payment_with(
             ),
         );
     }
-
-    let extra = requirements.extra();
-    let extra_str = |key: &str| {
-        extra
-            .and_then(|e| e.get(key))
-            .and_then(serde_json::Value::as_str)
-    };
-    let known = registry.asset(network, asset);
-    let (Some(name), Some(version)) = (
-        extra_str("name").or(known.map(|a| a.eip712_name.as_ref())),
-        extra_str("version").or(known.map(|a| a.eip712_version.as_ref())),
-    ) else {
-        return fail(
-            Reason::INVALID_PAYMENT_REQUIREMENTS,
-            format!(
-                "the requirement's extra lacks the token's EIP-712 name and version, and {asset} is not a known token"
-            ),
-        );
-    };
-    let terms = PaymentTerms {
-        token: TokenDomain {
-            name,
-            version,
-            chain_id: network.chain_id,
-            verifying_contract: asset,
-        },
-        pay_to,
-        amount: requirements.amount(),
-    };
-    let payer = eip3009::verify_with(backend, payload.exact(), &terms, now)
+    let payer = eip3009::verify_with(backend, payload.exact(), &terms.as_terms(), now)
         .map_err(|e| InvalidPayment::new(e.reason(), e.to_string()).with_payer(payer))?;
     Ok(VerifiedPayment {
         payer,
-        network: network.clone(),
-        asset,
+        network: terms.network,
+        asset: terms.asset,
         amount: terms.amount,
     })
 }

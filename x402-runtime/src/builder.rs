@@ -1,0 +1,414 @@
+//! Configuring a [`Gate`]: facilitator, recipient, networks, stores.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use x402_protocol::{Address, AssetInfo, NetworkError, NetworkInfo, NetworkRegistry, codec};
+
+use crate::clock::{Clock, SystemClock};
+use crate::facilitator::{EmbeddedFacilitator, Facilitator, FacilitatorError, HttpFacilitator};
+use crate::gate::Gate;
+use crate::request::ResourcePolicy;
+use crate::store::{MemoryReplayStore, ReplayStore};
+
+/// Why a configuration could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No facilitator was chosen.
+    #[error(
+        "no facilitator configured: call .facilitator(\"https://…\") for a real one, or \
+         .embedded_facilitator() for development (or set X402_FACILITATOR_URL)"
+    )]
+    MissingFacilitator,
+    /// The recipient is not an address.
+    #[error("pay_to {0:?} is not an EVM address (0x followed by 40 hex digits)")]
+    InvalidPayTo(String),
+    /// A network or token could not be registered or found.
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    /// The HTTP facilitator client could not be built.
+    #[error("facilitator: {0}")]
+    Facilitator(#[from] FacilitatorError),
+    /// An environment variable held an unusable value.
+    #[error("environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+enum FacilitatorChoice {
+    Url(String, Option<String>),
+    Embedded,
+    Given(Arc<dyn Facilitator>),
+}
+
+/// Builds the x402 configuration a server runs with; `T` is what you get back (the runtime's
+/// [`Gate`], or a framework integration's `X402`).
+///
+/// ```
+/// use x402_runtime::{Gate, X402Builder};
+///
+/// let gate: Gate = X402Builder::new()
+///     .embedded_facilitator()
+///     .pay_to("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
+///     .default_network("base-sepolia")
+///     .build()?;
+/// assert!(gate.dev_ledger().is_some());
+/// # Ok::<(), x402_runtime::ConfigError>(())
+/// ```
+#[must_use]
+pub struct X402Builder<T = Gate> {
+    facilitator: Option<FacilitatorChoice>,
+    pay_to: Option<String>,
+    networks: Vec<NetworkInfo>,
+    assets: Vec<(String, AssetInfo)>,
+    default_networks: Vec<String>,
+    replay: Option<Arc<dyn ReplayStore>>,
+    clock: Option<Arc<dyn Clock>>,
+    resource_policy: ResourcePolicy,
+    facilitator_timeout: Duration,
+    max_header_bytes: usize,
+    max_authorization_lifetime: Duration,
+    deferred_error: Option<ConfigError>,
+    target: PhantomData<fn() -> T>,
+}
+
+impl<T> Default for X402Builder<T> {
+    fn default() -> Self {
+        X402Builder {
+            facilitator: None,
+            pay_to: None,
+            networks: Vec::new(),
+            assets: Vec::new(),
+            default_networks: Vec::new(),
+            replay: None,
+            clock: None,
+            resource_policy: ResourcePolicy::default(),
+            facilitator_timeout: Duration::from_secs(10),
+            max_header_bytes: codec::DEFAULT_MAX_HEADER_BYTES,
+            max_authorization_lifetime: Duration::from_secs(24 * 60 * 60),
+            deferred_error: None,
+            target: PhantomData,
+        }
+    }
+}
+
+impl<T: From<Gate>> X402Builder<T> {
+    /// An empty configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses the facilitator at this URL (e.g. `https://x402.org/facilitator`).
+    pub fn facilitator(mut self, url: impl Into<String>) -> Self {
+        self.facilitator = Some(FacilitatorChoice::Url(url.into(), None));
+        self
+    }
+
+    /// Uses the facilitator at this URL, sending `Authorization: <value>` with each call.
+    pub fn facilitator_with_auth(
+        mut self,
+        url: impl Into<String>,
+        authorization: impl Into<String>,
+    ) -> Self {
+        self.facilitator = Some(FacilitatorChoice::Url(
+            url.into(),
+            Some(authorization.into()),
+        ));
+        self
+    }
+
+    /// Verifies in process and settles into an in-memory dev ledger (see
+    /// [`Gate::dev_ledger`]). For development and tests: no money moves.
+    pub fn embedded_facilitator(mut self) -> Self {
+        self.facilitator = Some(FacilitatorChoice::Embedded);
+        self
+    }
+
+    /// Uses any [`Facilitator`], such as a configured [`EmbeddedFacilitator`].
+    pub fn facilitator_client(mut self, facilitator: Arc<dyn Facilitator>) -> Self {
+        self.facilitator = Some(FacilitatorChoice::Given(facilitator));
+        self
+    }
+
+    /// The default recipient for routes that do not name one.
+    pub fn pay_to(mut self, address: impl Into<String>) -> Self {
+        self.pay_to = Some(address.into());
+        self
+    }
+
+    /// A network for routes that do not name one (may be called several times).
+    pub fn default_network(mut self, network: impl Into<String>) -> Self {
+        self.default_networks.push(network.into());
+        self
+    }
+
+    /// Registers a network beyond the built-in ones, such as a local dev chain.
+    pub fn network(mut self, network: NetworkInfo) -> Self {
+        self.networks.push(network);
+        self
+    }
+
+    /// Registers a token on a network beside its default stablecoin.
+    pub fn asset(mut self, network: impl Into<String>, asset: AssetInfo) -> Self {
+        self.assets.push((network.into(), asset));
+        self
+    }
+
+    /// Where used payment authorizations are recorded (default: in memory). Replicas behind
+    /// one load balancer must share a store.
+    pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
+        self.replay = Some(Arc::new(store));
+        self
+    }
+
+    /// The clock (default: system time). Tests use [`ManualClock`](crate::clock::ManualClock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The public origin of this server (`https://api.example.com`), used in `resource` URLs
+    /// instead of the request's `Host`.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.resource_policy.public_url = Some(url.into());
+        self
+    }
+
+    /// Believes `Forwarded` / `X-Forwarded-*` headers when building `resource` URLs. Enable only
+    /// behind a proxy that sets them.
+    pub fn trust_forwarded_headers(mut self, trust: bool) -> Self {
+        self.resource_policy.trust_forwarded_headers = trust;
+        self
+    }
+
+    /// How long to wait for the facilitator before answering 504 (default 10 s).
+    pub fn facilitator_timeout(mut self, timeout: Duration) -> Self {
+        self.facilitator_timeout = timeout;
+        self
+    }
+
+    /// The largest payment header accepted, in bytes (default 8 KiB); longer ones get 431.
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        self.max_header_bytes = bytes;
+        self
+    }
+
+    /// The longest an authorization may stay valid (default 24 h). Authorizations are
+    /// remembered until they expire, so this bounds replay-store memory.
+    pub fn max_authorization_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_authorization_lifetime = lifetime;
+        self
+    }
+
+    /// Reads settings from the environment, overriding what was set before:
+    ///
+    /// | variable | meaning |
+    /// | --- | --- |
+    /// | `X402_FACILITATOR_URL` | facilitator base URL, or `embedded` for the dev facilitator |
+    /// | `X402_FACILITATOR_AUTHORIZATION` | `Authorization` header value for the facilitator |
+    /// | `X402_PAY_TO` | default recipient |
+    /// | `X402_NETWORKS` | default networks, comma-separated |
+    /// | `X402_PUBLIC_URL` | public origin for `resource` URLs |
+    /// | `X402_TRUST_FORWARDED_HEADERS` | `true` / `false` |
+    /// | `X402_FACILITATOR_TIMEOUT_MS` | facilitator timeout in milliseconds |
+    ///
+    /// Bad values are reported by [`build`](Self::build).
+    pub fn from_env(self) -> Self {
+        self.from_lookup(|var| std::env::var(var).ok())
+    }
+
+    fn from_lookup(mut self, get: impl Fn(&str) -> Option<String>) -> Self {
+        if let Some(url) = get("X402_FACILITATOR_URL").filter(|v| !v.trim().is_empty()) {
+            self = if url.trim().eq_ignore_ascii_case("embedded") {
+                self.embedded_facilitator()
+            } else {
+                match get("X402_FACILITATOR_AUTHORIZATION") {
+                    Some(auth) => self.facilitator_with_auth(url.trim(), auth),
+                    None => self.facilitator(url.trim()),
+                }
+            };
+        }
+        if let Some(pay_to) = get("X402_PAY_TO") {
+            self = self.pay_to(pay_to.trim());
+        }
+        if let Some(networks) = get("X402_NETWORKS") {
+            self.default_networks = networks
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        if let Some(url) = get("X402_PUBLIC_URL") {
+            self = self.public_url(url.trim());
+        }
+        if let Some(trust) = get("X402_TRUST_FORWARDED_HEADERS") {
+            match trust.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" => self.resource_policy.trust_forwarded_headers = true,
+                "0" | "false" | "no" | "" => self.resource_policy.trust_forwarded_headers = false,
+                other => {
+                    self.deferred_error.get_or_insert(ConfigError::Env {
+                        var: "X402_TRUST_FORWARDED_HEADERS",
+                        message: format!("expected true or false, found {other:?}"),
+                    });
+                }
+            }
+        }
+        if let Some(ms) = get("X402_FACILITATOR_TIMEOUT_MS") {
+            match ms.trim().parse::<u64>() {
+                Ok(ms) if ms > 0 => self.facilitator_timeout = Duration::from_millis(ms),
+                _ => {
+                    self.deferred_error.get_or_insert(ConfigError::Env {
+                        var: "X402_FACILITATOR_TIMEOUT_MS",
+                        message: format!(
+                            "expected a positive number of milliseconds, found {ms:?}"
+                        ),
+                    });
+                }
+            }
+        }
+        self
+    }
+
+    /// Checks the configuration and builds it.
+    pub fn build(self) -> Result<T, ConfigError> {
+        if let Some(error) = self.deferred_error {
+            return Err(error);
+        }
+        let pay_to = self
+            .pay_to
+            .map(|text| Address::from_str(text.trim()).map_err(|_| ConfigError::InvalidPayTo(text)))
+            .transpose()?;
+        let mut registry = NetworkRegistry::builtin();
+        for network in self.networks {
+            registry.register_network(network)?;
+        }
+        for (network, asset) in self.assets {
+            registry.register_asset(&network, asset)?;
+        }
+        for network in &self.default_networks {
+            registry.network(network)?;
+        }
+        let registry = Arc::new(registry);
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let mut dev_ledger = None;
+        let facilitator: Arc<dyn Facilitator> = match self
+            .facilitator
+            .ok_or(ConfigError::MissingFacilitator)?
+        {
+            FacilitatorChoice::Url(url, auth) => {
+                let mut builder =
+                    HttpFacilitator::builder(url).request_timeout(self.facilitator_timeout);
+                if let Some(auth) = auth {
+                    builder = builder.header("authorization", &auth)?;
+                }
+                Arc::new(builder.build()?)
+            }
+            FacilitatorChoice::Embedded => {
+                tracing::warn!(
+                    target: "x402::config",
+                    "using the embedded facilitator: payments settle into an in-memory dev ledger and no money moves"
+                );
+                let embedded = EmbeddedFacilitator::builder()
+                    .registry(registry.clone())
+                    .clock(clock.clone())
+                    .build();
+                dev_ledger = embedded.dev_ledger().cloned();
+                Arc::new(embedded)
+            }
+            FacilitatorChoice::Given(facilitator) => facilitator,
+        };
+        Ok(T::from(Gate {
+            facilitator,
+            replay: self
+                .replay
+                .unwrap_or_else(|| Arc::new(MemoryReplayStore::new())),
+            registry,
+            clock,
+            pay_to,
+            default_networks: self.default_networks,
+            resource_policy: self.resource_policy,
+            facilitator_timeout: self.facilitator_timeout,
+            max_header_bytes: self.max_header_bytes,
+            max_authorization_lifetime: self.max_authorization_lifetime,
+            dev_ledger,
+            routes: RwLock::new(HashMap::new()),
+        }))
+    }
+}
+
+impl Gate {
+    /// Starts configuring a gate.
+    pub fn builder() -> X402Builder<Gate> {
+        X402Builder::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_to_guess_a_facilitator() {
+        let err = X402Builder::<Gate>::new()
+            .pay_to("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
+            .build()
+            .unwrap_err();
+        assert_eq!(err, ConfigError::MissingFacilitator);
+        assert!(err.to_string().contains("embedded_facilitator"));
+    }
+
+    #[test]
+    fn reads_the_environment_and_reports_bad_values() {
+        let env: HashMap<&str, &str> = [
+            ("X402_FACILITATOR_URL", "embedded"),
+            ("X402_PAY_TO", "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"),
+            ("X402_NETWORKS", "base, base-sepolia"),
+        ]
+        .into();
+        let gate: Gate = X402Builder::new()
+            .from_lookup(|k| env.get(k).map(|v| v.to_string()))
+            .build()
+            .unwrap();
+        assert!(gate.dev_ledger().is_some());
+        assert_eq!(gate.default_networks, ["base", "base-sepolia"]);
+
+        let bad: HashMap<&str, &str> = [
+            ("X402_FACILITATOR_URL", "embedded"),
+            ("X402_FACILITATOR_TIMEOUT_MS", "soon"),
+        ]
+        .into();
+        let err = X402Builder::<Gate>::new()
+            .from_lookup(|k| bad.get(k).map(|v| v.to_string()))
+            .build()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Env {
+                var: "X402_FACILITATOR_TIMEOUT_MS",
+                ..
+            }
+        ));
+
+        let err = X402Builder::<Gate>::new()
+            .embedded_facilitator()
+            .pay_to("bob")
+            .build()
+            .unwrap_err();
+        assert_eq!(err, ConfigError::InvalidPayTo("bob".into()));
+        let err = X402Builder::<Gate>::new()
+            .embedded_facilitator()
+            .default_network("mars")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Network(_)));
+    }
+}

@@ -1,0 +1,77 @@
+//! The framework-free x402 payment runtime.
+//!
+//! Everything with behaviour lives here, so that the axum, actix-web and Rocket integrations
+//! only translate requests and responses:
+//!
+//! - [`Gate::evaluate`] turns a request to a paid route into a [`Decision`]: a 402
+//!   challenge (v1 JSON body *and* v2 `PAYMENT-REQUIRED` header), a verified payment
+//!   (settlement pending), or a rejection with a reason code;
+//! - [`Gate::finish`] settles after the handler (only if it succeeded) and adds the receipt;
+//! - [`facilitator`]: the [`Facilitator`] trait, an HTTP client and an embedded facilitator
+//!   with a dev ledger;
+//! - [`store`]: replay protection shared by all replicas;
+//! - [`response`]: the one mapping from decisions and errors to status, headers and JSON.
+//!
+//! ```
+//! use x402_runtime::{Decision, Gate, RequestView, RouteSpec};
+//!
+//! struct Get(&'static str);
+//! impl RequestView for Get {
+//!     fn method(&self) -> &str { "GET" }
+//!     fn path_and_query(&self) -> &str { self.0 }
+//!     fn header(&self, name: &str) -> Option<&str> {
+//!         name.eq_ignore_ascii_case("host").then_some("api.example.com")
+//!     }
+//! }
+//!
+//! static WEATHER: RouteSpec = RouteSpec::fixed("$0.01").networks(&["base-sepolia"]);
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let gate = Gate::builder()
+//!     .embedded_facilitator()
+//!     .pay_to("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
+//!     .build()?;
+//! let Decision::Challenge(challenge) = gate.evaluate(&Get("/weather"), &WEATHER).await else {
+//!     unreachable!("no payment was sent");
+//! };
+//! let response = challenge.to_response();
+//! assert_eq!(response.status, 402);
+//! assert!(response.header("payment-required").is_some());
+//! # Ok::<(), x402_runtime::ConfigError>(())
+//! # }).unwrap();
+//! ```
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod builder;
+mod challenge;
+pub mod clock;
+pub mod facilitator;
+mod gate;
+mod payment;
+mod rejection;
+mod request;
+pub mod response;
+mod route;
+pub mod store;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use builder::{ConfigError, X402Builder};
+pub use challenge::{AcceptOption, Challenge};
+pub use facilitator::{Facilitator, FacilitatorError};
+pub use gate::{Admission, Completion, Decision, Gate, Pending};
+pub use payment::{Access, PaymentInfo};
+pub use rejection::Rejection;
+pub use request::{RequestView, ResourcePolicy};
+pub use response::ResponseParts;
+pub use route::{
+    AccessSpec, DEFAULT_MAX_TIMEOUT_SECONDS, DynamicPrice, PriceSpec, PriceTag, RouteSpec,
+    SettleMode,
+};
+pub use x402_protocol::{
+    self as protocol, Address, Price, PriceError, ProtocolVersion, Reason, U256,
+};

@@ -1,0 +1,85 @@
+//! What a handler learns about the payment that let its request through.
+
+use std::sync::Arc;
+
+use x402_protocol::amount::format_units;
+use x402_protocol::{Address, AssetInfo, NetworkInfo, ProtocolVersion, U256};
+
+/// How the request was granted access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Access {
+    /// A payment sent with this request.
+    Paid,
+}
+
+/// The payment behind a request: who paid, how much, in what, where.
+#[derive(Debug, Clone)]
+pub struct PaymentInfo {
+    pub(crate) payer: Address,
+    pub(crate) amount: U256,
+    pub(crate) asset: Arc<AssetInfo>,
+    pub(crate) network: Arc<NetworkInfo>,
+    pub(crate) pay_to: Address,
+    pub(crate) version: ProtocolVersion,
+    pub(crate) access: Access,
+    pub(crate) transaction: Option<String>,
+    pub(crate) resource: String,
+}
+
+impl PaymentInfo {
+    /// The payer's address, recovered from the signature.
+    pub fn payer(&self) -> Address {
+        self.payer
+    }
+
+    /// The amount, in the token's atomic units.
+    pub fn amount(&self) -> U256 {
+        self.amount
+    }
+
+    /// The amount for people, e.g. `0.01 USDC`.
+    pub fn amount_display(&self) -> String {
+        format!(
+            "{} {}",
+            format_units(self.amount, self.asset.decimals),
+            self.asset.symbol
+        )
+    }
+
+    /// The token paid in.
+    pub fn asset(&self) -> &AssetInfo {
+        &self.asset
+    }
+
+    /// The network paid on.
+    pub fn network(&self) -> &NetworkInfo {
+        &self.network
+    }
+
+    /// Who receives the payment.
+    pub fn pay_to(&self) -> Address {
+        self.pay_to
+    }
+
+    /// The client's protocol generation.
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// How access was granted.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// The settlement transaction, when the payment was settled before the handler ran
+    /// (`settle = "before"`); `None` for payments settled after it.
+    pub fn transaction(&self) -> Option<&str> {
+        self.transaction.as_deref()
+    }
+
+    /// The URL that was paid for.
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+}

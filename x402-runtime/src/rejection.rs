@@ -1,0 +1,97 @@
+//! Why a request was not served, in a form that renders to exactly one response.
+
+use std::sync::Arc;
+
+use x402_protocol::facilitator::SettleResponse;
+use x402_protocol::{Address, Reason};
+
+use crate::challenge::Challenge;
+use crate::response::{self, ResponseParts};
+
+/// A request that will not reach the handler (or whose paid response is withdrawn), with a
+/// machine-readable reason. A missing payment is the rejection `payment_required`.
+///
+/// Render it with [`Rejection::to_response`]; its status comes from
+/// [`response::status_for`].
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    reason: Reason,
+    message: String,
+    payer: Option<Address>,
+    challenge: Option<Arc<Challenge>>,
+    settlement: Option<Box<SettleResponse>>,
+}
+
+impl Rejection {
+    /// A rejection with a reason and a message for people.
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Rejection {
+            reason,
+            message: message.into(),
+            payer: None,
+            challenge: None,
+            settlement: None,
+        }
+    }
+
+    /// Attaches the route's challenge, so a 402 tells the client how to pay.
+    pub fn with_challenge(mut self, challenge: Arc<Challenge>) -> Self {
+        self.challenge = Some(challenge);
+        self
+    }
+
+    /// Names the payer whose payment was rejected.
+    pub fn with_payer(mut self, payer: Option<Address>) -> Self {
+        self.payer = payer;
+        self
+    }
+
+    /// Attaches a failed settlement receipt (sent as v2 `PAYMENT-RESPONSE`).
+    pub(crate) fn with_settlement(mut self, settlement: SettleResponse) -> Self {
+        self.settlement = Some(Box::new(settlement));
+        self
+    }
+
+    /// The reason code.
+    pub fn reason(&self) -> &Reason {
+        &self.reason
+    }
+
+    /// What went wrong, for people.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The payer, when a payment was received.
+    pub fn payer(&self) -> Option<Address> {
+        self.payer
+    }
+
+    /// The HTTP status this rejection is sent with.
+    pub fn status(&self) -> u16 {
+        response::status_for(&self.reason)
+    }
+
+    /// The route's challenge, when attached.
+    pub fn challenge(&self) -> Option<&Challenge> {
+        self.challenge.as_deref()
+    }
+
+    /// The failed settlement receipt, if settlement was what failed.
+    pub fn settlement(&self) -> Option<&SettleResponse> {
+        self.settlement.as_deref()
+    }
+
+    /// Status, headers and body to send.
+    pub fn to_response(&self) -> ResponseParts {
+        response::rejection(self)
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.reason, self.status(), self.message)
+    }
+}
+
+impl std::error::Error for Rejection {}

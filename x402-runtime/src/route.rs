@@ -1,0 +1,206 @@
+//! What a paid route charges: the [`RouteSpec`] the `#[paid]` attribute emits, or that you
+//! write by hand.
+
+use std::time::Duration;
+
+use x402_protocol::{Price, PriceError};
+
+use crate::request::RequestView;
+
+/// A price computed from the request at run time (`#[paid(price = my_fn, …)]`).
+///
+/// ```
+/// use x402_runtime::{Price, PriceError, RequestView};
+///
+/// fn by_size(request: &dyn RequestView) -> Result<Price, PriceError> {
+///     if request.path_and_query().contains("size=large") { Price::usd("0.05") } else { Price::usd("0.01") }
+/// }
+/// let _: x402_runtime::DynamicPrice = by_size;
+/// ```
+pub type DynamicPrice = fn(&dyn RequestView) -> Result<Price, PriceError>;
+
+/// Where a route's price comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum PriceSpec {
+    /// A literal such as `"0.01 USDC"` or `"$0.01"`; resolved once per network and cached.
+    Fixed(&'static str),
+    /// A function of the request, evaluated on every request.
+    Dynamic(DynamicPrice),
+}
+
+/// When the payment is settled relative to the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SettleMode {
+    /// After the handler, and only if it succeeded (status < 400). The default: a failing
+    /// handler costs the client nothing.
+    #[default]
+    After,
+    /// Before the handler runs; the handler sees the transaction in its `Payment`. Use when
+    /// the handler's work must not happen unpaid (the payer is charged even if it then fails).
+    Before,
+}
+
+/// How access bought by one payment can be reused (issue: entitlements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccessSpec {
+    /// How long the grant lasts, if limited in time.
+    pub duration: Option<Duration>,
+    /// How many requests it covers, if limited in number.
+    pub uses: Option<u64>,
+    /// A named group of routes sharing the grant; `None` scopes it to this route.
+    pub scope: Option<&'static str>,
+}
+
+/// Everything about how one route is paid for.
+///
+/// `#[paid(...)]` emits one of these as a `static`; all constructors are `const`.
+///
+/// ```
+/// use x402_runtime::{RouteSpec, SettleMode};
+///
+/// static WEATHER: RouteSpec = RouteSpec::fixed("$0.01")
+///     .networks(&["base", "base-sepolia"])
+///     .description("Current weather")
+///     .mime_type("application/json")
+///     .settle(SettleMode::After);
+/// assert_eq!(WEATHER.networks, &["base", "base-sepolia"]);
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct RouteSpec {
+    /// The price.
+    pub price: PriceSpec,
+    /// Accepted networks (v1 names or CAIP-2 ids). Empty means the server's default networks.
+    pub networks: &'static [&'static str],
+    /// Recipient; `None` uses the server's default `pay_to`.
+    pub pay_to: Option<&'static str>,
+    /// A specific token contract instead of the network's default stablecoin.
+    pub asset: Option<&'static str>,
+    /// What the client pays for.
+    pub description: &'static str,
+    /// MIME type of the response.
+    pub mime_type: &'static str,
+    /// `maxTimeoutSeconds` of the requirements; `None` uses the default (300, like v2
+    /// reference servers).
+    pub max_timeout_seconds: Option<u64>,
+    /// When to settle.
+    pub settle: SettleMode,
+    /// A fixed resource URL instead of the request's.
+    pub resource: Option<&'static str>,
+    /// Reuse of a payment (entitlement), if any.
+    pub access: Option<AccessSpec>,
+    /// A prepaid option: pay this once, then each request draws the route's price from it.
+    pub prepay: Option<&'static str>,
+}
+
+/// `maxTimeoutSeconds` when a route does not set one.
+pub const DEFAULT_MAX_TIMEOUT_SECONDS: u64 = 300;
+
+impl RouteSpec {
+    const fn with_price(price: PriceSpec) -> Self {
+        RouteSpec {
+            price,
+            networks: &[],
+            pay_to: None,
+            asset: None,
+            description: "",
+            mime_type: "",
+            max_timeout_seconds: None,
+            settle: SettleMode::After,
+            resource: None,
+            access: None,
+            prepay: None,
+        }
+    }
+
+    /// A route with a literal price such as `"0.01 USDC"`.
+    pub const fn fixed(price: &'static str) -> Self {
+        Self::with_price(PriceSpec::Fixed(price))
+    }
+
+    /// A route whose price is computed per request.
+    pub const fn dynamic(price: DynamicPrice) -> Self {
+        Self::with_price(PriceSpec::Dynamic(price))
+    }
+
+    /// Sets the accepted networks.
+    pub const fn networks(mut self, networks: &'static [&'static str]) -> Self {
+        self.networks = networks;
+        self
+    }
+
+    /// Sets the recipient.
+    pub const fn pay_to(mut self, pay_to: &'static str) -> Self {
+        self.pay_to = Some(pay_to);
+        self
+    }
+
+    /// Pins a token contract.
+    pub const fn asset(mut self, asset: &'static str) -> Self {
+        self.asset = Some(asset);
+        self
+    }
+
+    /// Sets the description.
+    pub const fn description(mut self, description: &'static str) -> Self {
+        self.description = description;
+        self
+    }
+
+    /// Sets the MIME type.
+    pub const fn mime_type(mut self, mime_type: &'static str) -> Self {
+        self.mime_type = mime_type;
+        self
+    }
+
+    /// Sets `maxTimeoutSeconds`.
+    pub const fn max_timeout_seconds(mut self, seconds: u64) -> Self {
+        self.max_timeout_seconds = Some(seconds);
+        self
+    }
+
+    /// Sets when to settle.
+    pub const fn settle(mut self, settle: SettleMode) -> Self {
+        self.settle = settle;
+        self
+    }
+
+    /// Fixes the resource URL.
+    pub const fn resource(mut self, resource: &'static str) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+
+    /// Lets one payment buy repeated access.
+    pub const fn access(mut self, access: AccessSpec) -> Self {
+        self.access = Some(access);
+        self
+    }
+
+    /// Offers a prepaid balance next to the per-request price.
+    pub const fn prepay(mut self, amount: &'static str) -> Self {
+        self.prepay = Some(amount);
+        self
+    }
+}
+
+/// Connects a handler's `Payment<Tag>` parameter to its route's [`RouteSpec`].
+///
+/// `#[paid]` implements it on a hidden zero-sized type per handler; write it by hand to guard
+/// a route without the attribute.
+///
+/// ```
+/// use x402_runtime::{PriceTag, RouteSpec};
+///
+/// struct Report;
+/// impl PriceTag for Report {
+///     fn spec() -> &'static RouteSpec {
+///         static SPEC: RouteSpec = RouteSpec::fixed("0.05 USDC").networks(&["base"]);
+///         &SPEC
+///     }
+/// }
+/// ```
+pub trait PriceTag: Send + Sync + 'static {
+    /// The route's spec.
+    fn spec() -> &'static RouteSpec;
+}

@@ -1,0 +1,75 @@
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::{ReplayKey, ReplayStore, StoreError};
+
+/// A [`ReplayStore`] in process memory: correct for one server process, not shared between
+/// replicas (use the Redis store for that). Expired entries are swept as new ones arrive.
+#[derive(Debug, Default)]
+pub struct MemoryReplayStore {
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<ReplayKey, Instant>,
+    next_sweep_len: usize,
+}
+
+impl MemoryReplayStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of live entries.
+    pub fn len(&self) -> usize {
+        let now = Instant::now();
+        self.lock()
+            .map
+            .values()
+            .filter(|expiry| **expiry > now)
+            .count()
+    }
+
+    /// Whether there are no live entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        // A panic while holding this lock cannot leave the map inconsistent (every update is
+        // a single insert or remove), so a poisoned lock is still safe to use.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl ReplayStore for MemoryReplayStore {
+    async fn insert_if_absent(&self, key: &ReplayKey, ttl: Duration) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        // Sweep when the map has doubled since the last sweep: amortised O(1) per insert.
+        if entries.map.len() >= entries.next_sweep_len {
+            entries.map.retain(|_, expiry| *expiry > now);
+            entries.next_sweep_len = (entries.map.len() * 2).max(1024);
+        }
+        match entries.map.get(key) {
+            Some(expiry) if *expiry > now => Ok(false),
+            _ => {
+                entries.map.insert(*key, now + ttl);
+                Ok(true)
+            }
+        }
+    }
+
+    async fn remove(&self, key: &ReplayKey) -> Result<(), StoreError> {
+        self.lock().map.remove(key);
+        Ok(())
+    }
+}

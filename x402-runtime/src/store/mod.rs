@@ -1,0 +1,63 @@
+//! Small storage traits, each with an atomic primitive a shared backend (Redis) can implement
+//! without races.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use x402_protocol::{Address, B256};
+
+mod memory;
+
+pub use memory::MemoryReplayStore;
+
+/// Why a store could not answer. Paid routes fail closed on it (503, `store_unavailable`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend could not be reached or refused the operation.
+    #[error("store backend unavailable: {0}")]
+    Unavailable(String),
+    /// The backend returned data this version cannot read.
+    #[error("store returned unreadable data: {0}")]
+    Corrupt(String),
+}
+
+/// One payment authorization: at most one request may be served with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReplayKey {
+    /// Chain the authorization is for.
+    pub chain_id: u64,
+    /// Token contract.
+    pub asset: Address,
+    /// Payer (`authorization.from`).
+    pub payer: Address,
+    /// `authorization.nonce`.
+    pub nonce: B256,
+}
+
+impl fmt::Display for ReplayKey {
+    /// `chain:asset:payer:nonce`, lower-case hex; the key backends store.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{:x}:{:x}:{:x}",
+            self.chain_id, self.asset, self.payer, self.nonce
+        )
+    }
+}
+
+/// Remembers which payment authorizations were used.
+///
+/// `insert_if_absent` must be atomic across every process sharing the store: of any number of
+/// concurrent calls with the same key, exactly one returns `true`.
+#[async_trait]
+pub trait ReplayStore: Send + Sync + 'static {
+    /// Records `key` for `ttl` unless it is already recorded. Returns whether this call
+    /// recorded it.
+    async fn insert_if_absent(&self, key: &ReplayKey, ttl: Duration) -> Result<bool, StoreError>;
+
+    /// Forgets `key`. Called when a verified payment was not used (the handler failed and
+    /// nothing was settled), so the client may retry with the same authorization.
+    async fn remove(&self, key: &ReplayKey) -> Result<(), StoreError>;
+}
