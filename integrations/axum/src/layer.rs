@@ -1,0 +1,117 @@
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use axum_core::response::Response;
+use futures_util::future::BoxFuture;
+use http::Request;
+use tower_layer::Layer;
+use tower_service::Service;
+use x402_runtime::{Completion, Gate, Pending};
+
+use crate::response::{append_headers, into_response};
+
+/// Carries the gate to the `Payment` extractor and the pending settlement back to the layer.
+#[derive(Clone)]
+pub(crate) struct Slot(Arc<SlotInner>);
+
+struct SlotInner {
+    gate: Arc<Gate>,
+    pending: Mutex<Option<Pending>>,
+}
+
+impl Slot {
+    pub(crate) fn gate(&self) -> &Arc<Gate> {
+        &self.0.gate
+    }
+
+    pub(crate) fn put(&self, pending: Pending) {
+        *self
+            .0
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(pending);
+    }
+
+    fn take(&self) -> Option<Pending> {
+        self.0
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// The tower layer that makes `Payment` extractors work and settles after the handler.
+///
+/// Get one from [`X402::layer`](crate::X402::layer). For each request it:
+/// 1. lets `Payment` extractors below it find the gate;
+/// 2. after the handler, settles the payment if the response status is below 400 and adds the
+///    receipt header of the client's protocol version (`X-PAYMENT-RESPONSE` or
+///    `PAYMENT-RESPONSE`); a failed settlement replaces the response with a 402 (or 502/504)
+///    carrying the reason; a status of 400 or more settles nothing.
+#[derive(Clone)]
+pub struct X402Layer {
+    pub(crate) gate: Arc<Gate>,
+}
+
+impl<S> Layer<S> for X402Layer {
+    type Service = X402Service<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        X402Service {
+            inner,
+            gate: self.gate.clone(),
+        }
+    }
+}
+
+/// The service [`X402Layer`] wraps around a router or handler.
+#[derive(Clone)]
+pub struct X402Service<S> {
+    inner: S,
+    gate: Arc<Gate>,
+}
+
+impl<S, B> Service<Request<B>> for X402Service<S>
+where
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let slot = Slot(Arc::new(SlotInner {
+            gate: self.gate.clone(),
+            pending: Mutex::new(None),
+        }));
+        request.extensions_mut().insert(slot.clone());
+        // The clone that was polled ready handles this request (tower's usual pattern).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let future = inner.call(request);
+        Box::pin(async move {
+            let mut response = future.await?;
+            let Some(pending) = slot.take() else {
+                return Ok(response);
+            };
+            match slot
+                .gate()
+                .finish(pending, response.status().as_u16())
+                .await
+            {
+                Completion::Deliver(headers) => {
+                    append_headers(&mut response, headers);
+                    Ok(response)
+                }
+                Completion::Replace(parts) => Ok(into_response(parts)),
+            }
+        })
+    }
+}

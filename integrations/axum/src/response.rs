@@ -1,0 +1,29 @@
+use axum_core::body::Body;
+use axum_core::response::Response;
+use http::{HeaderName, HeaderValue, StatusCode};
+use x402_runtime::ResponseParts;
+
+/// Adds runtime-chosen headers to a response (appending, so several `set-cookie`s survive).
+pub(crate) fn append_headers(response: &mut Response, headers: Vec<(&'static str, String)>) {
+    for (name, value) in headers {
+        match HeaderValue::try_from(value) {
+            Ok(value) => {
+                response
+                    .headers_mut()
+                    .append(HeaderName::from_static(name), value);
+            }
+            Err(error) => {
+                tracing::error!(target: "x402::axum", %name, %error, "dropping an unencodable header")
+            }
+        }
+    }
+}
+
+/// Builds the axum response for runtime-chosen parts.
+pub(crate) fn into_response(parts: ResponseParts) -> Response {
+    let mut response = Response::new(Body::from(parts.body));
+    *response.status_mut() =
+        StatusCode::from_u16(parts.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    append_headers(&mut response, parts.headers);
+    response
+}
