@@ -221,11 +221,11 @@ impl<T: From<Gate>> X402Builder<T> {
     /// | `X402_FACILITATOR_TIMEOUT_MS` | facilitator timeout in milliseconds |
     ///
     /// Bad values are reported by [`build`](Self::build).
-    pub fn from_env(self) -> Self {
-        self.from_lookup(|var| std::env::var(var).ok())
+    pub fn read_env(self) -> Self {
+        self.read_env_with(|var| std::env::var(var).ok())
     }
 
-    fn from_lookup(mut self, get: impl Fn(&str) -> Option<String>) -> Self {
+    fn read_env_with(mut self, get: impl Fn(&str) -> Option<String>) -> Self {
         if let Some(url) = get("X402_FACILITATOR_URL").filter(|v| !v.trim().is_empty()) {
             self = if url.trim().eq_ignore_ascii_case("embedded") {
                 self.embedded_facilitator()
@@ -375,7 +375,7 @@ mod tests {
         ]
         .into();
         let gate: Gate = X402Builder::new()
-            .from_lookup(|k| env.get(k).map(|v| v.to_string()))
+            .read_env_with(|k| env.get(k).map(|v| v.to_string()))
             .build()
             .unwrap();
         assert!(gate.dev_ledger().is_some());
@@ -387,7 +387,7 @@ mod tests {
         ]
         .into();
         let err = X402Builder::<Gate>::new()
-            .from_lookup(|k| bad.get(k).map(|v| v.to_string()))
+            .read_env_with(|k| bad.get(k).map(|v| v.to_string()))
             .build()
             .unwrap_err();
         assert!(matches!(

@@ -36,7 +36,7 @@ pub enum Decision {
     Challenge(Rejection),
     /// The payment is verified (and, for `settle = "before"` routes, settled): run the
     /// handler, then call [`Gate::finish`] with its status.
-    Verified(Admission),
+    Verified(Box<Admission>),
     /// The payment, the request or the infrastructure failed: answer with the rejection.
     Rejected(Rejection),
 }
@@ -45,7 +45,7 @@ impl Decision {
     /// `Ok` when the handler may run, otherwise the rejection to send.
     pub fn into_result(self) -> Result<Admission, Rejection> {
         match self {
-            Decision::Verified(admission) => Ok(admission),
+            Decision::Verified(admission) => Ok(*admission),
             Decision::Challenge(rejection) | Decision::Rejected(rejection) => Err(rejection),
         }
     }
@@ -313,7 +313,7 @@ impl Gate {
                 );
             };
             match self.admit(version, &value, challenge).await {
-                Ok(admission) => Decision::Verified(admission),
+                Ok(admission) => Decision::Verified(Box::new(admission)),
                 Err(rejection) => {
                     tracing::info!(
                         target: "x402::rejection",

@@ -38,7 +38,7 @@
 //!   facilitator down → `502`, too slow → `504`; the handler does not run in any of these.
 //!
 //! Configuration can also come from the environment with
-//! [`X402Builder::from_env`](x402_runtime::X402Builder::from_env) (`X402_FACILITATOR_URL`,
+//! [`X402Builder::read_env`](x402_runtime::X402Builder::read_env) (`X402_FACILITATOR_URL`,
 //! `X402_PAY_TO`, …).
 
 mod extract;
@@ -64,7 +64,7 @@ pub struct X402 {
 impl X402 {
     /// Starts a configuration: choose a facilitator (`.facilitator(url)` or
     /// `.embedded_facilitator()`), a default `.pay_to(address)`, and optionally networks,
-    /// tokens, a shared replay store, or `.from_env()`.
+    /// tokens, a shared replay store, or `.read_env()`.
     pub fn builder() -> X402Builder<X402> {
         X402Builder::new()
     }
