@@ -83,6 +83,19 @@ reasons! {
     NOT_CONFIGURED = "x402_not_configured";
     /// The facilitator reported a failed settlement without a reason.
     SETTLEMENT_FAILED = "settlement_failed";
+
+    // --- Entitlements (pay once, reuse) and prepaid sessions. Clients drop a token answered
+    // with any `entitlement_*` reason. ---
+    /// The entitlement token is malformed, forged, or signed with an unknown key.
+    ENTITLEMENT_INVALID = "entitlement_invalid";
+    /// The entitlement token's time is up.
+    ENTITLEMENT_EXPIRED = "entitlement_expired";
+    /// The entitlement token's uses are all spent.
+    ENTITLEMENT_EXHAUSTED = "entitlement_exhausted";
+    /// The entitlement token was bought for another route or group.
+    ENTITLEMENT_SCOPE_MISMATCH = "entitlement_scope_mismatch";
+    /// The prepaid session's balance cannot cover this request.
+    ENTITLEMENT_BALANCE_INSUFFICIENT = "entitlement_balance_insufficient";
 }
 
 impl Reason {

@@ -145,8 +145,10 @@ pub fn parse_address(field: &str, value: &str) -> Result<Address, InvalidPayment
 /// generation), and says precisely why when none does.
 ///
 /// v1 payments are matched by scheme and network, as the reference servers do; v2 payments
-/// also by asset, because `accepted` names it. Amount and recipient are left to
-/// [`verify_payment`], which reports them with their own reasons.
+/// also by asset, because `accepted` names it. Among several entries left (one network and
+/// token offered at several amounts), the one whose amount the authorization pays is chosen.
+/// Amount and recipient mismatches are left to [`verify_payment`], which reports them with
+/// their own reasons.
 pub fn select_requirement<'r>(
     payload: &PaymentPayload,
     accepts: &'r [PaymentRequirements],
@@ -196,14 +198,16 @@ pub fn select_requirement<'r>(
         )
         .with_payer(payer));
     }
-    match payload {
-        PaymentPayload::V1(_) => Ok(same_network[0]),
-        PaymentPayload::V2(p) => same_network
-            .iter()
-            .find(|r| r.asset().eq_ignore_ascii_case(&p.accepted.asset))
-            .copied()
-            .ok_or_else(|| {
-                InvalidPayment::new(
+    let candidates: Vec<_> = match payload {
+        PaymentPayload::V1(_) => same_network,
+        PaymentPayload::V2(p) => {
+            let same_asset: Vec<_> = same_network
+                .iter()
+                .filter(|r| r.asset().eq_ignore_ascii_case(&p.accepted.asset))
+                .copied()
+                .collect();
+            if same_asset.is_empty() {
+                return Err(InvalidPayment::new(
                     Reason::ASSET_MISMATCH,
                     format!(
                         "asset {} is not accepted on {}; accepted: {}",
@@ -216,9 +220,20 @@ pub fn select_requirement<'r>(
                             .join(", ")
                     ),
                 )
-                .with_payer(payer)
-            }),
-    }
+                .with_payer(payer));
+            }
+            same_asset
+        }
+    };
+    // A route may offer several amounts on one network and token (a per-request price and a
+    // prepaid balance): take the one the authorization pays, else the first, whose amount
+    // check will then say what is wrong.
+    let value = payload.exact().authorization.value;
+    Ok(candidates
+        .iter()
+        .find(|r| r.amount() == value)
+        .copied()
+        .unwrap_or(candidates[0]))
 }
 
 /// Checks a payment against the requirement it claims to answer, at unix time `now`.

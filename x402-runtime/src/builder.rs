@@ -9,10 +9,11 @@ use std::time::Duration;
 use x402_protocol::{Address, AssetInfo, NetworkError, NetworkInfo, NetworkRegistry, codec};
 
 use crate::clock::{Clock, SystemClock};
+use crate::entitlement::EntitlementKeys;
 use crate::facilitator::{EmbeddedFacilitator, Facilitator, FacilitatorError, HttpFacilitator};
 use crate::gate::Gate;
 use crate::request::ResourcePolicy;
-use crate::store::{MemoryReplayStore, ReplayStore};
+use crate::store::{EntitlementStore, MemoryEntitlementStore, MemoryReplayStore, ReplayStore};
 
 /// Why a configuration could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +31,9 @@ pub enum ConfigError {
     /// A network or token could not be registered or found.
     #[error(transparent)]
     Network(#[from] NetworkError),
+    /// An entitlement key was refused.
+    #[error(transparent)]
+    EntitlementKey(#[from] crate::entitlement::KeyError),
     /// The HTTP facilitator client could not be built.
     #[error("facilitator: {0}")]
     Facilitator(#[from] FacilitatorError),
@@ -71,6 +75,8 @@ pub struct X402Builder<T = Gate> {
     assets: Vec<(String, AssetInfo)>,
     default_networks: Vec<String>,
     replay: Option<Arc<dyn ReplayStore>>,
+    entitlements: Option<Arc<dyn EntitlementStore>>,
+    entitlement_keys: Option<EntitlementKeys>,
     clock: Option<Arc<dyn Clock>>,
     resource_policy: ResourcePolicy,
     facilitator_timeout: Duration,
@@ -89,6 +95,8 @@ impl<T> Default for X402Builder<T> {
             assets: Vec::new(),
             default_networks: Vec::new(),
             replay: None,
+            entitlements: None,
+            entitlement_keys: None,
             clock: None,
             resource_policy: ResourcePolicy::default(),
             facilitator_timeout: Duration::from_secs(10),
@@ -169,6 +177,21 @@ impl<T: From<Gate>> X402Builder<T> {
         self
     }
 
+    /// Where entitlement use counts and prepaid balances are kept (default: in memory).
+    /// Replicas behind one load balancer must share a store.
+    pub fn entitlement_store(mut self, store: impl EntitlementStore) -> Self {
+        self.entitlements = Some(Arc::new(store));
+        self
+    }
+
+    /// The keys that sign entitlement tokens. Replicas must share them; without them each
+    /// process signs with a random key of its own (tokens then work on that process only, and
+    /// not after a restart).
+    pub fn entitlement_keys(mut self, keys: EntitlementKeys) -> Self {
+        self.entitlement_keys = Some(keys);
+        self
+    }
+
     /// The clock (default: system time). Tests use [`ManualClock`](crate::clock::ManualClock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -219,6 +242,7 @@ impl<T: From<Gate>> X402Builder<T> {
     /// | `X402_PUBLIC_URL` | public origin for `resource` URLs |
     /// | `X402_TRUST_FORWARDED_HEADERS` | `true` / `false` |
     /// | `X402_FACILITATOR_TIMEOUT_MS` | facilitator timeout in milliseconds |
+    /// | `X402_ENTITLEMENT_KEYS` | `id:hexsecret[,id:hexsecret…]`, current key first, then previous keys |
     ///
     /// Bad values are reported by [`build`](Self::build).
     pub fn read_env(self) -> Self {
@@ -258,6 +282,17 @@ impl<T: From<Gate>> X402Builder<T> {
                     self.deferred_error.get_or_insert(ConfigError::Env {
                         var: "X402_TRUST_FORWARDED_HEADERS",
                         message: format!("expected true or false, found {other:?}"),
+                    });
+                }
+            }
+        }
+        if let Some(keys) = get("X402_ENTITLEMENT_KEYS").filter(|v| !v.trim().is_empty()) {
+            match EntitlementKeys::parse(&keys) {
+                Ok(keys) => self.entitlement_keys = Some(keys),
+                Err(error) => {
+                    self.deferred_error.get_or_insert(ConfigError::Env {
+                        var: "X402_ENTITLEMENT_KEYS",
+                        message: error.to_string(),
                     });
                 }
             }
@@ -341,6 +376,13 @@ impl<T: From<Gate>> X402Builder<T> {
             max_authorization_lifetime: self.max_authorization_lifetime,
             dev_ledger,
             routes: RwLock::new(HashMap::new()),
+            ephemeral_keys: self.entitlement_keys.is_none(),
+            entitlement_keys: self
+                .entitlement_keys
+                .unwrap_or_else(EntitlementKeys::random),
+            entitlements: self
+                .entitlements
+                .unwrap_or_else(|| Arc::new(MemoryEntitlementStore::new())),
         }))
     }
 }

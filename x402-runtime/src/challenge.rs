@@ -6,7 +6,7 @@ use std::sync::Arc;
 use x402_protocol::facilitator::PaymentRequirements;
 use x402_protocol::{Address, AssetInfo, NetworkInfo, ProtocolVersion, U256, v1, v2};
 
-use crate::route::SettleMode;
+use crate::route::{AccessSpec, SettleMode};
 
 /// One accepted way to pay on a route: network, token, amount and recipient.
 #[derive(Debug, Clone)]
@@ -19,6 +19,8 @@ pub struct AcceptOption {
     pub amount: U256,
     /// The recipient.
     pub pay_to: Address,
+    /// Whether this option buys a prepaid balance rather than one request.
+    pub prepaid: bool,
 }
 
 /// A route's requirements, built once and kept with pre-serialised JSON so that a 402 costs
@@ -27,6 +29,8 @@ pub struct AcceptOption {
 pub(crate) struct PreparedRoute {
     pub(crate) options: Vec<AcceptOption>,
     pub(crate) settle: SettleMode,
+    pub(crate) access: Option<AccessSpec>,
+    pub(crate) prepay: bool,
     /// Both generations' requirements, for matching payments; v1 entries have an empty
     /// `resource`, filled in per request.
     pub(crate) accepts: Vec<PaymentRequirements>,
@@ -48,12 +52,20 @@ impl PreparedRoute {
         mime_type: &str,
         max_timeout_seconds: u64,
         settle: SettleMode,
+        access: Option<AccessSpec>,
     ) -> Self {
-        let extra = |asset: &AssetInfo| {
-            Some(serde_json::json!({
-                "name": asset.eip712_name,
-                "version": asset.eip712_version,
-            }))
+        let prepay = options.iter().any(|o| o.prepaid);
+        // `extra` carries the token's EIP-712 domain; prepaid options also say so, so clients
+        // can tell a session purchase from a single request (clients echo `extra` unchanged).
+        let extra = |option: &AcceptOption| {
+            let mut extra = serde_json::json!({
+                "name": option.asset.eip712_name,
+                "version": option.asset.eip712_version,
+            });
+            if option.prepaid {
+                extra["prepaid"] = serde_json::json!({ "balance": option.amount.to_string() });
+            }
+            Some(extra)
         };
         // Legacy v1 clients reject a whole 402 that lists a network they do not know; leave
         // such networks out of the v1 body unless nothing else remains.
@@ -74,7 +86,7 @@ impl PreparedRoute {
                     pay_to: option.pay_to.to_checksum(None),
                     max_timeout_seconds,
                     asset: option.asset.address.to_checksum(None),
-                    extra: extra(&option.asset),
+                    extra: extra(option),
                 };
                 v1_entries.push(entry.clone());
                 accepts.push(PaymentRequirements::V1(entry));
@@ -90,7 +102,7 @@ impl PreparedRoute {
                 asset: option.asset.address.to_checksum(None),
                 pay_to: option.pay_to.to_checksum(None),
                 max_timeout_seconds,
-                extra: extra(&option.asset),
+                extra: extra(option),
             };
             v2_entries.push(entry.clone());
             accepts.push(PaymentRequirements::V2(entry));
@@ -112,6 +124,8 @@ impl PreparedRoute {
         PreparedRoute {
             options,
             settle,
+            access,
+            prepay,
             accepts,
             accept_option,
             v2_accepts_json: json(&v2_entries),
@@ -151,6 +165,11 @@ impl Challenge {
     /// The accepted ways to pay.
     pub fn options(&self) -> &[AcceptOption] {
         &self.route.options
+    }
+
+    /// Whether this route grants reusable access or prepaid sessions.
+    pub(crate) fn grants(&self) -> bool {
+        self.route.access.is_some() || self.route.prepay
     }
 
     /// The v2 `PaymentRequired` this challenge sends in `PAYMENT-REQUIRED`.

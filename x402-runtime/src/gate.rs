@@ -18,13 +18,15 @@ use x402_protocol::{
 
 use crate::challenge::{AcceptOption, Challenge, PreparedRoute};
 use crate::clock::Clock;
+use crate::entitlement::EntitlementKeys;
 use crate::facilitator::{DevLedger, Facilitator, FacilitatorError};
+use crate::grant::{GrantPlan, Scope};
 use crate::payment::{Access, PaymentInfo};
 use crate::rejection::Rejection;
 use crate::request::{RequestView, ResourcePolicy};
 use crate::response::{self, ResponseParts};
 use crate::route::{DEFAULT_MAX_TIMEOUT_SECONDS, PriceSpec, RouteSpec, SettleMode};
-use crate::store::{ReplayKey, ReplayStore, StoreError};
+use crate::store::{EntitlementStore, MAX_COUNTER, ReplayKey, ReplayStore, StoreError};
 
 /// Extra time a replay record outlives its authorization's `validBefore`.
 const REPLAY_MARGIN: Duration = Duration::from_secs(60);
@@ -60,14 +62,29 @@ pub struct Admission {
     pub pending: Pending,
 }
 
-/// Settlement (or release) still owed for an admitted request.
+/// Work still owed for an admitted request: settling its payment, or giving a drawn use or
+/// balance back if the handler fails.
 #[derive(Debug)]
-pub struct Pending {
-    version: ProtocolVersion,
-    request: FacilitatorRequest,
-    replay_key: ReplayKey,
-    challenge: Arc<Challenge>,
-    settled: Option<SettleResponse>,
+pub struct Pending(pub(crate) PendingKind);
+
+#[derive(Debug)]
+pub(crate) enum PendingKind {
+    /// A payment sent with this request.
+    Payment(Box<PaymentPending>),
+    /// A use or some balance drawn from a grant's counter.
+    Drawn { id: String, amount: u64 },
+    /// An entitlement without a counter: nothing to do.
+    Nothing,
+}
+
+#[derive(Debug)]
+pub(crate) struct PaymentPending {
+    pub(crate) version: ProtocolVersion,
+    pub(crate) request: FacilitatorRequest,
+    pub(crate) replay_key: ReplayKey,
+    pub(crate) challenge: Arc<Challenge>,
+    pub(crate) settled: Option<SettleResponse>,
+    pub(crate) grant: Option<GrantPlan>,
 }
 
 /// What to do with the handler's response once [`Gate::finish`] is done.
@@ -95,6 +112,9 @@ pub struct Gate {
     pub(crate) max_authorization_lifetime: Duration,
     pub(crate) dev_ledger: Option<Arc<DevLedger>>,
     pub(crate) routes: RwLock<HashMap<usize, Arc<PreparedRoute>>>,
+    pub(crate) entitlement_keys: EntitlementKeys,
+    pub(crate) entitlements: Arc<dyn EntitlementStore>,
+    pub(crate) ephemeral_keys: bool,
 }
 
 impl std::fmt::Debug for Gate {
@@ -109,7 +129,7 @@ impl std::fmt::Debug for Gate {
     }
 }
 
-fn store_rejection(error: StoreError) -> Rejection {
+pub(crate) fn store_rejection(error: StoreError) -> Rejection {
     tracing::error!(target: "x402::store", %error, "payment store failed; refusing paid request");
     Rejection::new(
         Reason::STORE_UNAVAILABLE,
@@ -217,7 +237,38 @@ impl Gate {
                 asset: Arc::new(resolved.asset),
                 amount: resolved.amount,
                 pay_to,
+                prepaid: false,
             });
+        }
+        if let Some(text) = spec.prepay {
+            let prepay = Price::from_str(text)
+                .map_err(|e| misconfigured(format!("prepay {text:?}: {e}")))?;
+            for index in 0..options.len() {
+                let single = &options[index];
+                let resolved = self
+                    .registry
+                    .resolve_price(
+                        &prepay,
+                        &single.network,
+                        asset.or(Some(single.asset.address)),
+                    )
+                    .map_err(|e| {
+                        misconfigured(format!(
+                            "prepay {prepay} on {} (it must be in the price's token): {e}",
+                            single.network.name
+                        ))
+                    })?;
+                if resolved.amount <= single.amount || resolved.amount > U256::from(MAX_COUNTER) {
+                    return Err(misconfigured(format!(
+                        "prepay {prepay} must be more than the price of one request and at most {MAX_COUNTER} atomic units"
+                    )));
+                }
+                options.push(AcceptOption {
+                    amount: resolved.amount,
+                    prepaid: true,
+                    ..single.clone()
+                });
+            }
         }
         Ok(PreparedRoute::new(
             options,
@@ -226,6 +277,7 @@ impl Gate {
             spec.max_timeout_seconds
                 .unwrap_or(DEFAULT_MAX_TIMEOUT_SECONDS),
             spec.settle,
+            spec.access,
         ))
     }
 
@@ -294,13 +346,36 @@ impl Gate {
     ) -> impl Future<Output = Decision> + Send + 'a {
         let challenge = self.challenge(view, spec).map(Arc::new);
         let header = payment_header(view);
+        // Entitlement tokens, for routes that grant them: read now, checked below.
+        let tokens = match &challenge {
+            Ok(challenge) if challenge.grants() => {
+                let scope = Scope::of(spec, view, challenge.resource());
+                let tokens = scope.tokens_in(view);
+                Some((scope, tokens))
+            }
+            _ => None,
+        };
         async move {
             let challenge = match challenge {
                 Ok(challenge) => challenge,
                 Err(rejection) => return Decision::Rejected(rejection),
             };
+            let scope = tokens.as_ref().map(|(scope, _)| scope.clone());
+            let mut token_problem = None;
+            if let Some((scope, tokens)) = tokens
+                && !tokens.is_empty()
+            {
+                match self.redeem(&tokens, &scope, &challenge).await {
+                    Ok(admission) => return Decision::Verified(Box::new(admission)),
+                    // A store failure fails closed, whatever else the request carries.
+                    Err(rejection) if rejection.status() != 402 => {
+                        return Decision::Rejected(rejection);
+                    }
+                    Err(rejection) => token_problem = Some(rejection),
+                }
+            }
             let Some((version, value)) = header else {
-                return Decision::Challenge(
+                let rejection = token_problem.unwrap_or_else(|| {
                     Rejection::new(
                         Reason::PAYMENT_REQUIRED,
                         format!(
@@ -309,10 +384,10 @@ impl Gate {
                             headers::X_PAYMENT.to_ascii_uppercase()
                         ),
                     )
-                    .with_challenge(challenge),
-                );
+                });
+                return Decision::Challenge(rejection.with_challenge(challenge));
             };
-            match self.admit(version, &value, challenge).await {
+            match self.admit(version, &value, challenge, scope).await {
                 Ok(admission) => Decision::Verified(Box::new(admission)),
                 Err(rejection) => {
                     tracing::info!(
@@ -380,6 +455,7 @@ impl Gate {
         version: ProtocolVersion,
         value: &str,
         challenge: Arc<Challenge>,
+        scope: Option<Scope>,
     ) -> Result<Admission, Rejection> {
         let payload = self.decode(version, value, &challenge)?;
         let authorization = &payload.exact().authorization;
@@ -462,14 +538,24 @@ impl Gate {
             ));
         }
 
-        let mut pending = Pending {
+        let grant = scope
+            .as_ref()
+            .and_then(|scope| self.plan_grant(&route, &option, scope, payer, version));
+        let mut pending = PaymentPending {
             version,
             request,
             replay_key,
             challenge: challenge.clone(),
             settled: None,
+            grant,
         };
         if route.settle == SettleMode::Before {
+            if let Some(plan) = &pending.grant
+                && let Err(rejection) = self.open_grant(plan).await
+            {
+                self.release(&pending.replay_key).await;
+                return Err(rejection);
+            }
             pending.settled = Some(self.settle(&pending).await?);
         }
         let payment = PaymentInfo {
@@ -483,7 +569,17 @@ impl Gate {
             transaction: pending.settled.as_ref().map(|s| s.transaction.clone()),
             resource: challenge.resource().to_owned(),
         };
-        Ok(Admission { payment, pending })
+        Ok(Admission {
+            payment,
+            pending: Pending(PendingKind::Payment(Box::new(pending))),
+        })
+    }
+
+    /// Forgets an authorization that was verified but not used, so it can be retried.
+    async fn release(&self, key: &ReplayKey) {
+        if let Err(error) = self.replay.remove(key).await {
+            tracing::warn!(target: "x402::store", %error, "could not release an unused authorization");
+        }
     }
 
     async fn call<T>(
@@ -495,7 +591,7 @@ impl Gate {
             .unwrap_or(Err(FacilitatorError::Timeout(self.facilitator_timeout)))
     }
 
-    async fn settle(&self, pending: &Pending) -> Result<SettleResponse, Rejection> {
+    async fn settle(&self, pending: &PaymentPending) -> Result<SettleResponse, Rejection> {
         let payer = pending.replay_key.payer;
         let settlement = self
             .call(self.facilitator.settle(&pending.request))
@@ -536,20 +632,45 @@ impl Gate {
     ///   receipt header is added; if settlement fails the response is replaced by a 402 (or
     ///   502/504 when the facilitator failed) and the handler's output is not delivered.
     pub async fn finish(&self, pending: Pending, status: u16) -> Completion {
+        match pending.0 {
+            PendingKind::Nothing => Completion::Deliver(Vec::new()),
+            PendingKind::Drawn { id, amount } => {
+                if status >= 400 {
+                    tracing::info!(target: "x402::entitlement", status, %id, "handler failed; giving the draw back");
+                    if let Err(error) = self.entitlements.give_back(&id, amount).await {
+                        tracing::warn!(target: "x402::store", %error, %id, "could not give a draw back");
+                    }
+                }
+                Completion::Deliver(Vec::new())
+            }
+            PendingKind::Payment(payment) => self.finish_payment(*payment, status).await,
+        }
+    }
+
+    async fn finish_payment(&self, pending: PaymentPending, status: u16) -> Completion {
+        let deliver = |settlement: &SettleResponse| {
+            let mut headers = response::settlement_headers(pending.version, settlement);
+            if let Some(plan) = &pending.grant {
+                headers.extend(self.grant_headers(plan, &settlement.transaction));
+            }
+            Completion::Deliver(headers)
+        };
         if let Some(settled) = &pending.settled {
-            return Completion::Deliver(response::settlement_headers(pending.version, settled));
+            return deliver(settled);
         }
         if status >= 400 {
             tracing::info!(target: "x402::settlement", status, payer = %pending.replay_key.payer, "handler failed; payment not settled");
-            if let Err(error) = self.replay.remove(&pending.replay_key).await {
-                tracing::warn!(target: "x402::store", %error, "could not release an unused authorization");
-            }
+            self.release(&pending.replay_key).await;
             return Completion::Deliver(Vec::new());
         }
+        if let Some(plan) = &pending.grant
+            && let Err(rejection) = self.open_grant(plan).await
+        {
+            self.release(&pending.replay_key).await;
+            return Completion::Replace(rejection.to_response());
+        }
         match self.settle(&pending).await {
-            Ok(settlement) => {
-                Completion::Deliver(response::settlement_headers(pending.version, &settlement))
-            }
+            Ok(settlement) => deliver(&settlement),
             Err(rejection) => Completion::Replace(rejection.to_response()),
         }
     }

@@ -11,6 +11,29 @@ use x402_protocol::{Address, AssetInfo, NetworkInfo, ProtocolVersion, U256};
 pub enum Access {
     /// A payment sent with this request.
     Paid,
+    /// An entitlement token bought by an earlier payment (pay once, reuse).
+    Entitlement(Grant),
+    /// A prepaid session token; this request's price was drawn from its balance.
+    Prepaid(Grant),
+}
+
+/// An entitlement or prepaid session, and the payment that bought it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Grant {
+    /// The grant's id.
+    pub id: String,
+    /// Where it is good: `path:/reports/daily` or `group:reports`.
+    pub scope: String,
+    /// The settlement transaction of the payment that bought it.
+    pub transaction: String,
+    /// The atomic amount of that payment.
+    pub paid: U256,
+    /// Unix time when it ends.
+    pub expires_at: u64,
+    /// Uses left (access grants with a use limit) or balance left in atomic units (prepaid
+    /// sessions), after this request.
+    pub remaining: Option<u64>,
 }
 
 /// The payment behind a request: who paid, how much, in what, where.
@@ -72,10 +95,19 @@ impl PaymentInfo {
         &self.access
     }
 
-    /// The settlement transaction, when the payment was settled before the handler ran
-    /// (`settle = "before"`); `None` for payments settled after it.
+    /// The settlement transaction: for payments settled before the handler ran
+    /// (`settle = "before"`) and for entitlements (the payment that bought them); `None` for a
+    /// payment still to be settled after the handler.
     pub fn transaction(&self) -> Option<&str> {
         self.transaction.as_deref()
+    }
+
+    /// The entitlement or session that served this request, if any.
+    pub fn grant(&self) -> Option<&Grant> {
+        match &self.access {
+            Access::Paid => None,
+            Access::Entitlement(grant) | Access::Prepaid(grant) => Some(grant),
+        }
     }
 
     /// The URL that was paid for.

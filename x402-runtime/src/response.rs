@@ -43,6 +43,9 @@ impl ResponseParts {
     }
 }
 
+/// `access-control-expose-headers` value: browsers only let scripts read headers listed here.
+pub const EXPOSE_HEADERS: &str = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE, X402-ENTITLEMENT, X402-ENTITLEMENT-SCOPE";
+
 /// `content-type` of every body the runtime writes.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
 
@@ -87,10 +90,7 @@ pub(crate) fn rejection(rejection: &Rejection) -> ResponseParts {
             if let Some(settlement) = rejection.settlement() {
                 headers.push((headers::PAYMENT_RESPONSE, codec::encode(settlement)));
             }
-            headers.push((
-                "access-control-expose-headers",
-                headers::EXPOSE_VALUE.to_owned(),
-            ));
+            headers.push(("access-control-expose-headers", EXPOSE_HEADERS.to_owned()));
             challenge.v1_body(
                 reason.for_version(ProtocolVersion::V1),
                 rejection.message(),
@@ -117,10 +117,7 @@ pub(crate) fn settlement_headers(
 ) -> Vec<(&'static str, String)> {
     vec![
         (version.settlement_header(), codec::encode(settlement)),
-        (
-            "access-control-expose-headers",
-            headers::EXPOSE_VALUE.to_owned(),
-        ),
+        ("access-control-expose-headers", EXPOSE_HEADERS.to_owned()),
     ]
 }
 

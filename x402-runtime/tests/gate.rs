@@ -6,21 +6,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use x402_protocol::client::sign_payment;
 use x402_protocol::codec;
 use x402_protocol::eip3009::LocalSigner;
 use x402_protocol::facilitator::{
-    FacilitatorRequest, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse,
+    FacilitatorRequest, SettleResponse, SupportedResponse, VerifyResponse,
 };
-use x402_protocol::{
-    Address, NetworkRegistry, Price, PriceError, ProtocolVersion, Reason, U256, headers, v1, v2,
-};
-use x402_runtime::clock::ManualClock;
+use x402_protocol::{Address, Price, PriceError, ProtocolVersion, Reason, U256, headers, v1, v2};
 use x402_runtime::facilitator::{EmbeddedFacilitator, Facilitator, FacilitatorError};
-use x402_runtime::{Completion, Decision, Gate, RequestView, RouteSpec, SettleMode};
+use x402_runtime::{Completion, Decision, RequestView, RouteSpec, SettleMode};
 
-const PAY_TO: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
-const NOW: u64 = 1_800_000_000;
+mod common;
+
+use common::{PAY_TO, Req, World, pay_to, rejected, world, world_with};
 
 static WEATHER: RouteSpec = RouteSpec::fixed("0.01 USDC")
     .networks(&["base-sepolia"])
@@ -38,157 +35,6 @@ fn by_size(request: &dyn RequestView) -> Result<Price, PriceError> {
         Price::usd("0.05")
     } else {
         Price::usd("0.01")
-    }
-}
-
-#[derive(Clone, Default)]
-struct Req {
-    path: &'static str,
-    headers: Vec<(String, String)>,
-}
-
-impl Req {
-    fn get(path: &'static str) -> Self {
-        Req {
-            path,
-            headers: vec![("host".into(), "api.test".into())],
-        }
-    }
-    fn with(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push((name.to_owned(), value.into()));
-        self
-    }
-}
-
-impl RequestView for Req {
-    fn method(&self) -> &str {
-        "GET"
-    }
-    fn path_and_query(&self) -> &str {
-        self.path
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-struct World {
-    gate: Arc<Gate>,
-    clock: Arc<ManualClock>,
-    payer: LocalSigner,
-}
-
-fn world() -> World {
-    world_with(|b| b.embedded_facilitator())
-}
-
-fn world_with(
-    configure: impl FnOnce(x402_runtime::X402Builder) -> x402_runtime::X402Builder,
-) -> World {
-    let clock = Arc::new(ManualClock::new(NOW));
-    let gate = configure(Gate::builder().pay_to(PAY_TO).clock(clock.clone()))
-        .build()
-        .unwrap();
-    let payer = LocalSigner::random();
-    if let Some(ledger) = gate.dev_ledger() {
-        for network in gate.registry().networks() {
-            ledger.fund(
-                network.chain_id,
-                network.default_asset.address,
-                payer.address(),
-                U256::from(1_000_000u64),
-            );
-        }
-    }
-    World {
-        gate: Arc::new(gate),
-        clock,
-        payer,
-    }
-}
-
-impl World {
-    /// What a client does with a 402: read the challenge, pick the entry for `network` in the
-    /// chosen generation, sign, and return the header to retry with.
-    async fn pay(
-        &self,
-        spec: &'static RouteSpec,
-        request: Req,
-        version: ProtocolVersion,
-        network: &str,
-    ) -> (&'static str, String) {
-        let Decision::Challenge(rejection) = self.gate.evaluate(&request, spec).await else {
-            panic!("expected a challenge");
-        };
-        let response = rejection.to_response();
-        let registry = NetworkRegistry::builtin();
-        let payment = match version {
-            ProtocolVersion::V1 => {
-                let body: v1::PaymentRequired = serde_json::from_slice(&response.body).unwrap();
-                let entry = body
-                    .accepts
-                    .into_iter()
-                    .find(|r| r.network == network)
-                    .expect("network offered");
-                sign_payment(
-                    &PaymentRequirements::V1(entry),
-                    None,
-                    &self.payer,
-                    &registry,
-                    self.clock_now(),
-                )
-                .unwrap()
-            }
-            ProtocolVersion::V2 => {
-                let header = response.header(headers::PAYMENT_REQUIRED).unwrap();
-                let required: v2::PaymentRequired = codec::decode(header, 1 << 16).unwrap();
-                let entry = required
-                    .accepts
-                    .into_iter()
-                    .find(|r| r.network == network)
-                    .expect("network offered");
-                sign_payment(
-                    &PaymentRequirements::V2(entry),
-                    required.resource.as_ref(),
-                    &self.payer,
-                    &registry,
-                    self.clock_now(),
-                )
-                .unwrap()
-            }
-        };
-        (version.payment_header(), codec::encode(&payment))
-    }
-
-    fn clock_now(&self) -> u64 {
-        use x402_runtime::clock::Clock;
-        self.clock.now_unix()
-    }
-
-    fn balance(&self, network: &str, who: Address) -> U256 {
-        let network = self.gate.registry().network(network).unwrap();
-        self.gate.dev_ledger().unwrap().balance(
-            network.chain_id,
-            network.default_asset.address,
-            who,
-        )
-    }
-}
-
-fn pay_to() -> Address {
-    PAY_TO.parse().unwrap()
-}
-
-fn rejected(decision: Decision) -> x402_runtime::Rejection {
-    match decision {
-        Decision::Rejected(r) | Decision::Challenge(r) => r,
-        Decision::Verified(a) => panic!(
-            "expected a rejection, got a payment from {}",
-            a.payment.payer()
-        ),
     }
 }
 

@@ -7,8 +7,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use x402_protocol::{Address, B256};
 
+mod entitlement;
 mod memory;
 
+pub use entitlement::{EntitlementStore, MAX_COUNTER, MemoryEntitlementStore, Take};
 pub use memory::MemoryReplayStore;
 
 /// Why a store could not answer. Paid routes fail closed on it (503, `store_unavailable`).

@@ -1,0 +1,324 @@
+//! Entitlements in the gate: redeeming tokens, planning a grant for a payment, opening its
+//! counter before settlement, and delivering the token after it.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use x402_protocol::{Address, ProtocolVersion, U256};
+
+use crate::challenge::{AcceptOption, Challenge, PreparedRoute};
+use crate::entitlement::{
+    Claims, ENTITLEMENT_HEADER, ENTITLEMENT_SCOPE_HEADER, EntitlementError, GrantKind,
+    TOKEN_PREFIX, cookie_name, cookie_value,
+};
+use crate::gate::{Admission, Gate, Pending, PendingKind, store_rejection};
+use crate::payment::{Access, Grant, PaymentInfo};
+use crate::rejection::Rejection;
+use crate::request::RequestView;
+use crate::route::RouteSpec;
+use crate::store::{MAX_COUNTER, Take};
+
+/// How long a grant lasts when the route sets no `access` duration (use-limited grants and
+/// prepaid sessions).
+pub const DEFAULT_GRANT_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Extra time a counter outlives its token, so a token never finds its counter gone early.
+const COUNTER_MARGIN: Duration = Duration::from_secs(60);
+
+/// Where a grant is good, and how it is delivered.
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    /// `path:/reports/daily` or `group:reports`.
+    pub(crate) id: String,
+    /// The path prefix clients send the token to (`x402-entitlement-scope`).
+    pub(crate) path_prefix: String,
+    /// Whether the cookie gets `Secure` (the resource is served over https).
+    pub(crate) secure: bool,
+}
+
+impl Scope {
+    /// The scope of a request to a route: its named group, or its path.
+    pub(crate) fn of(spec: &RouteSpec, view: &dyn RequestView, resource: &str) -> Self {
+        let secure = resource.starts_with("https://");
+        match spec.access.and_then(|a| a.scope) {
+            Some(group) => Scope {
+                id: format!("group:{group}"),
+                path_prefix: "/".to_owned(),
+                secure,
+            },
+            None => {
+                let path = view.path_and_query().split('?').next().unwrap_or("/");
+                Scope {
+                    id: format!("path:{path}"),
+                    path_prefix: path.to_owned(),
+                    secure,
+                }
+            }
+        }
+    }
+
+    /// Tokens the request carries: the `x402-entitlement` header, an `Authorization: Bearer`
+    /// token of ours (other bearer tokens belong to the application and are left alone), and
+    /// this scope's cookie.
+    pub(crate) fn tokens_in(&self, view: &dyn RequestView) -> Vec<String> {
+        let mut tokens = Vec::new();
+        if let Some(token) = view.header(ENTITLEMENT_HEADER) {
+            tokens.push(token.trim().to_owned());
+        }
+        if let Some(token) = view
+            .header("authorization")
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| t.starts_with(TOKEN_PREFIX))
+        {
+            tokens.push(token.to_owned());
+        }
+        if let Some(token) = view
+            .header("cookie")
+            .and_then(|cookies| cookie_value(cookies, &cookie_name(&self.id)))
+        {
+            tokens.push(token.to_owned());
+        }
+        tokens.dedup();
+        tokens
+    }
+}
+
+/// A grant to issue once its payment settles.
+#[derive(Debug, Clone)]
+pub(crate) struct GrantPlan {
+    claims: Claims,
+    /// Initial value of its counter (uses or balance), if counted.
+    counter: Option<u64>,
+    lifetime: Duration,
+    scope: Scope,
+}
+
+/// The price of one request as a counter amount.
+fn counter_amount(amount: U256) -> Option<u64> {
+    u64::try_from(amount).ok().filter(|a| *a <= MAX_COUNTER)
+}
+
+fn single_option<'r>(
+    route: &'r PreparedRoute,
+    network: &str,
+    asset: &str,
+) -> Option<&'r AcceptOption> {
+    route.options.iter().find(|o| {
+        !o.prepaid
+            && o.network.caip2 == network
+            && o.asset
+                .address
+                .to_checksum(None)
+                .eq_ignore_ascii_case(asset)
+    })
+}
+
+static EPHEMERAL_WARNED: AtomicBool = AtomicBool::new(false);
+
+impl Gate {
+    /// Redeems the first token that is good for this scope, drawing a use or the price from its
+    /// counter. Fails with the most relevant token problem (402), or a store failure (503).
+    pub(crate) async fn redeem(
+        &self,
+        tokens: &[String],
+        scope: &Scope,
+        challenge: &Arc<Challenge>,
+    ) -> Result<Admission, Rejection> {
+        let now = self.clock.now_unix();
+        let route = challenge.route();
+        let mut problem: Option<EntitlementError> = None;
+        for token in tokens {
+            let claims = match self.entitlement_keys.verify(token, now) {
+                Ok(claims) => claims,
+                Err(error) => {
+                    problem.get_or_insert(error);
+                    continue;
+                }
+            };
+            if claims.scope != scope.id {
+                problem.get_or_insert(EntitlementError::OtherScope(claims.scope));
+                continue;
+            }
+            let Some(option) = single_option(route, &claims.network, &claims.asset) else {
+                // The route no longer accepts what bought the grant.
+                problem.get_or_insert(EntitlementError::OtherScope(claims.scope));
+                continue;
+            };
+            let (draw, charged) = match claims.kind {
+                GrantKind::Access => (
+                    claims.counted.then_some(1),
+                    U256::from_str(&claims.amount).unwrap_or_default(),
+                ),
+                GrantKind::Prepaid => match counter_amount(option.amount) {
+                    Some(price) => (Some(price), option.amount),
+                    None => {
+                        problem.get_or_insert(EntitlementError::Exhausted);
+                        continue;
+                    }
+                },
+            };
+            let (pending, remaining) = match draw {
+                None => (PendingKind::Nothing, None),
+                Some(amount) => match self
+                    .entitlements
+                    .take(&claims.id, amount)
+                    .await
+                    .map_err(store_rejection)?
+                {
+                    Take::Taken { remaining } => (
+                        PendingKind::Drawn {
+                            id: claims.id.clone(),
+                            amount,
+                        },
+                        Some(remaining),
+                    ),
+                    Take::Insufficient { remaining } if claims.kind == GrantKind::Prepaid => {
+                        problem.get_or_insert(EntitlementError::Insufficient {
+                            remaining,
+                            price: amount,
+                        });
+                        continue;
+                    }
+                    Take::Insufficient { .. } | Take::Missing => {
+                        problem.get_or_insert(EntitlementError::Exhausted);
+                        continue;
+                    }
+                },
+            };
+            let grant = Grant {
+                id: claims.id.clone(),
+                scope: claims.scope.clone(),
+                transaction: claims.transaction.clone(),
+                paid: U256::from_str(&claims.amount).unwrap_or_default(),
+                expires_at: claims.expires_at,
+                remaining,
+            };
+            let payment = PaymentInfo {
+                payer: Address::from_str(&claims.payer).unwrap_or_default(),
+                amount: charged,
+                asset: option.asset.clone(),
+                network: option.network.clone(),
+                pay_to: option.pay_to,
+                version: if claims.version == 1 {
+                    ProtocolVersion::V1
+                } else {
+                    ProtocolVersion::V2
+                },
+                access: match claims.kind {
+                    GrantKind::Access => Access::Entitlement(grant),
+                    GrantKind::Prepaid => Access::Prepaid(grant),
+                },
+                transaction: Some(claims.transaction),
+                resource: challenge.resource().to_owned(),
+            };
+            return Ok(Admission {
+                payment,
+                pending: Pending(pending),
+            });
+        }
+        let problem = problem.unwrap_or(EntitlementError::Malformed);
+        tracing::info!(target: "x402::entitlement", reason = %problem.reason(), %problem, "entitlement refused");
+        Err(Rejection::new(problem.reason(), problem.to_string()))
+    }
+
+    /// What a verified payment for `option` buys beyond this request, if anything.
+    pub(crate) fn plan_grant(
+        &self,
+        route: &PreparedRoute,
+        option: &AcceptOption,
+        scope: &Scope,
+        payer: Address,
+        version: ProtocolVersion,
+    ) -> Option<GrantPlan> {
+        let (kind, counter, lifetime) = if option.prepaid {
+            let single = single_option(
+                route,
+                &option.network.caip2,
+                &option.asset.address.to_string(),
+            )?;
+            // Both fit a counter: checked when the route was prepared. The paying request draws
+            // its own price from the balance.
+            let balance =
+                counter_amount(option.amount)?.saturating_sub(counter_amount(single.amount)?);
+            let lifetime = route
+                .access
+                .and_then(|a| a.duration)
+                .unwrap_or(DEFAULT_GRANT_LIFETIME);
+            (GrantKind::Prepaid, Some(balance), lifetime)
+        } else {
+            let access = route.access?;
+            // The paying request is the first use.
+            let counter = access
+                .uses
+                .map(|uses| uses.saturating_sub(1).min(MAX_COUNTER));
+            (
+                GrantKind::Access,
+                counter,
+                access.duration.unwrap_or(DEFAULT_GRANT_LIFETIME),
+            )
+        };
+        let mut claims = Claims::new(
+            kind,
+            scope.id.clone(),
+            self.clock.now_unix().saturating_add(lifetime.as_secs()),
+        );
+        claims.counted = counter.is_some();
+        claims.payer = payer.to_checksum(None);
+        claims.network = option.network.caip2.to_string();
+        claims.asset = option.asset.address.to_checksum(None);
+        claims.amount = option.amount.to_string();
+        claims.version = version.number();
+        Some(GrantPlan {
+            claims,
+            counter,
+            lifetime,
+            scope: scope.clone(),
+        })
+    }
+
+    /// Creates a grant's counter; done before settlement, so a store failure charges nothing.
+    pub(crate) async fn open_grant(&self, plan: &GrantPlan) -> Result<(), Rejection> {
+        match plan.counter {
+            Some(value) => self
+                .entitlements
+                .create(&plan.claims.id, value, plan.lifetime + COUNTER_MARGIN)
+                .await
+                .map_err(store_rejection),
+            None => Ok(()),
+        }
+    }
+
+    /// The headers that deliver a grant's token: `x402-entitlement`, its scope, and a cookie.
+    pub(crate) fn grant_headers(
+        &self,
+        plan: &GrantPlan,
+        transaction: &str,
+    ) -> Vec<(&'static str, String)> {
+        if self.ephemeral_keys && !EPHEMERAL_WARNED.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                target: "x402::entitlement",
+                "issuing entitlement tokens with a random per-process key: they will not survive a restart or work on other replicas; configure X402Builder::entitlement_keys"
+            );
+        }
+        let mut claims = plan.claims.clone();
+        claims.transaction = transaction.to_owned();
+        let token = self.entitlement_keys.sign(&claims);
+        let cookie = format!(
+            "{}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}",
+            cookie_name(&plan.scope.id),
+            plan.lifetime.as_secs(),
+            if plan.scope.secure { "; Secure" } else { "" }
+        );
+        vec![
+            (ENTITLEMENT_HEADER, token),
+            (ENTITLEMENT_SCOPE_HEADER, plan.scope.path_prefix.clone()),
+            ("set-cookie", cookie),
+        ]
+    }
+}

@@ -1,0 +1,117 @@
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::StoreError;
+
+/// The largest counter value a store must hold: `i64::MAX`, so that backends which count in
+/// signed 64-bit integers (Redis) hold every value exactly.
+pub const MAX_COUNTER: u64 = i64::MAX as u64;
+
+/// The outcome of [`EntitlementStore::take`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// The amount was taken; this much is left.
+    Taken {
+        /// What is left after taking.
+        remaining: u64,
+    },
+    /// The counter holds less than the amount; nothing was taken.
+    Insufficient {
+        /// What the counter holds.
+        remaining: u64,
+    },
+    /// No such counter (never created, or expired).
+    Missing,
+}
+
+/// Counters behind entitlements: uses left, or a prepaid balance in atomic units.
+///
+/// `take` must be atomic across every process sharing the store: concurrent takes never drive a
+/// counter below zero, and each successful take is counted exactly once.
+#[async_trait]
+pub trait EntitlementStore: Send + Sync + 'static {
+    /// Sets counter `id` to `value` (at most [`MAX_COUNTER`]) for `ttl`.
+    async fn create(&self, id: &str, value: u64, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Takes `amount` from counter `id` if it holds at least that much.
+    async fn take(&self, id: &str, amount: u64) -> Result<Take, StoreError>;
+
+    /// Gives `amount` back to counter `id` (a request that drew from it was not served). A
+    /// missing counter stays missing.
+    async fn give_back(&self, id: &str, amount: u64) -> Result<(), StoreError>;
+}
+
+/// An [`EntitlementStore`] in process memory: correct for one process, not shared between
+/// replicas (use the Redis store for that).
+#[derive(Debug, Default)]
+pub struct MemoryEntitlementStore {
+    counters: Mutex<HashMap<String, (u64, Instant)>>,
+}
+
+impl MemoryEntitlementStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, (u64, Instant)>> {
+        // Each update is a single map operation, so a poisoned lock still guards sound data.
+        self.counters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The value of counter `id`, if it exists and has not expired.
+    pub fn get(&self, id: &str) -> Option<u64> {
+        let now = Instant::now();
+        self.lock()
+            .get(id)
+            .filter(|(_, expiry)| *expiry > now)
+            .map(|(value, _)| *value)
+    }
+}
+
+#[async_trait]
+impl EntitlementStore for MemoryEntitlementStore {
+    async fn create(&self, id: &str, value: u64, ttl: Duration) -> Result<(), StoreError> {
+        if value > MAX_COUNTER {
+            return Err(StoreError::Corrupt(format!(
+                "counter value {value} exceeds {MAX_COUNTER}"
+            )));
+        }
+        let now = Instant::now();
+        let mut counters = self.lock();
+        if counters.len() >= 1024 && counters.len().is_power_of_two() {
+            counters.retain(|_, (_, expiry)| *expiry > now);
+        }
+        counters.insert(id.to_owned(), (value, now + ttl));
+        Ok(())
+    }
+
+    async fn take(&self, id: &str, amount: u64) -> Result<Take, StoreError> {
+        let now = Instant::now();
+        let mut counters = self.lock();
+        Ok(match counters.get_mut(id) {
+            Some((value, expiry)) if *expiry > now => {
+                if *value >= amount {
+                    *value -= amount;
+                    Take::Taken { remaining: *value }
+                } else {
+                    Take::Insufficient { remaining: *value }
+                }
+            }
+            _ => Take::Missing,
+        })
+    }
+
+    async fn give_back(&self, id: &str, amount: u64) -> Result<(), StoreError> {
+        let now = Instant::now();
+        if let Some((value, expiry)) = self.lock().get_mut(id)
+            && *expiry > now
+        {
+            *value = value.saturating_add(amount).min(MAX_COUNTER);
+        }
+        Ok(())
+    }
+}
