@@ -13,6 +13,11 @@ mod memory;
 pub use entitlement::{EntitlementStore, MAX_COUNTER, MemoryEntitlementStore, Take};
 pub use memory::MemoryReplayStore;
 
+/// The longest time a backend keeps a record; longer TTLs are shortened to it. A century is far
+/// beyond any sensible authorization lifetime (the gate accepts a day by default), and short
+/// enough for `Instant` arithmetic and Redis' `PX` never to overflow.
+pub(crate) const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 /// Why a store could not answer. Paid routes fail closed on it (503, `store_unavailable`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -52,7 +57,9 @@ impl fmt::Display for ReplayKey {
 /// Remembers which payment authorizations were used.
 ///
 /// `insert_if_absent` must be atomic across every process sharing the store: of any number of
-/// concurrent calls with the same key, exactly one returns `true`.
+/// concurrent calls with the same key, exactly one returns `true`. A record lasts at least its
+/// TTL, rounded up to the backend's resolution; a zero TTL is not an error, and TTLs beyond a
+/// century are shortened to a century.
 #[async_trait]
 pub trait ReplayStore: Send + Sync + 'static {
     /// Records `key` for `ttl` unless it is already recorded. Returns whether this call
