@@ -1,5 +1,12 @@
 //! Small storage traits, each with an atomic primitive a shared backend (Redis) can implement
 //! without races.
+//!
+//! Backends of [`ReplayStore`]:
+//!
+//! - [`MemoryReplayStore`] (always available, the default): one process only;
+//! - `RedisReplayStore` (feature `redis`): shared by every replica using the same Redis.
+//!
+//! Every backend passes the same conformance suite (`x402-runtime/tests/support/`).
 
 use std::fmt;
 use std::time::Duration;
@@ -9,7 +16,11 @@ use x402_protocol::{Address, B256};
 
 mod entitlement;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisReplayStore, RedisStoreError};
 pub use entitlement::{EntitlementStore, MAX_COUNTER, MemoryEntitlementStore, Take};
 pub use memory::MemoryReplayStore;
 
