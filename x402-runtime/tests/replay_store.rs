@@ -161,3 +161,13 @@ mod redis_store {
         );
     }
 }
+
+/// Without the feature there is no Redis backend to test: say so (or fail when backends are
+/// required) rather than pass silently.
+#[cfg(not(feature = "redis"))]
+#[test]
+fn redis_store() {
+    support::backends::skip(
+        "the redis feature is off (run with --features redis or --all-features, as scripts/test does)",
+    );
+}
