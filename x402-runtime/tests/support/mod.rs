@@ -5,6 +5,8 @@
 //! - [`backends`]: real backends for tests — the Redis that `scripts/test` starts
 //!   (`X402_REDIS_URL`), a `redis-server` process a test owns, and the skip-or-fail rule
 //!   (`X402_REQUIRE_BACKENDS=1`).
+//!
+//! Gate helpers (requests, a funded payer, signing) are in `tests/common`.
 
 // Each test binary uses only part of this module.
 #![allow(dead_code, unused_imports, unused_macros)]
