@@ -40,6 +40,16 @@
 //! # Ok::<(), x402_runtime::ConfigError>(())
 //! # }).unwrap();
 //! ```
+//!
+//! # Cargo features
+//!
+//! - `redis`: `store::RedisReplayStore`, replay protection in Redis, so that every replica
+//!   behind a load balancer refuses an authorization another one already accepted. It pulls in
+//!   the [`redis`](https://docs.rs/redis) crate (tokio and its connection manager only), which
+//!   is re-exported as `x402_runtime::redis`. Without it, the default
+//!   [`MemoryReplayStore`](store::MemoryReplayStore) protects a single process.
+//! - `secp256k1`: recover payment signers with libsecp256k1 (C) instead of the pure-Rust
+//!   `k256`.
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -62,6 +72,10 @@ pub mod store;
 #[doc(hidden)]
 pub mod __private;
 
+/// The `redis` crate this runtime is built with, for configuring a connection manager to give
+/// to [`RedisReplayStore::from_manager`](store::RedisReplayStore::from_manager).
+#[cfg(feature = "redis")]
+pub use ::redis;
 pub use builder::{ConfigError, X402Builder};
 pub use challenge::{AcceptOption, Challenge};
 pub use facilitator::{Facilitator, FacilitatorError};
