@@ -80,6 +80,7 @@ pub struct X402Builder<T = Gate> {
     clock: Option<Arc<dyn Clock>>,
     resource_policy: ResourcePolicy,
     facilitator_timeout: Duration,
+    settlement_timeout: Duration,
     max_header_bytes: usize,
     max_authorization_lifetime: Duration,
     deferred_error: Option<ConfigError>,
@@ -100,6 +101,7 @@ impl<T> Default for X402Builder<T> {
             clock: None,
             resource_policy: ResourcePolicy::default(),
             facilitator_timeout: Duration::from_secs(10),
+            settlement_timeout: Duration::from_secs(60),
             max_header_bytes: codec::DEFAULT_MAX_HEADER_BYTES,
             max_authorization_lifetime: Duration::from_secs(24 * 60 * 60),
             deferred_error: None,
@@ -212,9 +214,18 @@ impl<T: From<Gate>> X402Builder<T> {
         self
     }
 
-    /// How long to wait for the facilitator before answering 504 (default 10 s).
+    /// How long to wait for the facilitator to verify a payment before answering 504
+    /// (default 10 s).
     pub fn facilitator_timeout(mut self, timeout: Duration) -> Self {
         self.facilitator_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for the facilitator to settle a payment (default 60 s: settling means
+    /// waiting for a block). Giving up early does not stop a transfer that is already
+    /// submitted, so keep this longer than the facilitator takes to settle.
+    pub fn settlement_timeout(mut self, timeout: Duration) -> Self {
+        self.settlement_timeout = timeout;
         self
     }
 
@@ -340,8 +351,8 @@ impl<T: From<Gate>> X402Builder<T> {
             .ok_or(ConfigError::MissingFacilitator)?
         {
             FacilitatorChoice::Url(url, auth) => {
-                let mut builder =
-                    HttpFacilitator::builder(url).request_timeout(self.facilitator_timeout);
+                let mut builder = HttpFacilitator::builder(url)
+                    .request_timeout(self.facilitator_timeout.max(self.settlement_timeout));
                 if let Some(auth) = auth {
                     builder = builder.header("authorization", &auth)?;
                 }
@@ -372,6 +383,7 @@ impl<T: From<Gate>> X402Builder<T> {
             default_networks: self.default_networks,
             resource_policy: self.resource_policy,
             facilitator_timeout: self.facilitator_timeout,
+            settlement_timeout: self.settlement_timeout,
             max_header_bytes: self.max_header_bytes,
             max_authorization_lifetime: self.max_authorization_lifetime,
             dev_ledger,

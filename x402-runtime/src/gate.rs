@@ -108,6 +108,7 @@ pub struct Gate {
     pub(crate) default_networks: Vec<String>,
     pub(crate) resource_policy: ResourcePolicy,
     pub(crate) facilitator_timeout: Duration,
+    pub(crate) settlement_timeout: Duration,
     pub(crate) max_header_bytes: usize,
     pub(crate) max_authorization_lifetime: Duration,
     pub(crate) dev_ledger: Option<Arc<DevLedger>>,
@@ -501,7 +502,7 @@ impl Gate {
 
         let request = FacilitatorRequest::new(payload, requirements);
         let verdict = self
-            .call(self.facilitator.verify(&request))
+            .call(self.facilitator_timeout, self.facilitator.verify(&request))
             .await
             .map_err(|e| {
                 facilitator_rejection(e, self.facilitator_timeout).with_payer(Some(payer))
@@ -585,20 +586,24 @@ impl Gate {
 
     async fn call<T>(
         &self,
+        limit: Duration,
         call: impl Future<Output = Result<T, FacilitatorError>>,
     ) -> Result<T, FacilitatorError> {
-        tokio::time::timeout(self.facilitator_timeout, call)
+        tokio::time::timeout(limit, call)
             .await
-            .unwrap_or(Err(FacilitatorError::Timeout(self.facilitator_timeout)))
+            .unwrap_or(Err(FacilitatorError::Timeout(limit)))
     }
 
     async fn settle(&self, pending: &PaymentPending) -> Result<SettleResponse, Rejection> {
         let payer = pending.replay_key.payer;
         let settlement = self
-            .call(self.facilitator.settle(&pending.request))
+            .call(
+                self.settlement_timeout,
+                self.facilitator.settle(&pending.request),
+            )
             .await
             .map_err(|e| {
-                facilitator_rejection(e, self.facilitator_timeout).with_payer(Some(payer))
+                facilitator_rejection(e, self.settlement_timeout).with_payer(Some(payer))
             })?;
         if settlement.success {
             tracing::info!(

@@ -14,9 +14,6 @@
 //!
 //! # Cargo features
 //!
-//! - `evm`: `facilitator::EvmSettler`, which lets the embedded facilitator settle on a real
-//!   EVM chain over JSON-RPC (alloy) instead of its in-memory dev ledger. It adds about 75
-//!   crates and needs Rust 1.94.1 or newer (alloy 2.5's minimum).
 //! - `secp256k1`: recover payment signers with libsecp256k1 (C) instead of `k256`.
 //!
 //! ```

@@ -13,6 +13,21 @@ use x402_protocol::{Address, NetworkRegistry, ProtocolVersion, Reason};
 use super::{DevLedger, Facilitator, FacilitatorError};
 use crate::clock::{Clock, SystemClock};
 
+/// Why a [`Settler`] did not accept or settle a payment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettlerError {
+    /// The payment is not acceptable (spent nonce, short balance, reverted transfer…): the
+    /// client gets a 402 with the reason.
+    #[error(transparent)]
+    Rejected(#[from] InvalidPayment),
+    /// The settler's backend (a chain node, a database) failed, so nothing can be said about
+    /// the payment: the client gets a 502 and the payer is not blamed. The message is logged,
+    /// not sent.
+    #[error("settlement backend unavailable: {0}")]
+    Unavailable(String),
+}
+
 /// Where an [`EmbeddedFacilitator`] moves funds once a payment is verified.
 #[async_trait]
 pub trait Settler: Send + Sync + 'static {
@@ -21,13 +36,13 @@ pub trait Settler: Send + Sync + 'static {
         &self,
         payment: &VerifiedPayment,
         payload: &ExactEvmPayload,
-    ) -> Result<(), InvalidPayment>;
+    ) -> Result<(), SettlerError>;
     /// Moves the funds and returns the transaction id.
     async fn settle(
         &self,
         payment: &VerifiedPayment,
         payload: &ExactEvmPayload,
-    ) -> Result<String, InvalidPayment>;
+    ) -> Result<String, SettlerError>;
     /// Addresses that submit transactions, listed under `signers` in `/supported`.
     fn signers(&self) -> Vec<Address> {
         Vec::new()
@@ -40,14 +55,14 @@ impl<S: Settler + ?Sized> Settler for Arc<S> {
         &self,
         payment: &VerifiedPayment,
         payload: &ExactEvmPayload,
-    ) -> Result<(), InvalidPayment> {
+    ) -> Result<(), SettlerError> {
         (**self).check(payment, payload).await
     }
     async fn settle(
         &self,
         payment: &VerifiedPayment,
         payload: &ExactEvmPayload,
-    ) -> Result<String, InvalidPayment> {
+    ) -> Result<String, SettlerError> {
         (**self).settle(payment, payload).await
     }
     fn signers(&self) -> Vec<Address> {
@@ -164,7 +179,7 @@ impl EmbeddedFacilitator {
         &self.registry
     }
 
-    async fn check(&self, request: &FacilitatorRequest) -> Result<VerifiedPayment, InvalidPayment> {
+    async fn check(&self, request: &FacilitatorRequest) -> Result<VerifiedPayment, SettlerError> {
         let version = request.payment_payload.version();
         if u64::from(request.x402_version) != u64::from(version.number()) {
             return Err(InvalidPayment::new(
@@ -173,7 +188,8 @@ impl EmbeddedFacilitator {
                     "x402Version is {} but the payment is {version}",
                     request.x402_version
                 ),
-            ));
+            )
+            .into());
         }
         let now = self.clock.now_unix();
         let verified = verify_payment_with(
@@ -186,12 +202,21 @@ impl EmbeddedFacilitator {
         self.settler
             .check(&verified, request.payment_payload.exact())
             .await
-            .map_err(|mut e| {
-                e.payer = Some(verified.payer);
-                e
+            .map_err(|e| match e {
+                SettlerError::Rejected(mut invalid) => {
+                    invalid.payer = Some(verified.payer);
+                    SettlerError::Rejected(invalid)
+                }
+                unavailable => unavailable,
             })?;
         Ok(verified)
     }
+}
+
+/// A backend failure is the facilitator's, not the payment's: surface it as one.
+fn backend_failure(message: String) -> FacilitatorError {
+    tracing::error!(target: "x402::facilitator", %message, "settlement backend failed");
+    FacilitatorError::Unreachable(message)
 }
 
 fn payer_string(payer: Option<Address>) -> Option<String> {
@@ -207,11 +232,12 @@ impl Facilitator for EmbeddedFacilitator {
         let version = request.payment_payload.version();
         Ok(match self.check(request).await {
             Ok(verified) => VerifyResponse::valid(verified.payer.to_checksum(None)),
-            Err(e) => VerifyResponse::invalid(
+            Err(SettlerError::Rejected(e)) => VerifyResponse::invalid(
                 e.reason.for_version(version),
                 e.message,
                 payer_string(e.payer),
             ),
+            Err(SettlerError::Unavailable(message)) => return Err(backend_failure(message)),
         })
     }
 
@@ -241,12 +267,13 @@ impl Facilitator for EmbeddedFacilitator {
                 amount: None,
                 extensions: None,
             },
-            Err(e) => SettleResponse::failure(
+            Err(SettlerError::Rejected(e)) => SettleResponse::failure(
                 e.reason.for_version(version),
                 e.message,
                 network,
                 payer_string(e.payer.or(Some(payload.authorization.from))),
             ),
+            Err(SettlerError::Unavailable(message)) => return Err(backend_failure(message)),
         })
     }
 

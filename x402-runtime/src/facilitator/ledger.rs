@@ -6,7 +6,7 @@ use x402_protocol::exact::ExactEvmPayload;
 use x402_protocol::verify::{InvalidPayment, VerifiedPayment};
 use x402_protocol::{Address, B256, Reason, U256, amount::format_units};
 
-use super::Settler;
+use super::{Settler, SettlerError};
 
 /// One settled transfer in a [`DevLedger`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,15 +147,15 @@ impl Settler for DevLedger {
         &self,
         payment: &VerifiedPayment,
         payload: &ExactEvmPayload,
-    ) -> Result<(), InvalidPayment> {
-        Self::check_locked(&self.lock(), payment, payload)
+    ) -> Result<(), SettlerError> {
+        Ok(Self::check_locked(&self.lock(), payment, payload)?)
     }
 
     async fn settle(
         &self,
         payment: &VerifiedPayment,
         payload: &ExactEvmPayload,
-    ) -> Result<String, InvalidPayment> {
+    ) -> Result<String, SettlerError> {
         let auth = &payload.authorization;
         let chain = payment.network.chain_id;
         let mut state = self.lock();

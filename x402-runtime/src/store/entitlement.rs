@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::StoreError;
+use super::{MAX_TTL, StoreError};
 
 /// The largest counter value a store must hold: `i64::MAX`, so that backends which count in
 /// signed 64-bit integers (Redis) hold every value exactly.
@@ -33,7 +33,8 @@ pub enum Take {
 /// counter below zero, and each successful take is counted exactly once.
 #[async_trait]
 pub trait EntitlementStore: Send + Sync + 'static {
-    /// Sets counter `id` to `value` (at most [`MAX_COUNTER`]) for `ttl`.
+    /// Sets counter `id` to `value` (at most [`MAX_COUNTER`]) for `ttl` (TTLs beyond a century
+    /// are shortened to a century, as for replay records).
     async fn create(&self, id: &str, value: u64, ttl: Duration) -> Result<(), StoreError>;
 
     /// Takes `amount` from counter `id` if it holds at least that much.
@@ -81,11 +82,14 @@ impl EntitlementStore for MemoryEntitlementStore {
             )));
         }
         let now = Instant::now();
+        let expiry = now.checked_add(ttl.min(MAX_TTL)).ok_or_else(|| {
+            StoreError::Unavailable(format!("a TTL of {ttl:?} is beyond this clock's range"))
+        })?;
         let mut counters = self.lock();
         if counters.len() >= 1024 && counters.len().is_power_of_two() {
             counters.retain(|_, (_, expiry)| *expiry > now);
         }
-        counters.insert(id.to_owned(), (value, now + ttl));
+        counters.insert(id.to_owned(), (value, expiry));
         Ok(())
     }
 
@@ -113,5 +117,26 @@ impl EntitlementStore for MemoryEntitlementStore {
             *value = value.saturating_add(amount).min(MAX_COUNTER);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn huge_ttls_are_capped_not_a_panic() {
+        let store = MemoryEntitlementStore::new();
+        store.create("forever", 5, Duration::MAX).await.unwrap();
+        assert_eq!(
+            store.take("forever", 2).await.unwrap(),
+            Take::Taken { remaining: 3 }
+        );
+        assert!(
+            store
+                .create("too-big", MAX_COUNTER + 1, Duration::from_secs(1))
+                .await
+                .is_err()
+        );
     }
 }

@@ -19,7 +19,7 @@ use x402_protocol::exact::ExactEvmPayload;
 use x402_protocol::verify::{InvalidPayment, VerifiedPayment};
 use x402_protocol::{Address, B256, Bytes, Reason};
 
-use super::Settler;
+use x402_runtime::facilitator::{Settler, SettlerError};
 
 mod abi {
     #![allow(missing_docs, unreachable_pub)]
@@ -218,7 +218,7 @@ impl EvmSettlerBuilder {
 /// Settles verified payments on an EVM chain: submits the payer's signed EIP-3009
 /// `transferWithAuthorization` to the token from the facilitator's own account and waits for
 /// the receipt. Plug it into an [`EmbeddedFacilitator`](super::EmbeddedFacilitator) with
-/// [`settler`](super::EmbeddedFacilitatorBuilder::settler). Needs the `evm` feature.
+/// [`settler`](x402_runtime::facilitator::EmbeddedFacilitatorBuilder::settler).
 ///
 /// - [`check`](Settler::check) (before verifying and again before settling) reads
 ///   `authorizationState(from, nonce)` (used → `invalid_exact_evm_nonce_already_used`) and
@@ -240,7 +240,7 @@ impl EvmSettlerBuilder {
 /// only as scheme, host and port (paths often carry provider API keys). Messages returned to
 /// clients never contain RPC error details; those go to the `x402::settlement` log target.
 ///
-/// Timeouts: give the gate a [`facilitator_timeout`](crate::X402Builder::facilitator_timeout)
+/// Timeouts: give the gate a [`settlement_timeout`](x402_runtime::X402Builder::settlement_timeout)
 /// longer than the settler's receipt timeout plus a few call timeouts, or the gate may give up
 /// on a transfer that is then mined.
 ///
@@ -248,7 +248,8 @@ impl EvmSettlerBuilder {
 /// use std::sync::Arc;
 /// use std::time::Duration;
 ///
-/// use x402_runtime::facilitator::{EmbeddedFacilitator, EvmSettler};
+/// use x402_evm::EvmSettler;
+/// use x402_runtime::facilitator::EmbeddedFacilitator;
 /// use x402_runtime::protocol::{Address, AssetInfo, NetworkInfo, NetworkRegistry};
 /// use x402_runtime::Gate;
 ///
@@ -271,7 +272,7 @@ impl EvmSettlerBuilder {
 ///     .build();
 /// let gate = Gate::builder()
 ///     .facilitator_client(Arc::new(facilitator))
-///     .facilitator_timeout(Duration::from_secs(40))
+///     .settlement_timeout(Duration::from_secs(40))
 ///     .network(anvil)
 ///     .default_network("anvil")
 ///     .pay_to("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
@@ -394,15 +395,13 @@ impl EvmSettler {
         })
     }
 
-    fn verify_failure(&self, what: &str, detail: String) -> InvalidPayment {
+    /// A read the checks need failed: the node's problem, not the payment's (a 502, not a 402).
+    fn verify_failure(&self, what: &str, detail: String) -> SettlerError {
         tracing::warn!(target: "x402::settlement", rpc = %self.rpc, %detail, "{what} failed");
-        InvalidPayment::new(
-            Reason::UNEXPECTED_VERIFY_ERROR,
-            format!(
-                "the facilitator could not {what} on chain {}; try again later",
-                self.chain_id
-            ),
-        )
+        SettlerError::Unavailable(format!(
+            "the facilitator could not {what} on chain {}",
+            self.chain_id
+        ))
     }
 
     fn settle_failure(&self, what: &str, detail: String) -> InvalidPayment {
@@ -469,7 +468,7 @@ impl Settler for EvmSettler {
         &self,
         payment: &VerifiedPayment,
         payload: &ExactEvmPayload,
-    ) -> Result<(), InvalidPayment> {
+    ) -> Result<(), SettlerError> {
         self.same_chain(payment)?;
         let auth = &payload.authorization;
         let token = payment.asset;
@@ -493,13 +492,13 @@ impl Settler for EvmSettler {
 
         match used {
             Ok(true) => {
-                return Err(InvalidPayment::new(
+                return Err(SettlerError::Rejected(InvalidPayment::new(
                     Reason::NONCE_ALREADY_USED,
                     format!(
                         "authorization nonce {} of {} was already used on chain",
                         auth.nonce, auth.from
                     ),
-                ));
+                )));
             }
             Ok(false) => {}
             Err(CallError::Reverted(reason)) => {
@@ -514,13 +513,13 @@ impl Settler for EvmSettler {
         }
         match balance {
             Ok(held) if held < auth.value => {
-                return Err(InvalidPayment::new(
+                return Err(SettlerError::Rejected(InvalidPayment::new(
                     Reason::INSUFFICIENT_FUNDS,
                     format!(
                         "{} holds {held} atomic units of {token}, needs {}",
                         auth.from, auth.value
                     ),
-                ));
+                )));
             }
             Ok(_) => {}
             Err(CallError::Reverted(reason)) => {
@@ -538,7 +537,8 @@ impl Settler for EvmSettler {
                 CallError::Reverted(reason) => Err(InvalidPayment::new(
                     Reason::SIMULATION_FAILED,
                     format!("simulating transferWithAuthorization on {token} reverted: {reason}"),
-                )),
+                )
+                .into()),
                 CallError::Failed(detail) => {
                     Err(self.verify_failure("simulate the transfer", detail))
                 }
@@ -554,7 +554,7 @@ impl Settler for EvmSettler {
         &self,
         payment: &VerifiedPayment,
         payload: &ExactEvmPayload,
-    ) -> Result<String, InvalidPayment> {
+    ) -> Result<String, SettlerError> {
         self.same_chain(payment)?;
         let token = payment.asset;
         let request = self.request(token, transfer_call(payload).to_vec());
@@ -563,10 +563,10 @@ impl Settler for EvmSettler {
             let _turn = self.send_lock.lock().await;
             match timeout(self.call_timeout, self.provider.send_transaction(request)).await {
                 Err(_) => {
-                    return Err(self.settle_failure(
+                    return Err(SettlerError::Rejected(self.settle_failure(
                         "submitting the transfer timed out; it may still be mined, check the payer's authorization before retrying",
                         format!("no answer within {:?}", self.call_timeout),
-                    ));
+                    )));
                 }
                 Ok(Err(e)) => {
                     return Err(match self.classify(&e) {
@@ -574,9 +574,15 @@ impl Settler for EvmSettler {
                         CallError::Reverted(reason) => InvalidPayment::new(
                             Reason::SIMULATION_FAILED,
                             format!("transferWithAuthorization on {token} would revert: {reason}"),
-                        ),
+                        )
+                        .into(),
+                        // Nothing was sent: the node's problem, and the payment is untouched.
                         CallError::Failed(detail) => {
-                            self.settle_failure("the transfer could not be submitted", detail)
+                            tracing::error!(target: "x402::settlement", rpc = %self.rpc, %detail, "the transfer could not be submitted");
+                            SettlerError::Unavailable(format!(
+                                "the transfer could not be submitted to chain {}",
+                                self.chain_id
+                            ))
                         }
                     });
                 }
@@ -591,7 +597,7 @@ impl Settler for EvmSettler {
             value = %payload.authorization.value,
             "transfer submitted"
         );
-        self.wait_for_receipt(hash).await
+        Ok(self.wait_for_receipt(hash).await?)
     }
 
     fn signers(&self) -> Vec<Address> {

@@ -4,7 +4,6 @@
 //!
 //! Needs `X402_ANVIL_URL` (`scripts/test` starts anvil and sets it). Without it each test says
 //! it was skipped and passes, unless `X402_REQUIRE_BACKENDS=1`, which makes it fail.
-#![cfg(feature = "evm")]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,20 +16,28 @@ use alloy_rpc_types_eth::{
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::{SolCall, SolEvent, SolValue};
 use tokio::sync::{Mutex, MutexGuard};
+use x402_evm::{EvmSettler, EvmSettlerError};
 use x402_protocol::client::sign_payment;
 use x402_protocol::eip3009::{LocalSigner, TokenDomain, transfer_with_authorization_typehash};
 use x402_protocol::exact::ExactEvmPayload;
 use x402_protocol::facilitator::{PaymentRequirements, SettleResponse};
+use x402_protocol::verify::InvalidPayment;
 use x402_protocol::verify::VerifiedPayment;
 use x402_protocol::{
     Address, AssetInfo, B256, Bytes, NetworkInfo, NetworkRegistry, ProtocolVersion, Reason, U256,
     codec, headers, v1, v2,
 };
 use x402_runtime::clock::ManualClock;
-use x402_runtime::facilitator::{
-    EmbeddedFacilitator, EvmSettler, EvmSettlerError, Facilitator, Settler,
-};
+use x402_runtime::facilitator::{EmbeddedFacilitator, Facilitator, Settler, SettlerError};
 use x402_runtime::{Completion, Decision, Gate, Rejection, RequestView, RouteSpec};
+
+/// The payment-level refusal inside a settler error (a backend failure fails the test).
+fn refused(error: SettlerError) -> InvalidPayment {
+    match error {
+        SettlerError::Rejected(invalid) => invalid,
+        other => panic!("expected the payment to be refused, got {other}"),
+    }
+}
 
 /// Anvil dev account #0: deploys the token, owns its faucet, and is the facilitator.
 const FACILITATOR_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
@@ -755,7 +762,7 @@ async fn the_contract_refuses_malleated_and_malformed_signatures() {
         .await
         .unwrap();
     assert_eq!(Address::from_slice(&recovered[12..]), payer.address());
-    let error = settler.check(&verified, &twin).await.unwrap_err();
+    let error = refused(settler.check(&verified, &twin).await.unwrap_err());
     assert_eq!(error.reason, Reason::SIMULATION_FAILED);
     assert!(
         error.message.contains("InvalidSignatureS"),
@@ -775,7 +782,7 @@ async fn the_contract_refuses_malleated_and_malformed_signatures() {
     let mut signature = bad_v.signature.to_vec();
     signature[64] = 29;
     bad_v.signature = signature.into();
-    let error = settler.check(&verified, &bad_v).await.unwrap_err();
+    let error = refused(settler.check(&verified, &bad_v).await.unwrap_err());
     assert!(
         error.message.contains("InvalidSignatureV"),
         "{}",
@@ -785,7 +792,7 @@ async fn the_contract_refuses_malleated_and_malformed_signatures() {
     let mut forged = payload.clone();
     let other = LocalSigner::random();
     forged.signature = other.sign_authorization(&payload.authorization, &domain);
-    let error = settler.check(&verified, &forged).await.unwrap_err();
+    let error = refused(settler.check(&verified, &forged).await.unwrap_err());
     assert!(error.message.contains("WrongSigner"), "{}", error.message);
 
     // Nothing above was spent.
@@ -812,10 +819,12 @@ async fn signatures_that_are_not_65_bytes_go_to_the_bytes_overload() {
 
     // Our token only takes 65-byte signatures in the bytes form, so the contract's own error
     // shows that the settler called that form (the v/r/s form cannot even encode 66 bytes).
-    let error = settler
-        .settle(&chain.verified(&long), &long)
-        .await
-        .unwrap_err();
+    let error = refused(
+        settler
+            .settle(&chain.verified(&long), &long)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(error.reason, Reason::SIMULATION_FAILED);
     assert!(
         error.message.contains("InvalidSignatureLength"),
@@ -911,7 +920,7 @@ async fn a_transfer_that_reverts_on_chain_is_invalid_transaction_state() {
         .unwrap();
 
     let (settled, front) = outcome.unwrap();
-    let error = settled.unwrap_err();
+    let error = refused(settled.unwrap_err());
     assert_eq!(
         error.reason,
         Reason::INVALID_TRANSACTION_STATE,
@@ -971,19 +980,11 @@ async fn the_settler_stays_on_its_chain_and_keeps_its_key() {
     let mut elsewhere = chain.verified(&payload);
     elsewhere.network = NetworkRegistry::builtin().network("base").unwrap().clone();
     assert_eq!(
-        settler
-            .check(&elsewhere, &payload)
-            .await
-            .unwrap_err()
-            .reason,
+        refused(settler.check(&elsewhere, &payload).await.unwrap_err()).reason,
         Reason::INVALID_NETWORK
     );
     assert_eq!(
-        settler
-            .settle(&elsewhere, &payload)
-            .await
-            .unwrap_err()
-            .reason,
+        refused(settler.settle(&elsewhere, &payload).await.unwrap_err()).reason,
         Reason::INVALID_NETWORK
     );
 
