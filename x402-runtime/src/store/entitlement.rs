@@ -45,6 +45,21 @@ pub trait EntitlementStore: Send + Sync + 'static {
     async fn give_back(&self, id: &str, amount: u64) -> Result<(), StoreError>;
 }
 
+#[async_trait]
+impl<S: EntitlementStore + ?Sized> EntitlementStore for std::sync::Arc<S> {
+    async fn create(&self, id: &str, value: u64, ttl: Duration) -> Result<(), StoreError> {
+        (**self).create(id, value, ttl).await
+    }
+
+    async fn take(&self, id: &str, amount: u64) -> Result<Take, StoreError> {
+        (**self).take(id, amount).await
+    }
+
+    async fn give_back(&self, id: &str, amount: u64) -> Result<(), StoreError> {
+        (**self).give_back(id, amount).await
+    }
+}
+
 /// An [`EntitlementStore`] in process memory: correct for one process, not shared between
 /// replicas (use the Redis store for that).
 #[derive(Debug, Default)]

@@ -20,7 +20,7 @@ mod memory;
 mod redis;
 
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisReplayStore, RedisStoreError};
+pub use self::redis::{RedisEntitlementStore, RedisReplayStore, RedisStoreError};
 pub use entitlement::{EntitlementStore, MAX_COUNTER, MemoryEntitlementStore, Take};
 pub use memory::MemoryReplayStore;
 
@@ -80,4 +80,15 @@ pub trait ReplayStore: Send + Sync + 'static {
     /// Forgets `key`. Called when a verified payment was not used (the handler failed and
     /// nothing was settled), so the client may retry with the same authorization.
     async fn remove(&self, key: &ReplayKey) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl<S: ReplayStore + ?Sized> ReplayStore for std::sync::Arc<S> {
+    async fn insert_if_absent(&self, key: &ReplayKey, ttl: Duration) -> Result<bool, StoreError> {
+        (**self).insert_if_absent(key, ttl).await
+    }
+
+    async fn remove(&self, key: &ReplayKey) -> Result<(), StoreError> {
+        (**self).remove(key).await
+    }
 }

@@ -6,10 +6,9 @@
 //! - [`Connection`], private: one [`ConnectionManager`] (which reconnects by itself), a key
 //!   prefix and a per-operation timeout, plus the one place that runs a command under that
 //!   timeout and turns Redis failures into [`RedisStoreError`];
-//! - one public store per trait on top of it, each with its own default prefix. Today that is
-//!   [`RedisReplayStore`] (`x402:replay:`). An entitlement store (counters and balances, with a
-//!   Lua check-and-decrement) belongs beside it as another thin wrapper around a
-//!   [`Connection`] built from the same manager, under its own prefix.
+//! - one public store per trait on top of it, each with its own default prefix:
+//!   [`RedisReplayStore`] (`x402:replay:`) and [`RedisEntitlementStore`] (`x402:grant:`,
+//!   counters taken from by a Lua check-and-decrement). Both can share one manager.
 //!
 //! Every failure (Redis unreachable, too slow, or answering something unexpected) is a
 //! [`StoreError`], on which paid routes fail closed with 503 `store_unavailable`.
@@ -21,7 +20,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Cmd, IntoConnectionInfo, RedisError, Value};
 
-use super::{MAX_TTL, ReplayKey, ReplayStore, StoreError};
+use super::{EntitlementStore, MAX_COUNTER, MAX_TTL, ReplayKey, ReplayStore, StoreError, Take};
 
 /// Why a Redis store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -270,6 +269,157 @@ impl ReplayStore for RedisReplayStore {
         match self.connection.run(&del).await? {
             Value::Int(_) => Ok(()),
             reply => Err(unexpected("DEL", &reply)),
+        }
+    }
+}
+
+/// Takes `ARGV[1]` from counter `KEYS[1]` if it holds that much, atomically (Redis runs a
+/// script without interleaving other commands). Replies `{1, left}` when taken, `{0, held}` when
+/// too little is held, `{-1, "0"}` when the counter does not exist. Arithmetic is Redis'
+/// own 64-bit `DECRBY`/`INCRBY`; the script only looks at the sign of the result (exact even
+/// as a Lua double) and returns the exact value as Redis' string.
+const TAKE_SCRIPT: &str = r"
+local held = redis.call('GET', KEYS[1])
+if not held then return {-1, '0'} end
+if redis.call('DECRBY', KEYS[1], ARGV[1]) < 0 then
+  redis.call('INCRBY', KEYS[1], ARGV[1])
+  return {0, held}
+end
+return {1, redis.call('GET', KEYS[1])}
+";
+
+/// Gives `ARGV[1]` back to counter `KEYS[1]` if it still exists (its expiry is kept).
+const GIVE_BACK_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], ARGV[1]) end
+return 1
+";
+
+/// An [`EntitlementStore`] in Redis: entitlement use counts and prepaid balances shared by
+/// every replica that uses the same Redis and prefix.
+///
+/// - `create` is `SET <prefix><id> <value> PX <ttl ms>`;
+/// - `take` runs a short Lua script that decrements only if enough is held, so concurrent
+///   requests on any number of replicas never drive a balance below zero and every successful
+///   take is counted once;
+/// - `give_back` increments the counter if it still exists.
+///
+/// Failures and reconnection behave as for [`RedisReplayStore`]: every operation is bounded by
+/// a timeout (default 2 s), Redis being down yields a [`StoreError`] (the gate answers 503
+/// `store_unavailable` and runs no handler), and the store recovers by itself.
+///
+/// ```no_run
+/// use x402_runtime::Gate;
+/// use x402_runtime::store::{RedisEntitlementStore, RedisReplayStore};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let replay = RedisReplayStore::connect("redis://127.0.0.1:6379/").await?;
+/// // One connection for both stores.
+/// let grants = RedisEntitlementStore::from_manager(replay.manager().clone());
+/// let gate = Gate::builder()
+///     .facilitator("https://facilitator.example/")
+///     .pay_to("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
+///     .replay_store(replay)
+///     .entitlement_store(grants)
+///     .build()?;
+/// # let _ = gate;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisEntitlementStore {
+    connection: Connection,
+}
+
+impl RedisEntitlementStore {
+    /// The key prefix unless [`with_prefix`](Self::with_prefix) sets another.
+    pub const DEFAULT_PREFIX: &'static str = "x402:grant:";
+
+    /// Connects to Redis at `url`, as [`RedisReplayStore::connect`] does.
+    pub async fn connect(url: impl IntoConnectionInfo) -> Result<Self, RedisStoreError> {
+        let client = Client::open(url)?;
+        let manager = ConnectionManager::new_with_config(client, manager_config()).await?;
+        Ok(Self::from_manager(manager))
+    }
+
+    /// Uses an existing connection manager, for example a [`RedisReplayStore`]'s.
+    pub fn from_manager(manager: ConnectionManager) -> Self {
+        RedisEntitlementStore {
+            connection: Connection::new(manager, Self::DEFAULT_PREFIX),
+        }
+    }
+
+    /// Stores counters under `prefix` instead of `x402:grant:`; replicas must agree on it.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.connection.prefix = prefix.into();
+        self
+    }
+
+    /// How long one operation may take before it fails (default 2 s).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.connection.timeout = timeout;
+        self
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.connection.prefix
+    }
+}
+
+fn counter(command: &'static str, reply: &Value) -> Result<u64, StoreError> {
+    match reply {
+        Value::BulkString(bytes) => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| text.parse::<u64>().ok())
+            .ok_or_else(|| unexpected(command, reply)),
+        Value::Int(n) => u64::try_from(*n).map_err(|_| unexpected(command, reply)),
+        _ => Err(unexpected(command, reply)),
+    }
+}
+
+#[async_trait]
+impl EntitlementStore for RedisEntitlementStore {
+    async fn create(&self, id: &str, value: u64, ttl: Duration) -> Result<(), StoreError> {
+        if value > MAX_COUNTER {
+            return Err(StoreError::Corrupt(format!("counter value {value} exceeds {MAX_COUNTER}")));
+        }
+        let mut set = redis::cmd("SET");
+        set.arg(self.connection.key(id)).arg(value).arg("PX").arg(ttl_millis(ttl));
+        match self.connection.run(&set).await? {
+            Value::Okay => Ok(()),
+            reply => Err(unexpected("SET PX", &reply)),
+        }
+    }
+
+    async fn take(&self, id: &str, amount: u64) -> Result<Take, StoreError> {
+        if amount > MAX_COUNTER {
+            return Ok(Take::Insufficient { remaining: 0 });
+        }
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(TAKE_SCRIPT).arg(1).arg(self.connection.key(id)).arg(amount);
+        let reply = self.connection.run(&eval).await?;
+        match &reply {
+            Value::Array(parts) if parts.len() == 2 => match (&parts[0], counter("EVAL take", &parts[1])?) {
+                (Value::Int(1), remaining) => Ok(Take::Taken { remaining }),
+                (Value::Int(0), remaining) => Ok(Take::Insufficient { remaining }),
+                (Value::Int(-1), _) => Ok(Take::Missing),
+                _ => Err(unexpected("EVAL take", &reply)),
+            },
+            _ => Err(unexpected("EVAL take", &reply)),
+        }
+    }
+
+    async fn give_back(&self, id: &str, amount: u64) -> Result<(), StoreError> {
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(GIVE_BACK_SCRIPT)
+            .arg(1)
+            .arg(self.connection.key(id))
+            .arg(amount.min(MAX_COUNTER));
+        match self.connection.run(&eval).await? {
+            Value::Int(1) => Ok(()),
+            reply => Err(unexpected("EVAL give back", &reply)),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Real backends for tests, and what to do when one is missing.
+//! Real backends for the workspace's tests, and what to do when one is missing.
 //!
 //! A test that needs a backend asks for it here. When the backend is not available the test
 //! prints `skipped: …` and passes, unless `X402_REQUIRE_BACKENDS=1` (set by `scripts/test` and
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Whether missing backends fail tests instead of skipping them.
-pub(crate) fn backends_required() -> bool {
+pub fn backends_required() -> bool {
     std::env::var("X402_REQUIRE_BACKENDS").is_ok_and(|v| v == "1")
 }
 
@@ -21,7 +21,7 @@ pub(crate) fn backends_required() -> bool {
 ///
 /// The message goes straight to the process' stderr, past the test harness' output capture,
 /// so it shows in a plain `cargo test` run.
-pub(crate) fn skip(why: &str) {
+pub fn skip(why: &str) {
     let test = std::thread::current()
         .name()
         .unwrap_or("<unnamed test>")
@@ -34,7 +34,7 @@ pub(crate) fn skip(why: &str) {
 }
 
 /// The shared Redis from `X402_REDIS_URL`, or `None` (after [`skip`]) when it is not set.
-pub(crate) fn redis_url() -> Option<String> {
+pub fn redis_url() -> Option<String> {
     match std::env::var("X402_REDIS_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
@@ -45,7 +45,7 @@ pub(crate) fn redis_url() -> Option<String> {
 }
 
 /// A key prefix no other test, test binary or concurrent run uses.
-pub(crate) fn unique_prefix(what: &str) -> String {
+pub fn unique_prefix(what: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -55,7 +55,7 @@ pub(crate) fn unique_prefix(what: &str) -> String {
 }
 
 /// A loopback port nothing listens on right now.
-pub(crate) fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
     listener.local_addr().expect("local address").port()
 }
@@ -63,7 +63,7 @@ pub(crate) fn free_port() -> u16 {
 /// A `redis-server` process owned by one test, on its own loopback port, without
 /// persistence. It is killed when dropped, whatever the test's outcome.
 #[derive(Debug)]
-pub(crate) struct RedisServer {
+pub struct RedisServer {
     child: Option<Child>,
     port: u16,
 }
@@ -71,7 +71,7 @@ pub(crate) struct RedisServer {
 impl RedisServer {
     /// Starts a server on a free port, or returns `None` (after [`skip`]) when `redis-server`
     /// cannot be run here.
-    pub(crate) fn start() -> Option<Self> {
+    pub fn start() -> Option<Self> {
         let mut last_error = String::new();
         // Another process may take the free port before redis-server binds it: try a few.
         for _ in 0..5 {
@@ -88,7 +88,7 @@ impl RedisServer {
     }
 
     /// Starts a server on `port` and waits until it answers `PING`.
-    pub(crate) fn start_on(port: u16) -> std::io::Result<Self> {
+    pub fn start_on(port: u16) -> std::io::Result<Self> {
         let dir = std::env::temp_dir();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -133,17 +133,17 @@ impl RedisServer {
     }
 
     /// `redis://127.0.0.1:<port>/`
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
     /// The port it listens on.
-    pub(crate) fn port(&self) -> u16 {
+    pub fn port(&self) -> u16 {
         self.port
     }
 
     /// Kills the server (as a crash would) and waits until it is gone.
-    pub(crate) fn kill(&mut self) {
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -152,7 +152,7 @@ impl RedisServer {
     }
 
     /// Starts a new server on the same port after [`kill`](Self::kill).
-    pub(crate) fn restart(&mut self) {
+    pub fn restart(&mut self) {
         assert!(self.child.is_none(), "restart() needs kill() first");
         let fresh = Self::start_on(self.port).expect("restart redis-server on its port");
         *self = fresh;
@@ -160,12 +160,12 @@ impl RedisServer {
 
     /// Freezes the process (SIGSTOP): connections stay open but nothing is answered, like a
     /// hung server.
-    pub(crate) fn pause(&self) {
+    pub fn pause(&self) {
         self.signal("-STOP");
     }
 
     /// Lets a paused process run again (SIGCONT).
-    pub(crate) fn resume(&self) {
+    pub fn resume(&self) {
         self.signal("-CONT");
     }
 
