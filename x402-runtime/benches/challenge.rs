@@ -24,7 +24,8 @@ impl RequestView for Get {
         "/weather?city=Oslo"
     }
     fn header(&self, name: &str) -> Option<&str> {
-        name.eq_ignore_ascii_case("host").then_some("api.example.com")
+        name.eq_ignore_ascii_case("host")
+            .then_some("api.example.com")
     }
 }
 

@@ -12,7 +12,9 @@ use x402_protocol::eip3009::LocalSigner;
 use x402_protocol::facilitator::{
     FacilitatorRequest, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse,
 };
-use x402_protocol::{Address, NetworkRegistry, Price, PriceError, ProtocolVersion, Reason, U256, headers, v1, v2};
+use x402_protocol::{
+    Address, NetworkRegistry, Price, PriceError, ProtocolVersion, Reason, U256, headers, v1, v2,
+};
 use x402_runtime::clock::ManualClock;
 use x402_runtime::facilitator::{EmbeddedFacilitator, Facilitator, FacilitatorError};
 use x402_runtime::{Completion, Decision, Gate, RequestView, RouteSpec, SettleMode};
@@ -83,7 +85,9 @@ fn world() -> World {
     world_with(|b| b.embedded_facilitator())
 }
 
-fn world_with(configure: impl FnOnce(x402_runtime::X402Builder) -> x402_runtime::X402Builder) -> World {
+fn world_with(
+    configure: impl FnOnce(x402_runtime::X402Builder) -> x402_runtime::X402Builder,
+) -> World {
     let clock = Arc::new(ManualClock::new(NOW));
     let gate = configure(Gate::builder().pay_to(PAY_TO).clock(clock.clone()))
         .build()
@@ -91,7 +95,12 @@ fn world_with(configure: impl FnOnce(x402_runtime::X402Builder) -> x402_runtime:
     let payer = LocalSigner::random();
     if let Some(ledger) = gate.dev_ledger() {
         for network in gate.registry().networks() {
-            ledger.fund(network.chain_id, network.default_asset.address, payer.address(), U256::from(1_000_000u64));
+            ledger.fund(
+                network.chain_id,
+                network.default_asset.address,
+                payer.address(),
+                U256::from(1_000_000u64),
+            );
         }
     }
     World {
@@ -104,7 +113,13 @@ fn world_with(configure: impl FnOnce(x402_runtime::X402Builder) -> x402_runtime:
 impl World {
     /// What a client does with a 402: read the challenge, pick the entry for `network` in the
     /// chosen generation, sign, and return the header to retry with.
-    async fn pay(&self, spec: &'static RouteSpec, request: Req, version: ProtocolVersion, network: &str) -> (&'static str, String) {
+    async fn pay(
+        &self,
+        spec: &'static RouteSpec,
+        request: Req,
+        version: ProtocolVersion,
+        network: &str,
+    ) -> (&'static str, String) {
         let Decision::Challenge(rejection) = self.gate.evaluate(&request, spec).await else {
             panic!("expected a challenge");
         };
@@ -113,14 +128,36 @@ impl World {
         let payment = match version {
             ProtocolVersion::V1 => {
                 let body: v1::PaymentRequired = serde_json::from_slice(&response.body).unwrap();
-                let entry = body.accepts.into_iter().find(|r| r.network == network).expect("network offered");
-                sign_payment(&PaymentRequirements::V1(entry), None, &self.payer, &registry, self.clock_now()).unwrap()
+                let entry = body
+                    .accepts
+                    .into_iter()
+                    .find(|r| r.network == network)
+                    .expect("network offered");
+                sign_payment(
+                    &PaymentRequirements::V1(entry),
+                    None,
+                    &self.payer,
+                    &registry,
+                    self.clock_now(),
+                )
+                .unwrap()
             }
             ProtocolVersion::V2 => {
                 let header = response.header(headers::PAYMENT_REQUIRED).unwrap();
                 let required: v2::PaymentRequired = codec::decode(header, 1 << 16).unwrap();
-                let entry = required.accepts.into_iter().find(|r| r.network == network).expect("network offered");
-                sign_payment(&PaymentRequirements::V2(entry), required.resource.as_ref(), &self.payer, &registry, self.clock_now()).unwrap()
+                let entry = required
+                    .accepts
+                    .into_iter()
+                    .find(|r| r.network == network)
+                    .expect("network offered");
+                sign_payment(
+                    &PaymentRequirements::V2(entry),
+                    required.resource.as_ref(),
+                    &self.payer,
+                    &registry,
+                    self.clock_now(),
+                )
+                .unwrap()
             }
         };
         (version.payment_header(), codec::encode(&payment))
@@ -133,10 +170,11 @@ impl World {
 
     fn balance(&self, network: &str, who: Address) -> U256 {
         let network = self.gate.registry().network(network).unwrap();
-        self.gate
-            .dev_ledger()
-            .unwrap()
-            .balance(network.chain_id, network.default_asset.address, who)
+        self.gate.dev_ledger().unwrap().balance(
+            network.chain_id,
+            network.default_asset.address,
+            who,
+        )
     }
 }
 
@@ -147,14 +185,20 @@ fn pay_to() -> Address {
 fn rejected(decision: Decision) -> x402_runtime::Rejection {
     match decision {
         Decision::Rejected(r) | Decision::Challenge(r) => r,
-        Decision::Verified(a) => panic!("expected a rejection, got a payment from {}", a.payment.payer()),
+        Decision::Verified(a) => panic!(
+            "expected a rejection, got a payment from {}",
+            a.payment.payer()
+        ),
     }
 }
 
 #[tokio::test]
 async fn a_challenge_carries_the_v1_body_and_the_v2_header() {
     let w = world();
-    let decision = w.gate.evaluate(&Req::get("/weather?city=Oslo"), &WEATHER).await;
+    let decision = w
+        .gate
+        .evaluate(&Req::get("/weather?city=Oslo"), &WEATHER)
+        .await;
     let Decision::Challenge(rejection) = decision else {
         panic!("no payment must give a challenge")
     };
@@ -164,7 +208,9 @@ async fn a_challenge_carries_the_v1_body_and_the_v2_header() {
 
     let body: v1::PaymentRequired = serde_json::from_slice(&response.body).unwrap();
     assert_eq!(body.error, "payment_required");
-    let [entry] = body.accepts.as_slice() else { panic!("one v1 entry") };
+    let [entry] = body.accepts.as_slice() else {
+        panic!("one v1 entry")
+    };
     assert_eq!(entry.network, "base-sepolia");
     assert_eq!(entry.max_amount_required, U256::from(10_000u64));
     assert_eq!(entry.asset, "0x036CbD53842c5426634e7929541eC2318f3dCF7e");
@@ -173,14 +219,20 @@ async fn a_challenge_carries_the_v1_body_and_the_v2_header() {
     assert_eq!(entry.description, "Current weather");
     assert_eq!(entry.mime_type, "application/json");
     assert_eq!(entry.max_timeout_seconds, 300);
-    assert_eq!(entry.extra, Some(serde_json::json!({"name": "USDC", "version": "2"})));
+    assert_eq!(
+        entry.extra,
+        Some(serde_json::json!({"name": "USDC", "version": "2"}))
+    );
 
-    let required: v2::PaymentRequired = codec::decode(response.header("payment-required").unwrap(), 1 << 16).unwrap();
+    let required: v2::PaymentRequired =
+        codec::decode(response.header("payment-required").unwrap(), 1 << 16).unwrap();
     assert_eq!(required.error.as_deref(), Some("payment_required"));
     let resource = required.resource.unwrap();
     assert_eq!(resource.url, "http://api.test/weather?city=Oslo");
     assert_eq!(resource.description, "Current weather");
-    let [entry] = required.accepts.as_slice() else { panic!("one v2 entry") };
+    let [entry] = required.accepts.as_slice() else {
+        panic!("one v2 entry")
+    };
     assert_eq!(entry.network, "eip155:84532");
     assert_eq!(entry.amount, U256::from(10_000u64));
     assert_eq!(entry.pay_to, PAY_TO);
@@ -190,9 +242,18 @@ async fn a_challenge_carries_the_v1_body_and_the_v2_header() {
 async fn valid_payments_of_both_generations_are_verified_then_settled() {
     let w = world();
     for version in [ProtocolVersion::V1, ProtocolVersion::V2] {
-        let network = if version == ProtocolVersion::V1 { "base-sepolia" } else { "eip155:84532" };
-        let before = (w.balance("base-sepolia", w.payer.address()), w.balance("base-sepolia", pay_to()));
-        let (name, value) = w.pay(&WEATHER, Req::get("/weather"), version, network).await;
+        let network = if version == ProtocolVersion::V1 {
+            "base-sepolia"
+        } else {
+            "eip155:84532"
+        };
+        let before = (
+            w.balance("base-sepolia", w.payer.address()),
+            w.balance("base-sepolia", pay_to()),
+        );
+        let (name, value) = w
+            .pay(&WEATHER, Req::get("/weather"), version, network)
+            .await;
         let admission = w
             .gate
             .evaluate(&Req::get("/weather").with(name, value), &WEATHER)
@@ -219,23 +280,47 @@ async fn valid_payments_of_both_generations_are_verified_then_settled() {
         assert!(receipt.success);
         assert_eq!(receipt.network, network);
         assert_eq!(receipt.transaction.len(), 66);
-        assert_eq!(w.balance("base-sepolia", w.payer.address()), before.0 - U256::from(10_000u64));
-        assert_eq!(w.balance("base-sepolia", pay_to()), before.1 + U256::from(10_000u64));
+        assert_eq!(
+            w.balance("base-sepolia", w.payer.address()),
+            before.0 - U256::from(10_000u64)
+        );
+        assert_eq!(
+            w.balance("base-sepolia", pay_to()),
+            before.1 + U256::from(10_000u64)
+        );
     }
 }
 
 #[tokio::test]
 async fn a_replayed_payment_is_rejected_with_its_reason() {
     let w = world();
-    let (name, value) = w.pay(&WEATHER, Req::get("/weather"), ProtocolVersion::V2, "eip155:84532").await;
+    let (name, value) = w
+        .pay(
+            &WEATHER,
+            Req::get("/weather"),
+            ProtocolVersion::V2,
+            "eip155:84532",
+        )
+        .await;
     let request = Req::get("/weather").with(name, value);
-    let first = w.gate.evaluate(&request, &WEATHER).await.into_result().unwrap();
-    assert!(matches!(w.gate.finish(first.pending, 200).await, Completion::Deliver(_)));
+    let first = w
+        .gate
+        .evaluate(&request, &WEATHER)
+        .await
+        .into_result()
+        .unwrap();
+    assert!(matches!(
+        w.gate.finish(first.pending, 200).await,
+        Completion::Deliver(_)
+    ));
     let replay = rejected(w.gate.evaluate(&request, &WEATHER).await);
     assert_eq!(replay.reason(), &Reason::NONCE_ALREADY_USED);
     let response = replay.to_response();
     assert_eq!(response.status, 402);
-    assert!(response.header("payment-required").is_some(), "a replay still says how to pay");
+    assert!(
+        response.header("payment-required").is_some(),
+        "a replay still says how to pay"
+    );
     let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
     assert_eq!(body["error"], "invalid_exact_evm_nonce_already_used");
     assert_eq!(body["payer"], w.payer.address().to_checksum(None));
@@ -244,7 +329,14 @@ async fn a_replayed_payment_is_rejected_with_its_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_64_concurrent_copies_of_one_payment_exactly_one_is_verified() {
     let w = world();
-    let (name, value) = w.pay(&WEATHER, Req::get("/weather"), ProtocolVersion::V2, "eip155:84532").await;
+    let (name, value) = w
+        .pay(
+            &WEATHER,
+            Req::get("/weather"),
+            ProtocolVersion::V2,
+            "eip155:84532",
+        )
+        .await;
     let request = Req::get("/weather").with(name, value);
     let start = Arc::new(tokio::sync::Barrier::new(64));
     let tasks: Vec<_> = (0..64)
@@ -270,52 +362,139 @@ async fn of_64_concurrent_copies_of_one_payment_exactly_one_is_verified() {
 async fn malformed_headers_get_a_4xx_with_a_reason() {
     let w = world();
     let v2_json_in_v1_header = {
-        let (_, value) = w.pay(&WEATHER, Req::get("/weather"), ProtocolVersion::V2, "eip155:84532").await;
+        let (_, value) = w
+            .pay(
+                &WEATHER,
+                Req::get("/weather"),
+                ProtocolVersion::V2,
+                "eip155:84532",
+            )
+            .await;
         value
     };
     let cases = [
-        (headers::PAYMENT_SIGNATURE, "%%% not base64 %%%".to_owned(), 400, Reason::INVALID_PAYLOAD),
-        (headers::X_PAYMENT, codec::encode_bytes(b"not json"), 400, Reason::INVALID_PAYLOAD),
-        (headers::X_PAYMENT, codec::encode(&serde_json::json!({"x402Version": 1})), 400, Reason::INVALID_PAYLOAD),
-        (headers::PAYMENT_SIGNATURE, "".to_owned(), 400, Reason::INVALID_PAYLOAD),
-        (headers::X_PAYMENT, v2_json_in_v1_header, 402, Reason::INVALID_X402_VERSION),
-        (headers::PAYMENT_SIGNATURE, "A".repeat(20_000), 431, Reason::HEADER_TOO_LARGE),
+        (
+            headers::PAYMENT_SIGNATURE,
+            "%%% not base64 %%%".to_owned(),
+            400,
+            Reason::INVALID_PAYLOAD,
+        ),
+        (
+            headers::X_PAYMENT,
+            codec::encode_bytes(b"not json"),
+            400,
+            Reason::INVALID_PAYLOAD,
+        ),
+        (
+            headers::X_PAYMENT,
+            codec::encode(&serde_json::json!({"x402Version": 1})),
+            400,
+            Reason::INVALID_PAYLOAD,
+        ),
+        (
+            headers::PAYMENT_SIGNATURE,
+            "".to_owned(),
+            400,
+            Reason::INVALID_PAYLOAD,
+        ),
+        (
+            headers::X_PAYMENT,
+            v2_json_in_v1_header,
+            402,
+            Reason::INVALID_X402_VERSION,
+        ),
+        (
+            headers::PAYMENT_SIGNATURE,
+            "A".repeat(20_000),
+            431,
+            Reason::HEADER_TOO_LARGE,
+        ),
     ];
     for (name, value, status, reason) in cases {
-        let rejection = rejected(w.gate.evaluate(&Req::get("/weather").with(name, value), &WEATHER).await);
-        assert_eq!((rejection.status(), rejection.reason()), (status, &reason), "{name}: {rejection}");
-        let body: serde_json::Value = serde_json::from_slice(&rejection.to_response().body).unwrap();
-        assert!(body["error"].is_string() && body["message"].is_string(), "{body}");
+        let rejection = rejected(
+            w.gate
+                .evaluate(&Req::get("/weather").with(name, value), &WEATHER)
+                .await,
+        );
+        assert_eq!(
+            (rejection.status(), rejection.reason()),
+            (status, &reason),
+            "{name}: {rejection}"
+        );
+        let body: serde_json::Value =
+            serde_json::from_slice(&rejection.to_response().body).unwrap();
+        assert!(
+            body["error"].is_string() && body["message"].is_string(),
+            "{body}"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_failing_handler_is_not_charged_and_the_authorization_can_be_retried() {
     let w = world();
-    let (name, value) = w.pay(&WEATHER, Req::get("/weather"), ProtocolVersion::V1, "base-sepolia").await;
+    let (name, value) = w
+        .pay(
+            &WEATHER,
+            Req::get("/weather"),
+            ProtocolVersion::V1,
+            "base-sepolia",
+        )
+        .await;
     let request = Req::get("/weather").with(name, value);
     let payee_before = w.balance("base-sepolia", pay_to());
 
-    let admission = w.gate.evaluate(&request, &WEATHER).await.into_result().unwrap();
+    let admission = w
+        .gate
+        .evaluate(&request, &WEATHER)
+        .await
+        .into_result()
+        .unwrap();
     let Completion::Deliver(headers) = w.gate.finish(admission.pending, 500).await else {
         panic!("a failed handler's response is delivered as is")
     };
     assert!(headers.is_empty(), "no receipt for an unsettled payment");
-    assert_eq!(w.balance("base-sepolia", pay_to()), payee_before, "nothing settled");
+    assert_eq!(
+        w.balance("base-sepolia", pay_to()),
+        payee_before,
+        "nothing settled"
+    );
     assert!(w.gate.dev_ledger().unwrap().transfers().is_empty());
 
     // The unused authorization was released: the same header pays once the handler works.
-    let admission = w.gate.evaluate(&request, &WEATHER).await.into_result().unwrap();
-    assert!(matches!(w.gate.finish(admission.pending, 200).await, Completion::Deliver(_)));
-    assert_eq!(w.balance("base-sepolia", pay_to()), payee_before + U256::from(10_000u64));
+    let admission = w
+        .gate
+        .evaluate(&request, &WEATHER)
+        .await
+        .into_result()
+        .unwrap();
+    assert!(matches!(
+        w.gate.finish(admission.pending, 200).await,
+        Completion::Deliver(_)
+    ));
+    assert_eq!(
+        w.balance("base-sepolia", pay_to()),
+        payee_before + U256::from(10_000u64)
+    );
 }
 
 #[tokio::test]
 async fn expired_and_unfunded_payments_are_rejected() {
     let w = world();
-    let (name, value) = w.pay(&WEATHER, Req::get("/weather"), ProtocolVersion::V2, "eip155:84532").await;
+    let (name, value) = w
+        .pay(
+            &WEATHER,
+            Req::get("/weather"),
+            ProtocolVersion::V2,
+            "eip155:84532",
+        )
+        .await;
     w.clock.advance(300);
-    let rejection = rejected(w.gate.evaluate(&Req::get("/weather").with(name, value), &WEATHER).await);
+    let rejection = rejected(
+        w.gate
+            .evaluate(&Req::get("/weather").with(name, value), &WEATHER)
+            .await,
+    );
     assert_eq!(rejection.reason(), &Reason::VALID_BEFORE);
     assert_eq!(rejection.status(), 402);
 
@@ -323,22 +502,45 @@ async fn expired_and_unfunded_payments_are_rejected() {
         payer: LocalSigner::random(),
         ..world()
     };
-    let (name, value) = broke.pay(&WEATHER, Req::get("/weather"), ProtocolVersion::V2, "eip155:84532").await;
-    let rejection = rejected(broke.gate.evaluate(&Req::get("/weather").with(name, value), &WEATHER).await);
+    let (name, value) = broke
+        .pay(
+            &WEATHER,
+            Req::get("/weather"),
+            ProtocolVersion::V2,
+            "eip155:84532",
+        )
+        .await;
+    let rejection = rejected(
+        broke
+            .gate
+            .evaluate(&Req::get("/weather").with(name, value), &WEATHER)
+            .await,
+    );
     assert_eq!(rejection.reason(), &Reason::INSUFFICIENT_FUNDS);
 }
 
 #[tokio::test]
 async fn settle_before_routes_settle_before_the_handler() {
     let w = world();
-    let (name, value) = w.pay(&BEFORE, Req::get("/report"), ProtocolVersion::V2, "eip155:84532").await;
+    let (name, value) = w
+        .pay(
+            &BEFORE,
+            Req::get("/report"),
+            ProtocolVersion::V2,
+            "eip155:84532",
+        )
+        .await;
     let admission = w
         .gate
         .evaluate(&Req::get("/report").with(name, value), &BEFORE)
         .await
         .into_result()
         .unwrap();
-    let transaction = admission.payment.transaction().expect("settled before the handler").to_owned();
+    let transaction = admission
+        .payment
+        .transaction()
+        .expect("settled before the handler")
+        .to_owned();
     assert_eq!(w.gate.dev_ledger().unwrap().transfers().len(), 1);
     let Completion::Deliver(headers) = w.gate.finish(admission.pending, 500).await else {
         panic!()
@@ -354,18 +556,35 @@ async fn multi_network_routes_offer_each_network_and_accept_each() {
         panic!()
     };
     let response = challenge.to_response();
-    let required: v2::PaymentRequired = codec::decode(response.header("payment-required").unwrap(), 1 << 16).unwrap();
-    let networks: Vec<_> = required.accepts.iter().map(|r| r.network.as_str()).collect();
+    let required: v2::PaymentRequired =
+        codec::decode(response.header("payment-required").unwrap(), 1 << 16).unwrap();
+    let networks: Vec<_> = required
+        .accepts
+        .iter()
+        .map(|r| r.network.as_str())
+        .collect();
     assert_eq!(networks, ["eip155:8453", "eip155:42161", "eip155:84532"]);
-    assert!(required.accepts.iter().all(|r| r.amount == U256::from(20_000u64)));
+    assert!(
+        required
+            .accepts
+            .iter()
+            .all(|r| r.amount == U256::from(20_000u64))
+    );
     // Legacy v1 clients do not know "arbitrum", so the v1 body leaves it out.
     let body: v1::PaymentRequired = serde_json::from_slice(&response.body).unwrap();
     let v1_networks: Vec<_> = body.accepts.iter().map(|r| r.network.as_str()).collect();
     assert_eq!(v1_networks, ["base", "base-sepolia"]);
 
     for network in ["eip155:8453", "eip155:42161"] {
-        let (name, value) = w.pay(&MULTI, Req::get("/multi"), ProtocolVersion::V2, network).await;
-        let admission = w.gate.evaluate(&Req::get("/multi").with(name, value), &MULTI).await.into_result().unwrap();
+        let (name, value) = w
+            .pay(&MULTI, Req::get("/multi"), ProtocolVersion::V2, network)
+            .await;
+        let admission = w
+            .gate
+            .evaluate(&Req::get("/multi").with(name, value), &MULTI)
+            .await
+            .into_result()
+            .unwrap();
         assert_eq!(admission.payment.network().caip2, network);
     }
 }
@@ -373,15 +592,33 @@ async fn multi_network_routes_offer_each_network_and_accept_each() {
 #[tokio::test]
 async fn dynamic_prices_follow_the_request() {
     let w = world();
-    for (path, amount) in [("/data?size=small", 10_000u64), ("/data?size=large", 50_000)] {
-        let Decision::Challenge(challenge) = w.gate.evaluate(&Req::get(path), &DYNAMIC).await else {
+    for (path, amount) in [
+        ("/data?size=small", 10_000u64),
+        ("/data?size=large", 50_000),
+    ] {
+        let Decision::Challenge(challenge) = w.gate.evaluate(&Req::get(path), &DYNAMIC).await
+        else {
             panic!()
         };
-        assert_eq!(challenge.challenge().unwrap().options()[0].amount, U256::from(amount));
+        assert_eq!(
+            challenge.challenge().unwrap().options()[0].amount,
+            U256::from(amount)
+        );
     }
     // A payment for the small price does not buy the large one.
-    let (name, value) = w.pay(&DYNAMIC, Req::get("/data?size=small"), ProtocolVersion::V2, "eip155:84532").await;
-    let rejection = rejected(w.gate.evaluate(&Req::get("/data?size=large").with(name, value), &DYNAMIC).await);
+    let (name, value) = w
+        .pay(
+            &DYNAMIC,
+            Req::get("/data?size=small"),
+            ProtocolVersion::V2,
+            "eip155:84532",
+        )
+        .await;
+    let rejection = rejected(
+        w.gate
+            .evaluate(&Req::get("/data?size=large").with(name, value), &DYNAMIC)
+            .await,
+    );
     assert_eq!(rejection.reason(), &Reason::VALUE_MISMATCH);
 }
 
@@ -389,8 +626,15 @@ async fn dynamic_prices_follow_the_request() {
 async fn misconfigured_routes_fail_closed_with_an_explanation() {
     let w = world();
     let rejection = rejected(w.gate.evaluate(&Req::get("/x"), &NO_PAY_TO_NETWORK).await);
-    assert_eq!((rejection.status(), rejection.reason()), (500, &Reason::NOT_CONFIGURED));
-    assert!(rejection.message().contains("network"), "{}", rejection.message());
+    assert_eq!(
+        (rejection.status(), rejection.reason()),
+        (500, &Reason::NOT_CONFIGURED)
+    );
+    assert!(
+        rejection.message().contains("network"),
+        "{}",
+        rejection.message()
+    );
 }
 
 /// A facilitator that misbehaves in one chosen way.
@@ -402,17 +646,37 @@ enum Fault {
 
 #[async_trait]
 impl Facilitator for Fault {
-    async fn verify(&self, request: &FacilitatorRequest) -> Result<VerifyResponse, FacilitatorError> {
+    async fn verify(
+        &self,
+        request: &FacilitatorRequest,
+    ) -> Result<VerifyResponse, FacilitatorError> {
         match self {
             Fault::Slow(delay) => {
                 tokio::time::sleep(*delay).await;
-                Ok(VerifyResponse::valid(request.payment_payload.exact().authorization.from.to_string()))
+                Ok(VerifyResponse::valid(
+                    request
+                        .payment_payload
+                        .exact()
+                        .authorization
+                        .from
+                        .to_string(),
+                ))
             }
             Fault::OtherPayer => Ok(VerifyResponse::valid(Address::repeat_byte(9).to_string())),
-            Fault::SettleFails => Ok(VerifyResponse::valid(request.payment_payload.exact().authorization.from.to_string())),
+            Fault::SettleFails => Ok(VerifyResponse::valid(
+                request
+                    .payment_payload
+                    .exact()
+                    .authorization
+                    .from
+                    .to_string(),
+            )),
         }
     }
-    async fn settle(&self, request: &FacilitatorRequest) -> Result<SettleResponse, FacilitatorError> {
+    async fn settle(
+        &self,
+        request: &FacilitatorRequest,
+    ) -> Result<SettleResponse, FacilitatorError> {
         Ok(SettleResponse::failure(
             "invalid_exact_evm_insufficient_balance",
             "balance changed since verification",
@@ -432,9 +696,23 @@ async fn facilitator_faults_map_to_502_504_and_402() {
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let w = world_with(|b| b.facilitator(url));
-    let (name, value) = w.pay(&WEATHER, Req::get("/weather"), ProtocolVersion::V2, "eip155:84532").await;
-    let rejection = rejected(w.gate.evaluate(&Req::get("/weather").with(name, value), &WEATHER).await);
-    assert_eq!((rejection.status(), rejection.reason()), (502, &Reason::FACILITATOR_UNAVAILABLE));
+    let (name, value) = w
+        .pay(
+            &WEATHER,
+            Req::get("/weather"),
+            ProtocolVersion::V2,
+            "eip155:84532",
+        )
+        .await;
+    let rejection = rejected(
+        w.gate
+            .evaluate(&Req::get("/weather").with(name, value), &WEATHER)
+            .await,
+    );
+    assert_eq!(
+        (rejection.status(), rejection.reason()),
+        (502, &Reason::FACILITATOR_UNAVAILABLE)
+    );
 
     // Slower than the timeout: 504, and within the timeout (plus scheduling slack).
     let timeout = Duration::from_millis(300);
@@ -442,29 +720,70 @@ async fn facilitator_faults_map_to_502_504_and_402() {
         b.facilitator_client(Arc::new(Fault::Slow(Duration::from_secs(30))))
             .facilitator_timeout(timeout)
     });
-    let (name, value) = w.pay(&WEATHER, Req::get("/weather"), ProtocolVersion::V2, "eip155:84532").await;
+    let (name, value) = w
+        .pay(
+            &WEATHER,
+            Req::get("/weather"),
+            ProtocolVersion::V2,
+            "eip155:84532",
+        )
+        .await;
     let started = Instant::now();
-    let rejection = rejected(w.gate.evaluate(&Req::get("/weather").with(name, value), &WEATHER).await);
-    assert_eq!((rejection.status(), rejection.reason()), (504, &Reason::FACILITATOR_TIMEOUT));
+    let rejection = rejected(
+        w.gate
+            .evaluate(&Req::get("/weather").with(name, value), &WEATHER)
+            .await,
+    );
+    assert_eq!(
+        (rejection.status(), rejection.reason()),
+        (504, &Reason::FACILITATOR_TIMEOUT)
+    );
     assert!(started.elapsed() >= timeout && started.elapsed() < timeout + Duration::from_secs(2));
 
     // "Valid", but for someone else: not believed.
     let w = world_with(|b| b.facilitator_client(Arc::new(Fault::OtherPayer)));
-    let (name, value) = w.pay(&WEATHER, Req::get("/weather"), ProtocolVersion::V2, "eip155:84532").await;
-    let rejection = rejected(w.gate.evaluate(&Req::get("/weather").with(name, value), &WEATHER).await);
-    assert_eq!((rejection.status(), rejection.reason()), (502, &Reason::FACILITATOR_INVALID_RESPONSE));
+    let (name, value) = w
+        .pay(
+            &WEATHER,
+            Req::get("/weather"),
+            ProtocolVersion::V2,
+            "eip155:84532",
+        )
+        .await;
+    let rejection = rejected(
+        w.gate
+            .evaluate(&Req::get("/weather").with(name, value), &WEATHER)
+            .await,
+    );
+    assert_eq!(
+        (rejection.status(), rejection.reason()),
+        (502, &Reason::FACILITATOR_INVALID_RESPONSE)
+    );
 
     // Verified, then settlement fails: the handler's output is replaced by a 402.
     let w = world_with(|b| b.facilitator_client(Arc::new(Fault::SettleFails)));
-    let (name, value) = w.pay(&WEATHER, Req::get("/weather"), ProtocolVersion::V2, "eip155:84532").await;
-    let admission = w.gate.evaluate(&Req::get("/weather").with(name, value), &WEATHER).await.into_result().unwrap();
+    let (name, value) = w
+        .pay(
+            &WEATHER,
+            Req::get("/weather"),
+            ProtocolVersion::V2,
+            "eip155:84532",
+        )
+        .await;
+    let admission = w
+        .gate
+        .evaluate(&Req::get("/weather").with(name, value), &WEATHER)
+        .await
+        .into_result()
+        .unwrap();
     let Completion::Replace(response) = w.gate.finish(admission.pending, 200).await else {
         panic!("a failed settlement must replace the response")
     };
     assert_eq!(response.status, 402);
     let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
     assert_eq!(body["error"], "invalid_exact_evm_insufficient_balance");
-    let receipt: SettleResponse = codec::decode(response.header("payment-response").unwrap(), 4096).unwrap();
+    let receipt: SettleResponse =
+        codec::decode(response.header("payment-response").unwrap(), 4096).unwrap();
     assert!(!receipt.success);
     assert_eq!(receipt.transaction, "");
 }
