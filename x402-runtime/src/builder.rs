@@ -225,6 +225,8 @@ impl<T: From<Gate>> X402Builder<T> {
         self.from_lookup(|var| std::env::var(var).ok())
     }
 
+    // Named after `from_env`, which it implements with an injectable lookup.
+    #[allow(clippy::wrong_self_convention)]
     fn from_lookup(mut self, get: impl Fn(&str) -> Option<String>) -> Self {
         if let Some(url) = get("X402_FACILITATOR_URL").filter(|v| !v.trim().is_empty()) {
             self = if url.trim().eq_ignore_ascii_case("embedded") {
