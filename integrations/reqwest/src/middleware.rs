@@ -774,12 +774,16 @@ impl Inner {
                     &body,
                 )
                 .ok();
+                // A dual server's v2 header has only the reason; its v1 body also explains.
+                let body_message = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|b| b.get("message").and_then(Value::as_str).map(str::to_owned));
                 let status = PaymentStatus::Rejected {
                     reason: challenge
                         .as_ref()
                         .and_then(|c| c.error.clone())
                         .unwrap_or_else(|| "payment_rejected".to_owned()),
-                    message: challenge.and_then(|c| c.message),
+                    message: challenge.and_then(|c| c.message).or(body_message),
                 };
                 (response, status)
             }

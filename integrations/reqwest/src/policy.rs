@@ -73,7 +73,13 @@ impl Value {
     fn display(self, unit: &LimitUnit) -> String {
         let number = format_units(self.0, VALUE_DECIMALS);
         match unit {
-            LimitUnit::Usd => format!("${number}"),
+            LimitUnit::Usd => {
+                // Cents at least: `$0.10`, `$0.00`, `$0.005`.
+                let decimals = number.split_once('.').map_or(0, |(_, f)| f.len());
+                let padding = "0".repeat(2usize.saturating_sub(decimals));
+                let dot = if decimals == 0 { "." } else { "" };
+                format!("${number}{dot}{padding}")
+            }
             LimitUnit::Token(symbol) => format!("{number} {symbol}"),
         }
     }
@@ -539,9 +545,17 @@ mod tests {
         // 1 atomic unit of a 20-decimal token is worth 0.01 of a 18-decimal unit: rounded up.
         assert_eq!(Value::of(U256::from(1u8), 20), Some(Value(U256::from(1u8))));
         assert_eq!(Value::of(U256::MAX, 6), None);
+        let usd = |v: u64, scale: u64| {
+            Value(U256::from(v) * U256::from(10u64).pow(U256::from(scale))).display(&LimitUnit::Usd)
+        };
+        assert_eq!(usd(1, 17), "$0.10");
+        assert_eq!(usd(0, 0), "$0.00");
+        assert_eq!(usd(5, 15), "$0.005");
+        assert_eq!(usd(12, 18), "$12.00");
         assert_eq!(
-            Value(U256::from(10u64).pow(U256::from(17u64))).display(&LimitUnit::Usd),
-            "$0.1"
+            Value(U256::from(10u64).pow(U256::from(17u64)))
+                .display(&LimitUnit::Token("EURC".into())),
+            "0.1 EURC"
         );
     }
 }

@@ -68,7 +68,7 @@ async fn the_per_request_cap_refuses_before_signing() {
     // The default cap ($0.10) refuses a $5 route.
     let client = builder(&signer).build().unwrap().client().unwrap();
     let text = refused(&client, format!("{}/expensive", server.url)).await;
-    assert!(text.contains("5 USDC") && text.contains("$0.1"), "{text}");
+    assert!(text.contains("5 USDC") && text.contains("$0.10"), "{text}");
 
     // A cap in another token does not cover USDC: fail closed.
     let client = builder(&signer)
@@ -203,7 +203,7 @@ async fn the_approval_hook_sees_the_proposal_and_can_refuse() {
     assert!(server.payments_seen().is_empty());
     assert_eq!(
         x402.spent()[0].1,
-        "$0",
+        "$0.00",
         "a refused payment does not use the budget"
     );
 
