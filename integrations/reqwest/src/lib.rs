@@ -83,3 +83,8 @@ pub use signer::{
     KeyError, KeyLoadError, LocalSigner, PaymentSigner, SignerError, key_from_env, key_from_hex,
 };
 pub use x402_protocol;
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
