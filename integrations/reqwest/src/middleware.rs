@@ -375,33 +375,38 @@ async fn buffer(mut response: Response) -> reqwest_middleware::Result<(Response,
     }
     let body = Bytes::from(body);
     let mut rebuilt = http::Response::builder()
-        .status(status)
-        .version(version)
-        .url(url)
+        .url(url.clone())
         .body(body.clone())
         .map_err(|e| {
             reqwest_middleware::Error::middleware(X402Error::Prepare {
-                url: String::new(),
+                url: url.to_string(),
                 message: format!("could not rebuild the response: {e}"),
             })
         })?;
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
     *rebuilt.headers_mut() = headers;
     rebuilt.extensions_mut().extend(extensions);
     Ok((Response::from(rebuilt), body))
 }
 
+/// A string field of a JSON body.
+fn body_text(body: &[u8], key: &str) -> Option<String> {
+    serde_json::from_slice::<Value>(body)
+        .ok()?
+        .get(key)?
+        .as_str()
+        .map(str::to_owned)
+}
+
 /// The `error` a 401/402 gives: the v2 header's, else the JSON body's.
 fn refusal_reason(headers: &HeaderMap, body: &[u8]) -> Option<String> {
-    let from_header = headers
+    headers
         .get(headers::PAYMENT_REQUIRED)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| codec::decode::<Value>(v, MAX_CHALLENGE_HEADER_BYTES).ok())
-        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned));
-    from_header.or_else(|| {
-        serde_json::from_slice::<Value>(body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
-    })
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+        .or_else(|| body_text(body, "error"))
 }
 
 fn is_payment_header(name: &str) -> bool {
@@ -766,24 +771,11 @@ impl Inner {
             ),
             None if status_code == StatusCode::PAYMENT_REQUIRED => {
                 let (response, body) = buffer(response).await?;
-                let challenge = Challenge::parse(
-                    response
-                        .headers()
-                        .get(headers::PAYMENT_REQUIRED)
-                        .and_then(|v| v.to_str().ok()),
-                    &body,
-                )
-                .ok();
                 // A dual server's v2 header has only the reason; its v1 body also explains.
-                let body_message = serde_json::from_slice::<Value>(&body)
-                    .ok()
-                    .and_then(|b| b.get("message").and_then(Value::as_str).map(str::to_owned));
                 let status = PaymentStatus::Rejected {
-                    reason: challenge
-                        .as_ref()
-                        .and_then(|c| c.error.clone())
+                    reason: refusal_reason(response.headers(), &body)
                         .unwrap_or_else(|| "payment_rejected".to_owned()),
-                    message: challenge.and_then(|c| c.message).or(body_message),
+                    message: body_text(&body, "message"),
                 };
                 (response, status)
             }

@@ -3,6 +3,7 @@
 //! Rocket integrations once they exist.
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
+pub mod proxy;
 pub mod server;
 
 use std::sync::Arc;
