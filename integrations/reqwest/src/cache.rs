@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use alloy_primitives::{B256, keccak256};
+use alloy_primitives::{B256, Keccak256};
 use http::HeaderValue;
 
 use crate::record::PaymentRecord;
@@ -53,27 +53,27 @@ pub(crate) struct RequestId(B256);
 
 impl RequestId {
     pub(crate) fn of(request: &reqwest::Request, key: Option<&PaymentKey>) -> Self {
-        let mut preimage = Vec::new();
+        let mut hasher = Keccak256::new();
         match key {
             Some(PaymentKey(key)) => {
-                preimage.extend_from_slice(b"key\0");
-                preimage.extend_from_slice(key.as_bytes());
+                hasher.update(b"key\0");
+                hasher.update(key.as_bytes());
             }
             None => {
-                preimage.extend_from_slice(request.method().as_str().as_bytes());
-                preimage.push(0);
-                preimage.extend_from_slice(request.url().as_str().as_bytes());
-                preimage.push(0);
+                hasher.update(request.method().as_str().as_bytes());
+                hasher.update(b"\0");
+                hasher.update(request.url().as_str().as_bytes());
+                hasher.update(b"\0");
                 match request.body().map(|b| b.as_bytes()) {
-                    Some(Some(bytes)) => preimage.extend_from_slice(bytes),
+                    Some(Some(bytes)) => hasher.update(bytes),
                     // A streamed body cannot be resent, so it can never be retried with a
                     // payment anyway; any key will do.
-                    Some(None) => preimage.extend_from_slice(b"\0stream"),
+                    Some(None) => hasher.update(b"\0stream"),
                     None => {}
                 }
             }
         }
-        RequestId(keccak256(preimage))
+        RequestId(hasher.finalize())
     }
 }
 
@@ -104,6 +104,11 @@ impl ReuseCache {
         let header = self.entries.remove(id)?;
         self.order.retain(|k| k != id);
         (header.valid_before() >= now.saturating_add(REUSE_MARGIN_SECONDS)).then_some(header)
+    }
+
+    /// Whether nothing is kept (the common case: then requests need not be identified).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// Keeps a header for a request.

@@ -431,15 +431,24 @@ impl Inner {
             self.capture_entitlement(response.url().clone(), response.headers());
             return Ok(response);
         }
-        let id = RequestId::of(&request, extensions.get::<PaymentKey>());
+        let key = extensions.get::<PaymentKey>().cloned();
         let method = request.method().to_string();
         let url = request.url().clone();
         let presented = self.present_entitlement(&mut request);
 
         // An authorization already signed for this request and not consumed: send it again
-        // rather than sign a second one.
-        let kept = lock(&self.reuse).take(&id, unix_now());
-        if let Some(signed) = kept {
+        // rather than sign a second one. (Identifying a request hashes its body; skip that
+        // while nothing is kept.)
+        let kept = {
+            let mut reuse = lock(&self.reuse);
+            if reuse.is_empty() {
+                None
+            } else {
+                let id = RequestId::of(&request, key.as_ref());
+                reuse.take(&id, unix_now()).map(|signed| (id, signed))
+            }
+        };
+        if let Some((id, signed)) = kept {
             tracing::info!(target: "x402::client", %url, nonce = %signed.record.nonce, "reusing the authorization signed for this request");
             request
                 .headers_mut()
@@ -494,6 +503,8 @@ impl Inner {
             .pay(&method, &url, &challenge)
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
+        // The copy has the original's method, URL and body: the same identity.
+        let id = RequestId::of(&paid, key.as_ref());
         paid.headers_mut().insert(signed.name, signed.value.clone());
         self.send_paid(paid, signed, id, extensions, next).await
     }
