@@ -14,9 +14,10 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use reqwest_x402::{PaymentResponseExt, PaymentSigner, PaymentStatus};
-use support::{CENT, CountingSigner, builder};
+use support::server::{View, into_response};
+use support::{CENT, CountingSigner, Flavor, builder};
 use x402_protocol::{Reason, headers};
-use x402_runtime::{Completion, Decision, Gate, RequestView, ResponseParts, RouteSpec};
+use x402_runtime::{Completion, Decision, Gate, RouteSpec};
 
 static REPORTS: RouteSpec = RouteSpec::fixed("0.01 USDC").networks(&["base-sepolia"]);
 
@@ -45,31 +46,6 @@ struct Tokens {
 struct AppState {
     gate: Gate,
     tokens: Mutex<Tokens>,
-}
-
-struct View<'a>(&'a axum::http::request::Parts);
-
-impl RequestView for View<'_> {
-    fn method(&self) -> &str {
-        self.0.method.as_str()
-    }
-    fn path_and_query(&self) -> &str {
-        self.0.uri.path()
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.0.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-fn to_response(parts: ResponseParts) -> Response {
-    let mut response = Response::new(axum::body::Body::from(parts.body));
-    *response.status_mut() = StatusCode::from_u16(parts.status).unwrap();
-    for (name, value) in parts.headers {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(name), value.parse().unwrap());
-    }
-    response
 }
 
 async fn entitled(
@@ -112,20 +88,40 @@ async fn entitled(
             }
             // Expired (or unknown): a 402 that says so, with the challenge to pay again.
             _ if header(headers::PAYMENT_SIGNATURE).is_none() => {
-                let challenge = state.gate.challenge(&View(&parts), &REPORTS).unwrap();
+                let challenge = state
+                    .gate
+                    .challenge(
+                        &View {
+                            parts: &parts,
+                            flavor: Flavor::Dual,
+                        },
+                        &REPORTS,
+                    )
+                    .unwrap();
                 let rejection =
                     x402_runtime::Rejection::new(Reason::new("entitlement_expired"), "renew it")
                         .with_challenge(Arc::new(challenge));
-                return to_response(rejection.to_response());
+                return into_response(rejection.to_response(), Flavor::Dual);
             }
             _ => {}
         }
     }
 
-    let decision = state.gate.evaluate(&View(&parts), &REPORTS).await;
+    let decision = state
+        .gate
+        .evaluate(
+            &View {
+                parts: &parts,
+                flavor: Flavor::Dual,
+            },
+            &REPORTS,
+        )
+        .await;
     let admission = match decision {
         Decision::Verified(admission) => admission,
-        Decision::Challenge(r) | Decision::Rejected(r) => return to_response(r.to_response()),
+        Decision::Challenge(r) | Decision::Rejected(r) => {
+            return into_response(r.to_response(), Flavor::Dual);
+        }
     };
     let mut response = next.run(Request::from_parts(parts, body)).await;
     match state.gate.finish(admission.pending, 200).await {
@@ -136,7 +132,7 @@ async fn entitled(
                     .insert(HeaderName::from_static(name), value.parse().unwrap());
             }
         }
-        Completion::Replace(parts) => return to_response(parts),
+        Completion::Replace(parts) => return into_response(parts, Flavor::Dual),
     }
     let mut tokens = state.tokens.lock().unwrap();
     let token = format!("tok-{}", tokens.issued.len() + 1);
@@ -154,8 +150,13 @@ async fn entitled(
     response
 }
 
-#[tokio::test]
-async fn tokens_are_reused_within_their_scope_and_dropped_when_refused() {
+/// The entitlement server on loopback, and a client key funded on it.
+async fn start() -> (
+    String,
+    Arc<AppState>,
+    CountingSigner,
+    tokio::task::JoinHandle<()>,
+) {
     let gate = Gate::builder()
         .embedded_facilitator()
         .pay_to(support::PAY_TO)
@@ -180,7 +181,13 @@ async fn tokens_are_reused_within_their_scope_and_dropped_when_refused() {
             state.clone(),
             entitled,
         ));
-    let (url, _task) = support::server::serve_router(app).await;
+    let (url, task) = support::server::serve_router(app).await;
+    (url, state, signer, task)
+}
+
+#[tokio::test]
+async fn tokens_are_reused_within_their_scope_and_dropped_when_refused() {
+    let (url, state, signer, _task) = start().await;
     let x402 = builder(&signer).build().unwrap();
     let client = x402.client().unwrap();
     let get = |path: &str| client.get(format!("{url}{path}")).send();
@@ -275,30 +282,7 @@ async fn tokens_are_reused_within_their_scope_and_dropped_when_refused() {
 
 #[tokio::test]
 async fn entitlements_can_be_switched_off() {
-    let gate = Gate::builder()
-        .embedded_facilitator()
-        .pay_to(support::PAY_TO)
-        .build()
-        .unwrap();
-    let signer = CountingSigner::new();
-    let network = gate.registry().network("base-sepolia").unwrap().clone();
-    gate.dev_ledger().unwrap().fund(
-        network.chain_id,
-        network.default_asset.address,
-        signer.address(),
-        x402_protocol::U256::from(100 * CENT),
-    );
-    let state = Arc::new(AppState {
-        gate,
-        tokens: Mutex::default(),
-    });
-    let app = Router::new()
-        .route("/reports/{id}", get(|| async { "report" }))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            entitled,
-        ));
-    let (url, _task) = support::server::serve_router(app).await;
+    let (url, _state, signer, _task) = start().await;
     let x402 = builder(&signer).entitlements(false).build().unwrap();
     // No cookie store either: a plain reqwest client.
     let client = x402.wrap(reqwest::Client::new());

@@ -126,9 +126,10 @@ impl PaidServer {
     }
 }
 
-struct View<'a> {
-    parts: &'a axum::http::request::Parts,
-    flavor: Flavor,
+/// The runtime's view of an axum request, hiding the payment header a flavor does not read.
+pub struct View<'a> {
+    pub parts: &'a axum::http::request::Parts,
+    pub flavor: Flavor,
 }
 
 impl RequestView for View<'_> {
@@ -146,7 +147,8 @@ impl RequestView for View<'_> {
     }
 }
 
-fn into_response(parts: ResponseParts, flavor: Flavor) -> Response {
+/// The runtime's response parts as an axum response, shaped by the flavor.
+pub fn into_response(parts: ResponseParts, flavor: Flavor) -> Response {
     let body = if flavor == Flavor::V2Only && parts.status == 402 {
         Body::from("{}")
     } else {
