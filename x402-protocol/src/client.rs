@@ -24,7 +24,10 @@
 //! # Ok::<(), x402_protocol::verify::InvalidPayment>(())
 //! ```
 
+use alloy_primitives::{Address, B256, Bytes};
+
 use crate::eip3009::{self, LocalSigner};
+use crate::exact::{Eip3009Authorization, ExactEvmPayload};
 use crate::facilitator::{PaymentPayload, PaymentRequirements};
 use crate::verify::{InvalidPayment, RequirementTerms};
 use crate::{NetworkRegistry, Reason, v1, v2};
@@ -34,6 +37,10 @@ use crate::{NetworkRegistry, Reason, v1, v2};
 /// The authorization is valid from `now - 600` (the reference clients' skew allowance) until
 /// `now + maxTimeoutSeconds`, with a random nonce. A v2 payment echoes the entry verbatim in
 /// `accepted` and copies `resource` when given.
+///
+/// This is [`prepare_payment`] followed by [`PreparedPayment::finish`] with a signature from
+/// `signer`; split the two to sign with a key held elsewhere (a hardware wallet, a remote
+/// signer).
 pub fn sign_payment(
     requirements: &PaymentRequirements,
     resource: Option<&v2::ResourceInfo>,
@@ -41,6 +48,109 @@ pub fn sign_payment(
     registry: &NetworkRegistry,
     now: u64,
 ) -> Result<PaymentPayload, InvalidPayment> {
+    let prepared = prepare_payment(requirements, resource, signer.address(), registry, now)?;
+    let signature = signer.sign_hash(&prepared.digest());
+    Ok(prepared.finish(Bytes::copy_from_slice(&signature)))
+}
+
+/// An unsigned payment: the EIP-3009 authorization for one requirements entry and the EIP-712
+/// digest the payer must sign. Made by [`prepare_payment`]; turned into a payment by
+/// [`PreparedPayment::finish`].
+///
+/// ```
+/// use x402_protocol::client::prepare_payment;
+/// use x402_protocol::eip3009::LocalSigner;
+/// use x402_protocol::facilitator::PaymentRequirements;
+/// use x402_protocol::verify::verify_payment;
+/// use x402_protocol::{NetworkRegistry, U256, v2};
+///
+/// let requirement = PaymentRequirements::V2(v2::PaymentRequirements {
+///     scheme: "exact".into(),
+///     network: "eip155:84532".into(),
+///     amount: U256::from(10_000u64),
+///     asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e".into(),
+///     pay_to: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC".into(),
+///     max_timeout_seconds: 300,
+///     extra: Some(serde_json::json!({"name": "USDC", "version": "2"})),
+/// });
+/// let registry = NetworkRegistry::builtin();
+/// let key = LocalSigner::random(); // stands in for any signer of 32-byte digests
+/// let now = 1_800_000_000;
+/// let prepared = prepare_payment(&requirement, None, key.address(), &registry, now)?;
+/// let signature = key.sign_hash(&prepared.digest()); // e.g. sent to a hardware wallet
+/// let payment = prepared.finish(signature.to_vec());
+/// assert_eq!(verify_payment(&payment, &requirement, &registry, now)?.payer, key.address());
+/// # Ok::<(), x402_protocol::verify::InvalidPayment>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedPayment {
+    requirements: PaymentRequirements,
+    resource: Option<v2::ResourceInfo>,
+    authorization: Eip3009Authorization,
+    digest: B256,
+}
+
+impl PreparedPayment {
+    /// The authorization to be signed.
+    pub fn authorization(&self) -> &Eip3009Authorization {
+        &self.authorization
+    }
+
+    /// The EIP-712 digest the payer signs: `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct)`.
+    pub fn digest(&self) -> B256 {
+        self.digest
+    }
+
+    /// The requirements entry being paid.
+    pub fn requirements(&self) -> &PaymentRequirements {
+        &self.requirements
+    }
+
+    /// The `payload` object of the payment: the authorization with `signature` attached.
+    ///
+    /// The signature is not checked here; a wrong one is refused by the verifier.
+    pub fn exact_payload(&self, signature: impl Into<Bytes>) -> ExactEvmPayload {
+        ExactEvmPayload {
+            signature: signature.into(),
+            authorization: self.authorization.clone(),
+        }
+    }
+
+    /// The payment, in the requirements' generation, with `signature` (65 bytes `r ‖ s ‖ v`
+    /// from an ordinary account) attached.
+    pub fn finish(self, signature: impl Into<Bytes>) -> PaymentPayload {
+        let payload = self.exact_payload(signature);
+        match self.requirements {
+            PaymentRequirements::V1(r) => PaymentPayload::V1(v1::PaymentPayload {
+                x402_version: Default::default(),
+                scheme: r.scheme,
+                network: r.network,
+                payload,
+            }),
+            PaymentRequirements::V2(r) => PaymentPayload::V2(v2::PaymentPayload {
+                x402_version: Default::default(),
+                resource: self.resource,
+                accepted: r,
+                payload,
+                extensions: None,
+            }),
+        }
+    }
+}
+
+/// Builds the authorization `payer` must sign to pay one requirements entry at unix time
+/// `now`: valid from `now - 600` until `now + maxTimeoutSeconds`, with a random nonce.
+///
+/// Refuses entries this crate cannot pay: a scheme other than `exact`, a network unknown to
+/// `registry`, malformed addresses, or a token whose EIP-712 domain is neither in `extra` nor
+/// known to `registry`.
+pub fn prepare_payment(
+    requirements: &PaymentRequirements,
+    resource: Option<&v2::ResourceInfo>,
+    payer: Address,
+    registry: &NetworkRegistry,
+    now: u64,
+) -> Result<PreparedPayment, InvalidPayment> {
     if requirements.scheme() != crate::exact::EXACT {
         return Err(InvalidPayment::new(
             Reason::UNSUPPORTED_SCHEME,
@@ -51,25 +161,87 @@ pub fn sign_payment(
         ));
     }
     let terms = RequirementTerms::resolve(requirements, registry)?;
-    let payload = eip3009::authorize(
-        signer,
-        &terms.as_terms(),
-        now,
-        requirements.max_timeout_seconds(),
-    );
-    Ok(match requirements {
-        PaymentRequirements::V1(r) => PaymentPayload::V1(v1::PaymentPayload {
-            x402_version: Default::default(),
-            scheme: r.scheme.clone(),
-            network: r.network.clone(),
-            payload,
-        }),
-        PaymentRequirements::V2(r) => PaymentPayload::V2(v2::PaymentPayload {
-            x402_version: Default::default(),
-            resource: resource.cloned(),
-            accepted: r.clone(),
-            payload,
-            extensions: None,
-        }),
+    let terms = terms.as_terms();
+    let authorization =
+        eip3009::authorization(payer, &terms, now, requirements.max_timeout_seconds());
+    let digest = terms.token.signing_hash(&authorization);
+    Ok(PreparedPayment {
+        requirements: requirements.clone(),
+        resource: resource.cloned(),
+        authorization,
+        digest,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::U256;
+    use crate::verify::verify_payment;
+
+    fn v1_requirement() -> PaymentRequirements {
+        PaymentRequirements::V1(v1::PaymentRequirements {
+            scheme: "exact".into(),
+            network: "base".into(),
+            max_amount_required: U256::from(10_000u64),
+            resource: "https://api.example/weather".into(),
+            description: String::new(),
+            mime_type: String::new(),
+            output_schema: None,
+            pay_to: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC".into(),
+            max_timeout_seconds: 60,
+            asset: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913".into(),
+            extra: None,
+        })
+    }
+
+    #[test]
+    fn prepare_then_finish_matches_the_one_step_signer() {
+        let registry = NetworkRegistry::builtin();
+        let key = LocalSigner::random();
+        let now = 1_800_000_000;
+        let requirement = v1_requirement();
+        let prepared = prepare_payment(&requirement, None, key.address(), &registry, now).unwrap();
+        let auth = prepared.authorization().clone();
+        assert_eq!(auth.from, key.address());
+        assert_eq!(auth.valid_after, U256::from(now - 600));
+        assert_eq!(auth.valid_before, U256::from(now + 60));
+        // The digest is the one the verifier recomputes: the signature over it verifies.
+        let signature = key.sign_hash(&prepared.digest());
+        let payment = prepared.finish(signature.to_vec());
+        assert_eq!(payment.exact().authorization, auth);
+        assert_eq!(
+            verify_payment(&payment, &requirement, &registry, now)
+                .unwrap()
+                .payer,
+            key.address()
+        );
+        // A signature by another key does not.
+        let other = LocalSigner::random();
+        let prepared = prepare_payment(&requirement, None, key.address(), &registry, now).unwrap();
+        let forged = prepared.finish(other.sign_hash(&B256::ZERO).to_vec());
+        assert_eq!(
+            verify_payment(&forged, &requirement, &registry, now)
+                .unwrap_err()
+                .reason,
+            Reason::INVALID_SIGNATURE
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_pay() {
+        let registry = NetworkRegistry::builtin();
+        let mut requirement = v1_requirement();
+        if let PaymentRequirements::V1(r) = &mut requirement {
+            r.scheme = "upto".into();
+        }
+        let err = prepare_payment(&requirement, None, Address::ZERO, &registry, 0).unwrap_err();
+        assert_eq!(err.reason, Reason::UNSUPPORTED_SCHEME);
+        if let PaymentRequirements::V1(r) = &mut requirement {
+            r.scheme = "exact".into();
+            r.network = "mars".into();
+        }
+        let err = prepare_payment(&requirement, None, Address::ZERO, &registry, 0).unwrap_err();
+        assert_eq!(err.reason, Reason::INVALID_NETWORK);
+    }
 }

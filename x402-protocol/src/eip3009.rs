@@ -498,6 +498,26 @@ pub fn random_nonce() -> B256 {
     nonce
 }
 
+/// The unsigned authorization for `from` to pay `terms`: valid from `now - 600` (the reference
+/// clients' clock-skew allowance) until `now + valid_for_seconds`, with a random nonce.
+///
+/// Sign [`TokenDomain::signing_hash`] of it with the payer's key; [`authorize`] does both.
+pub fn authorization(
+    from: Address,
+    terms: &PaymentTerms<'_>,
+    now: u64,
+    valid_for_seconds: u64,
+) -> Eip3009Authorization {
+    Eip3009Authorization {
+        from,
+        to: terms.pay_to,
+        value: terms.amount,
+        valid_after: U256::from(now.saturating_sub(VALID_AFTER_SKEW_SECONDS)),
+        valid_before: U256::from(now.saturating_add(valid_for_seconds)),
+        nonce: random_nonce(),
+    }
+}
+
 /// Builds and signs a payment for `terms`, valid from `now - 600` (the reference clients'
 /// clock-skew allowance) until `now + valid_for_seconds`, with a random nonce.
 pub fn authorize(
@@ -506,14 +526,7 @@ pub fn authorize(
     now: u64,
     valid_for_seconds: u64,
 ) -> ExactEvmPayload {
-    let authorization = Eip3009Authorization {
-        from: signer.address(),
-        to: terms.pay_to,
-        value: terms.amount,
-        valid_after: U256::from(now.saturating_sub(VALID_AFTER_SKEW_SECONDS)),
-        valid_before: U256::from(now.saturating_add(valid_for_seconds)),
-        nonce: random_nonce(),
-    };
+    let authorization = authorization(signer.address(), terms, now, valid_for_seconds);
     ExactEvmPayload {
         signature: signer.sign_authorization(&authorization, &terms.token),
         authorization,

@@ -1,0 +1,173 @@
+//! Who signs payments: the [`PaymentSigner`] trait, its implementations, and loading keys.
+//!
+//! A payment is an EIP-3009 authorization; signing it means signing one 32-byte EIP-712
+//! digest. Anything that can do that for a fixed address can pay: a key in memory
+//! ([`LocalSigner`]), or any alloy signer (hardware wallet, KMS, …) through
+//! [`AlloySigner`] with the `alloy` feature.
+
+use std::sync::Arc;
+
+use alloy_primitives::{Address, B256};
+use async_trait::async_trait;
+use zeroize::Zeroizing;
+
+pub use x402_protocol::eip3009::{KeyError, LocalSigner};
+
+/// Why a signer could not sign.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the payment signer failed: {0}")]
+pub struct SignerError(pub String);
+
+/// Signs EIP-712 digests for one address.
+///
+/// Implemented for [`LocalSigner`], for `Arc<S>`, and (feature `alloy`) for any alloy signer
+/// wrapped in [`AlloySigner`]. Implement it to sign with a remote or hardware key.
+///
+/// ```
+/// use reqwest_x402::{LocalSigner, PaymentSigner, SignerError};
+/// use x402_protocol::{Address, B256};
+///
+/// /// Signs with an inner key and counts signatures.
+/// struct Counting(LocalSigner, std::sync::atomic::AtomicUsize);
+///
+/// #[async_trait::async_trait]
+/// impl PaymentSigner for Counting {
+///     fn address(&self) -> Address {
+///         self.0.address()
+///     }
+///     async fn sign_digest(&self, digest: B256) -> Result<[u8; 65], SignerError> {
+///         self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+///         self.0.sign_digest(digest).await
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait PaymentSigner: Send + Sync + 'static {
+    /// The address that pays; the signature must recover to it.
+    fn address(&self) -> Address;
+
+    /// Signs a 32-byte digest; returns `r ‖ s ‖ v` (65 bytes, `v` = 27 or 28).
+    async fn sign_digest(&self, digest: B256) -> Result<[u8; 65], SignerError>;
+}
+
+#[async_trait]
+impl PaymentSigner for LocalSigner {
+    fn address(&self) -> Address {
+        LocalSigner::address(self)
+    }
+
+    async fn sign_digest(&self, digest: B256) -> Result<[u8; 65], SignerError> {
+        Ok(self.sign_hash(&digest))
+    }
+}
+
+#[async_trait]
+impl<S: PaymentSigner + ?Sized> PaymentSigner for Arc<S> {
+    fn address(&self) -> Address {
+        (**self).address()
+    }
+
+    async fn sign_digest(&self, digest: B256) -> Result<[u8; 65], SignerError> {
+        (**self).sign_digest(digest).await
+    }
+}
+
+/// Any alloy [`Signer`](alloy_signer::Signer) (local key, Ledger, Trezor, AWS/GCP KMS, …) as a
+/// [`PaymentSigner`].
+///
+/// ```
+/// # #[cfg(feature = "alloy")] {
+/// use reqwest_x402::{AlloySigner, PaymentSigner};
+///
+/// # fn take(_: impl PaymentSigner) {}
+/// # fn demo(wallet: impl alloy_signer::Signer + Send + Sync + 'static) {
+/// take(AlloySigner(wallet));
+/// # }
+/// # }
+/// ```
+#[cfg(feature = "alloy")]
+#[derive(Debug, Clone)]
+pub struct AlloySigner<S>(pub S);
+
+#[cfg(feature = "alloy")]
+#[async_trait]
+impl<S> PaymentSigner for AlloySigner<S>
+where
+    S: alloy_signer::Signer + Send + Sync + 'static,
+{
+    fn address(&self) -> Address {
+        self.0.address()
+    }
+
+    async fn sign_digest(&self, digest: B256) -> Result<[u8; 65], SignerError> {
+        self.0
+            .sign_hash(&digest)
+            .await
+            .map(|signature| signature.as_bytes())
+            .map_err(|e| SignerError(e.to_string()))
+    }
+}
+
+/// Why a key could not be loaded from the environment. Never contains the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyLoadError {
+    /// The variable is not set (or not valid UTF-8).
+    #[error(
+        "environment variable {var} is not set; put a private key (0x + 64 hex digits) in it, or make a dev key with `x402ctl keygen`"
+    )]
+    NotSet {
+        /// The variable.
+        var: String,
+    },
+    /// The variable holds something that is not a private key.
+    #[error("environment variable {var} does not hold a usable private key: {error}")]
+    Invalid {
+        /// The variable.
+        var: String,
+        /// What is wrong with it.
+        error: KeyError,
+    },
+}
+
+/// Loads a private key from 64 hex digits (with or without `0x`).
+///
+/// The parsed key lives in a [`LocalSigner`], whose `Debug` shows only the address and which
+/// wipes the key when dropped.
+///
+/// ```
+/// let signer = reqwest_x402::key_from_hex(
+///     "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+/// )?;
+/// assert_eq!(
+///     signer.address().to_checksum(None),
+///     "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+/// );
+/// assert!(!format!("{signer:?}").contains("59c6995e"));
+/// # Ok::<(), reqwest_x402::KeyError>(())
+/// ```
+pub fn key_from_hex(hex: &str) -> Result<LocalSigner, KeyError> {
+    LocalSigner::from_hex(hex)
+}
+
+/// Loads a private key from an environment variable (64 hex digits, with or without `0x`).
+///
+/// The copy read from the environment is wiped after parsing; errors name the variable, never
+/// its value.
+///
+/// ```no_run
+/// let signer = reqwest_x402::key_from_env("X402_PRIVATE_KEY")?;
+/// println!("paying from {}", signer.address());
+/// # Ok::<(), reqwest_x402::KeyLoadError>(())
+/// ```
+pub fn key_from_env(var: &str) -> Result<LocalSigner, KeyLoadError> {
+    let value = std::env::var(var)
+        .map(Zeroizing::new)
+        .map_err(|_| KeyLoadError::NotSet {
+            var: var.to_owned(),
+        })?;
+    LocalSigner::from_hex(&value).map_err(|error| KeyLoadError::Invalid {
+        var: var.to_owned(),
+        error,
+    })
+}

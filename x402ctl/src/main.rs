@@ -1,0 +1,201 @@
+//! `x402ctl`: x402 from the command line.
+//!
+//! - `x402ctl pay <url>`: a curl that pays (`-X`, `-d`, `-H`, `--max`, `--key-env`,
+//!   `--network`); the body goes to stdout, what was paid to stderr.
+//! - `x402ctl inspect <header value | JSON | url>`: explains a 402, a payment or a receipt and
+//!   checks a payment's signature offline.
+//! - `x402ctl keygen`: a fresh development key and its address.
+//! - `x402ctl serve`: a facilitator (`/verify`, `/settle`, `/supported`,
+//!   `/discovery/resources`) over the embedded verifier and a dev ledger.
+//!
+//! Exit status: 0 on success; 1 when the request or server failed (or the final HTTP status is
+//! an error, or an inspected signature does not verify); 2 for usage mistakes and payments the
+//! client refused to make.
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod inspect;
+mod pay;
+mod serve;
+mod time;
+
+/// x402 from the command line: pay, inspect, make keys, run a dev facilitator.
+#[derive(Debug, Parser)]
+#[command(name = "x402ctl", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Request a URL like curl and pay its 402 (prints the body; the payment goes to stderr).
+    Pay(PayArgs),
+    /// Explain a 402 challenge, a payment header or a receipt; check a payment's signature.
+    Inspect {
+        /// A header value (base64), `Header-Name: value`, raw JSON, a URL to GET, or `-` for
+        /// stdin.
+        input: String,
+    },
+    /// Make a development key and print its address.
+    Keygen {
+        /// Print JSON `{"address", "privateKey"}` instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a dev facilitator (embedded verifier, in-memory ledger) over HTTP.
+    Serve(ServeArgs),
+}
+
+/// Arguments of `x402ctl pay`.
+#[derive(Debug, Args)]
+pub(crate) struct PayArgs {
+    /// The URL to request.
+    url: String,
+    /// HTTP method (default GET, or POST with -d).
+    #[arg(short = 'X', long = "request")]
+    method: Option<String>,
+    /// Request body; `@file` reads a file.
+    #[arg(short = 'd', long = "data")]
+    data: Option<String>,
+    /// A request header, "Name: value" (repeatable).
+    #[arg(short = 'H', long = "header")]
+    header: Vec<String>,
+    /// The most this request may cost: "$0.10", "0.10" (dollars) or "5 EURC".
+    #[arg(long, default_value = reqwest_x402::DEFAULT_MAX_PER_REQUEST)]
+    max: String,
+    /// Environment variable holding the payer's private key.
+    #[arg(long, default_value = "X402_PRIVATE_KEY")]
+    key_env: String,
+    /// Only pay on this network (v1 name or CAIP-2 id; repeatable).
+    #[arg(long)]
+    network: Vec<String>,
+    /// Print the response status and headers before the body.
+    #[arg(short = 'i', long)]
+    include: bool,
+}
+
+/// Arguments of `x402ctl serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to listen on (0 picks a free one; the URL is the first line on stdout).
+    #[arg(long, default_value_t = 4022)]
+    port: u16,
+    /// Credit an account in the dev ledger: <address>=<amount>[@<network>], the amount in whole
+    /// tokens of each network's default stablecoin (repeatable).
+    #[arg(long)]
+    fund: Vec<serve::Funding>,
+}
+
+/// Why a command failed, with its exit status.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    code: u8,
+    message: Option<String>,
+}
+
+impl Failure {
+    /// A usage mistake (bad flag, missing key): exit 2.
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            message: Some(message.into()),
+        }
+    }
+
+    /// A payment the client refused to make: exit 2.
+    pub(crate) fn refused(message: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            message: Some(message.into()),
+        }
+    }
+
+    /// The network, the server or the response failed: exit 1.
+    pub(crate) fn http(message: impl Into<String>) -> Self {
+        Failure {
+            code: 1,
+            message: Some(message.into()),
+        }
+    }
+
+    /// Exit 1, everything already said.
+    pub(crate) fn silent_http() -> Self {
+        Failure {
+            code: 1,
+            message: None,
+        }
+    }
+}
+
+/// An error and its sources, `a: b: c`, since reqwest's own text alone is terse.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn keygen(json: bool) {
+    let key = x402_protocol::eip3009::LocalSigner::random();
+    let secret = zeroize::Zeroizing::new(key.secret_hex());
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"address": key.address().to_checksum(None), "privateKey": *secret})
+        );
+    } else {
+        println!("address      {}", key.address().to_checksum(None));
+        println!("private key  {}", *secret);
+    }
+    eprintln!(
+        "x402ctl keygen: this is a development key, printed in clear and stored nowhere; never hold real funds with it.\n\
+         x402ctl keygen: to pay with it: export X402_PRIVATE_KEY=<private key>"
+    );
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pay(args) => pay::run(args).await,
+        Command::Inspect { input } => match inspect::run(&input).await {
+            Ok(explained) => {
+                print!("{}", explained.text);
+                if explained.ok {
+                    Ok(())
+                } else {
+                    Err(Failure::silent_http())
+                }
+            }
+            Err(failure) => Err(failure),
+        },
+        Command::Keygen { json } => {
+            keygen(json);
+            Ok(())
+        }
+        Command::Serve(args) => serve::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if let Some(message) = failure.message {
+                eprintln!("x402ctl: {message}");
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}

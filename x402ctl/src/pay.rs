@@ -1,0 +1,179 @@
+//! `x402ctl pay`: a curl that pays.
+
+use std::io::Write as _;
+
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use reqwest_x402::{
+    Challenge, PaymentRecord, PaymentResponseExt, PaymentStatus, X402Middleware, payment_error,
+};
+use x402_protocol::{NetworkRegistry, headers};
+
+use crate::{Failure, PayArgs};
+
+pub(crate) async fn run(args: PayArgs) -> Result<(), Failure> {
+    let signer =
+        reqwest_x402::key_from_env(&args.key_env).map_err(|e| Failure::usage(e.to_string()))?;
+    let mut builder = X402Middleware::builder(signer).max_per_request(&args.max);
+    if !args.network.is_empty() {
+        builder = builder.networks(args.network.clone());
+    }
+    let x402 = builder.build().map_err(|e| Failure::usage(e.to_string()))?;
+    let client = x402
+        .client()
+        .map_err(|e| Failure::http(format!("building the HTTP client: {e}")))?;
+
+    let method = match &args.method {
+        Some(m) => Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+            .map_err(|_| Failure::usage(format!("{m:?} is not an HTTP method")))?,
+        None if args.data.is_some() => Method::POST,
+        None => Method::GET,
+    };
+    let mut request = client.request(method, &args.url);
+    let mut has_content_type = false;
+    for header in &args.header {
+        let (name, value) = header.split_once(':').ok_or_else(|| {
+            Failure::usage(format!("-H {header:?}: write headers as \"Name: value\""))
+        })?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| Failure::usage(format!("-H {header:?}: bad header name")))?;
+        let value = HeaderValue::from_str(value.trim())
+            .map_err(|_| Failure::usage(format!("-H {header:?}: bad header value")))?;
+        has_content_type |= name == CONTENT_TYPE;
+        request = request.header(name, value);
+    }
+    if let Some(data) = &args.data {
+        let body = match data.strip_prefix('@') {
+            Some(path) => {
+                std::fs::read(path).map_err(|e| Failure::usage(format!("-d @{path}: {e}")))?
+            }
+            None => data.clone().into_bytes(),
+        };
+        if !has_content_type {
+            // What curl sends for -d.
+            request = request.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        request = request.body(body);
+    }
+
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(error) => {
+            return Err(match payment_error(&error) {
+                Some(refused) => Failure::refused(refused.to_string()),
+                None => Failure::http(format!(
+                    "{} {}: {}",
+                    "request to",
+                    args.url,
+                    crate::chain(&error)
+                )),
+            });
+        }
+    };
+    let status = response.status();
+    let payment = response.payment().cloned();
+    let version = response.version();
+    let response_headers = response.headers().clone();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| Failure::http(format!("reading the response: {}", crate::chain(&e))))?;
+
+    let mut stdout = std::io::stdout().lock();
+    if args.include {
+        let _ = writeln!(stdout, "{version:?} {status}");
+        for (name, value) in &response_headers {
+            let _ = writeln!(stdout, "{name}: {}", value.to_str().unwrap_or("<binary>"));
+        }
+        let _ = writeln!(stdout);
+    }
+    let _ = stdout.write_all(&body);
+    let _ = stdout.flush();
+
+    let registry = x402.registry();
+    let summary = match &payment {
+        Some(record) => summarize(record, &response_headers, &body, registry),
+        None if status.as_u16() == 402 => {
+            "x402: the server answered 402 without an x402 challenge; nothing was paid".to_owned()
+        }
+        None => format!("x402: no payment was needed (HTTP {status})"),
+    };
+    eprintln!("{summary}");
+    if status.is_success() || status.is_redirection() {
+        Ok(())
+    } else {
+        Err(Failure::silent_http())
+    }
+}
+
+fn summarize(
+    record: &PaymentRecord,
+    response_headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+    registry: &NetworkRegistry,
+) -> String {
+    let what = format!("{} on {}", record.amount_display(), record.network);
+    let mut lines = Vec::new();
+    let mut detail = |name: &str, value: String| lines.push(format!("  {name:<12} {value}"));
+    let headline = match &record.status {
+        PaymentStatus::Settled { .. } => format!("x402: paid {what}"),
+        PaymentStatus::Rejected { reason, message } => {
+            let mut line = format!("x402: the server refused the payment of {what}: {reason}");
+            if let Some(message) = message {
+                line.push_str(&format!(" ({message})"));
+            }
+            if reason == "insufficient_funds" || reason.contains("insufficient_balance") {
+                line.push_str(&format!(
+                    "\nx402: the facilitator reports insufficient funds: {} does not hold {} on {}",
+                    record.payer,
+                    record.amount_display(),
+                    record.network.name
+                ));
+            }
+            line
+        }
+        PaymentStatus::NotSettled { status } => format!(
+            "x402: sent {what}, but the server answered HTTP {status} and did not settle it (not charged)"
+        ),
+        PaymentStatus::Unconfirmed { status } => format!(
+            "x402: sent {what}; HTTP {status} without a settlement receipt (probably settled)"
+        ),
+        PaymentStatus::Sent => format!("x402: sent {what}; no answer"),
+        other => format!("x402: {what}: {other}"),
+    };
+    detail("to", record.pay_to.to_string());
+    detail("from", record.payer.to_string());
+    detail(
+        "asset",
+        format!("{} ({})", record.asset.address, record.asset.symbol),
+    );
+    if let Some(tx) = record.transaction() {
+        detail("transaction", tx.to_owned());
+    }
+    detail("protocol", format!("x402 {}", record.version));
+    detail("resource", record.resource.clone());
+    if record.attempts > 1 {
+        detail(
+            "attempts",
+            format!("{} (the same authorization each time)", record.attempts),
+        );
+    }
+    let mut text = headline;
+    for line in lines {
+        text.push('\n');
+        text.push_str(&line);
+    }
+    if let PaymentStatus::Rejected { .. } = record.status {
+        let challenge = Challenge::parse(
+            response_headers
+                .get(headers::PAYMENT_REQUIRED)
+                .and_then(|v| v.to_str().ok()),
+            body,
+        );
+        if let Ok(challenge) = challenge {
+            text.push_str("\nx402: the server accepts:\n");
+            text.push_str(&challenge.describe_accepts(registry));
+        }
+    }
+    text
+}
