@@ -74,7 +74,9 @@ pub use async_trait::async_trait;
 pub use cache::PaymentKey;
 pub use challenge::{Challenge, ChallengeError};
 pub use error::{ConfigError, X402Error, payment_error};
-pub use middleware::{PaymentResponseExt, X402Middleware, X402MiddlewareBuilder};
+pub use middleware::{
+    PaymentResponseExt, X402Middleware, X402MiddlewareBuilder, same_origin_redirects,
+};
 pub use policy::{DEFAULT_MAX_PER_REQUEST, LimitError, LimitUnit, Refusal, RefusalReason};
 pub use record::{PaymentRecord, PaymentStatus};
 #[cfg(feature = "alloy")]

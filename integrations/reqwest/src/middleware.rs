@@ -273,14 +273,24 @@ impl X402Middleware {
         }
     }
 
-    /// A reqwest client with a cookie store (so cookies servers set are kept) and this
-    /// middleware.
+    /// A reqwest client with a cookie store (so cookies servers set are kept), a redirect
+    /// policy that never carries a payment to another origin ([`same_origin_redirects`]), and
+    /// this middleware.
     pub fn client(&self) -> Result<ClientWithMiddleware, reqwest::Error> {
-        let client = reqwest::Client::builder().cookie_store(true).build()?;
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(same_origin_redirects())
+            .build()?;
         Ok(self.wrap(client))
     }
 
     /// Wraps an existing reqwest client with this middleware.
+    ///
+    /// reqwest follows redirects inside the client, below this middleware, and keeps custom
+    /// headers across hosts: a paid request that is redirected elsewhere would hand the signed
+    /// payment to that other host, which could spend it on the original server. Build the
+    /// client with [`same_origin_redirects`] (as [`client`](Self::client) does) or with
+    /// `reqwest::redirect::Policy::none()`.
     pub fn wrap(&self, client: reqwest::Client) -> ClientWithMiddleware {
         reqwest_middleware::ClientBuilder::new(client)
             .with(self.clone())
@@ -846,4 +856,30 @@ fn description(challenge: &Challenge, candidate: &Candidate) -> Option<String> {
         .or(from_entry)
         .filter(|d| !d.is_empty())
         .map(str::to_owned)
+}
+
+/// A redirect policy that follows at most 10 redirects and only within the origin (scheme,
+/// host and port) of the original request, so a payment header is never carried to another
+/// server. A cross-origin redirect is returned to the caller as is.
+///
+/// ```
+/// let client = reqwest::Client::builder()
+///     .redirect(reqwest_x402::same_origin_redirects())
+///     .build()?;
+/// # let _ = client; Ok::<(), reqwest::Error>(())
+/// ```
+pub fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if !same_origin {
+            attempt.stop()
+        } else if attempt.previous().len() > 10 {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
 }

@@ -383,10 +383,15 @@ fn counter(command: &'static str, reply: &Value) -> Result<u64, StoreError> {
 impl EntitlementStore for RedisEntitlementStore {
     async fn create(&self, id: &str, value: u64, ttl: Duration) -> Result<(), StoreError> {
         if value > MAX_COUNTER {
-            return Err(StoreError::Corrupt(format!("counter value {value} exceeds {MAX_COUNTER}")));
+            return Err(StoreError::Corrupt(format!(
+                "counter value {value} exceeds {MAX_COUNTER}"
+            )));
         }
         let mut set = redis::cmd("SET");
-        set.arg(self.connection.key(id)).arg(value).arg("PX").arg(ttl_millis(ttl));
+        set.arg(self.connection.key(id))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_millis(ttl));
         match self.connection.run(&set).await? {
             Value::Okay => Ok(()),
             reply => Err(unexpected("SET PX", &reply)),
@@ -398,15 +403,20 @@ impl EntitlementStore for RedisEntitlementStore {
             return Ok(Take::Insufficient { remaining: 0 });
         }
         let mut eval = redis::cmd("EVAL");
-        eval.arg(TAKE_SCRIPT).arg(1).arg(self.connection.key(id)).arg(amount);
+        eval.arg(TAKE_SCRIPT)
+            .arg(1)
+            .arg(self.connection.key(id))
+            .arg(amount);
         let reply = self.connection.run(&eval).await?;
         match &reply {
-            Value::Array(parts) if parts.len() == 2 => match (&parts[0], counter("EVAL take", &parts[1])?) {
-                (Value::Int(1), remaining) => Ok(Take::Taken { remaining }),
-                (Value::Int(0), remaining) => Ok(Take::Insufficient { remaining }),
-                (Value::Int(-1), _) => Ok(Take::Missing),
-                _ => Err(unexpected("EVAL take", &reply)),
-            },
+            Value::Array(parts) if parts.len() == 2 => {
+                match (&parts[0], counter("EVAL take", &parts[1])?) {
+                    (Value::Int(1), remaining) => Ok(Take::Taken { remaining }),
+                    (Value::Int(0), remaining) => Ok(Take::Insufficient { remaining }),
+                    (Value::Int(-1), _) => Ok(Take::Missing),
+                    _ => Err(unexpected("EVAL take", &reply)),
+                }
+            }
             _ => Err(unexpected("EVAL take", &reply)),
         }
     }

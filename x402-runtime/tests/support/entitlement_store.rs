@@ -44,7 +44,11 @@ pub(crate) use entitlement_store_conformance;
 /// A counter id no other call uses.
 fn id() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("grant-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "grant-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub(crate) async fn takes_count_down_to_zero<S: EntitlementStore>(stores: Vec<S>) {
@@ -52,41 +56,75 @@ pub(crate) async fn takes_count_down_to_zero<S: EntitlementStore>(stores: Vec<S>
     let id = id();
     store.create(&id, 30, LONG).await.unwrap();
     for remaining in [20, 10, 0] {
-        assert_eq!(store.take(&id, 10).await.unwrap(), Take::Taken { remaining });
+        assert_eq!(
+            store.take(&id, 10).await.unwrap(),
+            Take::Taken { remaining }
+        );
     }
-    assert_eq!(store.take(&id, 1).await.unwrap(), Take::Insufficient { remaining: 0 });
-    assert_eq!(store.take(&id, 0).await.unwrap(), Take::Taken { remaining: 0 });
+    assert_eq!(
+        store.take(&id, 1).await.unwrap(),
+        Take::Insufficient { remaining: 0 }
+    );
+    assert_eq!(
+        store.take(&id, 0).await.unwrap(),
+        Take::Taken { remaining: 0 }
+    );
 }
 
 pub(crate) async fn a_short_counter_gives_nothing<S: EntitlementStore>(stores: Vec<S>) {
     let store = &stores[0];
     let id = id();
     store.create(&id, 5, LONG).await.unwrap();
-    assert_eq!(store.take(&id, 6).await.unwrap(), Take::Insufficient { remaining: 5 });
-    assert_eq!(store.take(&id, 5).await.unwrap(), Take::Taken { remaining: 0 }, "the refused take took nothing");
+    assert_eq!(
+        store.take(&id, 6).await.unwrap(),
+        Take::Insufficient { remaining: 5 }
+    );
+    assert_eq!(
+        store.take(&id, 5).await.unwrap(),
+        Take::Taken { remaining: 0 },
+        "the refused take took nothing"
+    );
 }
 
 pub(crate) async fn missing_counters_are_missing<S: EntitlementStore>(stores: Vec<S>) {
     assert_eq!(stores[0].take(&id(), 1).await.unwrap(), Take::Missing);
 }
 
-pub(crate) async fn give_back_restores_and_missing_stays_missing<S: EntitlementStore>(stores: Vec<S>) {
+pub(crate) async fn give_back_restores_and_missing_stays_missing<S: EntitlementStore>(
+    stores: Vec<S>,
+) {
     let store = &stores[0];
     let id = id();
     store.create(&id, 3, LONG).await.unwrap();
-    assert_eq!(store.take(&id, 3).await.unwrap(), Take::Taken { remaining: 0 });
+    assert_eq!(
+        store.take(&id, 3).await.unwrap(),
+        Take::Taken { remaining: 0 }
+    );
     store.give_back(&id, 2).await.unwrap();
-    assert_eq!(store.take(&id, 2).await.unwrap(), Take::Taken { remaining: 0 });
+    assert_eq!(
+        store.take(&id, 2).await.unwrap(),
+        Take::Taken { remaining: 0 }
+    );
     let never = self::id();
     store.give_back(&never, 7).await.unwrap();
-    assert_eq!(store.take(&never, 1).await.unwrap(), Take::Missing, "giving back does not create");
+    assert_eq!(
+        store.take(&never, 1).await.unwrap(),
+        Take::Missing,
+        "giving back does not create"
+    );
 }
 
 pub(crate) async fn counters_expire<S: EntitlementStore>(stores: Vec<S>) {
     let store = &stores[0];
     let id = id();
-    store.create(&id, 10, Duration::from_millis(150)).await.unwrap();
-    assert_eq!(store.take(&id, 1).await.unwrap(), Take::Taken { remaining: 9 });
+    store
+        .create(&id, 10, Duration::from_millis(150))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take(&id, 1).await.unwrap(),
+        Take::Taken { remaining: 9 }
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(store.take(&id, 1).await.unwrap(), Take::Missing);
 }
@@ -96,11 +134,32 @@ pub(crate) async fn values_up_to_the_limit_are_exact<S: EntitlementStore>(stores
     let store = &stores[0];
     let id = id();
     store.create(&id, MAX_COUNTER, LONG).await.unwrap();
-    assert_eq!(store.take(&id, 1).await.unwrap(), Take::Taken { remaining: MAX_COUNTER - 1 });
-    assert_eq!(store.take(&id, MAX_COUNTER).await.unwrap(), Take::Insufficient { remaining: MAX_COUNTER - 1 });
+    assert_eq!(
+        store.take(&id, 1).await.unwrap(),
+        Take::Taken {
+            remaining: MAX_COUNTER - 1
+        }
+    );
+    assert_eq!(
+        store.take(&id, MAX_COUNTER).await.unwrap(),
+        Take::Insufficient {
+            remaining: MAX_COUNTER - 1
+        }
+    );
     store.give_back(&id, 1).await.unwrap();
-    assert_eq!(store.take(&id, 3).await.unwrap(), Take::Taken { remaining: MAX_COUNTER - 3 });
-    assert!(store.create(&self::id(), MAX_COUNTER + 1, LONG).await.is_err(), "beyond the limit is refused");
+    assert_eq!(
+        store.take(&id, 3).await.unwrap(),
+        Take::Taken {
+            remaining: MAX_COUNTER - 3
+        }
+    );
+    assert!(
+        store
+            .create(&self::id(), MAX_COUNTER + 1, LONG)
+            .await
+            .is_err(),
+        "beyond the limit is refused"
+    );
 }
 
 pub(crate) async fn creating_again_resets<S: EntitlementStore>(stores: Vec<S>) {
@@ -108,10 +167,17 @@ pub(crate) async fn creating_again_resets<S: EntitlementStore>(stores: Vec<S>) {
     let id = id();
     store.create(&id, 1, LONG).await.unwrap();
     store.create(&id, 4, LONG).await.unwrap();
-    assert_eq!(store.take(&id, 4).await.unwrap(), Take::Taken { remaining: 0 });
+    assert_eq!(
+        store.take(&id, 4).await.unwrap(),
+        Take::Taken { remaining: 0 }
+    );
 }
 
-pub(crate) async fn of_200_concurrent_takes_on_4_replicas_exactly_what_fits_succeed<S: EntitlementStore>(stores: Vec<S>) {
+pub(crate) async fn of_200_concurrent_takes_on_4_replicas_exactly_what_fits_succeed<
+    S: EntitlementStore,
+>(
+    stores: Vec<S>,
+) {
     let id = Arc::new(id());
     stores[0].create(&id, 1_000, LONG).await.unwrap();
     let stores: Vec<_> = stores.into_iter().map(Arc::new).collect();
@@ -133,7 +199,9 @@ pub(crate) async fn of_200_concurrent_takes_on_4_replicas_exactly_what_fits_succ
                 taken += 1;
                 lowest = lowest.min(remaining);
             }
-            Take::Insufficient { remaining } => assert!(remaining < 7, "refused while {remaining} was left"),
+            Take::Insufficient { remaining } => {
+                assert!(remaining < 7, "refused while {remaining} was left")
+            }
             Take::Missing => panic!("the counter vanished"),
         }
     }
