@@ -85,13 +85,22 @@ impl<T> std::fmt::Debug for Payment<T> {
 /// failure. Its response (status, headers, JSON body with a reason code) comes from the
 /// runtime; the fairing sends it in place of Rocket's error page, and a handler that takes
 /// `Result<Payment<T>, PaymentRejection>` can return it as a responder.
-#[derive(Debug)]
 pub struct PaymentRejection(Rejection);
 
 impl PaymentRejection {
     /// The runtime's rejection.
     pub fn rejection(&self) -> &Rejection {
         &self.0
+    }
+}
+
+/// Short, because Rocket logs a failed guard's error with `{:?}`: the reason, status and
+/// message, without the whole challenge.
+impl std::fmt::Debug for PaymentRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PaymentRejection")
+            .field(&format_args!("{}", self.0))
+            .finish()
     }
 }
 
@@ -174,7 +183,7 @@ impl<T> Sentinel for Payment<T> {
         }
         log::error!(
             target: "x402::rocket",
-            "a route takes `{}`, but {}",
+            "a route takes a `Payment` guard (`{}`), but {}",
             std::any::type_name::<Self>(),
             fairing_missing()
         );
