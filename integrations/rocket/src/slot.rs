@@ -112,3 +112,37 @@ impl Slot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal() -> Outcome {
+        Outcome::Rejected(ResponseParts {
+            status: 402,
+            headers: Vec::new(),
+            body: "{}".into(),
+        })
+    }
+
+    #[test]
+    fn the_count_follows_parked_items_until_taken_or_dropped() {
+        let count = ParkedCount::default();
+        let slot = Slot::default();
+        slot.put(&count, RouteId(Some(1)), refusal());
+        assert!(!count.is_zero());
+        // The wrong route or status leaves it parked.
+        assert!(slot.take_rejection(RouteId(Some(2)), 402).is_none());
+        assert!(slot.take_rejection(RouteId(Some(1)), 500).is_none());
+        assert!(!count.is_zero());
+        assert!(slot.take_rejection(RouteId(Some(1)), 402).is_some());
+        assert!(count.is_zero());
+
+        // Replacing an item, or dropping the request with one parked, uncounts it too.
+        slot.put(&count, RouteId(None), refusal());
+        slot.put(&count, RouteId(None), refusal());
+        assert_eq!(count.0.load(Ordering::Acquire), 1);
+        drop(slot);
+        assert!(count.is_zero());
+    }
+}
