@@ -18,7 +18,10 @@ use crate::slot::{Installed, Outcome, ParkedCount, RouteId, Slot};
 ///    the status is below 400 and adds the receipt header of the client's protocol version
 ///    (`X-PAYMENT-RESPONSE` or `PAYMENT-RESPONSE`) and any entitlement token; a failed
 ///    settlement replaces the response with a 402 (or 502/504) carrying the reason; a status of
-///    400 or more — a handler's `Err`, a failed later guard — settles nothing;
+///    400 or more — a handler's `Err`, a failed later guard — settles nothing. The status is the
+///    one Rocket sends, after any catcher: a catcher that answers errors with a success status
+///    (a single-page-app fallback serving 200) turns a failed paid handler into a success;
+///    a request admitted by a route that then forwarded is never settled by another route;
 /// 3. for a request a `Payment` guard refused, it sends the runtime's response (status,
 ///    `PAYMENT-REQUIRED` header, JSON body with the reason) in place of whatever error page a
 ///    catcher made, for every status the runtime uses.

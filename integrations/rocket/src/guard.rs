@@ -127,8 +127,8 @@ impl<'r, T: PriceTag> FromRequest<'r> for Payment<T> {
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         let Some(installed) = request.rocket().state::<Installed>() else {
             // Only reachable past the sentinel, e.g. from a hand-written handler or guard.
-            log::error!(target: "x402::rocket", "{}", fairing_missing());
-            let rejection = Rejection::new(Reason::NOT_CONFIGURED, fairing_missing());
+            log::error!(target: "x402::rocket", "{FAIRING_MISSING}");
+            let rejection = Rejection::new(Reason::NOT_CONFIGURED, FAIRING_MISSING);
             return Outcome::Error((Status::new(rejection.status()), PaymentRejection(rejection)));
         };
         let slot = Slot::of(request);
@@ -168,11 +168,8 @@ impl<'r, T: PriceTag> FromRequest<'r> for Payment<T> {
     }
 }
 
-fn fairing_missing() -> String {
-    "the x402 fairing is missing: attach it with `rocket::build().attach(x402.fairing())` \
-     (managing an `X402` with `.manage()` is not enough)"
-        .to_owned()
-}
+const FAIRING_MISSING: &str = "the x402 fairing is missing: attach it with \
+     `rocket::build().attach(x402.fairing())` (managing an `X402` with `.manage()` is not enough)";
 
 /// Aborts launch when a route takes a `Payment` but the x402 fairing is not attached: without
 /// it nothing would settle payments or render challenges.
@@ -183,9 +180,8 @@ impl<T> Sentinel for Payment<T> {
         }
         log::error!(
             target: "x402::rocket",
-            "a route takes a `Payment` guard (`{}`), but {}",
-            std::any::type_name::<Self>(),
-            fairing_missing()
+            "a route takes a `Payment` guard (`{}`), but {FAIRING_MISSING}",
+            std::any::type_name::<Self>()
         );
         true
     }
