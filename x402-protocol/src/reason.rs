@@ -61,6 +61,8 @@ reasons! {
     // --- Named by the reference facilitators. ---
     /// This authorization (payer + nonce) was already used.
     NONCE_ALREADY_USED = "invalid_exact_evm_nonce_already_used";
+    /// Simulating `transferWithAuthorization` on chain (`eth_call`) reverted.
+    SIMULATION_FAILED = "invalid_exact_evm_transaction_simulation_failed";
 
     // --- This implementation's own, in the spec's style. ---
     /// The v2 `accepted.asset` is not the token the route accepts on that network.

@@ -463,6 +463,7 @@ impl Gate {
         let reject = |reason: Reason, message: String| {
             Rejection::new(reason, message)
                 .with_payer(Some(payer))
+                .with_version(version)
                 .with_challenge(challenge.clone())
         };
         let route = challenge.route().clone();
@@ -620,6 +621,7 @@ impl Gate {
         tracing::warn!(target: "x402::settlement", %payer, %reason, %message, "settlement failed");
         Err(Rejection::new(reason, message)
             .with_payer(Some(payer))
+            .with_version(pending.version)
             .with_challenge(pending.challenge.clone())
             .with_settlement(settlement))
     }

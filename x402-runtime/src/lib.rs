@@ -12,6 +12,13 @@
 //! - [`store`]: replay protection shared by all replicas;
 //! - [`response`]: the one mapping from decisions and errors to status, headers and JSON.
 //!
+//! # Cargo features
+//!
+//! - `evm`: `facilitator::EvmSettler`, which lets the embedded facilitator settle on a real
+//!   EVM chain over JSON-RPC (alloy) instead of its in-memory dev ledger. It adds about 75
+//!   crates and needs Rust 1.94.1 or newer (alloy 2.5's minimum).
+//! - `secp256k1`: recover payment signers with libsecp256k1 (C) instead of `k256`.
+//!
 //! ```
 //! use x402_runtime::{Decision, Gate, RequestView, RouteSpec};
 //!
@@ -40,6 +47,16 @@
 //! # Ok::<(), x402_runtime::ConfigError>(())
 //! # }).unwrap();
 //! ```
+//!
+//! # Cargo features
+//!
+//! - `redis`: `store::RedisReplayStore`, replay protection in Redis, so that every replica
+//!   behind a load balancer refuses an authorization another one already accepted. It pulls in
+//!   the [`redis`](https://docs.rs/redis) crate (tokio and its connection manager only), which
+//!   is re-exported as `x402_runtime::redis`. Without it, the default
+//!   [`MemoryReplayStore`](store::MemoryReplayStore) protects a single process.
+//! - `secp256k1`: recover payment signers with libsecp256k1 (C) instead of the pure-Rust
+//!   `k256`.
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -62,6 +79,10 @@ pub mod store;
 #[doc(hidden)]
 pub mod __private;
 
+/// The `redis` crate this runtime is built with, for configuring a connection manager to give
+/// to [`RedisReplayStore::from_manager`](store::RedisReplayStore::from_manager).
+#[cfg(feature = "redis")]
+pub use ::redis;
 pub use builder::{ConfigError, X402Builder};
 pub use challenge::{AcceptOption, Challenge};
 pub use facilitator::{Facilitator, FacilitatorError};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use x402_protocol::facilitator::SettleResponse;
-use x402_protocol::{Address, Reason};
+use x402_protocol::{Address, ProtocolVersion, Reason};
 
 use crate::challenge::Challenge;
 use crate::response::{self, ResponseParts};
@@ -18,6 +18,7 @@ pub struct Rejection {
     reason: Reason,
     message: String,
     payer: Option<Address>,
+    version: Option<ProtocolVersion>,
     challenge: Option<Arc<Challenge>>,
     settlement: Option<Box<SettleResponse>>,
 }
@@ -29,6 +30,7 @@ impl Rejection {
             reason,
             message: message.into(),
             payer: None,
+            version: None,
             challenge: None,
             settlement: None,
         }
@@ -44,6 +46,18 @@ impl Rejection {
     pub fn with_payer(mut self, payer: Option<Address>) -> Self {
         self.payer = payer;
         self
+    }
+
+    /// Records the protocol generation of the rejected payment, so the JSON body spells the
+    /// reason the way that generation does.
+    pub fn with_version(mut self, version: ProtocolVersion) -> Self {
+        self.version = Some(version);
+        self
+    }
+
+    /// The protocol generation of the rejected payment, when one was received.
+    pub fn version(&self) -> Option<ProtocolVersion> {
+        self.version
     }
 
     /// Attaches a failed settlement receipt (sent as v2 `PAYMENT-RESPONSE`).

@@ -91,8 +91,10 @@ pub(crate) fn rejection(rejection: &Rejection) -> ResponseParts {
                 headers.push((headers::PAYMENT_RESPONSE, codec::encode(settlement)));
             }
             headers.push(("access-control-expose-headers", EXPOSE_HEADERS.to_owned()));
+            // The body is v1-shaped; its reason is spelled for the client that paid (v1 when
+            // there was no payment).
             challenge.v1_body(
-                reason.for_version(ProtocolVersion::V1),
+                reason.for_version(rejection.version().unwrap_or(ProtocolVersion::V1)),
                 rejection.message(),
                 rejection.payer(),
             )

@@ -4,6 +4,8 @@
 //! - [`EmbeddedFacilitator`] verifies in process (real signature recovery and every check of
 //!   the spec) and settles through a [`Settler`]: by default the in-memory [`DevLedger`], so
 //!   development needs no network and no funds.
+//! - `EvmSettler` (feature `evm`) settles on a real EVM chain instead: it submits the payer's
+//!   EIP-3009 `transferWithAuthorization` over JSON-RPC and waits for the receipt.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +16,17 @@ use x402_protocol::facilitator::{
 };
 
 mod embedded;
+#[cfg(feature = "evm")]
+mod evm;
 mod http;
 mod ledger;
 
 pub use embedded::{EmbeddedFacilitator, EmbeddedFacilitatorBuilder, Settler};
+#[cfg(feature = "evm")]
+pub use evm::{
+    DEFAULT_CALL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_RECEIPT_TIMEOUT, EvmSettler,
+    EvmSettlerBuilder, EvmSettlerError,
+};
 pub use http::{HttpFacilitator, HttpFacilitatorBuilder};
 pub use ledger::{DevLedger, Transfer};
 

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{ReplayKey, ReplayStore, StoreError};
+use super::{MAX_TTL, ReplayKey, ReplayStore, StoreError};
 
 /// A [`ReplayStore`] in process memory: correct for one server process, not shared between
 /// replicas (use the Redis store for that). Expired entries are swept as new ones arrive.
@@ -53,6 +53,11 @@ impl MemoryReplayStore {
 impl ReplayStore for MemoryReplayStore {
     async fn insert_if_absent(&self, key: &ReplayKey, ttl: Duration) -> Result<bool, StoreError> {
         let now = Instant::now();
+        // Fail closed in the (practically impossible) case that the clock cannot represent
+        // the expiry: recording nothing would let the authorization be replayed.
+        let expiry = now.checked_add(ttl.min(MAX_TTL)).ok_or_else(|| {
+            StoreError::Unavailable(format!("a TTL of {ttl:?} is beyond this clock's range"))
+        })?;
         let mut entries = self.lock();
         // Sweep when the map has doubled since the last sweep: amortised O(1) per insert.
         if entries.map.len() >= entries.next_sweep_len {
@@ -60,9 +65,9 @@ impl ReplayStore for MemoryReplayStore {
             entries.next_sweep_len = (entries.map.len() * 2).max(1024);
         }
         match entries.map.get(key) {
-            Some(expiry) if *expiry > now => Ok(false),
+            Some(existing) if *existing > now => Ok(false),
             _ => {
-                entries.map.insert(*key, now + ttl);
+                entries.map.insert(*key, expiry);
                 Ok(true)
             }
         }

@@ -1,5 +1,12 @@
 //! Small storage traits, each with an atomic primitive a shared backend (Redis) can implement
 //! without races.
+//!
+//! Backends of [`ReplayStore`]:
+//!
+//! - [`MemoryReplayStore`] (always available, the default): one process only;
+//! - `RedisReplayStore` (feature `redis`): shared by every replica using the same Redis.
+//!
+//! Every backend passes the same conformance suite (`x402-runtime/tests/support/`).
 
 use std::fmt;
 use std::time::Duration;
@@ -9,9 +16,18 @@ use x402_protocol::{Address, B256};
 
 mod entitlement;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisReplayStore, RedisStoreError};
 pub use entitlement::{EntitlementStore, MAX_COUNTER, MemoryEntitlementStore, Take};
 pub use memory::MemoryReplayStore;
+
+/// The longest time a backend keeps a record; longer TTLs are shortened to it. A century is far
+/// beyond any sensible authorization lifetime (the gate accepts a day by default), and short
+/// enough for `Instant` arithmetic and Redis' `PX` never to overflow.
+pub(crate) const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// Why a store could not answer. Paid routes fail closed on it (503, `store_unavailable`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,7 +68,9 @@ impl fmt::Display for ReplayKey {
 /// Remembers which payment authorizations were used.
 ///
 /// `insert_if_absent` must be atomic across every process sharing the store: of any number of
-/// concurrent calls with the same key, exactly one returns `true`.
+/// concurrent calls with the same key, exactly one returns `true`. A record lasts at least its
+/// TTL, rounded up to the backend's resolution; a zero TTL is not an error, and TTLs beyond a
+/// century are shortened to a century.
 #[async_trait]
 pub trait ReplayStore: Send + Sync + 'static {
     /// Records `key` for `ttl` unless it is already recorded. Returns whether this call

@@ -1,0 +1,24 @@
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::{HttpResponse, HttpResponseBuilder};
+use x402_runtime::ResponseParts;
+
+/// Adds runtime-chosen headers (appending, so several `set-cookie`s survive).
+pub(crate) fn append_headers(map: &mut HeaderMap, headers: Vec<(&'static str, String)>) {
+    for (name, value) in headers {
+        match HeaderValue::try_from(value) {
+            Ok(value) => map.append(HeaderName::from_static(name), value),
+            Err(error) => {
+                tracing::error!(target: "x402::actix", %name, %error, "dropping an unencodable header")
+            }
+        }
+    }
+}
+
+/// Builds the actix response for runtime-chosen parts.
+pub(crate) fn into_response(parts: ResponseParts) -> HttpResponse {
+    let status = StatusCode::from_u16(parts.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponseBuilder::new(status).body(parts.body);
+    append_headers(response.headers_mut(), parts.headers);
+    response
+}

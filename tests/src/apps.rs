@@ -1,0 +1,270 @@
+//! The app the scenario table runs against, once per framework: the same routes, prices and
+//! handler bodies; only the framework (and the `Payment` import) changes.
+//!
+//! | route | price | handler |
+//! | --- | --- | --- |
+//! | `/weather` | 0.01 USDC on base-sepolia | `sunny` |
+//! | `/cheap` | 0.001 USDC on base-sepolia | `cheap` |
+//! | `/broken` | 0.01 USDC on base-sepolia | fails with 500 |
+//! | `/dynamic?cents=N` | N cents on base-sepolia | the amount paid |
+//! | `/multi` | $0.02 on base-sepolia or base | the network paid on |
+//! | `/before` | 0.01 USDC, settled before the handler | the transaction |
+//! | `/hourly` | 0.05 USDC for an hour of access | `hourly` |
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use x402_runtime::{
+    AccessSpec, Price, PriceError, PriceTag, RequestView, RouteSpec, SettleMode, X402Builder,
+};
+
+use crate::scenarios::{RunningServer, ServerConfig};
+
+macro_rules! tag {
+    ($name:ident, $spec:expr) => {
+        /// A route of the table's app.
+        pub struct $name;
+        impl PriceTag for $name {
+            fn spec() -> &'static RouteSpec {
+                static SPEC: RouteSpec = $spec;
+                &SPEC
+            }
+        }
+    };
+}
+
+tag!(
+    Weather,
+    RouteSpec::fixed("0.01 USDC")
+        .networks(&["base-sepolia"])
+        .description("Weather")
+);
+tag!(
+    Cheap,
+    RouteSpec::fixed("0.001 USDC").networks(&["base-sepolia"])
+);
+tag!(
+    Broken,
+    RouteSpec::fixed("0.01 USDC").networks(&["base-sepolia"])
+);
+tag!(
+    Dynamic,
+    RouteSpec::dynamic(cents).networks(&["base-sepolia"])
+);
+tag!(
+    Multi,
+    RouteSpec::fixed("$0.02").networks(&["base-sepolia", "base"])
+);
+tag!(
+    Before,
+    RouteSpec::fixed("0.01 USDC")
+        .networks(&["base-sepolia"])
+        .settle(SettleMode::Before)
+);
+tag!(
+    Hourly,
+    RouteSpec::fixed("0.05 USDC")
+        .networks(&["base-sepolia"])
+        .access(AccessSpec {
+            duration: Some(Duration::from_secs(3600)),
+            uses: None,
+            scope: None,
+        })
+);
+
+/// `/dynamic?cents=N` costs N cents.
+pub fn cents(request: &dyn RequestView) -> Result<Price, PriceError> {
+    let cents: u32 = request
+        .path_and_query()
+        .split_once("cents=")
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(1);
+    format!("${}.{:02}", cents / 100, cents % 100).parse()
+}
+
+fn builder<T: From<x402_runtime::Gate>>(config: &ServerConfig) -> X402Builder<T> {
+    X402Builder::new()
+        .facilitator(config.facilitator_url.clone())
+        .facilitator_timeout(config.facilitator_timeout)
+        .pay_to(config.pay_to)
+}
+
+/// Counts handler runs.
+#[derive(Clone, Default)]
+pub struct Hits(pub Arc<AtomicUsize>);
+
+impl Hits {
+    fn hit(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The app on axum.
+pub mod axum_app {
+    use ::axum::extract::Extension;
+    use ::axum::http::StatusCode;
+    use ::axum::routing::get;
+    use axum_x402::{Payment, X402};
+
+    use super::*;
+
+    async fn weather(Extension(hits): Extension<Hits>, _: Payment<Weather>) -> &'static str {
+        hits.hit();
+        "sunny"
+    }
+    async fn cheap(Extension(hits): Extension<Hits>, _: Payment<Cheap>) -> &'static str {
+        hits.hit();
+        "cheap"
+    }
+    async fn broken(
+        Extension(hits): Extension<Hits>,
+        _: Payment<Broken>,
+    ) -> (StatusCode, &'static str) {
+        hits.hit();
+        (StatusCode::INTERNAL_SERVER_ERROR, "the handler failed")
+    }
+    async fn dynamic(Extension(hits): Extension<Hits>, payment: Payment<Dynamic>) -> String {
+        hits.hit();
+        payment.amount_display()
+    }
+    async fn multi(Extension(hits): Extension<Hits>, payment: Payment<Multi>) -> String {
+        hits.hit();
+        payment.network().name.to_string()
+    }
+    async fn before(Extension(hits): Extension<Hits>, payment: Payment<Before>) -> String {
+        hits.hit();
+        payment.transaction().unwrap_or_default().to_owned()
+    }
+    async fn hourly(Extension(hits): Extension<Hits>, _: Payment<Hourly>) -> &'static str {
+        hits.hit();
+        "hourly"
+    }
+
+    /// Launches the app on axum.
+    pub fn launch(config: ServerConfig) -> BoxFuture<'static, RunningServer> {
+        async move {
+            let x402: X402 = builder(&config).build().expect("config");
+            let hits = Hits::default();
+            let app = ::axum::Router::new()
+                .route("/weather", get(weather))
+                .route("/cheap", get(cheap))
+                .route("/broken", get(broken))
+                .route("/dynamic", get(dynamic))
+                .route("/multi", get(multi))
+                .route("/before", get(before))
+                .route("/hourly", get(hourly))
+                .layer(Extension(hits.clone()))
+                .layer(x402.layer());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let base = format!("http://{}", listener.local_addr().expect("address"));
+            let task = tokio::spawn(async move {
+                let _ = ::axum::serve(listener, app).await;
+            });
+            RunningServer {
+                base,
+                hits: hits.0,
+                guard: Box::new(AbortOnDrop(task)),
+            }
+        }
+        .boxed()
+    }
+
+    struct AbortOnDrop(tokio::task::JoinHandle<()>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+}
+
+/// The app on actix-web.
+pub mod actix_app {
+    use ::actix_web::{App, HttpResponse, HttpServer, web};
+    use actix_web_x402::{Payment, X402};
+
+    use super::*;
+
+    async fn weather(hits: web::Data<Hits>, _: Payment<Weather>) -> &'static str {
+        hits.hit();
+        "sunny"
+    }
+    async fn cheap(hits: web::Data<Hits>, _: Payment<Cheap>) -> &'static str {
+        hits.hit();
+        "cheap"
+    }
+    async fn broken(hits: web::Data<Hits>, _: Payment<Broken>) -> HttpResponse {
+        hits.hit();
+        HttpResponse::InternalServerError().body("the handler failed")
+    }
+    async fn dynamic(hits: web::Data<Hits>, payment: Payment<Dynamic>) -> String {
+        hits.hit();
+        payment.amount_display()
+    }
+    async fn multi(hits: web::Data<Hits>, payment: Payment<Multi>) -> String {
+        hits.hit();
+        payment.network().name.to_string()
+    }
+    async fn before(hits: web::Data<Hits>, payment: Payment<Before>) -> String {
+        hits.hit();
+        payment.transaction().unwrap_or_default().to_owned()
+    }
+    async fn hourly(hits: web::Data<Hits>, _: Payment<Hourly>) -> &'static str {
+        hits.hit();
+        "hourly"
+    }
+
+    /// Launches the app on actix-web, in a thread with its own actix system.
+    pub fn launch(config: ServerConfig) -> BoxFuture<'static, RunningServer> {
+        async move {
+            let x402: X402 = builder(&config).build().expect("config");
+            let hits = Hits::default();
+            let app_hits = hits.clone();
+            let (ready, address) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let system = ::actix_web::rt::System::new();
+                system.block_on(async move {
+                    let server = HttpServer::new(move || {
+                        App::new()
+                            .app_data(web::Data::new(app_hits.clone()))
+                            .wrap(x402.middleware())
+                            .route("/weather", web::get().to(weather))
+                            .route("/cheap", web::get().to(cheap))
+                            .route("/broken", web::get().to(broken))
+                            .route("/dynamic", web::get().to(dynamic))
+                            .route("/multi", web::get().to(multi))
+                            .route("/before", web::get().to(before))
+                            .route("/hourly", web::get().to(hourly))
+                    })
+                    .workers(1)
+                    .disable_signals()
+                    .bind(("127.0.0.1", 0))
+                    .expect("bind");
+                    let bound = server.addrs()[0];
+                    let server = server.run();
+                    let _ = ready.send((bound, server.handle()));
+                    let _ = server.await;
+                });
+            });
+            let (bound, handle) = address.recv().expect("the actix server starts");
+            RunningServer {
+                base: format!("http://{bound}"),
+                hits: hits.0,
+                guard: Box::new(StopOnDrop(handle)),
+            }
+        }
+        .boxed()
+    }
+
+    struct StopOnDrop(::actix_web::dev::ServerHandle);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            // Stopping is asynchronous; fire and forget.
+            drop(self.0.stop(false));
+        }
+    }
+}

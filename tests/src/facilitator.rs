@@ -1,0 +1,157 @@
+//! A facilitator served over HTTP on a loopback port that behaves well or, on purpose, badly.
+//!
+//! Servers under test reach it through the runtime's real `HttpFacilitator`, so the scenario
+//! table exercises the HTTP client's error handling as well as the gate's.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use x402_protocol::facilitator::{FacilitatorRequest, SettleResponse};
+use x402_runtime::Facilitator;
+use x402_runtime::facilitator::{DevLedger, EmbeddedFacilitator};
+
+/// How the facilitator behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Verifies and settles for real into its dev ledger.
+    Honest,
+    /// Nothing listens on its port.
+    Unreachable,
+    /// Accepts connections and never answers.
+    Silent,
+    /// Answers `200 OK` with a body that is not x402 JSON.
+    Garbage,
+    /// Verifies honestly, then reports every settlement as failed.
+    SettleFails,
+}
+
+/// A running facilitator.
+pub struct TestFacilitator {
+    /// Base URL to configure servers with.
+    pub url: String,
+    /// The ledger honest settlements go to.
+    pub ledger: Arc<DevLedger>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TestFacilitator {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+struct Shared {
+    mode: Mode,
+    inner: EmbeddedFacilitator,
+}
+
+async fn verify(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<FacilitatorRequest>,
+) -> Response {
+    if shared.mode == Mode::Garbage {
+        return (StatusCode::OK, "<html>upstream says hello</html>").into_response();
+    }
+    match shared.inner.verify(&request).await {
+        Ok(answer) => Json(answer).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}
+
+async fn settle(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<FacilitatorRequest>,
+) -> Response {
+    match shared.mode {
+        Mode::Garbage => (StatusCode::OK, "{\"unexpected\": true}").into_response(),
+        Mode::SettleFails => Json(SettleResponse::failure(
+            "invalid_exact_evm_transaction_failed",
+            "the transfer reverted on chain",
+            request.payment_payload.network(),
+            Some(
+                request
+                    .payment_payload
+                    .exact()
+                    .authorization
+                    .from
+                    .to_checksum(None),
+            ),
+        ))
+        .into_response(),
+        _ => match shared.inner.settle(&request).await {
+            Ok(answer) => Json(answer).into_response(),
+            Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+        },
+    }
+}
+
+async fn supported(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.inner.supported().await {
+        Ok(answer) => Json(answer).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}
+
+/// Starts a facilitator on a free loopback port.
+pub async fn start(mode: Mode) -> TestFacilitator {
+    let ledger = Arc::new(DevLedger::new());
+    let inner = EmbeddedFacilitator::builder()
+        .dev_ledger(ledger.clone())
+        .build();
+    match mode {
+        Mode::Unreachable => {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let address = listener.local_addr().expect("address");
+            drop(listener);
+            TestFacilitator {
+                url: format!("http://{address}"),
+                ledger,
+                task: None,
+            }
+        }
+        Mode::Silent => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let address = listener.local_addr().expect("address");
+            let task = tokio::spawn(async move {
+                let mut held = Vec::new();
+                while let Ok((socket, _)) = listener.accept().await {
+                    held.push(socket);
+                }
+            });
+            TestFacilitator {
+                url: format!("http://{address}"),
+                ledger,
+                task: Some(task),
+            }
+        }
+        Mode::Honest | Mode::Garbage | Mode::SettleFails => {
+            let shared = Arc::new(Shared { mode, inner });
+            let app = axum::Router::new()
+                .route("/verify", post(verify))
+                .route("/settle", post(settle))
+                .route("/supported", get(supported))
+                .with_state(shared);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let address: SocketAddr = listener.local_addr().expect("address");
+            let task = tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            TestFacilitator {
+                url: format!("http://{address}"),
+                ledger,
+                task: Some(task),
+            }
+        }
+    }
+}
