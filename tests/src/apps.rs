@@ -268,3 +268,104 @@ pub mod actix_app {
         }
     }
 }
+
+/// The app on Rocket.
+pub mod rocket_app {
+    use std::net::Ipv4Addr;
+
+    use ::rocket::config::{LogLevel, Shutdown as ShutdownConfig};
+    use ::rocket::fairing::AdHoc;
+    use ::rocket::http::Status;
+    use ::rocket::{Config, Shutdown, State, get, routes};
+    use rocket_x402::{Payment, X402};
+
+    use super::*;
+
+    #[get("/weather")]
+    fn weather(hits: &State<Hits>, _payment: Payment<Weather>) -> &'static str {
+        hits.hit();
+        "sunny"
+    }
+    #[get("/cheap")]
+    fn cheap(hits: &State<Hits>, _payment: Payment<Cheap>) -> &'static str {
+        hits.hit();
+        "cheap"
+    }
+    #[get("/broken")]
+    fn broken(hits: &State<Hits>, _payment: Payment<Broken>) -> (Status, &'static str) {
+        hits.hit();
+        (Status::InternalServerError, "the handler failed")
+    }
+    #[get("/dynamic")]
+    fn dynamic(hits: &State<Hits>, payment: Payment<Dynamic>) -> String {
+        hits.hit();
+        payment.amount_display()
+    }
+    #[get("/multi")]
+    fn multi(hits: &State<Hits>, payment: Payment<Multi>) -> String {
+        hits.hit();
+        payment.network().name.to_string()
+    }
+    #[get("/before")]
+    fn before(hits: &State<Hits>, payment: Payment<Before>) -> String {
+        hits.hit();
+        payment.transaction().unwrap_or_default().to_owned()
+    }
+    #[get("/hourly")]
+    fn hourly(hits: &State<Hits>, _payment: Payment<Hourly>) -> &'static str {
+        hits.hit();
+        "hourly"
+    }
+
+    /// Launches the app on Rocket, on a free loopback port.
+    pub fn launch(config: ServerConfig) -> BoxFuture<'static, RunningServer> {
+        async move {
+            let x402: X402 = builder(&config).build().expect("config");
+            let hits = Hits::default();
+            let rocket_config = Config {
+                address: Ipv4Addr::LOCALHOST.into(),
+                port: 0,
+                log_level: LogLevel::Off,
+                shutdown: ShutdownConfig {
+                    ctrlc: false,
+                    ..ShutdownConfig::default()
+                },
+                ..Config::debug_default()
+            };
+            let (lifted, bound) = tokio::sync::oneshot::channel();
+            let rocket = ::rocket::custom(rocket_config)
+                .mount(
+                    "/",
+                    routes![weather, cheap, broken, dynamic, multi, before, hourly],
+                )
+                .manage(hits.clone())
+                .attach(x402.fairing())
+                .attach(AdHoc::on_liftoff("report the port", move |rocket| {
+                    let bound = (rocket.config().port, rocket.shutdown());
+                    Box::pin(async move {
+                        let _ = lifted.send(bound);
+                    })
+                }));
+            tokio::spawn(async move {
+                if let Err(error) = rocket.launch().await {
+                    // Debug marks Rocket's error as handled, so dropping it does not panic.
+                    eprintln!("the Rocket app failed to launch: {error:?}");
+                }
+            });
+            let (port, shutdown) = bound.await.expect("the Rocket app launches");
+            RunningServer {
+                base: format!("http://127.0.0.1:{port}"),
+                hits: hits.0,
+                guard: Box::new(StopOnDrop(shutdown)),
+            }
+        }
+        .boxed()
+    }
+
+    struct StopOnDrop(Shutdown);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.clone().notify();
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! The scenario table on every framework, over real loopback sockets.
 
-use x402_tests::apps::{actix_app, axum_app};
+use x402_tests::apps::{actix_app, axum_app, rocket_app};
 use x402_tests::scenarios::{Launch, SCENARIOS, check, run, run_table};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,12 +13,20 @@ async fn actix_web_passes_every_scenario() {
     run_table("actix-web", actix_app::launch).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rocket_passes_every_scenario() {
+    run_table("rocket", rocket_app::launch).await;
+}
+
 /// Beyond meeting each row's expectations, the frameworks must answer alike: same status, same
 /// reason, same headers, same JSON body shape.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_framework_answers_alike() {
-    let frameworks: [(&str, Launch); 2] =
-        [("axum", axum_app::launch), ("actix-web", actix_app::launch)];
+    let frameworks: [(&str, Launch); 3] = [
+        ("axum", axum_app::launch),
+        ("actix-web", actix_app::launch),
+        ("rocket", rocket_app::launch),
+    ];
     let mut differences = Vec::new();
     for scenario in SCENARIOS {
         let mut observations = Vec::new();
