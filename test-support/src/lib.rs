@@ -60,22 +60,43 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
-/// A `redis-server` process owned by one test, on its own loopback port, without
-/// persistence. It is killed when dropped, whatever the test's outcome.
+/// A `redis-server` process owned by one test, on its own loopback port. Without persistence
+/// unless started with [`start_persistent`](Self::start_persistent). It is killed when
+/// dropped, whatever the test's outcome.
 #[derive(Debug)]
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    /// Where a persistent server keeps its append-only file.
+    data: Option<PathBuf>,
 }
 
 impl RedisServer {
     /// Starts a server on a free port, or returns `None` (after [`skip`]) when `redis-server`
     /// cannot be run here.
     pub fn start() -> Option<Self> {
+        Self::start_in(None)
+    }
+
+    /// Like [`start`](Self::start), but the server writes every change to an append-only file
+    /// in a directory of its own, so its data survives [`kill`](Self::kill) and
+    /// [`restart`](Self::restart), as a production Redis configured for durability does.
+    pub fn start_persistent() -> Option<Self> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "x402-redis-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("create the redis data directory");
+        Self::start_in(Some(dir))
+    }
+
+    fn start_in(data: Option<PathBuf>) -> Option<Self> {
         let mut last_error = String::new();
         // Another process may take the free port before redis-server binds it: try a few.
         for _ in 0..5 {
-            match Self::start_on(free_port()) {
+            match Self::launch(free_port(), data.clone()) {
                 Ok(server) => return Some(server),
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                     skip("redis-server is not installed (scripts/test installs it)");
@@ -87,14 +108,26 @@ impl RedisServer {
         panic!("could not start redis-server: {last_error}");
     }
 
-    /// Starts a server on `port` and waits until it answers `PING`.
+    /// Starts a server without persistence on `port` and waits until it answers `PING`.
     pub fn start_on(port: u16) -> std::io::Result<Self> {
-        let dir = std::env::temp_dir();
+        Self::launch(port, None)
+    }
+
+    fn launch(port: u16, data: Option<PathBuf>) -> std::io::Result<Self> {
+        let appendonly = if data.is_some() { "yes" } else { "no" };
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                appendonly,
+                "--appendfsync",
+                "always",
+            ])
+            .args(["--daemonize", "no"])
             .arg("--dir")
-            .arg(PathBuf::from(&dir))
+            .arg(data.clone().unwrap_or_else(std::env::temp_dir))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -102,6 +135,7 @@ impl RedisServer {
         let mut server = RedisServer {
             child: Some(child),
             port,
+            data,
         };
         server.wait_until_ready()?;
         Ok(server)
@@ -154,7 +188,8 @@ impl RedisServer {
     /// Starts a new server on the same port after [`kill`](Self::kill).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "restart() needs kill() first");
-        let fresh = Self::start_on(self.port).expect("restart redis-server on its port");
+        let fresh =
+            Self::launch(self.port, self.data.take()).expect("restart redis-server on its port");
         *self = fresh;
     }
 
@@ -185,6 +220,9 @@ impl Drop for RedisServer {
             // SIGKILL also ends a stopped process.
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if let Some(dir) = self.data.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }

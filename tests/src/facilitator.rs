@@ -28,6 +28,10 @@ pub enum Mode {
     Garbage,
     /// Verifies honestly, then reports every settlement as failed.
     SettleFails,
+    /// Honest, but each settlement takes half a second, like waiting for a block. While it
+    /// waits, the ledger does not know the nonce is spent: only the server's replay store
+    /// stands between a copy of the payment and the handler.
+    SlowSettle,
 }
 
 /// A running facilitator.
@@ -85,6 +89,15 @@ async fn settle(
             ),
         ))
         .into_response(),
+        Mode::SlowSettle => {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            match shared.inner.settle(&request).await {
+                Ok(answer) => Json(answer).into_response(),
+                Err(error) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()
+                }
+            }
+        }
         _ => match shared.inner.settle(&request).await {
             Ok(answer) => Json(answer).into_response(),
             Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
@@ -133,7 +146,7 @@ pub async fn start(mode: Mode) -> TestFacilitator {
                 task: Some(task),
             }
         }
-        Mode::Honest | Mode::Garbage | Mode::SettleFails => {
+        Mode::Honest | Mode::Garbage | Mode::SettleFails | Mode::SlowSettle => {
             let shared = Arc::new(Shared { mode, inner });
             let app = axum::Router::new()
                 .route("/verify", post(verify))
