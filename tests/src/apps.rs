@@ -10,6 +10,7 @@
 //! | `/multi` | $0.02 on base-sepolia or base | the network paid on |
 //! | `/before` | 0.01 USDC, settled before the handler | the transaction |
 //! | `/hourly` | 0.05 USDC for an hour of access | `hourly` |
+//! | `/v1only`, `/v2only` | 0.01 USDC, one protocol generation only | `v1` / `v2` |
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +19,8 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use x402_runtime::{
-    AccessSpec, Price, PriceError, PriceTag, RequestView, RouteSpec, SettleMode, X402Builder,
+    AccessSpec, Price, PriceError, PriceTag, ProtocolVersion, RequestView, RouteSpec, SettleMode,
+    X402Builder,
 };
 
 use crate::scenarios::{RunningServer, ServerConfig};
@@ -73,6 +75,19 @@ tag!(
             uses: None,
             scope: None,
         })
+);
+
+tag!(
+    V1Only,
+    RouteSpec::fixed("0.01 USDC")
+        .networks(&["base-sepolia"])
+        .only(ProtocolVersion::V1)
+);
+tag!(
+    V2Only,
+    RouteSpec::fixed("0.01 USDC")
+        .networks(&["base-sepolia"])
+        .only(ProtocolVersion::V2)
 );
 
 /// `/dynamic?cents=N` costs N cents.
@@ -142,6 +157,14 @@ pub mod axum_app {
         hits.hit();
         "hourly"
     }
+    async fn v1only(Extension(hits): Extension<Hits>, _: Payment<V1Only>) -> &'static str {
+        hits.hit();
+        "v1"
+    }
+    async fn v2only(Extension(hits): Extension<Hits>, _: Payment<V2Only>) -> &'static str {
+        hits.hit();
+        "v2"
+    }
 
     /// Launches the app on axum.
     pub fn launch(config: ServerConfig) -> BoxFuture<'static, RunningServer> {
@@ -156,6 +179,8 @@ pub mod axum_app {
                 .route("/multi", get(multi))
                 .route("/before", get(before))
                 .route("/hourly", get(hourly))
+                .route("/v1only", get(v1only))
+                .route("/v2only", get(v2only))
                 .layer(Extension(hits.clone()))
                 .layer(x402.layer());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -217,6 +242,14 @@ pub mod actix_app {
         hits.hit();
         "hourly"
     }
+    async fn v1only(hits: web::Data<Hits>, _: Payment<V1Only>) -> &'static str {
+        hits.hit();
+        "v1"
+    }
+    async fn v2only(hits: web::Data<Hits>, _: Payment<V2Only>) -> &'static str {
+        hits.hit();
+        "v2"
+    }
 
     /// Launches the app on actix-web, in a thread with its own actix system.
     pub fn launch(config: ServerConfig) -> BoxFuture<'static, RunningServer> {
@@ -239,6 +272,8 @@ pub mod actix_app {
                             .route("/multi", web::get().to(multi))
                             .route("/before", web::get().to(before))
                             .route("/hourly", web::get().to(hourly))
+                            .route("/v1only", web::get().to(v1only))
+                            .route("/v2only", web::get().to(v2only))
                     })
                     .workers(1)
                     .disable_signals()
@@ -316,6 +351,16 @@ pub mod rocket_app {
         hits.hit();
         "hourly"
     }
+    #[get("/v1only")]
+    fn v1only(hits: &State<Hits>, _payment: Payment<V1Only>) -> &'static str {
+        hits.hit();
+        "v1"
+    }
+    #[get("/v2only")]
+    fn v2only(hits: &State<Hits>, _payment: Payment<V2Only>) -> &'static str {
+        hits.hit();
+        "v2"
+    }
 
     /// Launches the app on Rocket, on a free loopback port.
     pub fn launch(config: ServerConfig) -> BoxFuture<'static, RunningServer> {
@@ -336,7 +381,9 @@ pub mod rocket_app {
             let rocket = ::rocket::custom(rocket_config)
                 .mount(
                     "/",
-                    routes![weather, cheap, broken, dynamic, multi, before, hourly],
+                    routes![
+                        weather, cheap, broken, dynamic, multi, before, hourly, v1only, v2only
+                    ],
                 )
                 .manage(hits.clone())
                 .attach(x402.fairing())

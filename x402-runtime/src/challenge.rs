@@ -31,6 +31,9 @@ pub(crate) struct PreparedRoute {
     pub(crate) settle: SettleMode,
     pub(crate) access: Option<AccessSpec>,
     pub(crate) prepay: bool,
+    /// Whether the 402 carries the v1 body / the v2 header (and such payments are accepted).
+    pub(crate) v1: bool,
+    pub(crate) v2: bool,
     /// Both generations' requirements, for matching payments; v1 entries have an empty
     /// `resource`, filled in per request.
     pub(crate) accepts: Vec<PaymentRequirements>,
@@ -53,7 +56,13 @@ impl PreparedRoute {
         max_timeout_seconds: u64,
         settle: SettleMode,
         access: Option<AccessSpec>,
+        only: Option<ProtocolVersion>,
     ) -> Self {
+        let (v1, v2) = match only {
+            None => (true, true),
+            Some(ProtocolVersion::V1) => (true, false),
+            Some(ProtocolVersion::V2) => (false, true),
+        };
         let prepay = options.iter().any(|o| o.prepaid);
         // `extra` carries the token's EIP-712 domain; prepaid options also say so, so clients
         // can tell a session purchase from a single request (clients echo `extra` unchanged).
@@ -74,7 +83,7 @@ impl PreparedRoute {
         let mut accept_option = Vec::new();
         let mut v1_entries = Vec::new();
         for (index, option) in options.iter().enumerate() {
-            if !any_legacy || option.network.legacy_v1 {
+            if v1 && (!any_legacy || option.network.legacy_v1) {
                 let entry = v1::PaymentRequirements {
                     scheme: x402_protocol::exact::EXACT.to_owned(),
                     network: option.network.wire_id(ProtocolVersion::V1).to_owned(),
@@ -94,7 +103,7 @@ impl PreparedRoute {
             }
         }
         let mut v2_entries = Vec::new();
-        for (index, option) in options.iter().enumerate() {
+        for (index, option) in options.iter().enumerate().filter(|_| v2) {
             let entry = v2::PaymentRequirements {
                 scheme: x402_protocol::exact::EXACT.to_owned(),
                 network: option.network.wire_id(ProtocolVersion::V2).to_owned(),
@@ -126,6 +135,8 @@ impl PreparedRoute {
             settle,
             access,
             prepay,
+            v1,
+            v2,
             accepts,
             accept_option,
             v2_accepts_json: json(&v2_entries),

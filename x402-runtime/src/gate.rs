@@ -279,6 +279,7 @@ impl Gate {
                 .unwrap_or(DEFAULT_MAX_TIMEOUT_SECONDS),
             spec.settle,
             spec.access,
+            spec.only,
         ))
     }
 

@@ -79,37 +79,48 @@ pub(crate) fn rejection(rejection: &Rejection) -> ResponseParts {
     let mut headers = vec![("content-type", CONTENT_TYPE_JSON.to_owned())];
     let body = match (status, rejection.challenge()) {
         (402, Some(challenge)) => {
-            headers.push((
-                headers::PAYMENT_REQUIRED,
-                codec::encode_bytes(
-                    challenge
-                        .v2_json(reason.for_version(ProtocolVersion::V2))
-                        .as_bytes(),
-                ),
-            ));
+            let route = challenge.route();
+            if route.v2 {
+                headers.push((
+                    headers::PAYMENT_REQUIRED,
+                    codec::encode_bytes(
+                        challenge
+                            .v2_json(reason.for_version(ProtocolVersion::V2))
+                            .as_bytes(),
+                    ),
+                ));
+            }
             if let Some(settlement) = rejection.settlement() {
                 headers.push((headers::PAYMENT_RESPONSE, codec::encode(settlement)));
             }
             headers.push(("access-control-expose-headers", EXPOSE_HEADERS.to_owned()));
-            // The body is v1-shaped; its reason is spelled for the client that paid (v1 when
-            // there was no payment).
-            challenge.v1_body(
-                reason.for_version(rejection.version().unwrap_or(ProtocolVersion::V1)),
-                rejection.message(),
-                rejection.payer(),
-            )
+            if route.v1 {
+                // The body is v1-shaped; its reason is spelled for the client that paid (v1 when
+                // there was no payment).
+                challenge.v1_body(
+                    reason.for_version(rejection.version().unwrap_or(ProtocolVersion::V1)),
+                    rejection.message(),
+                    rejection.payer(),
+                )
+            } else {
+                error_body(reason.for_version(ProtocolVersion::V2), rejection.message())
+            }
         }
-        _ => format!(
-            "{{\"error\":{},\"message\":{}}}",
-            json_string(reason.as_str()),
-            json_string(rejection.message())
-        ),
+        _ => error_body(reason.as_str(), rejection.message()),
     };
     ResponseParts {
         status,
         headers,
         body: Bytes::from(body),
     }
+}
+
+fn error_body(reason: &str, message: &str) -> String {
+    format!(
+        "{{\"error\":{},\"message\":{}}}",
+        json_string(reason),
+        json_string(message)
+    )
 }
 
 /// Headers to add to a paid response: the settlement receipt in the client's generation.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use x402_protocol::{Price, PriceError};
+use x402_protocol::{Price, PriceError, ProtocolVersion};
 
 use crate::request::RequestView;
 
@@ -91,6 +91,8 @@ pub struct RouteSpec {
     pub access: Option<AccessSpec>,
     /// A prepaid option: pay this once, then each request draws the route's price from it.
     pub prepay: Option<&'static str>,
+    /// Accept only this protocol generation (`None`: both, the default).
+    pub only: Option<ProtocolVersion>,
 }
 
 /// `maxTimeoutSeconds` when a route does not set one.
@@ -110,6 +112,7 @@ impl RouteSpec {
             resource: None,
             access: None,
             prepay: None,
+            only: None,
         }
     }
 
@@ -174,6 +177,14 @@ impl RouteSpec {
     /// Lets one payment buy repeated access.
     pub const fn access(mut self, access: AccessSpec) -> Self {
         self.access = Some(access);
+        self
+    }
+
+    /// Speaks only one protocol generation: a v1-only route sends no `PAYMENT-REQUIRED` header
+    /// and refuses `PAYMENT-SIGNATURE`; a v2-only route sends no v1 body and refuses
+    /// `X-PAYMENT`. Routes speak both by default, so clients of either generation can pay.
+    pub const fn only(mut self, version: ProtocolVersion) -> Self {
+        self.only = Some(version);
         self
     }
 

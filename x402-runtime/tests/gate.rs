@@ -642,3 +642,94 @@ async fn the_embedded_facilitator_lists_every_network_in_both_generations() {
     assert!(supported.supports(ProtocolVersion::V2, "exact", "eip155:8453"));
     assert!(!supported.supports(ProtocolVersion::V2, "exact", "base"));
 }
+
+static V1_ONLY: RouteSpec = RouteSpec::fixed("0.01 USDC")
+    .networks(&["base-sepolia"])
+    .only(ProtocolVersion::V1);
+static V2_ONLY: RouteSpec = RouteSpec::fixed("0.01 USDC")
+    .networks(&["base-sepolia"])
+    .only(ProtocolVersion::V2);
+
+#[tokio::test]
+async fn single_generation_routes_speak_and_accept_only_their_generation() {
+    let w = world();
+    // v1 only: the body lists the requirements, no PAYMENT-REQUIRED header.
+    let response = rejected(w.gate.evaluate(&Req::get("/v1"), &V1_ONLY).await).to_response();
+    assert!(response.header("payment-required").is_none());
+    let body: v1::PaymentRequired = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body.accepts.len(), 1);
+    let (name, value) = w
+        .pay(
+            &V1_ONLY,
+            Req::get("/v1"),
+            ProtocolVersion::V1,
+            "base-sepolia",
+        )
+        .await;
+    assert!(
+        w.gate
+            .evaluate(&Req::get("/v1").with(name, value), &V1_ONLY)
+            .await
+            .into_result()
+            .is_ok()
+    );
+
+    // v2 only: the header lists them, the body is a plain error.
+    let response = rejected(w.gate.evaluate(&Req::get("/v2"), &V2_ONLY).await).to_response();
+    let required: v2::PaymentRequired =
+        codec::decode(response.header("payment-required").unwrap(), 1 << 16).unwrap();
+    assert_eq!(required.accepts.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"error": "payment_required", "message": body["message"]})
+    );
+    let (name, value) = w
+        .pay(
+            &V2_ONLY,
+            Req::get("/v2"),
+            ProtocolVersion::V2,
+            "eip155:84532",
+        )
+        .await;
+    assert!(
+        w.gate
+            .evaluate(&Req::get("/v2").with(name, value), &V2_ONLY)
+            .await
+            .into_result()
+            .is_ok()
+    );
+
+    // A payment of the other generation is refused with its reason.
+    let (name, value) = w
+        .pay(
+            &WEATHER,
+            Req::get("/weather"),
+            ProtocolVersion::V2,
+            "eip155:84532",
+        )
+        .await;
+    let refused = rejected(
+        w.gate
+            .evaluate(&Req::get("/v1").with(name, value), &V1_ONLY)
+            .await,
+    );
+    assert_eq!(refused.reason(), &Reason::INVALID_X402_VERSION);
+    let (name, value) = w
+        .pay(
+            &WEATHER,
+            Req::get("/weather"),
+            ProtocolVersion::V1,
+            "base-sepolia",
+        )
+        .await;
+    let refused = rejected(
+        w.gate
+            .evaluate(&Req::get("/v2").with(name, value), &V2_ONLY)
+            .await,
+    );
+    assert_eq!(
+        (refused.status(), refused.reason()),
+        (402, &Reason::INVALID_X402_VERSION)
+    );
+}
