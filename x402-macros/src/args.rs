@@ -220,7 +220,7 @@ impl PaidArgs {
                 ),
             );
         } else {
-            errors.spanned(rest, format!("expected {} for `{name}`", expected(name)));
+            errors.spanned(rest, format!("`{name}` takes {}", expected(name)));
             self.garbled = true;
         }
         Ok(None)
@@ -319,7 +319,7 @@ pub(crate) fn example(key: &str) -> &'static str {
 /// What a key's value must be, for messages.
 fn expected(key: &str) -> String {
     match key {
-        PRICE => "a price literal such as \"0.01 USDC\" or a path to a pricing function such as `pricing::by_size`".to_owned(),
+        PRICE => "a price literal such as \"0.01 USDC\", or the path of a pricing function such as `pricing::by_size`".to_owned(),
         NETWORK => "a network literal such as \"base\", or a list: [\"base\", \"base-sepolia\"]".to_owned(),
         MAX_TIMEOUT_SECONDS | USES => format!("an integer literal, e.g. {key} = {}", example(key)),
         _ => format!("a string literal, e.g. {key} = {}", example(key)),
@@ -341,7 +341,7 @@ fn wrong_kind(expr: &Expr, key: &str, errors: &mut Errors) {
         _ => " (macros see tokens, not values: constants and expressions cannot be used here)"
             .to_owned(),
     };
-    errors.spanned(expr, format!("expected {} for `{key}`{why}", expected(key)));
+    errors.spanned(expr, format!("`{key}` takes {}{why}", expected(key)));
 }
 
 fn string(expr: &Expr, key: &str, errors: &mut Errors) -> Option<LitStr> {
@@ -610,11 +610,11 @@ mod tests {
             ),
             (
                 quote!(price = PRICE_TEXT.trim()),
-                "expected a price literal",
+                "`price` takes a price literal such as \"0.01 USDC\", or the path of a pricing function",
             ),
             (
                 quote!(network = base),
-                "expected a network literal such as \"base\"",
+                "`network` takes a network literal such as \"base\"",
             ),
             (
                 quote!(network = ["base", 1]),
@@ -627,7 +627,7 @@ mod tests {
             ),
             (
                 quote!(settle = 1),
-                "expected a string literal, e.g. settle = \"before\"",
+                "`settle` takes a string literal, e.g. settle = \"before\"",
             ),
             (
                 quote!(uses = "100"),
@@ -636,7 +636,7 @@ mod tests {
             (quote!(uses = -1), "`uses` must be a positive integer"),
             (
                 quote!(max_timeout_seconds = 1.5),
-                "expected an integer literal",
+                "`max_timeout_seconds` takes an integer literal, e.g. max_timeout_seconds = 60",
             ),
             (
                 quote!(access = 3600),

@@ -12,21 +12,30 @@ const FORMS: &str = "write a whole number and one unit: \"90s\", \"30m\", \"1h\"
 
 /// Parses `"90s"`, `"30m"`, `"1h"`, `"7d"` into a positive number of seconds.
 pub(crate) fn parse_seconds(text: &str) -> Result<u64, String> {
-    let Some(unit) = text.chars().last() else {
+    if text.is_empty() {
         return Err(format!("the duration is empty; {FORMS}"));
-    };
-    let number = &text[..text.len() - unit.len_utf8()];
-    let Some(&(_, scale, unit_name)) = UNITS.iter().find(|(u, _, _)| *u == unit) else {
-        let hint = if unit.is_ascii_digit() {
+    }
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let mut unit_chars = unit.chars();
+    let (Some(unit), None) = (unit_chars.next(), unit_chars.next()) else {
+        let problem = if unit.is_empty() {
             "it has no unit"
         } else {
-            "its unit is not s, m, h or d"
+            "it is not a duration"
         };
-        return Err(format!("{text:?} is not a duration: {hint}; {FORMS}"));
+        return Err(format!("{text:?}: {problem}; {FORMS}"));
     };
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("{text:?} is not a duration; {FORMS}"));
+    if number.is_empty() {
+        return Err(format!("{text:?}: it has no number; {FORMS}"));
     }
+    let Some(&(_, scale, unit_name)) = UNITS.iter().find(|(u, _, _)| *u == unit) else {
+        return Err(format!(
+            "{text:?}: the unit is s, m, h or d (seconds, minutes, hours, days), not {unit:?}"
+        ));
+    };
     let count: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is too long a duration"))?;
@@ -57,13 +66,18 @@ mod tests {
         let cases = [
             ("", "empty"),
             ("90", "it has no unit"),
-            ("1w", "its unit is not s, m, h or d"),
-            ("h", "is not a duration"),
-            ("1.5h", "is not a duration"),
-            ("-1h", "is not a duration"),
-            (" 1h", "is not a duration"),
-            ("1 h", "is not a duration"),
-            ("1hé", "its unit is not"),
+            (
+                "1w",
+                "the unit is s, m, h or d (seconds, minutes, hours, days), not 'w'",
+            ),
+            ("h", "it has no number"),
+            ("1.5h", "it is not a duration"),
+            ("-1h", "it is not a duration"),
+            (" 1h", "it is not a duration"),
+            ("1 h", "it is not a duration"),
+            ("1 hour", "it is not a duration"),
+            ("1hé", "it is not a duration"),
+            ("1é", "not 'é'"),
             ("0m", "is zero"),
             ("99999999999999999999s", "too long"),
             ("999999999999999999d", "do not fit"),

@@ -183,6 +183,10 @@ mod tests {
         assert!(text.contains(&expected_spec.replace(' ', "")), "{text}");
         assert!(text.contains("pubstruct__X402Tag_weather{}"), "{text}");
         assert!(
+            text.contains("#[derive(::x402_runtime::__private::Clone,::x402_runtime::__private::Copy,::x402_runtime::__private::Debug)]"),
+            "{text}"
+        );
+        assert!(
             text.contains("impl::x402_runtime::__private::PriceTagfor__X402Tag_weather"),
             "{text}"
         );

@@ -96,8 +96,9 @@ use proc_macro::TokenStream;
 ///
 /// For a handler `fn weather(payment: Payment)`, `#[paid]` generates two items:
 ///
-/// 1. A hidden zero-sized type `__X402Tag_weather`, with the handler's visibility, that
-///    implements the runtime's `PriceTag` trait. Its `spec()` returns a `static` `RouteSpec`
+/// 1. A hidden zero-sized type `__X402Tag_weather`, with the handler's visibility (and its
+///    `#[cfg]` attributes), deriving `Clone`, `Copy` and `Debug`, that implements the
+///    runtime's `PriceTag` trait. Its `spec()` returns a `static` `RouteSpec`
 ///    built from the arguments, e.g.
 ///    `RouteSpec::fixed("0.01 USDC").networks(&["base"]).description("Current weather")`.
 /// 2. The handler, unchanged except for its `Payment` parameter's type, which becomes

@@ -61,19 +61,12 @@ impl Paths {
     }
 
     /// The derives put on the tag type, so that an integration's `Payment<T>` deriving them
-    /// (with their usual `T: Trait` bounds) still implements them.
+    /// (with their usual `T: Trait` bounds) still implements them. Only the ones an extractor
+    /// plausibly derives: each costs code per handler.
     pub(crate) fn tag_derives(&self) -> Vec<TokenStream> {
-        [
-            quote!(Clone),
-            quote!(Copy),
-            quote!(Debug),
-            quote!(Default),
-            quote!(PartialEq),
-            quote!(Eq),
-            quote!(Hash),
-        ]
-        .into_iter()
-        .map(|name| self.item(name))
-        .collect()
+        [quote!(Clone), quote!(Copy), quote!(Debug)]
+            .into_iter()
+            .map(|name| self.item(name))
+            .collect()
     }
 }

@@ -497,12 +497,16 @@ pub(crate) fn handler(item: TokenStream, errors: &mut Errors) -> Option<Handler>
 
     let mut payments = Vec::new();
     let mut wrapped: Option<&Type> = None;
+    let mut method = false;
     for (index, input) in func.sig.inputs.iter().enumerate() {
         match input {
-            FnArg::Receiver(receiver) => errors.spanned(
-                receiver,
-                "a #[paid] handler is a free function; it cannot take `self`",
-            ),
+            FnArg::Receiver(receiver) => {
+                errors.spanned(
+                    receiver,
+                    "a #[paid] handler is a free function; it cannot take `self`",
+                );
+                method = true;
+            }
             FnArg::Typed(typed) => match payment_path(&typed.ty) {
                 Some(path) => {
                     let segment = path.path.segments.last();
@@ -557,7 +561,8 @@ pub(crate) fn handler(item: TokenStream, errors: &mut Errors) -> Option<Handler>
         }
     }
     let payment = match payments.first() {
-        Some(&(index, true)) => Some(index),
+        // In an `impl` block, the tag type could not be declared next to the method.
+        Some(&(index, true)) if !method => Some(index),
         _ => None,
     };
     Some(Handler { func, payment })
@@ -866,7 +871,7 @@ mod tests {
             (quote!(uses = 0), "`uses` must be positive"),
             (
                 quote!(access = "1 hour"),
-                "invalid `access`: \"1 hour\" is not a duration",
+                "invalid `access`: \"1 hour\": it is not a duration",
             ),
             (quote!(access = "0s"), "is zero"),
             (

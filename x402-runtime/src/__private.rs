@@ -7,10 +7,7 @@ pub use crate::route::{AccessSpec, PriceSpec, PriceTag, RouteSpec, SettleMode};
 // Named through here so that a user's own `Some`, `Duration` or derive macros cannot capture
 // the output. Each `pub use` of a derivable trait brings its derive macro along.
 pub use core::clone::Clone;
-pub use core::cmp::{Eq, PartialEq};
-pub use core::default::Default;
 pub use core::fmt::Debug;
-pub use core::hash::Hash;
 pub use core::marker::Copy;
 pub use core::option::Option::{None, Some};
 pub use core::time::Duration;
