@@ -36,10 +36,15 @@ pub(crate) fn paid(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let errors = errors.into_compile_errors();
     let expanded = quote!(#output #errors);
-    if std::env::var_os(DEBUG_VAR).is_some_and(|v| !v.is_empty() && v != "0") {
+    if wants_debug(std::env::var_os(DEBUG_VAR).as_deref()) {
         eprintln!("#[paid] expansion for `{name}`:\n{expanded}\n");
     }
     expanded
+}
+
+/// `X402_MACROS_DEBUG` is on when set to anything but empty or `0`.
+fn wants_debug(value: Option<&std::ffi::OsStr>) -> bool {
+    value.is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// The handler, preceded by its tag type when it has a `Payment` parameter to point at it.
@@ -293,6 +298,107 @@ mod tests {
             text.contains("payment:Payment<__X402Tag_weather>"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn debug_output_is_opt_in() {
+        use std::ffi::OsStr;
+        assert!(wants_debug(Some(OsStr::new("1"))));
+        assert!(wants_debug(Some(OsStr::new("true"))));
+        assert!(!wants_debug(Some(OsStr::new("0"))));
+        assert!(!wants_debug(Some(OsStr::new(""))));
+        assert!(!wants_debug(None));
+    }
+
+    /// Odd inputs give errors (or output), never a panic.
+    #[test]
+    fn never_panics_on_odd_input() {
+        let attrs = [
+            quote!(),
+            quote!(,),
+            quote!(= "x"),
+            quote!("0.01 USDC"),
+            quote!(price),
+            quote!(price =),
+            quote!(price = = "x"),
+            quote!(price = "x",, network = "base"),
+            quote!(price::x = "y"),
+            quote!(::price = "y"),
+            quote!(price(x)),
+            quote!(price = [1, 2]),
+            quote!(price = "", network = ""),
+            quote!(price = "$", network = "eip155:"),
+            quote!(price = "1é USDC", network = "é"),
+            quote!(
+                price = "99999999999999999999999999999999999999999999999999999999999999999999999999999999 USDC",
+                network = "base"
+            ),
+            quote!(
+                price = "1 atomic",
+                network = "eip155:99999999999999999999999"
+            ),
+            quote!(network = [[["base"]]]),
+            quote!(
+                access = "é",
+                uses = 99999999999999999999999,
+                max_timeout_seconds = 0x10
+            ),
+            quote!(pay_to = "0xé123456789012345678901234567890123456789"),
+            quote!(pay_to = "0x", asset = "0x0x"),
+            quote!(crate = "", price = "$1", network = "base"),
+            quote!(crate = "a::<b>", price = "$1", network = "base"),
+            quote!(scope = "", uses = 1),
+            quote!(mime_type = ";", price = "$1", network = "base"),
+        ];
+        let items = [
+            quote!(),
+            quote!(fn),
+            quote!(
+                fn h(payment: Payment) {}
+            ),
+            quote!(
+                fn r#type(payment: Payment) {}
+            ),
+            quote!(
+                fn h(payment: Payment) {}
+            ),
+            quote!(
+                fn h(payment: Payment<X>) {}
+            ),
+            quote!(
+                fn h(payment: <X as Y>::Payment) {}
+            ),
+            quote!(
+                fn h(payment: Payment(u8)) {}
+            ),
+            quote!(
+                fn h(payment: impl Payment) {}
+            ),
+            quote!(
+                fn h(Payment(p): Payment) {}
+            ),
+            quote!(
+                fn h(self: Box<Self>, payment: Payment) {}
+            ),
+            quote!(
+                fn h(...) {}
+            ),
+            quote!(
+                struct S;
+                struct T;
+            ),
+            quote!(
+                trait T {
+                    fn h(p: Payment);
+                }
+            ),
+        ];
+        for attr in &attrs {
+            for item in &items {
+                let output = paid(attr.clone(), item.clone());
+                assert!(!output.is_empty() || item.is_empty(), "{attr} / {item}");
+            }
+        }
     }
 
     #[test]
