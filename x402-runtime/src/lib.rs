@@ -93,6 +93,8 @@ pub use route::{
     AccessSpec, DEFAULT_MAX_TIMEOUT_SECONDS, DynamicPrice, PriceSpec, PriceTag, RouteSpec,
     SettleMode,
 };
+#[doc(inline)]
+pub use x402_macros::paid;
 pub use x402_protocol::{
     self as protocol, Address, Price, PriceError, ProtocolVersion, Reason, U256,
 };

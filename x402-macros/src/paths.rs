@@ -1,0 +1,72 @@
+//! Every path the expansion names, in one place (Rocket's `exports.rs` habit).
+//!
+//! All of them go through the runtime's hidden `__private` module, so the runtime can move
+//! things around without breaking the macro, and `crate = "…"` only has to change the root.
+//! The runtime's `src/__private.rs` lists the matching re-exports.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+/// Paths under `<crate>::__private`.
+pub(crate) struct Paths {
+    private: TokenStream,
+}
+
+impl Paths {
+    /// Paths under `#krate::__private` (`::x402_runtime` unless `crate = "…"` says otherwise).
+    pub(crate) fn new(krate: &syn::Path) -> Self {
+        Paths {
+            private: quote!(#krate::__private),
+        }
+    }
+
+    fn item(&self, name: TokenStream) -> TokenStream {
+        let private = &self.private;
+        quote!(#private::#name)
+    }
+
+    /// The trait the hidden tag type implements.
+    pub(crate) fn price_tag(&self) -> TokenStream {
+        self.item(quote!(PriceTag))
+    }
+
+    /// The route description, built with its `const fn` builder methods.
+    pub(crate) fn route_spec(&self) -> TokenStream {
+        self.item(quote!(RouteSpec))
+    }
+
+    /// `SettleMode::After` / `SettleMode::Before`.
+    pub(crate) fn settle_mode(&self) -> TokenStream {
+        self.item(quote!(SettleMode))
+    }
+
+    /// The entitlement settings (`access`, `uses`, `scope`).
+    pub(crate) fn access_spec(&self) -> TokenStream {
+        self.item(quote!(AccessSpec))
+    }
+
+    /// `core::time::Duration`.
+    pub(crate) fn duration(&self) -> TokenStream {
+        self.item(quote!(Duration))
+    }
+
+    /// `Option::Some`, immune to a user's own `Some`.
+    pub(crate) fn some(&self) -> TokenStream {
+        self.item(quote!(Some))
+    }
+
+    /// `Option::None`.
+    pub(crate) fn none(&self) -> TokenStream {
+        self.item(quote!(None))
+    }
+
+    /// The derives put on the tag type, so that an integration's `Payment<T>` deriving them
+    /// (with their usual `T: Trait` bounds) still implements them. Only the ones an extractor
+    /// plausibly derives: each costs code per handler.
+    pub(crate) fn tag_derives(&self) -> Vec<TokenStream> {
+        [quote!(Clone), quote!(Copy), quote!(Debug)]
+            .into_iter()
+            .map(|name| self.item(name))
+            .collect()
+    }
+}

@@ -1,0 +1,10 @@
+//! A bare number of seconds.
+use x402_runtime::paid;
+
+/// Stands in for an integration's `Payment<T>`.
+pub struct Payment<T = ()>(pub std::marker::PhantomData<T>);
+
+#[paid(price = "0.01 USDC", network = "base", access = 3600)]
+pub async fn weather(_payment: Payment) {}
+
+fn main() {}

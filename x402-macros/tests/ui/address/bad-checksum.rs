@@ -1,0 +1,10 @@
+//! A mixed-case address with one character changed: its EIP-55 checksum fails.
+use x402_runtime::paid;
+
+/// Stands in for an integration's `Payment<T>`.
+pub struct Payment<T = ()>(pub std::marker::PhantomData<T>);
+
+#[paid(price = "0.01 USDC", network = "base", pay_to = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293Bd")]
+pub async fn weather(_payment: Payment) {}
+
+fn main() {}

@@ -1,0 +1,10 @@
+//! `price` twice: the error is on the second.
+use x402_runtime::paid;
+
+/// Stands in for an integration's `Payment<T>`.
+pub struct Payment<T = ()>(pub std::marker::PhantomData<T>);
+
+#[paid(price = "0.01 USDC", network = "base", price = "0.02 USDC")]
+pub async fn weather(_payment: Payment) {}
+
+fn main() {}

@@ -1,0 +1,10 @@
+//! A key without `= value`.
+use x402_runtime::paid;
+
+/// Stands in for an integration's `Payment<T>`.
+pub struct Payment<T = ()>(pub std::marker::PhantomData<T>);
+
+#[paid(price, network = "base")]
+pub async fn weather(_payment: Payment) {}
+
+fn main() {}

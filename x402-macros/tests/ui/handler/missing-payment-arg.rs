@@ -1,0 +1,12 @@
+//! A paid handler that cannot receive the payment.
+use x402_runtime::paid;
+
+/// Stands in for an integration's `Payment<T>`.
+pub struct Payment<T = ()>(pub std::marker::PhantomData<T>);
+
+#[paid(price = "0.01 USDC", network = "base")]
+pub async fn weather(city: String) -> String {
+    city
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+//! `Option<Payment>` is not accepted.
+use x402_runtime::paid;
+
+/// Stands in for an integration's `Payment<T>`.
+pub struct Payment<T = ()>(pub std::marker::PhantomData<T>);
+
+#[paid(price = "0.01 USDC", network = "base")]
+pub async fn weather(_payment: Option<Payment>) {}
+
+fn main() {}

@@ -1,0 +1,12 @@
+//! #[paid] supplies the type argument itself.
+use x402_runtime::paid;
+
+/// Stands in for an integration's `Payment<T>`.
+pub struct Payment<T = ()>(pub std::marker::PhantomData<T>);
+
+pub struct Manual;
+
+#[paid(price = "0.01 USDC", network = "base")]
+pub async fn weather(_payment: Payment<Manual>) {}
+
+fn main() {}

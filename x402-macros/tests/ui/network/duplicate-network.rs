@@ -1,0 +1,10 @@
+//! The same network by name and by CAIP-2 id.
+use x402_runtime::paid;
+
+/// Stands in for an integration's `Payment<T>`.
+pub struct Payment<T = ()>(pub std::marker::PhantomData<T>);
+
+#[paid(price = "0.01 USDC", network = ["base", "eip155:8453"])]
+pub async fn weather(_payment: Payment) {}
+
+fn main() {}

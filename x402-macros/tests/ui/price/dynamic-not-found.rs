@@ -1,0 +1,10 @@
+//! A pricing function that does not exist.
+use x402_runtime::paid;
+
+/// Stands in for an integration's `Payment<T>`.
+pub struct Payment<T = ()>(pub std::marker::PhantomData<T>);
+
+#[paid(price = pricing::by_sise, network = "base")]
+pub async fn weather(_payment: Payment) {}
+
+fn main() {}

@@ -1,0 +1,10 @@
+//! USDC has 6 decimal places.
+use x402_runtime::paid;
+
+/// Stands in for an integration's `Payment<T>`.
+pub struct Payment<T = ()>(pub std::marker::PhantomData<T>);
+
+#[paid(price = "0.0000001 USDC", network = "base")]
+pub async fn weather(_payment: Payment) {}
+
+fn main() {}
