@@ -23,6 +23,7 @@ pub(crate) const KEYS: &[&str] = &[
     MIME_TYPE,
     MAX_TIMEOUT_SECONDS,
     SETTLE,
+    PROTOCOL,
     ACCESS,
     USES,
     SCOPE,
@@ -38,6 +39,7 @@ pub(crate) const DESCRIPTION: &str = "description";
 pub(crate) const MIME_TYPE: &str = "mime_type";
 pub(crate) const MAX_TIMEOUT_SECONDS: &str = "max_timeout_seconds";
 pub(crate) const SETTLE: &str = "settle";
+pub(crate) const PROTOCOL: &str = "protocol";
 pub(crate) const ACCESS: &str = "access";
 pub(crate) const USES: &str = "uses";
 pub(crate) const SCOPE: &str = "scope";
@@ -99,6 +101,7 @@ pub(crate) struct PaidArgs {
     pub(crate) mime_type: Option<Keyed<LitStr>>,
     pub(crate) max_timeout_seconds: Option<Keyed<LitInt>>,
     pub(crate) settle: Option<Keyed<LitStr>>,
+    pub(crate) protocol: Option<Keyed<LitStr>>,
     pub(crate) access: Option<Keyed<LitStr>>,
     pub(crate) uses: Option<Keyed<LitInt>>,
     pub(crate) scope: Option<Keyed<LitStr>>,
@@ -168,6 +171,7 @@ impl PaidArgs {
                 self.max_timeout_seconds = keyed(k, integer(&value, name, errors))
             }
             SETTLE => self.settle = keyed(k, string(&value, name, errors)),
+            PROTOCOL => self.protocol = keyed(k, string(&value, name, errors)),
             ACCESS => self.access = keyed(k, string(&value, name, errors)),
             USES => self.uses = keyed(k, integer(&value, name, errors)),
             SCOPE => self.scope = keyed(k, string(&value, name, errors)),
@@ -308,6 +312,7 @@ pub(crate) fn example(key: &str) -> &'static str {
         MIME_TYPE => "\"application/json\"",
         MAX_TIMEOUT_SECONDS => "60",
         SETTLE => "\"before\"",
+        PROTOCOL => "\"v2\"",
         ACCESS => "\"1h\"",
         USES => "100",
         SCOPE => "\"reports\"",

@@ -11,7 +11,7 @@ use syn::{FnArg, PathArguments};
 use crate::args::PaidArgs;
 use crate::errors::Errors;
 use crate::paths::Paths;
-use crate::validate::{self, Handler, Route, RoutePrice, Settle};
+use crate::validate::{self, Handler, Protocol, Route, RoutePrice, Settle};
 
 /// The environment variable that makes the macro print its output while compiling.
 const DEBUG_VAR: &str = "X402_MACROS_DEBUG";
@@ -138,6 +138,14 @@ fn spec(route: &Route, paths: &Paths) -> TokenStream {
             Settle::Before => quote!(Before),
         };
         spec.extend(quote!(.settle(#settle_mode::#variant)));
+    }
+    if let Some(protocol) = route.protocol {
+        let version = paths.protocol_version();
+        let variant = match protocol {
+            Protocol::V1 => quote!(V1),
+            Protocol::V2 => quote!(V2),
+        };
+        spec.extend(quote!(.only(#version::#variant)));
     }
     if let Some(access) = &route.access {
         let access_spec = paths.access_spec();

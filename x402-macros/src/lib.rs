@@ -54,6 +54,7 @@ use proc_macro::TokenStream;
 /// | `description` | `"Current weather"` | What the client pays for, shown to it in the 402 challenge. |
 /// | `mime_type` | `"application/json"` | The MIME type of the response. |
 /// | `max_timeout_seconds` | `60` | `maxTimeoutSeconds` of the payment requirements: how long a payment authorization stays usable (default 300). |
+/// | `protocol` | `"v1"` or `"v2"` | Speak only this x402 generation: a v1-only route sends no `PAYMENT-REQUIRED` header and refuses `PAYMENT-SIGNATURE`, a v2-only route sends no v1 body and refuses `X-PAYMENT`. Leave it out (the default) to accept both. |
 /// | `settle` | `"after"` or `"before"` | `"after"` (the default): settle once the handler has succeeded, so a failing handler costs the client nothing. `"before"`: settle before the handler runs, which then sees the transaction. |
 /// | `access` | `"90s"`, `"30m"`, `"1h"`, `"7d"` | One payment buys access for this long: a whole number and one unit (seconds, minutes, hours, days). |
 /// | `uses` | `100` | One payment buys this many requests. With `access`, both limits apply. |

@@ -40,6 +40,11 @@ impl Paths {
         self.item(quote!(SettleMode))
     }
 
+    /// The protocol generations (`protocol = "v1" | "v2"`).
+    pub(crate) fn protocol_version(&self) -> TokenStream {
+        self.item(quote!(ProtocolVersion))
+    }
+
     /// The entitlement settings (`access`, `uses`, `scope`).
     pub(crate) fn access_spec(&self) -> TokenStream {
         self.item(quote!(AccessSpec))

@@ -29,6 +29,7 @@ pub(crate) struct Route {
     pub(crate) mime_type: Option<String>,
     pub(crate) max_timeout_seconds: Option<u64>,
     pub(crate) settle: Option<Settle>,
+    pub(crate) protocol: Option<Protocol>,
     pub(crate) access: Option<Access>,
     pub(crate) prepay: Option<String>,
 }
@@ -39,6 +40,13 @@ pub(crate) enum RoutePrice {
     Fixed(String),
     /// A `DynamicPrice` function; the compiler checks its type.
     Dynamic(syn::ExprPath),
+}
+
+/// `protocol = "v1" | "v2"`: the route speaks only that generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    V1,
+    V2,
 }
 
 /// `settle = "after" | "before"`.
@@ -130,6 +138,10 @@ pub(crate) fn route(args: &PaidArgs, errors: &mut Errors) -> Option<Route> {
         .as_ref()
         .and_then(|m| positive(&m.value, MAX_TIMEOUT_SECONDS, errors));
     let settle = args.settle.as_ref().and_then(|s| settle(&s.value, errors));
+    let protocol = args
+        .protocol
+        .as_ref()
+        .and_then(|p| protocol(&p.value, errors));
     let access = access(args, errors);
 
     if errors.count() > before {
@@ -144,6 +156,7 @@ pub(crate) fn route(args: &PaidArgs, errors: &mut Errors) -> Option<Route> {
         mime_type,
         max_timeout_seconds,
         settle,
+        protocol,
         access,
         prepay,
     })
@@ -402,6 +415,22 @@ fn positive(lit: &LitInt, key: &str, errors: &mut Errors) -> Option<u64> {
         Ok(n) => Some(n),
         Err(_) => {
             errors.spanned(lit, format!("`{key}` is too large (at most {})", u64::MAX));
+            None
+        }
+    }
+}
+
+fn protocol(lit: &LitStr, errors: &mut Errors) -> Option<Protocol> {
+    match lit.value().as_str() {
+        "v1" => Some(Protocol::V1),
+        "v2" => Some(Protocol::V2),
+        other => {
+            errors.spanned(
+                lit,
+                format!(
+                    "`protocol` is \"v1\" or \"v2\" (leave it out to accept both, the default), not {other:?}"
+                ),
+            );
             None
         }
     }

@@ -211,6 +211,11 @@ impl RouteSpec {
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "this `Payment` has no price: its handler needs `#[paid(price = …, network = …)]`",
+    label = "no `#[paid]` price for this `Payment`",
+    note = "with actix-web and Rocket, put `#[paid(...)]` above the route attribute (`#[get]`, `#[post]`, …) so it sees the handler first"
+)]
 pub trait PriceTag: Send + Sync + 'static {
     /// The route's spec.
     fn spec() -> &'static RouteSpec;

@@ -52,6 +52,8 @@ use std::sync::Arc;
 
 pub use extract::{Payment, PaymentRejection, Unpriced};
 pub use middleware::{X402Middleware, X402Service};
+#[doc(inline)]
+pub use x402_runtime::paid;
 pub use x402_runtime::{
     Access, ConfigError, Gate, PaymentInfo, PriceTag, RouteSpec, SettleMode, X402Builder,
 };

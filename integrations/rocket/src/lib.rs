@@ -64,6 +64,8 @@ use std::sync::Arc;
 
 pub use fairing::X402Fairing;
 pub use guard::{Payment, PaymentRejection, Unpriced};
+#[doc(inline)]
+pub use x402_runtime::paid;
 pub use x402_runtime::{
     Access, ConfigError, Gate, PaymentInfo, PriceTag, RouteSpec, SettleMode, X402Builder,
 };

@@ -1,0 +1,35 @@
+//! A paid actix-web API: the same handler as the axum example; only the import changes, and
+//! `#[paid]` sits above the route attribute.
+//!
+//! ```sh
+//! cargo run -p x402-examples --bin actix
+//! curl -i http://127.0.0.1:4023/weather
+//! ```
+
+use actix_web::{App, HttpServer, get};
+use actix_web_x402::{Payment, X402, paid};
+
+#[paid(
+    price = "0.01 USDC",
+    network = "base-sepolia",
+    description = "Current weather"
+)]
+#[get("/weather")]
+async fn weather(payment: Payment) -> String {
+    format!(
+        "sunny, 21 °C; paid {} by {}\n",
+        payment.amount_display(),
+        payment.payer()
+    )
+}
+
+#[actix_web::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let x402: X402 = x402_examples::quickstart::from_env(|x: &X402| x.gate().as_ref())?;
+    println!("actix-web: GET http://127.0.0.1:4023/weather costs 0.01 USDC");
+    HttpServer::new(move || App::new().wrap(x402.middleware()).service(weather))
+        .bind(("127.0.0.1", 4023))?
+        .run()
+        .await?;
+    Ok(())
+}

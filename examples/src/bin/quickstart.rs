@@ -1,0 +1,193 @@
+//! x402 in one program: a paid axum API (embedded facilitator, dev ledger, nothing to set up)
+//! and a client that meets its 402, signs an EIP-3009 authorization, pays, and tries to pay
+//! twice with the same authorization.
+//!
+//! ```sh
+//! cargo run -p x402-examples --bin quickstart            # the walkthrough
+//! cargo run -p x402-examples --bin quickstart -- --serve # just the API, for x402ctl or curl
+//! ```
+
+use std::net::SocketAddr;
+
+use x402_examples::quickstart::{self, DEMO_PAYER_KEY, PAY_TO};
+use x402_examples::term::{bold, cyan, dim, green, red, short, yellow};
+use x402_protocol::client::sign_payment;
+use x402_protocol::eip3009::LocalSigner;
+use x402_protocol::facilitator::{PaymentRequirements, SettleResponse};
+use x402_protocol::{Address, NetworkRegistry, U256, amount::format_units, codec, v2};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    if std::env::args().any(|a| a == "--serve") {
+        return serve().await;
+    }
+    walkthrough().await
+}
+
+/// Serves the API until interrupted, and says how to pay it.
+async fn serve() -> Result<(), Error> {
+    let port = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(4021);
+    let (_x402, address, task) =
+        quickstart::serve(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let payer = LocalSigner::from_hex(DEMO_PAYER_KEY)?.address();
+    println!(
+        "{} http://{address}/weather costs 0.01 USDC on base-sepolia",
+        bold("serving")
+    );
+    println!(
+        "{} {payer} holds 10 USDC in the dev ledger; pay as it with:",
+        bold("demo payer")
+    );
+    println!(
+        "  X402_PRIVATE_KEY={DEMO_PAYER_KEY} cargo run -p x402ctl -- pay http://{address}/weather"
+    );
+    tokio::select! {
+        _ = task => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}
+
+async fn walkthrough() -> Result<(), Error> {
+    let (x402, address, _server) = quickstart::serve(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let url = format!("http://{address}/weather");
+    let payer = LocalSigner::from_hex(DEMO_PAYER_KEY)?;
+    let registry = NetworkRegistry::builtin();
+    let network = registry.network("base-sepolia")?;
+    let ledger = x402
+        .gate()
+        .dev_ledger()
+        .ok_or("the embedded facilitator has a dev ledger")?;
+    let balance = |who: Address| {
+        let atomic = ledger.balance(network.chain_id, network.default_asset.address, who);
+        format!("{} USDC", format_units(atomic, 6))
+    };
+    let pay_to: Address = PAY_TO.parse()?;
+    let client = reqwest::Client::new();
+
+    println!(
+        "{}",
+        bold("x402 quickstart: a paid API and a client paying it, offline")
+    );
+    println!(
+        "{}",
+        dim(&format!(
+            "server {url} (embedded facilitator, dev ledger) · payer {} ({})",
+            short(&payer.address().to_checksum(None)),
+            balance(payer.address())
+        ))
+    );
+
+    // 1. No payment: 402 with the ways to pay.
+    let response = client.get(&url).send().await?;
+    let status = response.status();
+    let header = response
+        .headers()
+        .get("payment-required")
+        .ok_or("a 402 carries PAYMENT-REQUIRED")?
+        .to_str()?
+        .to_owned();
+    let required: v2::PaymentRequired = codec::decode(&header, codec::DEFAULT_MAX_HEADER_BYTES)?;
+    let offer = required
+        .accepts
+        .first()
+        .ok_or("the 402 offers a way to pay")?
+        .clone();
+    println!("\n{} GET /weather", bold("1."));
+    println!(
+        "   ← {} {} on {} to {} {}",
+        yellow(&status.to_string()),
+        format!("{} USDC", format_units(offer.amount, 6)),
+        offer.network,
+        cyan(&short(&offer.pay_to)),
+        dim("(v1 JSON body + v2 PAYMENT-REQUIRED header)")
+    );
+
+    // 2. Sign an EIP-3009 authorization for that offer.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let requirement = PaymentRequirements::V2(offer);
+    let payment = sign_payment(
+        &requirement,
+        required.resource.as_ref(),
+        &payer,
+        &registry,
+        now,
+    )?;
+    let authorization = &payment.exact().authorization;
+    println!("{} sign TransferWithAuthorization", bold("2."));
+    println!(
+        "   value {} · valid for {} s · nonce {}",
+        authorization.value,
+        authorization.valid_before.saturating_sub(U256::from(now)),
+        cyan(&short(&authorization.nonce.to_string()))
+    );
+    let header = codec::encode(&payment);
+
+    // 3. Pay: the same request with PAYMENT-SIGNATURE.
+    let response = client
+        .get(&url)
+        .header("payment-signature", &header)
+        .send()
+        .await?;
+    let status = response.status();
+    let receipt = response
+        .headers()
+        .get("payment-response")
+        .map(|v| v.to_str().map(str::to_owned))
+        .transpose()?;
+    let body = response.text().await?;
+    println!("{} GET /weather with PAYMENT-SIGNATURE", bold("3."));
+    println!("   ← {} {}", green(&status.to_string()), body.trim());
+    if let Some(receipt) = receipt {
+        let receipt: SettleResponse = codec::decode(&receipt, codec::DEFAULT_MAX_HEADER_BYTES)?;
+        println!(
+            "   receipt: {} tx {} on {}",
+            if receipt.success {
+                green("settled")
+            } else {
+                red("failed")
+            },
+            cyan(&short(&receipt.transaction)),
+            receipt.network
+        );
+    }
+
+    // 4. The dev ledger moved.
+    println!("{} dev ledger", bold("4."));
+    println!(
+        "   payee {} now holds {} · payer holds {}",
+        cyan(&short(PAY_TO)),
+        green(&balance(pay_to)),
+        balance(payer.address())
+    );
+
+    // 5. The same authorization again.
+    let response = client
+        .get(&url)
+        .header("payment-signature", &header)
+        .send()
+        .await?;
+    let status = response.status();
+    let refusal: serde_json::Value = response.json().await?;
+    println!("{} replay the same PAYMENT-SIGNATURE", bold("5."));
+    println!(
+        "   ← {} {}: {}",
+        red(&status.to_string()),
+        refusal["error"].as_str().unwrap_or("?"),
+        refusal["message"].as_str().unwrap_or("")
+    );
+    println!(
+        "\n{}",
+        dim(
+            "Serve it and pay with the CLI: cargo run -p x402-examples --bin quickstart -- --serve"
+        )
+    );
+    Ok(())
+}

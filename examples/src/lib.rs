@@ -1,0 +1,5 @@
+//! Shared pieces of the examples: the quickstart's paid API, so that tests (and `x402ctl`'s)
+//! can start the very server the quickstart runs.
+
+pub mod quickstart;
+pub mod term;
