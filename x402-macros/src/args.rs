@@ -499,6 +499,7 @@ mod tests {
             mime_type = "application/json",
             max_timeout_seconds = 60,
             settle = "before",
+            protocol = "v2",
             access = "1h",
             uses = 100,
             scope = "reports",
@@ -530,6 +531,7 @@ mod tests {
         assert_eq!(text(&args.description).as_deref(), Some("Current weather"));
         assert_eq!(text(&args.mime_type).as_deref(), Some("application/json"));
         assert_eq!(text(&args.settle).as_deref(), Some("before"));
+        assert_eq!(text(&args.protocol).as_deref(), Some("v2"));
         assert_eq!(text(&args.access).as_deref(), Some("1h"));
         assert_eq!(text(&args.scope).as_deref(), Some("reports"));
         assert_eq!(text(&args.prepay).as_deref(), Some("1 USDC"));

@@ -100,9 +100,9 @@ async fn walkthrough() -> Result<(), Error> {
         .clone();
     println!("\n{} GET /weather", bold("1."));
     println!(
-        "   ← {} {} on {} to {} {}",
+        "   ← {} {} USDC on {} to {} {}",
         yellow(&status.to_string()),
-        format!("{} USDC", format_units(offer.amount, 6)),
+        format_units(offer.amount, 6),
         offer.network,
         cyan(&short(&offer.pay_to)),
         dim("(v1 JSON body + v2 PAYMENT-REQUIRED header)")
