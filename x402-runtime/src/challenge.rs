@@ -44,6 +44,9 @@ pub(crate) struct PreparedRoute {
     pub(crate) mime_type_json: String,
     /// Each v1 entry's JSON, split where the (per-request) resource URL goes.
     pub(crate) v1_fragments: Vec<(String, String)>,
+    /// The last bare challenge rendered, with its resource URL: a paid route asked for
+    /// repeatedly without payment answers identically each time.
+    pub(crate) last_challenge: std::sync::Mutex<Option<(String, crate::response::ResponseParts)>>,
 }
 
 const RESOURCE_SENTINEL: &str = "\u{1}x402-resource\u{1}";
@@ -143,6 +146,7 @@ impl PreparedRoute {
             description_json: json(description),
             mime_type_json: json(mime_type),
             v1_fragments,
+            last_challenge: std::sync::Mutex::new(None),
         }
     }
 }

@@ -12,9 +12,7 @@ use x402_protocol::facilitator::{
     FacilitatorRequest, PaymentPayload, PaymentRequirements, SettleResponse,
 };
 use x402_protocol::verify::select_requirement;
-use x402_protocol::{
-    Address, NetworkRegistry, Price, ProtocolVersion, Reason, U256, headers, v1, v2,
-};
+use x402_protocol::{Address, NetworkRegistry, Price, ProtocolVersion, Reason, U256, v1, v2};
 
 use crate::challenge::{AcceptOption, Challenge, PreparedRoute};
 use crate::clock::Clock;
@@ -27,6 +25,10 @@ use crate::request::{RequestView, ResourcePolicy};
 use crate::response::{self, ResponseParts};
 use crate::route::{DEFAULT_MAX_TIMEOUT_SECONDS, PriceSpec, RouteSpec, SettleMode};
 use crate::store::{EntitlementStore, MAX_COUNTER, ReplayKey, ReplayStore, StoreError};
+
+/// What a 402 without payment says.
+const PAYMENT_REQUIRED_MESSAGE: &str =
+    "send a payment in the PAYMENT-SIGNATURE (v2) or X-PAYMENT (v1) header";
 
 /// Extra time a replay record outlives its authorization's `validBefore`.
 const REPLAY_MARGIN: Duration = Duration::from_secs(60);
@@ -378,14 +380,7 @@ impl Gate {
             }
             let Some((version, value)) = header else {
                 let rejection = token_problem.unwrap_or_else(|| {
-                    Rejection::new(
-                        Reason::PAYMENT_REQUIRED,
-                        format!(
-                            "send a payment in the {} (v2) or {} (v1) header",
-                            headers::PAYMENT_SIGNATURE.to_ascii_uppercase(),
-                            headers::X_PAYMENT.to_ascii_uppercase()
-                        ),
-                    )
+                    Rejection::new(Reason::PAYMENT_REQUIRED, PAYMENT_REQUIRED_MESSAGE)
                 });
                 return Decision::Challenge(rejection.with_challenge(challenge));
             };

@@ -1,5 +1,6 @@
 //! Why a request was not served, in a form that renders to exactly one response.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use x402_protocol::facilitator::SettleResponse;
@@ -16,7 +17,7 @@ use crate::response::{self, ResponseParts};
 #[derive(Debug, Clone)]
 pub struct Rejection {
     reason: Reason,
-    message: String,
+    message: Cow<'static, str>,
     payer: Option<Address>,
     version: Option<ProtocolVersion>,
     challenge: Option<Arc<Challenge>>,
@@ -25,7 +26,7 @@ pub struct Rejection {
 
 impl Rejection {
     /// A rejection with a reason and a message for people.
-    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+    pub fn new(reason: Reason, message: impl Into<Cow<'static, str>>) -> Self {
         Rejection {
             reason,
             message: message.into(),
@@ -89,6 +90,15 @@ impl Rejection {
     /// The route's challenge, when attached.
     pub fn challenge(&self) -> Option<&Challenge> {
         self.challenge.as_deref()
+    }
+
+    /// Whether this is the plain challenge for a request without payment (no payer, no
+    /// settlement, nothing particular to the request beyond its URL).
+    pub(crate) fn is_bare_challenge(&self) -> bool {
+        self.reason == Reason::PAYMENT_REQUIRED
+            && self.payer.is_none()
+            && self.version.is_none()
+            && self.settlement.is_none()
     }
 
     /// The failed settlement receipt, if settlement was what failed.

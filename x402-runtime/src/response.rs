@@ -74,6 +74,30 @@ fn json_string(s: &str) -> String {
 
 /// Renders a rejection (a bare challenge is the rejection `payment_required`).
 pub(crate) fn rejection(rejection: &Rejection) -> ResponseParts {
+    let Some(challenge) = rejection
+        .challenge()
+        .filter(|_| rejection.is_bare_challenge())
+    else {
+        return render(rejection);
+    };
+    // A bare challenge depends only on the route and the resource URL: reuse the last one.
+    let cache = &challenge.route().last_challenge;
+    let lock = || {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some((resource, parts)) = lock().as_ref()
+        && resource == challenge.resource()
+    {
+        return parts.clone();
+    }
+    let parts = render(rejection);
+    *lock() = Some((challenge.resource().to_owned(), parts.clone()));
+    parts
+}
+
+fn render(rejection: &Rejection) -> ResponseParts {
     let reason = rejection.reason();
     let status = status_for(reason);
     let mut headers = vec![("content-type", CONTENT_TYPE_JSON.to_owned())];
