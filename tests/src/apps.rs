@@ -1,5 +1,6 @@
-//! The app the scenario table runs against, once per framework: the same routes, prices and
-//! handler bodies; only the framework (and the `Payment` import) changes.
+//! The app the scenario table runs against, once per framework: the same routes, the same
+//! `#[paid(...)]` annotations and handler bodies; only the framework (and the `Payment` import)
+//! changes.
 //!
 //! | route | price | handler |
 //! | --- | --- | --- |
@@ -14,81 +15,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use x402_runtime::{
-    AccessSpec, Price, PriceError, PriceTag, ProtocolVersion, RequestView, RouteSpec, SettleMode,
-    X402Builder,
-};
+use x402_runtime::{Price, PriceError, RequestView, X402Builder};
 
 use crate::scenarios::{RunningServer, ServerConfig};
-
-macro_rules! tag {
-    ($name:ident, $spec:expr) => {
-        /// A route of the table's app.
-        pub struct $name;
-        impl PriceTag for $name {
-            fn spec() -> &'static RouteSpec {
-                static SPEC: RouteSpec = $spec;
-                &SPEC
-            }
-        }
-    };
-}
-
-tag!(
-    Weather,
-    RouteSpec::fixed("0.01 USDC")
-        .networks(&["base-sepolia"])
-        .description("Weather")
-);
-tag!(
-    Cheap,
-    RouteSpec::fixed("0.001 USDC").networks(&["base-sepolia"])
-);
-tag!(
-    Broken,
-    RouteSpec::fixed("0.01 USDC").networks(&["base-sepolia"])
-);
-tag!(
-    Dynamic,
-    RouteSpec::dynamic(cents).networks(&["base-sepolia"])
-);
-tag!(
-    Multi,
-    RouteSpec::fixed("$0.02").networks(&["base-sepolia", "base"])
-);
-tag!(
-    Before,
-    RouteSpec::fixed("0.01 USDC")
-        .networks(&["base-sepolia"])
-        .settle(SettleMode::Before)
-);
-tag!(
-    Hourly,
-    RouteSpec::fixed("0.05 USDC")
-        .networks(&["base-sepolia"])
-        .access(AccessSpec {
-            duration: Some(Duration::from_secs(3600)),
-            uses: None,
-            scope: None,
-        })
-);
-
-tag!(
-    V1Only,
-    RouteSpec::fixed("0.01 USDC")
-        .networks(&["base-sepolia"])
-        .only(ProtocolVersion::V1)
-);
-tag!(
-    V2Only,
-    RouteSpec::fixed("0.01 USDC")
-        .networks(&["base-sepolia"])
-        .only(ProtocolVersion::V2)
-);
 
 /// `/dynamic?cents=N` costs N cents.
 pub fn cents(request: &dyn RequestView) -> Result<Price, PriceError> {
@@ -122,46 +54,52 @@ pub mod axum_app {
     use ::axum::extract::Extension;
     use ::axum::http::StatusCode;
     use ::axum::routing::get;
-    use axum_x402::{Payment, X402};
+    use axum_x402::{Payment, X402, paid};
 
     use super::*;
 
-    async fn weather(Extension(hits): Extension<Hits>, _: Payment<Weather>) -> &'static str {
+    #[paid(price = "0.01 USDC", network = "base-sepolia", description = "Weather")]
+    async fn weather(Extension(hits): Extension<Hits>, _: Payment) -> &'static str {
         hits.hit();
         "sunny"
     }
-    async fn cheap(Extension(hits): Extension<Hits>, _: Payment<Cheap>) -> &'static str {
+    #[paid(price = "0.001 USDC", network = "base-sepolia")]
+    async fn cheap(Extension(hits): Extension<Hits>, _: Payment) -> &'static str {
         hits.hit();
         "cheap"
     }
-    async fn broken(
-        Extension(hits): Extension<Hits>,
-        _: Payment<Broken>,
-    ) -> (StatusCode, &'static str) {
+    #[paid(price = "0.01 USDC", network = "base-sepolia")]
+    async fn broken(Extension(hits): Extension<Hits>, _: Payment) -> (StatusCode, &'static str) {
         hits.hit();
         (StatusCode::INTERNAL_SERVER_ERROR, "the handler failed")
     }
-    async fn dynamic(Extension(hits): Extension<Hits>, payment: Payment<Dynamic>) -> String {
+    #[paid(price = crate::apps::cents, network = "base-sepolia")]
+    async fn dynamic(Extension(hits): Extension<Hits>, payment: Payment) -> String {
         hits.hit();
         payment.amount_display()
     }
-    async fn multi(Extension(hits): Extension<Hits>, payment: Payment<Multi>) -> String {
+    #[paid(price = "$0.02", network = ["base-sepolia", "base"])]
+    async fn multi(Extension(hits): Extension<Hits>, payment: Payment) -> String {
         hits.hit();
         payment.network().name.to_string()
     }
-    async fn before(Extension(hits): Extension<Hits>, payment: Payment<Before>) -> String {
+    #[paid(price = "0.01 USDC", network = "base-sepolia", settle = "before")]
+    async fn before(Extension(hits): Extension<Hits>, payment: Payment) -> String {
         hits.hit();
         payment.transaction().unwrap_or_default().to_owned()
     }
-    async fn hourly(Extension(hits): Extension<Hits>, _: Payment<Hourly>) -> &'static str {
+    #[paid(price = "0.05 USDC", network = "base-sepolia", access = "1h")]
+    async fn hourly(Extension(hits): Extension<Hits>, _: Payment) -> &'static str {
         hits.hit();
         "hourly"
     }
-    async fn v1only(Extension(hits): Extension<Hits>, _: Payment<V1Only>) -> &'static str {
+    #[paid(price = "0.01 USDC", network = "base-sepolia", protocol = "v1")]
+    async fn v1only(Extension(hits): Extension<Hits>, _: Payment) -> &'static str {
         hits.hit();
         "v1"
     }
-    async fn v2only(Extension(hits): Extension<Hits>, _: Payment<V2Only>) -> &'static str {
+    #[paid(price = "0.01 USDC", network = "base-sepolia", protocol = "v2")]
+    async fn v2only(Extension(hits): Extension<Hits>, _: Payment) -> &'static str {
         hits.hit();
         "v2"
     }
@@ -210,43 +148,52 @@ pub mod axum_app {
 /// The app on actix-web.
 pub mod actix_app {
     use ::actix_web::{App, HttpResponse, HttpServer, web};
-    use actix_web_x402::{Payment, X402};
+    use actix_web_x402::{Payment, X402, paid};
 
     use super::*;
 
-    async fn weather(hits: web::Data<Hits>, _: Payment<Weather>) -> &'static str {
+    #[paid(price = "0.01 USDC", network = "base-sepolia", description = "Weather")]
+    async fn weather(hits: web::Data<Hits>, _: Payment) -> &'static str {
         hits.hit();
         "sunny"
     }
-    async fn cheap(hits: web::Data<Hits>, _: Payment<Cheap>) -> &'static str {
+    #[paid(price = "0.001 USDC", network = "base-sepolia")]
+    async fn cheap(hits: web::Data<Hits>, _: Payment) -> &'static str {
         hits.hit();
         "cheap"
     }
-    async fn broken(hits: web::Data<Hits>, _: Payment<Broken>) -> HttpResponse {
+    #[paid(price = "0.01 USDC", network = "base-sepolia")]
+    async fn broken(hits: web::Data<Hits>, _: Payment) -> HttpResponse {
         hits.hit();
         HttpResponse::InternalServerError().body("the handler failed")
     }
-    async fn dynamic(hits: web::Data<Hits>, payment: Payment<Dynamic>) -> String {
+    #[paid(price = crate::apps::cents, network = "base-sepolia")]
+    async fn dynamic(hits: web::Data<Hits>, payment: Payment) -> String {
         hits.hit();
         payment.amount_display()
     }
-    async fn multi(hits: web::Data<Hits>, payment: Payment<Multi>) -> String {
+    #[paid(price = "$0.02", network = ["base-sepolia", "base"])]
+    async fn multi(hits: web::Data<Hits>, payment: Payment) -> String {
         hits.hit();
         payment.network().name.to_string()
     }
-    async fn before(hits: web::Data<Hits>, payment: Payment<Before>) -> String {
+    #[paid(price = "0.01 USDC", network = "base-sepolia", settle = "before")]
+    async fn before(hits: web::Data<Hits>, payment: Payment) -> String {
         hits.hit();
         payment.transaction().unwrap_or_default().to_owned()
     }
-    async fn hourly(hits: web::Data<Hits>, _: Payment<Hourly>) -> &'static str {
+    #[paid(price = "0.05 USDC", network = "base-sepolia", access = "1h")]
+    async fn hourly(hits: web::Data<Hits>, _: Payment) -> &'static str {
         hits.hit();
         "hourly"
     }
-    async fn v1only(hits: web::Data<Hits>, _: Payment<V1Only>) -> &'static str {
+    #[paid(price = "0.01 USDC", network = "base-sepolia", protocol = "v1")]
+    async fn v1only(hits: web::Data<Hits>, _: Payment) -> &'static str {
         hits.hit();
         "v1"
     }
-    async fn v2only(hits: web::Data<Hits>, _: Payment<V2Only>) -> &'static str {
+    #[paid(price = "0.01 USDC", network = "base-sepolia", protocol = "v2")]
+    async fn v2only(hits: web::Data<Hits>, _: Payment) -> &'static str {
         hits.hit();
         "v2"
     }
@@ -312,52 +259,61 @@ pub mod rocket_app {
     use ::rocket::fairing::AdHoc;
     use ::rocket::http::Status;
     use ::rocket::{Config, Shutdown, State, get, routes};
-    use rocket_x402::{Payment, X402};
+    use rocket_x402::{Payment, X402, paid};
 
     use super::*;
 
+    #[paid(price = "0.01 USDC", network = "base-sepolia", description = "Weather")]
     #[get("/weather")]
-    fn weather(hits: &State<Hits>, _payment: Payment<Weather>) -> &'static str {
+    fn weather(hits: &State<Hits>, _payment: Payment) -> &'static str {
         hits.hit();
         "sunny"
     }
+    #[paid(price = "0.001 USDC", network = "base-sepolia")]
     #[get("/cheap")]
-    fn cheap(hits: &State<Hits>, _payment: Payment<Cheap>) -> &'static str {
+    fn cheap(hits: &State<Hits>, _payment: Payment) -> &'static str {
         hits.hit();
         "cheap"
     }
+    #[paid(price = "0.01 USDC", network = "base-sepolia")]
     #[get("/broken")]
-    fn broken(hits: &State<Hits>, _payment: Payment<Broken>) -> (Status, &'static str) {
+    fn broken(hits: &State<Hits>, _payment: Payment) -> (Status, &'static str) {
         hits.hit();
         (Status::InternalServerError, "the handler failed")
     }
+    #[paid(price = crate::apps::cents, network = "base-sepolia")]
     #[get("/dynamic")]
-    fn dynamic(hits: &State<Hits>, payment: Payment<Dynamic>) -> String {
+    fn dynamic(hits: &State<Hits>, payment: Payment) -> String {
         hits.hit();
         payment.amount_display()
     }
+    #[paid(price = "$0.02", network = ["base-sepolia", "base"])]
     #[get("/multi")]
-    fn multi(hits: &State<Hits>, payment: Payment<Multi>) -> String {
+    fn multi(hits: &State<Hits>, payment: Payment) -> String {
         hits.hit();
         payment.network().name.to_string()
     }
+    #[paid(price = "0.01 USDC", network = "base-sepolia", settle = "before")]
     #[get("/before")]
-    fn before(hits: &State<Hits>, payment: Payment<Before>) -> String {
+    fn before(hits: &State<Hits>, payment: Payment) -> String {
         hits.hit();
         payment.transaction().unwrap_or_default().to_owned()
     }
+    #[paid(price = "0.05 USDC", network = "base-sepolia", access = "1h")]
     #[get("/hourly")]
-    fn hourly(hits: &State<Hits>, _payment: Payment<Hourly>) -> &'static str {
+    fn hourly(hits: &State<Hits>, _payment: Payment) -> &'static str {
         hits.hit();
         "hourly"
     }
+    #[paid(price = "0.01 USDC", network = "base-sepolia", protocol = "v1")]
     #[get("/v1only")]
-    fn v1only(hits: &State<Hits>, _payment: Payment<V1Only>) -> &'static str {
+    fn v1only(hits: &State<Hits>, _payment: Payment) -> &'static str {
         hits.hit();
         "v1"
     }
+    #[paid(price = "0.01 USDC", network = "base-sepolia", protocol = "v2")]
     #[get("/v2only")]
-    fn v2only(hits: &State<Hits>, _payment: Payment<V2Only>) -> &'static str {
+    fn v2only(hits: &State<Hits>, _payment: Payment) -> &'static str {
         hits.hit();
         "v2"
     }

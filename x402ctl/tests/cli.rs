@@ -341,3 +341,38 @@ async fn inspect_fetches_and_explains_a_url() {
     );
     assert!(server.payments_seen().is_empty(), "inspect never pays");
 }
+
+/// Issue acceptance: `x402ctl pay` against the quickstart's own server prints the paid
+/// response and what was paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pay_against_the_quickstart_server_prints_the_paid_response() {
+    use x402_examples::quickstart::{self, DEMO_PAYER_KEY, PAY_TO};
+    let (x402, address, _server) = quickstart::serve(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let url = format!("http://{address}/weather");
+    let output = x402ctl(&["pay", &url], &[("X402_PRIVATE_KEY", DEMO_PAYER_KEY)]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let body: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(body["forecast"], "sunny, 21 °C");
+    assert_eq!(body["amount"], "0.01 USDC");
+    let summary = text(&output.stderr);
+    assert!(
+        summary.contains("paid 0.01 USDC on base-sepolia"),
+        "{summary}"
+    );
+    assert!(summary.contains(PAY_TO), "{summary}");
+    let network = x402.gate().registry().network("base-sepolia").unwrap();
+    let ledger = x402.gate().dev_ledger().unwrap();
+    assert_eq!(
+        ledger.balance(
+            network.chain_id,
+            network.default_asset.address,
+            PAY_TO.parse().unwrap()
+        ),
+        U256::from(10_000u64)
+    );
+    let transaction = ledger.transfers()[0].transaction.to_string();
+    assert!(
+        summary.contains(&transaction),
+        "the summary names the transaction: {summary}"
+    );
+}

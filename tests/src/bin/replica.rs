@@ -17,56 +17,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::Router;
 use axum::extract::Extension;
 use axum::routing::get;
-use axum_x402::{Payment, PriceTag, RouteSpec, X402};
-use x402_runtime::AccessSpec;
+use axum_x402::{Payment, X402, paid};
 use x402_runtime::store::{RedisEntitlementStore, RedisReplayStore};
-
-macro_rules! tag {
-    ($name:ident, $spec:expr) => {
-        struct $name;
-        impl PriceTag for $name {
-            fn spec() -> &'static RouteSpec {
-                static SPEC: RouteSpec = $spec;
-                &SPEC
-            }
-        }
-    };
-}
-
-tag!(
-    Paid,
-    RouteSpec::fixed("0.01 USDC").networks(&["base-sepolia"])
-);
-tag!(
-    Hundred,
-    RouteSpec::fixed("0.05 USDC")
-        .networks(&["base-sepolia"])
-        .access(AccessSpec {
-            duration: None,
-            uses: Some(100),
-            scope: None,
-        })
-);
-tag!(
-    Prepaid,
-    RouteSpec::fixed("0.01 USDC")
-        .networks(&["base-sepolia"])
-        .prepay("1 USDC")
-);
 
 type Hits = Arc<AtomicUsize>;
 
-async fn paid(Extension(hits): Extension<Hits>, _: Payment<Paid>) -> &'static str {
+#[paid(price = "0.01 USDC", network = "base-sepolia")]
+async fn per_request(Extension(hits): Extension<Hits>, _: Payment) -> &'static str {
     hits.fetch_add(1, Ordering::SeqCst);
     "paid"
 }
 
-async fn hundred(Extension(hits): Extension<Hits>, _: Payment<Hundred>) -> &'static str {
+#[paid(price = "0.05 USDC", network = "base-sepolia", uses = 100)]
+async fn hundred(Extension(hits): Extension<Hits>, _: Payment) -> &'static str {
     hits.fetch_add(1, Ordering::SeqCst);
     "hundred"
 }
 
-async fn prepaid(Extension(hits): Extension<Hits>, _: Payment<Prepaid>) -> &'static str {
+#[paid(price = "0.01 USDC", network = "base-sepolia", prepay = "1 USDC")]
+async fn prepaid(Extension(hits): Extension<Hits>, _: Payment) -> &'static str {
     hits.fetch_add(1, Ordering::SeqCst);
     "prepaid"
 }
@@ -90,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hits = Hits::default();
     let count = hits.clone();
     let app = Router::new()
-        .route("/paid", get(paid))
+        .route("/paid", get(per_request))
         .route("/hundred", get(hundred))
         .route("/prepaid", get(prepaid))
         .layer(Extension(hits))
