@@ -3,3 +3,8 @@
 
 pub mod quickstart;
 pub mod term;
+
+/// The README's Rust examples, compiled as doc tests so they cannot drift from the code.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
