@@ -33,7 +33,10 @@ pub fn cents(request: &dyn RequestView) -> Result<Price, PriceError> {
 }
 
 fn builder<T: From<x402_runtime::Gate>>(config: &ServerConfig) -> X402Builder<T> {
+    // Routes that sell reusable access need keys that outlive the process.
+    let keys = x402_runtime::entitlement::EntitlementKeys::new("table", &[7; 32]);
     X402Builder::new()
+        .entitlement_keys(keys.expect("a 32-byte key"))
         .facilitator(config.facilitator_url.clone())
         .facilitator_timeout(config.facilitator_timeout)
         .pay_to(config.pay_to)

@@ -215,6 +215,16 @@ impl Gate {
             ),
             None => None,
         };
+        if (spec.access.is_some() || spec.prepay.is_some())
+            && self.ephemeral_keys
+            && self.dev_ledger.is_none()
+        {
+            // Tokens signed with a per-process random key die with the process and are refused
+            // by other replicas: customers would lose what they paid for.
+            return Err(misconfigured(
+                "this route sells reusable access (access, uses or prepay), whose tokens must outlive a restart and work on every replica: configure X402Builder::entitlement_keys or X402_ENTITLEMENT_KEYS".to_owned(),
+            ));
+        }
         let network_ids: Vec<&str> = if spec.networks.is_empty() {
             self.default_networks.iter().map(String::as_str).collect()
         } else {

@@ -71,6 +71,7 @@ mod rejection;
 mod request;
 pub mod response;
 mod route;
+mod slot;
 pub mod store;
 
 #[doc(hidden)]
@@ -93,6 +94,7 @@ pub use route::{
     AccessSpec, DEFAULT_MAX_TIMEOUT_SECONDS, DynamicPrice, PriceSpec, PriceTag, RouteSpec,
     SettleMode,
 };
+pub use slot::SettlementSlot;
 #[doc(inline)]
 pub use x402_macros::paid;
 pub use x402_protocol::{

@@ -492,3 +492,28 @@ async fn a_store_outage_fails_closed_and_charges_nothing() {
         "invalid tokens never reach the store"
     );
 }
+
+#[tokio::test]
+async fn selling_reusable_access_outside_development_needs_entitlement_keys() {
+    // A real facilitator (never reached: the challenge needs none) and no keys: refused, with
+    // the fix named, before anything can be paid.
+    let facilitator = "http://127.0.0.1:9";
+    let w = world_with(|b| b.facilitator(facilitator));
+    let refused = rejected(w.gate.evaluate(&Req::get("/hourly"), &HOURLY).await);
+    assert_eq!(
+        (refused.status(), refused.reason()),
+        (500, &Reason::NOT_CONFIGURED)
+    );
+    assert!(
+        refused.message().contains("entitlement_keys"),
+        "{}",
+        refused.message()
+    );
+
+    let keyed = world_with(|b| {
+        b.facilitator(facilitator)
+            .entitlement_keys(EntitlementKeys::new("k1", &[1; 32]).unwrap())
+    });
+    let challenge = rejected(keyed.gate.evaluate(&Req::get("/hourly"), &HOURLY).await);
+    assert_eq!(challenge.reason(), &Reason::PAYMENT_REQUIRED);
+}

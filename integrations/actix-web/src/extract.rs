@@ -5,10 +5,9 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::future::LocalBoxFuture;
-use x402_runtime::{PaymentInfo, PriceTag, Reason, Rejection};
+use x402_runtime::{PaymentInfo, PriceTag, Reason, Rejection, SettlementSlot};
 
 use crate::X402;
-use crate::middleware::Slot;
 use crate::response::into_response;
 use crate::view::RequestViewOf;
 
@@ -112,7 +111,7 @@ impl<T: PriceTag> FromRequest for Payment<T> {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let request = request.clone();
         Box::pin(async move {
-            let slot = request.extensions().get::<Slot>().cloned();
+            let slot = request.extensions().get::<SettlementSlot>().cloned();
             let Some(slot) = slot else {
                 tracing::error!(target: "x402::actix", "Payment extracted without the x402 middleware");
                 return Err(PaymentRejection(Rejection::new(
@@ -131,7 +130,7 @@ impl<T: PriceTag> FromRequest for Payment<T> {
             let decision = gate.evaluate(&RequestViewOf(&request), T::spec()).await;
             match decision.into_result() {
                 Ok(admission) => {
-                    slot.put(gate, admission.pending);
+                    slot.park(gate, admission.pending);
                     Ok(Payment {
                         info: admission.payment,
                         tag: PhantomData,

@@ -1,46 +1,14 @@
 use std::future::{Ready, ready};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::{Error, HttpMessage};
 use futures_util::future::LocalBoxFuture;
-use x402_runtime::{Completion, Gate, Pending};
+use x402_runtime::{Completion, Gate, SettlementSlot};
 
 use crate::response::{append_headers, into_response};
-
-/// Carries the gate to the `Payment` extractor and the pending settlement (with the gate that
-/// must finish it) back to the middleware.
-#[derive(Clone)]
-pub(crate) struct Slot(Arc<SlotInner>);
-
-struct SlotInner {
-    gate: Arc<Gate>,
-    pending: Mutex<Option<(Arc<Gate>, Pending)>>,
-}
-
-impl Slot {
-    pub(crate) fn gate(&self) -> &Arc<Gate> {
-        &self.0.gate
-    }
-
-    pub(crate) fn put(&self, gate: Arc<Gate>, pending: Pending) {
-        *self
-            .0
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((gate, pending));
-    }
-
-    fn take(&self) -> Option<(Arc<Gate>, Pending)> {
-        self.0
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }
-}
 
 /// The middleware that makes `Payment` extractors work and settles after the handler.
 ///
@@ -90,23 +58,18 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let slot = Slot(Arc::new(SlotInner {
-            gate: self.gate.clone(),
-            pending: Mutex::new(None),
-        }));
+        let slot = SettlementSlot::new(self.gate.clone());
         request.extensions_mut().insert(slot.clone());
         let service = self.service.clone();
         Box::pin(async move {
             let mut response = service.call(request).await?;
-            let Some((gate, pending)) = slot.take() else {
-                return Ok(response.map_into_left_body());
-            };
-            match gate.finish(pending, response.status().as_u16()).await {
-                Completion::Deliver(headers) => {
+            match slot.finish(response.status().as_u16()).await {
+                None => Ok(response.map_into_left_body()),
+                Some(Completion::Deliver(headers)) => {
                     append_headers(response.headers_mut(), headers);
                     Ok(response.map_into_left_body())
                 }
-                Completion::Replace(parts) => {
+                Some(Completion::Replace(parts)) => {
                     let (request, _discarded) = response.into_parts();
                     Ok(ServiceResponse::new(request, into_response(parts)).map_into_right_body())
                 }

@@ -4,9 +4,8 @@ use std::ops::Deref;
 use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
-use x402_runtime::{PaymentInfo, PriceTag, Reason, Rejection};
+use x402_runtime::{PaymentInfo, PriceTag, Reason, Rejection, SettlementSlot};
 
-use crate::layer::Slot;
 use crate::response::into_response;
 use crate::view::PartsView;
 
@@ -101,7 +100,7 @@ impl<T: PriceTag, S: Send + Sync> FromRequestParts<S> for Payment<T> {
     type Rejection = PaymentRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(slot) = parts.extensions.get::<Slot>().cloned() else {
+        let Some(slot) = parts.extensions.get::<SettlementSlot>().cloned() else {
             tracing::error!(target: "x402::axum", "Payment extracted without the x402 layer");
             return Err(PaymentRejection(Rejection::new(
                 Reason::NOT_CONFIGURED,
@@ -111,7 +110,7 @@ impl<T: PriceTag, S: Send + Sync> FromRequestParts<S> for Payment<T> {
         let decision = slot.gate().evaluate(&PartsView(parts), T::spec()).await;
         match decision.into_result() {
             Ok(admission) => {
-                slot.put(admission.pending);
+                slot.park(slot.gate().clone(), admission.pending);
                 Ok(Payment {
                     info: admission.payment,
                     tag: PhantomData,

@@ -1,4 +1,4 @@
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum_core::response::Response;
@@ -6,40 +6,9 @@ use futures_util::future::BoxFuture;
 use http::Request;
 use tower_layer::Layer;
 use tower_service::Service;
-use x402_runtime::{Completion, Gate, Pending};
+use x402_runtime::{Completion, Gate, SettlementSlot};
 
 use crate::response::{append_headers, into_response};
-
-/// Carries the gate to the `Payment` extractor and the pending settlement back to the layer.
-#[derive(Clone)]
-pub(crate) struct Slot(Arc<SlotInner>);
-
-struct SlotInner {
-    gate: Arc<Gate>,
-    pending: Mutex<Option<Pending>>,
-}
-
-impl Slot {
-    pub(crate) fn gate(&self) -> &Arc<Gate> {
-        &self.0.gate
-    }
-
-    pub(crate) fn put(&self, pending: Pending) {
-        *self
-            .0
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(pending);
-    }
-
-    fn take(&self) -> Option<Pending> {
-        self.0
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }
-}
 
 /// The tower layer that makes `Payment` extractors work and settles after the handler.
 ///
@@ -87,10 +56,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let slot = Slot(Arc::new(SlotInner {
-            gate: self.gate.clone(),
-            pending: Mutex::new(None),
-        }));
+        let slot = SettlementSlot::new(self.gate.clone());
         request.extensions_mut().insert(slot.clone());
         // The clone that was polled ready handles this request (tower's usual pattern).
         let clone = self.inner.clone();
@@ -98,19 +64,13 @@ where
         let future = inner.call(request);
         Box::pin(async move {
             let mut response = future.await?;
-            let Some(pending) = slot.take() else {
-                return Ok(response);
-            };
-            match slot
-                .gate()
-                .finish(pending, response.status().as_u16())
-                .await
-            {
-                Completion::Deliver(headers) => {
+            match slot.finish(response.status().as_u16()).await {
+                None => Ok(response),
+                Some(Completion::Deliver(headers)) => {
                     append_headers(&mut response, headers);
                     Ok(response)
                 }
-                Completion::Replace(parts) => Ok(into_response(parts)),
+                Some(Completion::Replace(parts)) => Ok(into_response(parts)),
             }
         })
     }

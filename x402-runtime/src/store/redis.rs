@@ -72,6 +72,12 @@ fn manager_config() -> ConnectionManagerConfig {
         .set_number_of_retries(6)
 }
 
+/// Opens a connection manager with [`manager_config`], waiting for the first connection.
+async fn connect(url: impl IntoConnectionInfo) -> Result<ConnectionManager, RedisStoreError> {
+    let client = Client::open(url)?;
+    Ok(ConnectionManager::new_with_config(client, manager_config()).await?)
+}
+
 /// What every Redis store shares: the connection, the key namespace and the time limit.
 #[derive(Clone)]
 struct Connection {
@@ -191,9 +197,7 @@ impl RedisReplayStore {
     /// the same way. To configure the manager yourself, use
     /// [`from_manager`](Self::from_manager).
     pub async fn connect(url: impl IntoConnectionInfo) -> Result<Self, RedisStoreError> {
-        let client = Client::open(url)?;
-        let manager = ConnectionManager::new_with_config(client, manager_config()).await?;
-        Ok(Self::from_manager(manager))
+        Ok(Self::from_manager(connect(url).await?))
     }
 
     /// Uses an existing connection manager (clones of one manager share its connection).
@@ -336,9 +340,7 @@ impl RedisEntitlementStore {
 
     /// Connects to Redis at `url`, as [`RedisReplayStore::connect`] does.
     pub async fn connect(url: impl IntoConnectionInfo) -> Result<Self, RedisStoreError> {
-        let client = Client::open(url)?;
-        let manager = ConnectionManager::new_with_config(client, manager_config()).await?;
-        Ok(Self::from_manager(manager))
+        Ok(Self::from_manager(connect(url).await?))
     }
 
     /// Uses an existing connection manager, for example a [`RedisReplayStore`]'s.
