@@ -1,6 +1,7 @@
 //! Cost of answering an unpaid request to a paid route with a 402 challenge, next to a
 //! baseline in the same run: serialising a small JSON error body, about what any API does for
-//! an error response.
+//! an error response. The route keeps the last challenge it rendered, so repeated requests for
+//! one URL hit that cache; `distinct_urls` renders every time.
 //!
 //! `cargo bench -p x402-runtime --bench challenge`
 
@@ -14,6 +15,22 @@ static ROUTE: RouteSpec = RouteSpec::fixed("0.01 USDC")
     .description("Current weather")
     .mime_type("application/json");
 static TWO_NETWORKS: RouteSpec = RouteSpec::fixed("$0.01").networks(&["base", "base-sepolia"]);
+
+/// A request with its own query string, so no two iterations ask for the same resource (the
+/// route's last-challenge cache never hits).
+struct Varying(String);
+impl RequestView for Varying {
+    fn method(&self) -> &str {
+        "GET"
+    }
+    fn path_and_query(&self) -> &str {
+        &self.0
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        name.eq_ignore_ascii_case("host")
+            .then_some("api.example.com")
+    }
+}
 
 struct Get;
 impl RequestView for Get {
@@ -61,6 +78,18 @@ fn challenge(c: &mut Criterion) {
             })
         });
     }
+    let mut n = 0u64;
+    group.bench_function("evaluate_and_render/one_network_distinct_urls", |b| {
+        b.iter(|| {
+            n += 1;
+            let view = Varying(format!("/weather?city=Oslo&n={n}"));
+            let decision = runtime.block_on(gate.evaluate(black_box(&view), &ROUTE));
+            let Decision::Challenge(rejection) = decision else {
+                unreachable!("no payment was sent")
+            };
+            black_box(rejection.to_response())
+        })
+    });
     group.finish();
 }
 
