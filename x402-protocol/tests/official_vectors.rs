@@ -274,3 +274,36 @@ fn clone_case(case: &Case) -> Case {
         requirements: case.requirements.clone(),
     }
 }
+
+/// The legacy Python v1 client posts `null` for optional fields; other clients omit them.
+#[test]
+fn null_optional_fields_are_accepted() {
+    let v1: v1::PaymentRequirements = serde_json::from_value(serde_json::json!({
+        "scheme": "exact", "network": "base", "maxAmountRequired": "10000",
+        "resource": "http://api.test/weather", "description": null, "mimeType": null,
+        "outputSchema": null, "payTo": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+        "maxTimeoutSeconds": 60, "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", "extra": null
+    }))
+    .unwrap();
+    assert_eq!((v1.description.as_str(), v1.mime_type.as_str()), ("", ""));
+    assert_eq!((v1.output_schema, v1.extra), (None, None));
+
+    let settled: x402_protocol::facilitator::SettleResponse = serde_json::from_value(serde_json::json!({
+        "success": false, "errorReason": "insufficient_funds", "payer": null, "transaction": null, "network": "base"
+    }))
+    .unwrap();
+    assert_eq!(settled.transaction, "");
+    let verified: x402_protocol::facilitator::VerifyResponse = serde_json::from_value(
+        serde_json::json!({"isValid": true, "invalidReason": null, "payer": null}),
+    )
+    .unwrap();
+    assert!(verified.is_valid && verified.payer.is_none());
+    // And we always send `payer` (null when unknown), which the Python v1 model requires.
+    assert!(
+        serde_json::to_value(&verified)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .contains_key("payer")
+    );
+}
