@@ -140,15 +140,9 @@ async fn valid_payments_of_both_generations_are_verified_then_settled() {
 #[tokio::test]
 async fn a_replayed_payment_is_rejected_with_its_reason() {
     let w = world();
-    let (name, value) = w
-        .pay(
-            &WEATHER,
-            Req::get("/weather"),
-            ProtocolVersion::V2,
-            "eip155:84532",
-        )
+    let request = w
+        .paid(&WEATHER, "/weather", ProtocolVersion::V2, "eip155:84532")
         .await;
-    let request = Req::get("/weather").with(name, value);
     let first = w
         .gate
         .evaluate(&request, &WEATHER)
@@ -279,15 +273,9 @@ async fn malformed_headers_get_a_4xx_with_a_reason() {
 #[tokio::test]
 async fn a_failing_handler_is_not_charged_and_the_authorization_can_be_retried() {
     let w = world();
-    let (name, value) = w
-        .pay(
-            &WEATHER,
-            Req::get("/weather"),
-            ProtocolVersion::V1,
-            "base-sepolia",
-        )
+    let request = w
+        .paid(&WEATHER, "/weather", ProtocolVersion::V1, "base-sepolia")
         .await;
-    let request = Req::get("/weather").with(name, value);
     let payee_before = w.balance("base-sepolia", pay_to());
 
     let admission = w
@@ -327,20 +315,11 @@ async fn a_failing_handler_is_not_charged_and_the_authorization_can_be_retried()
 #[tokio::test]
 async fn expired_and_unfunded_payments_are_rejected() {
     let w = world();
-    let (name, value) = w
-        .pay(
-            &WEATHER,
-            Req::get("/weather"),
-            ProtocolVersion::V2,
-            "eip155:84532",
-        )
+    let request = w
+        .paid(&WEATHER, "/weather", ProtocolVersion::V2, "eip155:84532")
         .await;
     w.clock.advance(300);
-    let rejection = rejected(
-        w.gate
-            .evaluate(&Req::get("/weather").with(name, value), &WEATHER)
-            .await,
-    );
+    let rejection = rejected(w.gate.evaluate(&request, &WEATHER).await);
     assert_eq!(rejection.reason(), &Reason::VALID_BEFORE);
     assert_eq!(rejection.status(), 402);
 
@@ -348,37 +327,22 @@ async fn expired_and_unfunded_payments_are_rejected() {
         payer: LocalSigner::random(),
         ..world()
     };
-    let (name, value) = broke
-        .pay(
-            &WEATHER,
-            Req::get("/weather"),
-            ProtocolVersion::V2,
-            "eip155:84532",
-        )
+    let request = broke
+        .paid(&WEATHER, "/weather", ProtocolVersion::V2, "eip155:84532")
         .await;
-    let rejection = rejected(
-        broke
-            .gate
-            .evaluate(&Req::get("/weather").with(name, value), &WEATHER)
-            .await,
-    );
+    let rejection = rejected(broke.gate.evaluate(&request, &WEATHER).await);
     assert_eq!(rejection.reason(), &Reason::INSUFFICIENT_FUNDS);
 }
 
 #[tokio::test]
 async fn settle_before_routes_settle_before_the_handler() {
     let w = world();
-    let (name, value) = w
-        .pay(
-            &BEFORE,
-            Req::get("/report"),
-            ProtocolVersion::V2,
-            "eip155:84532",
-        )
+    let request = w
+        .paid(&BEFORE, "/report", ProtocolVersion::V2, "eip155:84532")
         .await;
     let admission = w
         .gate
-        .evaluate(&Req::get("/report").with(name, value), &BEFORE)
+        .evaluate(&request, &BEFORE)
         .await
         .into_result()
         .unwrap();
@@ -542,19 +506,10 @@ async fn facilitator_faults_map_to_502_504_and_402() {
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let w = world_with(|b| b.facilitator(url));
-    let (name, value) = w
-        .pay(
-            &WEATHER,
-            Req::get("/weather"),
-            ProtocolVersion::V2,
-            "eip155:84532",
-        )
+    let request = w
+        .paid(&WEATHER, "/weather", ProtocolVersion::V2, "eip155:84532")
         .await;
-    let rejection = rejected(
-        w.gate
-            .evaluate(&Req::get("/weather").with(name, value), &WEATHER)
-            .await,
-    );
+    let rejection = rejected(w.gate.evaluate(&request, &WEATHER).await);
     assert_eq!(
         (rejection.status(), rejection.reason()),
         (502, &Reason::FACILITATOR_UNAVAILABLE)
@@ -566,20 +521,11 @@ async fn facilitator_faults_map_to_502_504_and_402() {
         b.facilitator_client(Arc::new(Fault::Slow(Duration::from_secs(30))))
             .facilitator_timeout(timeout)
     });
-    let (name, value) = w
-        .pay(
-            &WEATHER,
-            Req::get("/weather"),
-            ProtocolVersion::V2,
-            "eip155:84532",
-        )
+    let request = w
+        .paid(&WEATHER, "/weather", ProtocolVersion::V2, "eip155:84532")
         .await;
     let started = Instant::now();
-    let rejection = rejected(
-        w.gate
-            .evaluate(&Req::get("/weather").with(name, value), &WEATHER)
-            .await,
-    );
+    let rejection = rejected(w.gate.evaluate(&request, &WEATHER).await);
     assert_eq!(
         (rejection.status(), rejection.reason()),
         (504, &Reason::FACILITATOR_TIMEOUT)
@@ -588,19 +534,10 @@ async fn facilitator_faults_map_to_502_504_and_402() {
 
     // "Valid", but for someone else: not believed.
     let w = world_with(|b| b.facilitator_client(Arc::new(Fault::OtherPayer)));
-    let (name, value) = w
-        .pay(
-            &WEATHER,
-            Req::get("/weather"),
-            ProtocolVersion::V2,
-            "eip155:84532",
-        )
+    let request = w
+        .paid(&WEATHER, "/weather", ProtocolVersion::V2, "eip155:84532")
         .await;
-    let rejection = rejected(
-        w.gate
-            .evaluate(&Req::get("/weather").with(name, value), &WEATHER)
-            .await,
-    );
+    let rejection = rejected(w.gate.evaluate(&request, &WEATHER).await);
     assert_eq!(
         (rejection.status(), rejection.reason()),
         (502, &Reason::FACILITATOR_INVALID_RESPONSE)
@@ -608,17 +545,12 @@ async fn facilitator_faults_map_to_502_504_and_402() {
 
     // Verified, then settlement fails: the handler's output is replaced by a 402.
     let w = world_with(|b| b.facilitator_client(Arc::new(Fault::SettleFails)));
-    let (name, value) = w
-        .pay(
-            &WEATHER,
-            Req::get("/weather"),
-            ProtocolVersion::V2,
-            "eip155:84532",
-        )
+    let request = w
+        .paid(&WEATHER, "/weather", ProtocolVersion::V2, "eip155:84532")
         .await;
     let admission = w
         .gate
-        .evaluate(&Req::get("/weather").with(name, value), &WEATHER)
+        .evaluate(&request, &WEATHER)
         .await
         .into_result()
         .unwrap();
@@ -658,17 +590,12 @@ async fn single_generation_routes_speak_and_accept_only_their_generation() {
     assert!(response.header("payment-required").is_none());
     let body: v1::PaymentRequired = serde_json::from_slice(&response.body).unwrap();
     assert_eq!(body.accepts.len(), 1);
-    let (name, value) = w
-        .pay(
-            &V1_ONLY,
-            Req::get("/v1"),
-            ProtocolVersion::V1,
-            "base-sepolia",
-        )
+    let request = w
+        .paid(&V1_ONLY, "/v1", ProtocolVersion::V1, "base-sepolia")
         .await;
     assert!(
         w.gate
-            .evaluate(&Req::get("/v1").with(name, value), &V1_ONLY)
+            .evaluate(&request, &V1_ONLY)
             .await
             .into_result()
             .is_ok()
@@ -684,17 +611,12 @@ async fn single_generation_routes_speak_and_accept_only_their_generation() {
         body,
         serde_json::json!({"error": "payment_required", "message": body["message"]})
     );
-    let (name, value) = w
-        .pay(
-            &V2_ONLY,
-            Req::get("/v2"),
-            ProtocolVersion::V2,
-            "eip155:84532",
-        )
+    let request = w
+        .paid(&V2_ONLY, "/v2", ProtocolVersion::V2, "eip155:84532")
         .await;
     assert!(
         w.gate
-            .evaluate(&Req::get("/v2").with(name, value), &V2_ONLY)
+            .evaluate(&request, &V2_ONLY)
             .await
             .into_result()
             .is_ok()

@@ -98,6 +98,18 @@ impl World {
             .await
     }
 
+    /// The request to `path` with a valid payment for `spec`'s challenge there attached.
+    pub async fn paid(
+        &self,
+        spec: &'static RouteSpec,
+        path: &'static str,
+        version: ProtocolVersion,
+        network: &str,
+    ) -> Req {
+        let (name, value) = self.pay(spec, Req::get(path), version, network).await;
+        Req::get(path).with(name, value)
+    }
+
     /// Like [`World::pay`], choosing the first entry for which `pick(network, amount)` holds.
     pub async fn pay_entry(
         &self,
