@@ -12,6 +12,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::entitlement::EntitlementKeys;
 use crate::facilitator::{EmbeddedFacilitator, Facilitator, FacilitatorError, HttpFacilitator};
 use crate::gate::Gate;
+use crate::paywall::PaywallConfig;
 use crate::request::ResourcePolicy;
 use crate::store::{EntitlementStore, MemoryEntitlementStore, MemoryReplayStore, ReplayStore};
 
@@ -83,6 +84,7 @@ pub struct X402Builder<T = Gate> {
     settlement_timeout: Duration,
     max_header_bytes: usize,
     max_authorization_lifetime: Duration,
+    paywall: Option<PaywallConfig>,
     deferred_error: Option<ConfigError>,
     target: PhantomData<fn() -> T>,
 }
@@ -104,6 +106,7 @@ impl<T> Default for X402Builder<T> {
             settlement_timeout: Duration::from_secs(60),
             max_header_bytes: codec::DEFAULT_MAX_HEADER_BYTES,
             max_authorization_lifetime: Duration::from_secs(24 * 60 * 60),
+            paywall: None,
             deferred_error: None,
             target: PhantomData,
         }
@@ -239,6 +242,14 @@ impl<T: From<Gate>> X402Builder<T> {
     /// remembered until they expire, so this bounds replay-store memory.
     pub fn max_authorization_lifetime(mut self, lifetime: Duration) -> Self {
         self.max_authorization_lifetime = lifetime;
+        self
+    }
+
+    /// Answers browsers that open a paid route without paying with an HTML page they can pay
+    /// on (see [`paywall`](crate::paywall)); off unless called. Routes can opt out with
+    /// [`RouteSpec::no_paywall`](crate::RouteSpec::no_paywall) or bring their own look.
+    pub fn paywall(mut self, config: PaywallConfig) -> Self {
+        self.paywall = Some(config);
         self
     }
 
@@ -395,6 +406,7 @@ impl<T: From<Gate>> X402Builder<T> {
             entitlements: self
                 .entitlements
                 .unwrap_or_else(|| Arc::new(MemoryEntitlementStore::new())),
+            paywall: self.paywall.map(Arc::new),
         }))
     }
 }

@@ -161,11 +161,26 @@ fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
 pub struct Challenge {
     route: Arc<PreparedRoute>,
     resource: String,
+    /// Set when a browser asked and the route has a paywall: the 402 is an HTML page.
+    paywall: Option<crate::paywall::Chosen>,
 }
 
 impl Challenge {
     pub(crate) fn new(route: Arc<PreparedRoute>, resource: String) -> Self {
-        Challenge { route, resource }
+        Challenge {
+            route,
+            resource,
+            paywall: None,
+        }
+    }
+
+    pub(crate) fn with_paywall(mut self, paywall: Option<crate::paywall::Chosen>) -> Self {
+        self.paywall = paywall;
+        self
+    }
+
+    pub(crate) fn paywall(&self) -> Option<&crate::paywall::Chosen> {
+        self.paywall.as_ref()
     }
 
     pub(crate) fn route(&self) -> &Arc<PreparedRoute> {

@@ -118,6 +118,7 @@ pub struct Gate {
     pub(crate) entitlement_keys: EntitlementKeys,
     pub(crate) entitlements: Arc<dyn EntitlementStore>,
     pub(crate) ephemeral_keys: bool,
+    pub(crate) paywall: Option<Arc<crate::paywall::PaywallConfig>>,
 }
 
 impl std::fmt::Debug for Gate {
@@ -346,7 +347,8 @@ impl Gate {
             Some(resource) => resource.to_owned(),
             None => self.resource_policy.resource_url(view),
         };
-        Ok(Challenge::new(route, resource))
+        let paywall = crate::paywall::choose(self.paywall.as_ref(), spec.paywall, view);
+        Ok(Challenge::new(route, resource).with_paywall(paywall))
     }
 
     /// Decides what to do with a request to a paid route.

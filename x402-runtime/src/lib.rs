@@ -10,7 +10,8 @@
 //! - [`facilitator`]: the [`Facilitator`] trait, an HTTP client and an embedded facilitator
 //!   with a dev ledger;
 //! - [`store`]: replay protection shared by all replicas;
-//! - [`response`]: the one mapping from decisions and errors to status, headers and JSON.
+//! - [`response`]: the one mapping from decisions and errors to status, headers and JSON;
+//! - [`paywall`]: the HTML page browsers get instead of a JSON 402, when enabled.
 //!
 //! # Cargo features
 //!
@@ -67,6 +68,7 @@ pub mod facilitator;
 mod gate;
 mod grant;
 mod payment;
+pub mod paywall;
 mod rejection;
 mod request;
 pub mod response;

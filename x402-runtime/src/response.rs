@@ -74,6 +74,11 @@ fn json_string(s: &str) -> String {
 
 /// Renders a rejection (a bare challenge is the rejection `payment_required`).
 pub(crate) fn rejection(rejection: &Rejection) -> ResponseParts {
+    // A browser's bare challenge on a route with a paywall becomes an HTML page.
+    crate::paywall::html_for(rejection, json_rejection(rejection))
+}
+
+fn json_rejection(rejection: &Rejection) -> ResponseParts {
     let Some(challenge) = rejection
         .challenge()
         .filter(|_| rejection.is_bare_challenge())

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use x402_protocol::{Price, PriceError, ProtocolVersion};
 
+use crate::paywall::{PaywallConfig, RoutePaywall};
 use crate::request::RequestView;
 
 /// A price computed from the request at run time (`#[paid(price = my_fn, …)]`).
@@ -93,6 +94,8 @@ pub struct RouteSpec {
     pub prepay: Option<&'static str>,
     /// Accept only this protocol generation (`None`: both, the default).
     pub only: Option<ProtocolVersion>,
+    /// Whether browsers get the HTML paywall (default: as the server says).
+    pub paywall: RoutePaywall,
 }
 
 /// `maxTimeoutSeconds` when a route does not set one.
@@ -113,6 +116,7 @@ impl RouteSpec {
             access: None,
             prepay: None,
             only: None,
+            paywall: RoutePaywall::Server,
         }
     }
 
@@ -185,6 +189,29 @@ impl RouteSpec {
     /// `X-PAYMENT`. Routes speak both by default, so clients of either generation can pay.
     pub const fn only(mut self, version: ProtocolVersion) -> Self {
         self.only = Some(version);
+        self
+    }
+
+    /// Serves browsers this paywall, whether or not the server has one (see
+    /// [`paywall`](crate::paywall)).
+    ///
+    /// ```
+    /// use x402_runtime::RouteSpec;
+    /// use x402_runtime::paywall::PaywallConfig;
+    ///
+    /// static LOOK: PaywallConfig = PaywallConfig::new().app_name("Reports").primary_color("#7c3aed");
+    /// static REPORT: RouteSpec = RouteSpec::fixed("$1").networks(&["base"]).paywall(&LOOK);
+    /// # let _ = &REPORT;
+    /// ```
+    pub const fn paywall(mut self, config: &'static PaywallConfig) -> Self {
+        self.paywall = RoutePaywall::Custom(config);
+        self
+    }
+
+    /// Never serves the HTML paywall on this route, even when the server has one: browsers get
+    /// the JSON 402 like any client.
+    pub const fn no_paywall(mut self) -> Self {
+        self.paywall = RoutePaywall::Off;
         self
     }
 
