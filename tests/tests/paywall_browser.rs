@@ -478,6 +478,7 @@ fn failures_in_words(chrome: &mut Chromium, server: &Server) {
     // Content that is not HTML is shown in the page.
     let wallet = funded(Behaviour::Cooperative);
     let page = chrome.open(&format!("{}/data", server.base), Some(&wallet));
+    chrome.screenshot(&page, &out.join("axum-data-paywall.png"));
     chrome.click(&page, "x402-pay");
     let shown = chrome.drive_until(
         &page,

@@ -54,6 +54,9 @@ pub use extract::{Payment, PaymentRejection, Unpriced};
 pub use middleware::{X402Middleware, X402Service};
 #[doc(inline)]
 pub use x402_runtime::paid;
+/// The browser paywall's look (see [`x402_runtime::paywall`]), for
+/// [`X402Builder::paywall`] and [`RouteSpec::paywall`].
+pub use x402_runtime::paywall::PaywallConfig;
 pub use x402_runtime::{
     Access, ConfigError, Gate, PaymentInfo, PriceTag, RouteSpec, SettleMode, X402Builder,
 };

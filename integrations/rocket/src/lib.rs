@@ -66,6 +66,9 @@ pub use fairing::X402Fairing;
 pub use guard::{Payment, PaymentRejection, Unpriced};
 #[doc(inline)]
 pub use x402_runtime::paid;
+/// The browser paywall's look (see [`x402_runtime::paywall`]), for
+/// [`X402Builder::paywall`] and [`RouteSpec::paywall`].
+pub use x402_runtime::paywall::PaywallConfig;
 pub use x402_runtime::{
     Access, ConfigError, Gate, PaymentInfo, PriceTag, RouteSpec, SettleMode, X402Builder,
 };

@@ -25,8 +25,8 @@
 //! The response is the JSON 402 with three changes: `content-type: text/html; charset=utf-8`,
 //! `cache-control: no-store`, and the page as body. Everything the page needs is inline (one
 //! `<style>`, one `<script>`, the v2 `PaymentRequired` as a JSON data block): no CDN, no
-//! fonts, nothing fetched but the paid URL itself. The default page weighs about 14 KB
-//! (4.5 KB gzipped) plus the route's `PaymentRequired`.
+//! fonts, nothing fetched but the paid URL itself. The default page weighs about 16 KB
+//! (6 KB gzipped): 11 KB of script, 3 KB of style, and about 1 KB of data for one way to pay.
 //!
 //! # Example
 //!
