@@ -84,6 +84,11 @@ mod axum_app {
         Json(json!({ "paid": true, "payer": payment.payer().to_string() }))
     }
 
+    #[paid(price = "0.05 USDC", network = "base-sepolia", access = "1h")]
+    async fn hourly(payment: Payment) -> Html<String> {
+        Html(paid_page(payment.payer()))
+    }
+
     pub(crate) fn launch(runtime: &tokio::runtime::Runtime) -> Server {
         let x402: X402 = X402::builder()
             .embedded_facilitator()
@@ -95,6 +100,7 @@ mod axum_app {
         let app = ::axum::Router::new()
             .route("/report", get(report))
             .route("/data", get(data))
+            .route("/hourly", get(hourly))
             .layer(x402.layer());
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -475,6 +481,24 @@ fn failures_in_words(chrome: &mut Chromium, server: &Server) {
     chrome.close(page);
     assert_eq!(ledger.transfers(), transfers, "no failure moved money");
 
+    // Access bought earlier that no longer works: the page says so before anyone clicks.
+    let page = chrome.open("about:blank", None);
+    chrome.call(page.session(), "Network.enable", json!({}));
+    chrome.call(
+        page.session(),
+        "Network.setExtraHTTPHeaders",
+        json!({ "headers": { "x402-entitlement": "x402e1.forged.token" } }),
+    );
+    chrome.navigate(&page, &format!("{}/hourly", server.base));
+    let said = text(chrome, &page, "x402-status");
+    assert!(
+        said.starts_with(
+            "Your earlier access was not accepted. Pay again to continue. (entitlement_"
+        ),
+        "{said}"
+    );
+    chrome.close(page);
+
     // Content that is not HTML is shown in the page.
     let wallet = funded(Behaviour::Cooperative);
     let page = chrome.open(&format!("{}/data", server.base), Some(&wallet));
@@ -530,7 +554,7 @@ fn a_person_pays_through_the_paywall_in_chromium_on_every_framework() {
     failures_in_words(&mut chrome, &servers[0].1);
 
     eprintln!(
-        "paywall in {version}: {} bytes; paid on {} frameworks, 5 failure paths; {:.1} s; screenshots in {}",
+        "paywall in {version}: {} bytes; paid on {} frameworks; 4 failures, a lapsed grant and JSON content on axum; {:.1} s; screenshots in {}",
         axum_page.len(),
         servers.len(),
         started.elapsed().as_secs_f64(),

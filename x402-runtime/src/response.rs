@@ -74,7 +74,7 @@ fn json_string(s: &str) -> String {
 
 /// Renders a rejection (a bare challenge is the rejection `payment_required`).
 pub(crate) fn rejection(rejection: &Rejection) -> ResponseParts {
-    // A browser's bare challenge on a route with a paywall becomes an HTML page.
+    // A browser's challenge without payment, on a route with a paywall, becomes a page.
     crate::paywall::html_for(rejection, json_rejection(rejection))
 }
 

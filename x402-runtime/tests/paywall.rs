@@ -4,10 +4,12 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{Req, World, rejected, world, world_with};
 use x402_protocol::{ProtocolVersion, codec, headers};
 use x402_runtime::paywall::PaywallConfig;
-use x402_runtime::{Decision, ResponseParts, RouteSpec};
+use x402_runtime::{AccessSpec, Decision, ResponseParts, RouteSpec};
 
 const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
@@ -233,6 +235,37 @@ async fn only_the_bare_v2_challenge_becomes_a_page() {
         json["error"], "invalid_exact_evm_nonce_already_used",
         "{json}"
     );
+}
+
+#[tokio::test]
+async fn a_browser_whose_access_lapsed_gets_the_page_with_the_reason() {
+    static HOURLY: RouteSpec = RouteSpec::fixed("0.05 USDC")
+        .networks(&["base-sepolia"])
+        .access(AccessSpec {
+            duration: Some(Duration::from_secs(3600)),
+            uses: None,
+            scope: None,
+        });
+    let world = with_paywall(PaywallConfig::new());
+    let lapsed = browser("/hourly").with("x402-entitlement", "x402e1.forged.token");
+    let parts = respond(&world, &HOURLY, lapsed).await;
+    assert_eq!(
+        parts.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let reason = page_data(body(&parts))["paymentRequired"]["error"].clone();
+    assert!(
+        reason
+            .as_str()
+            .is_some_and(|r| r.starts_with("entitlement_")),
+        "{reason}"
+    );
+    // A program with the same token gets the JSON with the same reason.
+    let program = Req::get("/hourly").with("x402-entitlement", "x402e1.forged.token");
+    let parts = respond(&world, &HOURLY, program).await;
+    assert_eq!(parts.header("content-type"), Some("application/json"));
+    let json: serde_json::Value = serde_json::from_slice(&parts.body).unwrap();
+    assert_eq!(json["error"], reason);
 }
 
 #[tokio::test]

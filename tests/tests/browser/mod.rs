@@ -422,3 +422,10 @@ pub(crate) struct Page {
     session: String,
     target: String,
 }
+
+impl Page {
+    /// The session to send this tab's commands to.
+    pub(crate) fn session(&self) -> Option<&str> {
+        Some(&self.session)
+    }
+}

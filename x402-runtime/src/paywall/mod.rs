@@ -18,15 +18,16 @@
 //! # When the page is served
 //!
 //! Like the reference servers: the request's `Accept` contains `text/html` **and** its
-//! `User-Agent` contains `Mozilla` ([`wants_html`]), and the 402 is the bare challenge (no
-//! payment was sent). Answers to a payment that failed stay JSON, since the page's own script
+//! `User-Agent` contains `Mozilla` ([`wants_html`]), and the 402 is the challenge for a request
+//! without payment (none at all, or an entitlement token that expired or was used up: the page
+//! then says so). Answers to a payment that failed stay JSON, since the page's own script
 //! reads them. Routes that speak only protocol v1 get JSON too: the page pays with v2.
 //!
 //! The response is the JSON 402 with three changes: `content-type: text/html; charset=utf-8`,
 //! `cache-control: no-store`, and the page as body. Everything the page needs is inline (one
 //! `<style>`, one `<script>`, the v2 `PaymentRequired` as a JSON data block): no CDN, no
-//! fonts, nothing fetched but the paid URL itself. The default page weighs about 16 KB
-//! (6 KB gzipped): 11 KB of script, 3 KB of style, and about 1 KB of data for one way to pay.
+//! fonts, nothing fetched but the paid URL itself. The default page weighs about 17 KB
+//! (6 KB gzipped): 11.5 KB of script, 3 KB of style, and about 1 KB of data for one way to pay.
 //!
 //! # Example
 //!
@@ -300,8 +301,9 @@ pub(crate) fn choose(
 /// `content-type` of the paywall page.
 pub const CONTENT_TYPE_HTML: &str = "text/html; charset=utf-8";
 
-/// Turns the JSON 402 of a bare challenge into the paywall page, when the challenge was made
-/// for a browser and the route has a paywall; any other response is returned unchanged.
+/// Turns the JSON 402 of a request without payment into the paywall page, when the challenge
+/// was made for a browser and the route has a paywall; any other response is returned
+/// unchanged.
 pub(crate) fn html_for(rejection: &Rejection, parts: ResponseParts) -> ResponseParts {
     let Some(challenge) = rejection.challenge() else {
         return parts;
@@ -309,7 +311,14 @@ pub(crate) fn html_for(rejection: &Rejection, parts: ResponseParts) -> ResponseP
     let Some(config) = challenge.paywall() else {
         return parts;
     };
-    if !rejection.is_bare_challenge() || parts.status != 402 || !challenge.route().v2 {
+    // No payment was sent: either nothing at all, or an entitlement token that no longer
+    // works (expired, used up…), whose reason the page then explains.
+    let reason = rejection.reason();
+    let unpaid = rejection.payer().is_none()
+        && rejection.version().is_none()
+        && rejection.settlement().is_none()
+        && (*reason == Reason::PAYMENT_REQUIRED || reason.as_str().starts_with("entitlement_"));
+    if !unpaid || parts.status != 402 || !challenge.route().v2 {
         return parts;
     }
     page_response(config, challenge, rejection.reason(), parts)

@@ -62,6 +62,14 @@
   if (chosen < 0) {
     button.disabled = true;
     show("None of the ways to pay for this can be used from the browser yet.", "error");
+  } else if (required.error && required.error.startsWith("entitlement_")) {
+    // Access bought earlier did not work any more.
+    const why = {
+      entitlement_expired: "Your access has expired.",
+      entitlement_exhausted: "You have used up the access you bought.",
+      entitlement_balance_insufficient: "Your prepaid balance is too low for this.",
+    }[required.error] || "Your earlier access was not accepted.";
+    show(why + " Pay again to continue. (" + required.error + ")", "busy");
   }
 
   // --- wallets (EIP-6963 discovery, then window.ethereum) ----------------------------------
