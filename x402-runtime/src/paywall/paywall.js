@@ -37,8 +37,13 @@
   }
 
   // --- ways to pay -------------------------------------------------------------------------
-  const payable = (option) => Boolean(builders[option.family]) &&
-    Boolean(required.accepts[option.index]) && required.accepts[option.index].network === option.network;
+  // EVM entries are paid with EIP-3009; Permit2 (extra.assetTransferMethod) needs a builder of its own.
+  const method = (accepted) => (accepted.extra && accepted.extra.assetTransferMethod) || "eip3009";
+  const payable = (option) => {
+    const accepted = required.accepts[option.index];
+    return Boolean(builders[option.family]) && Boolean(accepted) && accepted.network === option.network &&
+      (option.family !== "eip155" || method(accepted) === "eip3009");
+  };
   const label = (option) => option.price + " " + option.symbol + " on " + option.networkName +
     (option.prepaid ? " (prepaid balance)" : "") + (payable(option) ? "" : " (not payable in the browser yet)");
   let chosen = options.findIndex(payable);
