@@ -1,46 +1,63 @@
-//! The gate: request view + route spec → decision, and settlement after the handler.
+//! The gate: what happens to a request for a paid route, in the order it happens.
+//!
+//! 1. [`prepare`]: the route's spec is resolved against the server's networks, tokens and
+//!    schemes (once, for a fixed price) into the options a 402 offers;
+//! 2. [`redeem`]: a valid entitlement token bought earlier lets the request through without a
+//!    payment;
+//! 3. [`decode`]: the payment header (`PAYMENT-SIGNATURE` or `X-PAYMENT`) is decoded;
+//! 4. [`admit`]: the payment is matched to one of the route's options, checked by its scheme,
+//!    reserved against replays, and verified by the facilitator; the handler may run;
+//! 5. [`settle`]: after the handler, a successful response is paid for: the payment is settled
+//!    (or was, before the handler, on `settle = "before"` routes) and the receipt added.
+//!
+//! Every refusal is a [`Rejection`]; the one mapping to HTTP lives in [`crate::response`].
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use serde::Deserialize;
-use x402_protocol::codec::{self, DecodeError};
-use x402_protocol::facilitator::{
-    FacilitatorRequest, PaymentPayload, PaymentRequirements, SettleResponse,
-};
-use x402_protocol::verify::select_requirement;
-use x402_protocol::{Address, NetworkRegistry, Price, ProtocolVersion, Reason, U256, v1, v2};
+use x402_protocol::facilitator::{FacilitatorRequest, SettleResponse};
+use x402_protocol::verify::VerifiedPayment;
+use x402_protocol::{ChainAddress, Family, NetworkRegistry, ProtocolVersion, Reason};
 
-use crate::challenge::{AcceptOption, Challenge, PreparedRoute};
+use crate::challenge::{Challenge, PreparedRoute};
 use crate::clock::Clock;
 use crate::entitlement::EntitlementKeys;
-use crate::facilitator::{DevLedger, Facilitator, FacilitatorError};
-use crate::grant::{GrantPlan, Scope};
-use crate::payment::{Access, PaymentInfo};
+use crate::facilitator::{DevLedger, EmbeddedFacilitator, Facilitator};
+use crate::payment::PaymentInfo;
 use crate::rejection::Rejection;
 use crate::request::{RequestView, ResourcePolicy};
-use crate::response::{self, ResponseParts};
-use crate::route::{DEFAULT_MAX_TIMEOUT_SECONDS, PriceSpec, RouteSpec, SettleMode};
-use crate::store::{EntitlementStore, MAX_COUNTER, ReplayKey, ReplayStore, StoreError};
+use crate::response::ResponseParts;
+use crate::route::RouteSpec;
+use crate::scheme::Schemes;
+use crate::store::{EntitlementStore, ReplayStore, StoreError};
+
+pub(crate) mod admit;
+pub(crate) mod decode;
+pub(crate) mod prepare;
+pub(crate) mod redeem;
+pub(crate) mod settle;
+
+pub use settle::ShutdownReport;
+
+use redeem::{GrantPlan, Scope};
 
 /// What a 402 without payment says.
 const PAYMENT_REQUIRED_MESSAGE: &str =
     "send a payment in the PAYMENT-SIGNATURE (v2) or X-PAYMENT (v1) header";
 
-/// Extra time a replay record outlives its authorization's `validBefore`.
-const REPLAY_MARGIN: Duration = Duration::from_secs(60);
+/// What a HEAD request is told: it never spends a payment or an entitlement.
+const HEAD_MESSAGE: &str = "HEAD requests are answered with the challenge and never spend a payment or an entitlement; send the payment with the request that fetches the resource";
 
 /// What to do with a request to a paid route.
 #[derive(Debug)]
 pub enum Decision {
     /// No payment: answer 402 with the ways to pay.
     Challenge(Rejection),
-    /// The payment is verified (and, for `settle = "before"` routes, settled): run the
-    /// handler, then call [`Gate::finish`] with its status.
-    Verified(Box<Admission>),
+    /// A verified payment (for `settle = "before"` routes, settled too) or a valid entitlement:
+    /// run the handler, then call [`Gate::finish`] with its status.
+    Admitted(Box<Admission>),
     /// The payment, the request or the infrastructure failed: answer with the rejection.
     Rejected(Rejection),
 }
@@ -49,7 +66,7 @@ impl Decision {
     /// `Ok` when the handler may run, otherwise the rejection to send.
     pub fn into_result(self) -> Result<Admission, Rejection> {
         match self {
-            Decision::Verified(admission) => Ok(*admission),
+            Decision::Admitted(admission) => Ok(*admission),
             Decision::Challenge(rejection) | Decision::Rejected(rejection) => Err(rejection),
         }
     }
@@ -69,6 +86,19 @@ pub struct Admission {
 #[derive(Debug)]
 pub struct Pending(pub(crate) PendingKind);
 
+impl Pending {
+    /// Whether the payment was already settled (a `settle = "before"` route whose settlement
+    /// ran).
+    pub fn is_settled(&self) -> bool {
+        matches!(&self.0, PendingKind::Payment(p) if p.settled.is_some())
+    }
+
+    /// Whether this route settles before its handler and has not yet.
+    pub fn settles_before(&self) -> bool {
+        matches!(&self.0, PendingKind::Payment(p) if p.settle_before && p.settled.is_none())
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum PendingKind {
     /// A payment sent with this request.
@@ -79,23 +109,48 @@ pub(crate) enum PendingKind {
     Nothing,
 }
 
+/// An admitted payment, until it is settled or released.
 #[derive(Debug)]
 pub(crate) struct PaymentPending {
     pub(crate) version: ProtocolVersion,
     pub(crate) request: FacilitatorRequest,
-    pub(crate) replay_key: ReplayKey,
+    pub(crate) verified: VerifiedPayment,
+    /// Proves this admission's hold on the replay record, so only it may release it.
+    pub(crate) owner: String,
     pub(crate) challenge: Arc<Challenge>,
+    pub(crate) settle_before: bool,
     pub(crate) settled: Option<SettleResponse>,
+    /// Settlement provably failed and the reservation was given up.
+    pub(crate) released: bool,
+    /// Settlement was submitted without a verdict: the reservation stays.
+    pub(crate) unresolved: bool,
     pub(crate) grant: Option<GrantPlan>,
 }
 
 /// What to do with the handler's response once [`Gate::finish`] is done.
 #[derive(Debug)]
 pub enum Completion {
-    /// Send the handler's response with these headers added.
-    Deliver(Vec<(&'static str, String)>),
-    /// Discard the handler's response and send this instead (settlement failed).
+    /// Send the handler's response with these headers added (and its `cache-control` made
+    /// private with [`paid_cache_control`](crate::response::paid_cache_control) when
+    /// `private` is set).
+    Deliver {
+        /// Headers to add: the receipt, an entitlement token.
+        headers: Vec<(&'static str, String)>,
+        /// Whether the response is paid content that shared caches must not keep.
+        private: bool,
+    },
+    /// Discard the handler's response and send this instead (settlement failed or is
+    /// pending).
     Replace(ResponseParts),
+}
+
+impl Completion {
+    fn nothing() -> Self {
+        Completion::Deliver {
+            headers: Vec::new(),
+            private: false,
+        }
+    }
 }
 
 /// Decides whether requests to paid routes may proceed, and settles their payments.
@@ -103,10 +158,17 @@ pub enum Completion {
 /// Build one with [`X402Builder`](crate::X402Builder); integrations share it behind an `Arc`.
 pub struct Gate {
     pub(crate) facilitator: Arc<dyn Facilitator>,
+    /// The facilitator when it runs in this process: its checks are the gate's own, so they
+    /// run once.
+    pub(crate) embedded: Option<Arc<EmbeddedFacilitator>>,
+    /// Whether payments are checked here before a remote facilitator is asked.
+    pub(crate) local_checks: bool,
+    pub(crate) schemes: Schemes,
     pub(crate) replay: Arc<dyn ReplayStore>,
     pub(crate) registry: Arc<NetworkRegistry>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) pay_to: Option<Address>,
+    /// Default recipients, one per chain family at most.
+    pub(crate) pay_to: Vec<ChainAddress>,
     pub(crate) default_networks: Vec<String>,
     pub(crate) resource_policy: ResourcePolicy,
     pub(crate) facilitator_timeout: Duration,
@@ -118,6 +180,7 @@ pub struct Gate {
     pub(crate) entitlement_keys: EntitlementKeys,
     pub(crate) entitlements: Arc<dyn EntitlementStore>,
     pub(crate) ephemeral_keys: bool,
+    pub(crate) settlements: settle::InFlight,
 }
 
 impl std::fmt::Debug for Gate {
@@ -125,8 +188,11 @@ impl std::fmt::Debug for Gate {
         f.debug_struct("Gate")
             .field("pay_to", &self.pay_to)
             .field("default_networks", &self.default_networks)
+            .field("schemes", &self.schemes)
             .field("resource_policy", &self.resource_policy)
             .field("facilitator_timeout", &self.facilitator_timeout)
+            .field("embedded", &self.embedded.is_some())
+            .field("local_checks", &self.local_checks)
             .field("dev_ledger", &self.dev_ledger.is_some())
             .finish_non_exhaustive()
     }
@@ -138,39 +204,6 @@ pub(crate) fn store_rejection(error: StoreError) -> Rejection {
         Reason::STORE_UNAVAILABLE,
         "the payment store is unavailable; try again shortly",
     )
-}
-
-fn facilitator_rejection(error: FacilitatorError, timeout: Duration) -> Rejection {
-    tracing::warn!(target: "x402::facilitator", %error, "facilitator call failed");
-    match error {
-        FacilitatorError::Timeout(_) => Rejection::new(
-            Reason::FACILITATOR_TIMEOUT,
-            format!(
-                "the payment facilitator did not answer within {} ms",
-                timeout.as_millis()
-            ),
-        ),
-        FacilitatorError::InvalidResponse(_) => Rejection::new(
-            Reason::FACILITATOR_INVALID_RESPONSE,
-            "the payment facilitator sent an answer that is not a valid x402 response",
-        ),
-        FacilitatorError::Unreachable(_)
-        | FacilitatorError::Status { .. }
-        | FacilitatorError::Internal(_) => Rejection::new(
-            Reason::FACILITATOR_UNAVAILABLE,
-            "the payment facilitator is unavailable",
-        ),
-    }
-}
-
-/// The payment header of a request, if any: v2 `PAYMENT-SIGNATURE` first, then v1 `X-PAYMENT`.
-fn payment_header(view: &dyn RequestView) -> Option<(ProtocolVersion, String)> {
-    [ProtocolVersion::V2, ProtocolVersion::V1]
-        .into_iter()
-        .find_map(|version| {
-            view.header(version.payment_header())
-                .map(|v| (version, v.to_owned()))
-        })
 }
 
 impl Gate {
@@ -194,159 +227,14 @@ impl Gate {
         &self.clock
     }
 
-    fn resolve(&self, spec: &RouteSpec, price: &Price) -> Result<PreparedRoute, Rejection> {
-        let misconfigured = |message: String| {
-            tracing::error!(target: "x402::config", %message, "paid route is misconfigured");
-            Rejection::new(Reason::NOT_CONFIGURED, message)
-        };
-        let pay_to = match spec.pay_to {
-            Some(text) => Address::from_str(text)
-                .map_err(|_| misconfigured(format!("pay_to {text:?} is not an EVM address")))?,
-            None => self.pay_to.ok_or_else(|| {
-                misconfigured(
-                    "no pay_to: set it on the route or with X402Builder::pay_to".to_owned(),
-                )
-            })?,
-        };
-        let asset = match spec.asset {
-            Some(text) => Some(
-                Address::from_str(text)
-                    .map_err(|_| misconfigured(format!("asset {text:?} is not an EVM address")))?,
-            ),
-            None => None,
-        };
-        if (spec.access.is_some() || spec.prepay.is_some())
-            && self.ephemeral_keys
-            && self.dev_ledger.is_none()
-        {
-            // Tokens signed with a per-process random key die with the process and are refused
-            // by other replicas: customers would lose what they paid for.
-            return Err(misconfigured(
-                "this route sells reusable access (access, uses or prepay), whose tokens must outlive a restart and work on every replica: configure X402Builder::entitlement_keys or X402_ENTITLEMENT_KEYS".to_owned(),
-            ));
-        }
-        let network_ids: Vec<&str> = if spec.networks.is_empty() {
-            self.default_networks.iter().map(String::as_str).collect()
-        } else {
-            spec.networks.to_vec()
-        };
-        if network_ids.is_empty() {
-            return Err(misconfigured(
-                "the route names no network and no default network is configured".to_owned(),
-            ));
-        }
-        let mut options = Vec::with_capacity(network_ids.len());
-        for id in network_ids {
-            let network = self
-                .registry
-                .network(id)
-                .map_err(|e| misconfigured(e.to_string()))?;
-            let resolved = self
-                .registry
-                .resolve_price(price, network, asset)
-                .map_err(|e| misconfigured(format!("price {price} on {}: {e}", network.name)))?;
-            options.push(AcceptOption {
-                network: Arc::new(network.clone()),
-                asset: Arc::new(resolved.asset),
-                amount: resolved.amount,
-                pay_to,
-                prepaid: false,
-            });
-        }
-        if let Some(text) = spec.prepay {
-            let prepay = Price::from_str(text)
-                .map_err(|e| misconfigured(format!("prepay {text:?}: {e}")))?;
-            for index in 0..options.len() {
-                let single = &options[index];
-                let resolved = self
-                    .registry
-                    .resolve_price(
-                        &prepay,
-                        &single.network,
-                        asset.or(Some(single.asset.address)),
-                    )
-                    .map_err(|e| {
-                        misconfigured(format!(
-                            "prepay {prepay} on {} (it must be in the price's token): {e}",
-                            single.network.name
-                        ))
-                    })?;
-                if resolved.amount <= single.amount || resolved.amount > U256::from(MAX_COUNTER) {
-                    return Err(misconfigured(format!(
-                        "prepay {prepay} must be more than the price of one request and at most {MAX_COUNTER} atomic units"
-                    )));
-                }
-                options.push(AcceptOption {
-                    amount: resolved.amount,
-                    prepaid: true,
-                    ..single.clone()
-                });
-            }
-        }
-        Ok(PreparedRoute::new(
-            options,
-            spec.description,
-            spec.mime_type,
-            spec.max_timeout_seconds
-                .unwrap_or(DEFAULT_MAX_TIMEOUT_SECONDS),
-            spec.settle,
-            spec.access,
-            spec.only,
-        ))
+    /// The schemes payments are checked with.
+    pub fn schemes(&self) -> &Schemes {
+        &self.schemes
     }
 
-    /// The route resolved on this server's networks; fixed prices are resolved once.
-    fn prepared(
-        &self,
-        spec: &'static RouteSpec,
-        view: &dyn RequestView,
-    ) -> Result<Arc<PreparedRoute>, Rejection> {
-        match spec.price {
-            PriceSpec::Fixed(text) => {
-                let key = std::ptr::from_ref(spec) as usize;
-                if let Some(route) = self
-                    .routes
-                    .read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .get(&key)
-                {
-                    return Ok(route.clone());
-                }
-                let price = Price::from_str(text).map_err(|e| {
-                    Rejection::new(Reason::NOT_CONFIGURED, format!("route price {text:?}: {e}"))
-                })?;
-                let route = Arc::new(self.resolve(spec, &price)?);
-                self.routes
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(key, route.clone());
-                Ok(route)
-            }
-            PriceSpec::Dynamic(price_of) => {
-                let price = price_of(view).map_err(|e| {
-                    tracing::error!(target: "x402::config", error = %e, "dynamic price failed");
-                    Rejection::new(
-                        Reason::PRICE_UNAVAILABLE,
-                        format!("the price could not be computed: {e}"),
-                    )
-                })?;
-                self.resolve(spec, &price).map(Arc::new)
-            }
-        }
-    }
-
-    /// The 402 challenge for a request to a route, without looking at any payment.
-    pub fn challenge(
-        &self,
-        view: &dyn RequestView,
-        spec: &'static RouteSpec,
-    ) -> Result<Challenge, Rejection> {
-        let route = self.prepared(spec, view)?;
-        let resource = match spec.resource {
-            Some(resource) => resource.to_owned(),
-            None => self.resource_policy.resource_url(view),
-        };
-        Ok(Challenge::new(route, resource))
+    /// The default recipient for a chain family, if one is configured.
+    pub fn pay_to(&self, family: Family) -> Option<ChainAddress> {
+        self.pay_to.iter().find(|a| a.family() == family).copied()
     }
 
     /// Decides what to do with a request to a paid route.
@@ -359,28 +247,38 @@ impl Gate {
         spec: &'static RouteSpec,
     ) -> impl Future<Output = Decision> + Send + 'a {
         let challenge = self.challenge(view, spec).map(Arc::new);
-        let header = payment_header(view);
+        let head = view.method().eq_ignore_ascii_case("HEAD");
+        let header = if head {
+            None
+        } else {
+            decode::payment_header(view)
+        };
         // Entitlement tokens, for routes that grant them: read now, checked below.
         let tokens = match &challenge {
-            Ok(challenge) if challenge.grants() => {
+            Ok(challenge) if challenge.grants() && !head => {
                 let scope = Scope::of(spec, view, challenge.resource());
                 let tokens = scope.tokens_in(view);
                 Some((scope, tokens))
             }
             _ => None,
         };
+        let method = view.method().to_ascii_uppercase();
         async move {
             let challenge = match challenge {
                 Ok(challenge) => challenge,
                 Err(rejection) => return Decision::Rejected(rejection),
             };
+            if head {
+                let rejection = Rejection::new(Reason::PAYMENT_REQUIRED, HEAD_MESSAGE);
+                return Decision::Challenge(rejection.with_challenge(challenge));
+            }
             let scope = tokens.as_ref().map(|(scope, _)| scope.clone());
             let mut token_problem = None;
             if let Some((scope, tokens)) = tokens
                 && !tokens.is_empty()
             {
-                match self.redeem(&tokens, &scope, &challenge).await {
-                    Ok(admission) => return Decision::Verified(Box::new(admission)),
+                match self.redeem(&tokens, &scope, &method, &challenge).await {
+                    Ok(admission) => return Decision::Admitted(Box::new(admission)),
                     // A store failure fails closed, whatever else the request carries.
                     Err(rejection) if rejection.status() != 402 => {
                         return Decision::Rejected(rejection);
@@ -394,8 +292,9 @@ impl Gate {
                 });
                 return Decision::Challenge(rejection.with_challenge(challenge));
             };
-            match self.admit(version, &value, challenge, scope).await {
-                Ok(admission) => Decision::Verified(Box::new(admission)),
+            let admitted = self.admit(version, &value, challenge, scope, &method).await;
+            match admitted {
+                Ok(admission) => Decision::Admitted(Box::new(admission)),
                 Err(rejection) => {
                     tracing::info!(
                         target: "x402::rejection",
@@ -410,243 +309,18 @@ impl Gate {
         }
     }
 
-    fn decode(
-        &self,
-        version: ProtocolVersion,
-        value: &str,
-        challenge: &Arc<Challenge>,
-    ) -> Result<PaymentPayload, Rejection> {
-        let decoded = match version {
-            ProtocolVersion::V1 => {
-                codec::decode::<v1::PaymentPayload>(value, self.max_header_bytes)
-                    .map(PaymentPayload::V1)
-            }
-            ProtocolVersion::V2 => {
-                codec::decode::<v2::PaymentPayload>(value, self.max_header_bytes)
-                    .map(PaymentPayload::V2)
-            }
-        };
-        decoded.map_err(|error| {
-            let header = version.payment_header().to_ascii_uppercase();
-            match error {
-                DecodeError::TooLarge { len, max } => Rejection::new(
-                    Reason::HEADER_TOO_LARGE,
-                    format!("the {header} header is {len} bytes; the limit is {max}"),
-                ),
-                DecodeError::Json(detail) => {
-                    #[derive(Deserialize)]
-                    struct VersionOnly {
-                        #[serde(rename = "x402Version")]
-                        x402_version: u64,
-                    }
-                    match codec::decode::<VersionOnly>(value, self.max_header_bytes) {
-                        Ok(found) if found.x402_version != u64::from(version.number()) => Rejection::new(
-                            Reason::INVALID_X402_VERSION,
-                            format!(
-                                "the {header} header carries x402Version {}; it takes version {}",
-                                found.x402_version,
-                                version.number()
-                            ),
-                        )
-                        .with_challenge(challenge.clone()),
-                        _ => Rejection::new(Reason::INVALID_PAYLOAD, format!("the {header} header is not a valid payment: {detail}")),
-                    }
-                }
-                other => Rejection::new(Reason::INVALID_PAYLOAD, format!("the {header} header: {other}")),
-            }
-        })
-    }
-
-    async fn admit(
-        &self,
-        version: ProtocolVersion,
-        value: &str,
-        challenge: Arc<Challenge>,
-        scope: Option<Scope>,
-    ) -> Result<Admission, Rejection> {
-        let payload = self.decode(version, value, &challenge)?;
-        let authorization = &payload.exact().authorization;
-        let payer = authorization.from;
-        let reject = |reason: Reason, message: String| {
-            Rejection::new(reason, message)
-                .with_payer(Some(payer))
-                .with_version(version)
-                .with_challenge(challenge.clone())
-        };
-        let route = challenge.route().clone();
-        let matched = select_requirement(&payload, &route.accepts)
-            .map_err(|e| reject(e.reason, e.message))?;
-        let index = route
-            .accepts
-            .iter()
-            .position(|r| std::ptr::eq(r, matched))
-            .map_or(0, |i| route.accept_option[i]);
-        let option = route.options[index].clone();
-        let mut requirements = matched.clone();
-        if let PaymentRequirements::V1(r) = &mut requirements {
-            r.resource = challenge.resource().to_owned();
-        }
-
-        let now = self.clock.now_unix();
-        let lifetime = authorization.valid_before.saturating_sub(U256::from(now));
-        if lifetime > U256::from(self.max_authorization_lifetime.as_secs()) {
-            return Err(reject(
-                Reason::VALID_BEFORE,
-                format!(
-                    "the authorization stays valid for {lifetime} s; this server accepts at most {} s",
-                    self.max_authorization_lifetime.as_secs()
-                ),
-            ));
-        }
-        let replay_key = ReplayKey {
-            chain_id: option.network.chain_id,
-            asset: option.asset.address,
-            payer,
-            nonce: authorization.nonce,
-        };
-        let replay_ttl = Duration::from_secs(lifetime.saturating_to::<u64>()) + REPLAY_MARGIN;
-
-        let request = FacilitatorRequest::new(payload, requirements);
-        let verdict = self
-            .call(self.facilitator_timeout, self.facilitator.verify(&request))
-            .await
-            .map_err(|e| {
-                facilitator_rejection(e, self.facilitator_timeout).with_payer(Some(payer))
-            })?;
-        if !verdict.is_valid {
-            let reason = verdict
-                .invalid_reason
-                .map_or(Reason::UNEXPECTED_VERIFY_ERROR, Reason::new);
-            let message = verdict
-                .invalid_message
-                .unwrap_or_else(|| "the facilitator rejected the payment".to_owned());
-            return Err(reject(reason, message));
-        }
-        if let Some(claimed) = verdict.payer.as_deref()
-            && !claimed.eq_ignore_ascii_case(&payer.to_string())
-        {
-            tracing::error!(target: "x402::facilitator", %claimed, %payer, "facilitator verified a different payer");
-            return Err(Rejection::new(
-                Reason::FACILITATOR_INVALID_RESPONSE,
-                "the payment facilitator verified a different payer than the payment names",
-            ));
-        }
-
-        // Only verified payments reach the store, so a forged header cannot burn someone
-        // else's nonce; of concurrent copies of one payment, exactly one gets past here.
-        if !self
-            .replay
-            .insert_if_absent(&replay_key, replay_ttl)
-            .await
-            .map_err(store_rejection)?
-        {
-            return Err(reject(
-                Reason::NONCE_ALREADY_USED,
-                "this payment authorization was already used; sign a new one".to_owned(),
-            ));
-        }
-
-        let grant = scope
-            .as_ref()
-            .and_then(|scope| self.plan_grant(&route, &option, scope, payer, version));
-        let mut pending = PaymentPending {
-            version,
-            request,
-            replay_key,
-            challenge: challenge.clone(),
-            settled: None,
-            grant,
-        };
-        if route.settle == SettleMode::Before {
-            if let Some(plan) = &pending.grant
-                && let Err(rejection) = self.open_grant(plan).await
-            {
-                self.release(&pending.replay_key).await;
-                return Err(rejection);
-            }
-            pending.settled = Some(self.settle(&pending).await?);
-        }
-        let payment = PaymentInfo {
-            payer,
-            amount: option.amount,
-            asset: option.asset.clone(),
-            network: option.network.clone(),
-            pay_to: option.pay_to,
-            version,
-            access: Access::Paid,
-            transaction: pending.settled.as_ref().map(|s| s.transaction.clone()),
-            resource: challenge.resource().to_owned(),
-        };
-        Ok(Admission {
-            payment,
-            pending: Pending(PendingKind::Payment(Box::new(pending))),
-        })
-    }
-
-    /// Forgets an authorization that was verified but not used, so it can be retried.
-    async fn release(&self, key: &ReplayKey) {
-        if let Err(error) = self.replay.remove(key).await {
-            tracing::warn!(target: "x402::store", %error, "could not release an unused authorization");
-        }
-    }
-
-    async fn call<T>(
-        &self,
-        limit: Duration,
-        call: impl Future<Output = Result<T, FacilitatorError>>,
-    ) -> Result<T, FacilitatorError> {
-        tokio::time::timeout(limit, call)
-            .await
-            .unwrap_or(Err(FacilitatorError::Timeout(limit)))
-    }
-
-    async fn settle(&self, pending: &PaymentPending) -> Result<SettleResponse, Rejection> {
-        let payer = pending.replay_key.payer;
-        let settlement = self
-            .call(
-                self.settlement_timeout,
-                self.facilitator.settle(&pending.request),
-            )
-            .await
-            .map_err(|e| {
-                facilitator_rejection(e, self.settlement_timeout).with_payer(Some(payer))
-            })?;
-        if settlement.success {
-            tracing::info!(
-                target: "x402::settlement",
-                payer = %payer,
-                transaction = %settlement.transaction,
-                network = %settlement.network,
-                "payment settled"
-            );
-            return Ok(settlement);
-        }
-        let reason = settlement
-            .error_reason
-            .clone()
-            .map_or(Reason::SETTLEMENT_FAILED, Reason::new);
-        let message = settlement
-            .error_message
-            .clone()
-            .unwrap_or_else(|| "the facilitator could not settle the payment".to_owned());
-        tracing::warn!(target: "x402::settlement", %payer, %reason, %message, "settlement failed");
-        Err(Rejection::new(reason, message)
-            .with_payer(Some(payer))
-            .with_version(pending.version)
-            .with_challenge(pending.challenge.clone())
-            .with_settlement(settlement))
-    }
-
     /// Completes an admitted request once the handler has answered with `status`.
     ///
     /// - status ≥ 400: nothing is settled and the authorization is released, so the client is
-    ///   not charged and may retry with it;
+    ///   not charged and may retry with it (a drawn entitlement use is given back);
     /// - otherwise the payment is settled (unless it was settled before the handler) and the
-    ///   receipt header is added; if settlement fails the response is replaced by a 402 (or
-    ///   502/504 when the facilitator failed) and the handler's output is not delivered.
+    ///   receipt header is added. Settlement runs to its end even if the returned future is
+    ///   dropped (the client went away). If settlement fails, the response is replaced by a
+    ///   402 (or 502); if its outcome is not known in time, by a 504 `settlement_pending`, and
+    ///   the payment stays the client's to retry.
     pub async fn finish(&self, pending: Pending, status: u16) -> Completion {
         match pending.0 {
-            PendingKind::Nothing => Completion::Deliver(Vec::new()),
+            PendingKind::Nothing => Completion::nothing(),
             PendingKind::Drawn { id, amount } => {
                 if status >= 400 {
                     tracing::info!(target: "x402::entitlement", status, %id, "handler failed; giving the draw back");
@@ -654,37 +328,29 @@ impl Gate {
                         tracing::warn!(target: "x402::store", %error, %id, "could not give a draw back");
                     }
                 }
-                Completion::Deliver(Vec::new())
+                Completion::Deliver {
+                    headers: Vec::new(),
+                    private: status < 400,
+                }
             }
             PendingKind::Payment(payment) => self.finish_payment(*payment, status).await,
         }
     }
 
-    async fn finish_payment(&self, pending: PaymentPending, status: u16) -> Completion {
-        let deliver = |settlement: &SettleResponse| {
-            let mut headers = response::settlement_headers(pending.version, settlement);
-            if let Some(plan) = &pending.grant {
-                headers.extend(self.grant_headers(plan, &settlement.transaction));
-            }
-            Completion::Deliver(headers)
+    /// Settles a `settle = "before"` payment now, once every extractor of the request has
+    /// accepted and just before the handler runs (`#[paid]` calls this through the
+    /// integration's `Payment`). On failure the handler must not run; answer with the
+    /// rejection. A no-op for payments that settle after the handler.
+    pub async fn settle_before(&self, pending: &mut Pending) -> Result<Option<String>, Rejection> {
+        let PendingKind::Payment(payment) = &mut pending.0 else {
+            return Ok(None);
         };
-        if let Some(settled) = &pending.settled {
-            return deliver(settled);
+        if !payment.settle_before {
+            return Ok(None);
         }
-        if status >= 400 {
-            tracing::info!(target: "x402::settlement", status, payer = %pending.replay_key.payer, "handler failed; payment not settled");
-            self.release(&pending.replay_key).await;
-            return Completion::Deliver(Vec::new());
+        if let Some(settled) = &payment.settled {
+            return Ok(Some(settled.transaction.clone()));
         }
-        if let Some(plan) = &pending.grant
-            && let Err(rejection) = self.open_grant(plan).await
-        {
-            self.release(&pending.replay_key).await;
-            return Completion::Replace(rejection.to_response());
-        }
-        match self.settle(&pending).await {
-            Ok(settlement) => deliver(&settlement),
-            Err(rejection) => Completion::Replace(rejection.to_response()),
-        }
+        self.settle_admitted(payment).await.map(Some)
     }
 }
