@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, B256, U256};
 use browser::wallet::{Behaviour, TestWallet};
 use browser::{Chromium, PAYWALL_ERROR};
 use serde_json::{Value, json};
@@ -267,7 +267,18 @@ struct Ledger<'a>(&'a Gate);
 impl Ledger<'_> {
     fn token(&self) -> (u64, Address) {
         let network = self.0.registry().network("base-sepolia").expect("network");
-        (network.chain_id, network.default_asset.address)
+        let chain_id = network.chain_id().expect("an EVM network");
+        let token = network
+            .default_asset
+            .address
+            .as_evm()
+            .expect("an EVM token");
+        (chain_id, token)
+    }
+    /// The ledger files balances under the network's CAIP-2 id.
+    fn network(&self) -> String {
+        let (chain_id, _) = self.token();
+        format!("eip155:{chain_id}")
     }
     fn ledger(&self) -> &x402_runtime::facilitator::DevLedger {
         self.0
@@ -275,12 +286,13 @@ impl Ledger<'_> {
             .expect("the embedded facilitator's dev ledger")
     }
     fn fund(&self, who: Address) {
-        let (chain, token) = self.token();
-        self.ledger().fund(chain, token, who, U256::from(FUNDS));
+        let (_, token) = self.token();
+        self.ledger()
+            .fund(&self.network(), token, who, U256::from(FUNDS));
     }
     fn balance(&self, who: Address) -> U256 {
-        let (chain, token) = self.token();
-        self.ledger().balance(chain, token, who)
+        let (_, token) = self.token();
+        self.ledger().balance(&self.network(), token, who)
     }
     fn transfers(&self) -> usize {
         self.ledger().transfers().len()
@@ -418,7 +430,14 @@ fn pay_in_browser(chrome: &mut Chromium, framework: &str, server: &Server) {
     assert_eq!(ledger.balance(pay_to), before.1 + U256::from(PRICE));
     let nonce = message["nonce"].as_str().unwrap().to_owned();
     let transfer = ledger.ledger().transfers().pop().unwrap();
-    assert_eq!(transfer.nonce.to_string(), nonce);
+    // The ledger files the transfer under its payment key, which ends with the nonce.
+    let key_nonce = transfer.key.as_str().rsplit('/').next().unwrap_or_default();
+    assert_eq!(
+        key_nonce.parse::<B256>().unwrap(),
+        nonce.parse::<B256>().unwrap(),
+        "{}",
+        transfer.key
+    );
     assert_eq!(transfer.from, payer);
     chrome.close(page);
 }

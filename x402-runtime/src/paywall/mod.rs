@@ -103,7 +103,7 @@
 //! that family (`builders` in `paywall.js`; also reachable as `window.x402Paywall.builders`).
 //! Options without a builder are listed but cannot be chosen. Solana support is one more
 //! builder (Wallet Standard `standard:connect` + `solana:signTransaction`, resolving to the
-//! `{transaction}` payload) plus the family name in [`render`]'s option data.
+//! `{transaction}` payload): Solana options already carry the family `solana`.
 
 mod chains;
 mod render;
@@ -299,18 +299,17 @@ pub(crate) fn choose(
 }
 
 /// `content-type` of the paywall page.
-pub const CONTENT_TYPE_HTML: &str = "text/html; charset=utf-8";
+pub use crate::response::CONTENT_TYPE_HTML;
 
-/// Turns the JSON 402 of a request without payment into the paywall page, when the challenge
-/// was made for a browser and the route has a paywall; any other response is returned
-/// unchanged.
-pub(crate) fn html_for(rejection: &Rejection, parts: ResponseParts) -> ResponseParts {
-    let Some(challenge) = rejection.challenge() else {
-        return parts;
-    };
-    let Some(config) = challenge.paywall() else {
-        return parts;
-    };
+/// The paywall page for a rejection, when it is the challenge of a browser's request without
+/// payment on a route with a paywall; `None` for every other rejection (they stay JSON).
+/// `json` renders the JSON 402 the page is built on (its status and headers are kept).
+pub(crate) fn page(
+    rejection: &Rejection,
+    json: fn(&Rejection) -> ResponseParts,
+) -> Option<ResponseParts> {
+    let challenge = rejection.challenge()?;
+    let config = challenge.paywall()?;
     // No payment was sent: either nothing at all, or an entitlement token that no longer
     // works (expired, used up…), whose reason the page then explains.
     let reason = rejection.reason();
@@ -318,10 +317,10 @@ pub(crate) fn html_for(rejection: &Rejection, parts: ResponseParts) -> ResponseP
         && rejection.version().is_none()
         && rejection.settlement().is_none()
         && (*reason == Reason::PAYMENT_REQUIRED || reason.as_str().starts_with("entitlement_"));
-    if !unpaid || parts.status != 402 || !challenge.route().v2 {
-        return parts;
+    if !unpaid || rejection.status() != 402 || !challenge.route().v2 {
+        return None;
     }
-    page_response(config, challenge, rejection.reason(), parts)
+    Some(page_response(config, challenge, reason, json(rejection)))
 }
 
 fn page_response(
@@ -330,15 +329,19 @@ fn page_response(
     reason: &Reason,
     mut parts: ResponseParts,
 ) -> ResponseParts {
-    let required = challenge.v2_json(reason.for_version(ProtocolVersion::V2));
+    let required = serde_json::to_string(&challenge.v2(reason.for_version(ProtocolVersion::V2)))
+        // The wire types serialise without fail (no maps with non-string keys, no I/O).
+        .unwrap_or_default();
     let page = render::page(config, challenge, &required);
-    parts
-        .headers
-        .retain(|(name, _)| !name.eq_ignore_ascii_case("content-type"));
+    parts.headers.retain(|(name, _)| {
+        !name.eq_ignore_ascii_case("content-type") && !name.eq_ignore_ascii_case("cache-control")
+    });
     parts
         .headers
         .push(("content-type", CONTENT_TYPE_HTML.to_owned()));
-    parts.headers.push(("cache-control", "no-store".to_owned()));
+    parts
+        .headers
+        .push(("cache-control", crate::response::NO_STORE.to_owned()));
     parts.body = page.into();
     parts
 }

@@ -162,16 +162,17 @@ impl<'a> Context<'a> {
                 serde_json::json!({
                     // v2 `accepts` lists the route's options in order.
                     "index": index,
-                    "family": "eip155",
+                    // The CAIP-2 namespace (`eip155`, `solana`) picks the page's payment builder.
+                    "family": option.network.caip2.split(':').next().unwrap_or_default(),
                     "network": option.network.caip2,
-                    "chainId": option.network.chain_id,
+                    "chainId": option.network.chain_id(),
                     "networkName": network_name(&option.network),
                     "symbol": option.asset.symbol,
                     "decimals": option.asset.decimals,
                     "price": format_units(option.amount, option.asset.decimals),
                     "testnet": option.network.testnet,
                     "prepaid": option.prepaid,
-                    "addChain": chains::known(option.network.chain_id).map(chains::add_chain_params),
+                    "addChain": option.network.chain_id().and_then(chains::known).map(chains::add_chain_params),
                 })
             })
             .collect();
@@ -261,7 +262,7 @@ impl<'a> Context<'a> {
 
 /// What people call a network: "Base Sepolia" rather than `base-sepolia`.
 fn network_name(network: &NetworkInfo) -> Cow<'static, str> {
-    match chains::display_name(network.chain_id) {
+    match network.chain_id().and_then(chains::display_name) {
         Some(name) => Cow::Borrowed(name),
         None => Cow::Owned(network.name.to_string()),
     }
