@@ -64,6 +64,8 @@ pub(crate) struct PreparedRoute {
     /// The last bare challenge rendered, with its resource URL: a paid route asked for
     /// repeatedly without payment answers identically each time.
     pub(crate) last_challenge: Mutex<Option<(String, ResponseParts)>>,
+    /// The same for the browser paywall's page.
+    pub(crate) paywall_page: crate::paywall::PageCache,
 }
 
 impl PreparedRoute {
@@ -148,6 +150,7 @@ impl PreparedRoute {
             v2_accepts,
             v1_accepts,
             last_challenge: Mutex::new(None),
+            paywall_page: Default::default(),
         }
     }
 

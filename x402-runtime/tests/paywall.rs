@@ -309,3 +309,57 @@ async fn the_default_page_stays_small() {
     eprintln!("paywall page: {page} bytes, of which ~{required} are the PaymentRequired");
     assert!(page - required < 20 * 1024, "the page grew to {page} bytes");
 }
+
+#[tokio::test]
+async fn reloads_get_the_kept_page_and_other_urls_their_own() {
+    static BRIEF: RouteSpec = RouteSpec::fixed("0.01 USDC")
+        .networks(&["base-sepolia"])
+        .description("Daily brief")
+        .access(AccessSpec {
+            duration: Some(Duration::from_secs(3600)),
+            uses: None,
+            scope: None,
+        });
+    let world = with_paywall(PaywallConfig::new());
+    let first = respond(&world, &BRIEF, browser("/brief")).await;
+    assert_eq!(
+        first.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let reload = respond(&world, &BRIEF, browser("/brief")).await;
+    assert_eq!(reload, first);
+    // The same buffer: served from the route's cache, not rendered again.
+    assert_eq!(reload.body.as_ptr(), first.body.as_ptr());
+
+    // Another URL of the route is rendered for its own resource.
+    let other = respond(&world, &BRIEF, browser("/brief?day=monday")).await;
+    assert_ne!(other.body.as_ptr(), first.body.as_ptr());
+    let url = page_data(body(&other))["paymentRequired"]["resource"]["url"].clone();
+    assert!(
+        url.as_str()
+            .is_some_and(|u| u.ends_with("/brief?day=monday")),
+        "{url}"
+    );
+
+    // A lapsed entitlement's page carries its reason and is not kept as the bare page.
+    let lapsed = browser("/brief").with("x402-entitlement", "x402e1.forged.token");
+    let lapsed = respond(&world, &BRIEF, lapsed).await;
+    let bare_error = page_data(body(&first))["paymentRequired"]["error"].clone();
+    let lapsed_error = page_data(body(&lapsed))["paymentRequired"]["error"].clone();
+    assert!(
+        lapsed_error
+            .as_str()
+            .is_some_and(|r| r.starts_with("entitlement_")),
+        "{lapsed_error}"
+    );
+    let again = respond(&world, &BRIEF, browser("/brief")).await;
+    assert_eq!(again, first);
+    assert_eq!(
+        page_data(body(&again))["paymentRequired"]["error"],
+        bare_error
+    );
+
+    // Programs still get JSON for the URL whose page is kept.
+    let api = respond(&world, &BRIEF, Req::get("/brief")).await;
+    assert_eq!(api.header("content-type"), Some("application/json"));
+}

@@ -108,7 +108,7 @@
 mod chains;
 mod render;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use x402_protocol::{ProtocolVersion, Reason};
 
@@ -304,6 +304,10 @@ pub use crate::response::CONTENT_TYPE_HTML;
 /// The paywall page for a rejection, when it is the challenge of a browser's request without
 /// payment on a route with a paywall; `None` for every other rejection (they stay JSON).
 /// `json` renders the JSON 402 the page is built on (its status and headers are kept).
+///
+/// A bare challenge's page depends only on the route and the resource URL (the route's
+/// paywall is fixed for a gate), so the route keeps the last one rendered, like the JSON
+/// challenge: a browser reloading a paid URL gets the same bytes without a new render.
 pub(crate) fn page(
     rejection: &Rejection,
     json: fn(&Rejection) -> ResponseParts,
@@ -320,7 +324,38 @@ pub(crate) fn page(
     if !unpaid || rejection.status() != 402 || !challenge.route().v2 {
         return None;
     }
-    Some(page_response(config, challenge, reason, json(rejection)))
+    let route = challenge.route();
+    let bare = rejection.is_bare_challenge();
+    if bare && let Some(parts) = route.paywall_page.get(challenge.resource()) {
+        return Some(parts);
+    }
+    let parts = page_response(config, challenge, reason, json(rejection));
+    if bare {
+        route.paywall_page.put(challenge.resource(), &parts);
+    }
+    Some(parts)
+}
+
+/// The last paywall page a route rendered for a bare challenge, with its resource URL (one
+/// slot, like the route's JSON challenge cache).
+#[derive(Debug, Default)]
+pub(crate) struct PageCache(Mutex<Option<(String, ResponseParts)>>);
+
+impl PageCache {
+    /// The page rendered for `resource`, if it is the one kept.
+    fn get(&self, resource: &str) -> Option<ResponseParts> {
+        let slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match slot.as_ref() {
+            Some((cached, parts)) if cached == resource => Some(parts.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps the page rendered for `resource`.
+    fn put(&self, resource: &str, parts: &ResponseParts) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((resource.to_owned(), parts.clone()));
+    }
 }
 
 fn page_response(
