@@ -9,7 +9,7 @@ use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::parse::discouraged::Speculative;
 use syn::parse::{ParseStream, Parser};
-use syn::{Expr, ExprPath, Lit, LitInt, LitStr, Token};
+use syn::{Expr, ExprPath, Lit, LitBool, LitInt, LitStr, Token};
 
 use crate::errors::Errors;
 
@@ -28,6 +28,7 @@ pub(crate) const KEYS: &[&str] = &[
     USES,
     SCOPE,
     PREPAY,
+    PAYWALL,
     CRATE,
 ];
 
@@ -44,6 +45,7 @@ pub(crate) const ACCESS: &str = "access";
 pub(crate) const USES: &str = "uses";
 pub(crate) const SCOPE: &str = "scope";
 pub(crate) const PREPAY: &str = "prepay";
+pub(crate) const PAYWALL: &str = "paywall";
 pub(crate) const CRATE: &str = "crate";
 
 /// A value together with the key it was written under (both keep their spans).
@@ -106,6 +108,7 @@ pub(crate) struct PaidArgs {
     pub(crate) uses: Option<Keyed<LitInt>>,
     pub(crate) scope: Option<Keyed<LitStr>>,
     pub(crate) prepay: Option<Keyed<LitStr>>,
+    pub(crate) paywall: Option<Keyed<LitBool>>,
     pub(crate) krate: Option<Keyed<LitStr>>,
     /// Which keys were written at all, even with an unusable value: a key given with a bad
     /// value is not also reported as missing.
@@ -176,6 +179,7 @@ impl PaidArgs {
             USES => self.uses = keyed(k, integer(&value, name, errors)),
             SCOPE => self.scope = keyed(k, string(&value, name, errors)),
             PREPAY => self.prepay = keyed(k, string(&value, name, errors)),
+            PAYWALL => self.paywall = keyed(k, boolean(&value, name, errors)),
             _ /* CRATE */ => self.krate = keyed(k, string(&value, name, errors)),
         }
         Ok(())
@@ -317,6 +321,7 @@ pub(crate) fn example(key: &str) -> &'static str {
         USES => "100",
         SCOPE => "\"reports\"",
         PREPAY => "\"1 USDC\"",
+        PAYWALL => "false",
         _ /* CRATE */ => "\"my_crate::x402\"",
     }
 }
@@ -327,6 +332,7 @@ fn expected(key: &str) -> String {
         PRICE => "a price literal such as \"0.01 USDC\", or the path of a pricing function such as `pricing::by_size`".to_owned(),
         NETWORK => "a network literal such as \"base\", or a list: [\"base\", \"base-sepolia\"]".to_owned(),
         MAX_TIMEOUT_SECONDS | USES => format!("an integer literal, e.g. {key} = {}", example(key)),
+        PAYWALL => format!("a bool literal, e.g. {key} = {}", example(key)),
         _ => format!("a string literal, e.g. {key} = {}", example(key)),
     }
 }
@@ -405,6 +411,30 @@ fn integer(expr: &Expr, key: &str, errors: &mut Errors) -> Option<LitInt> {
                 expr,
                 format!(
                     "`{key}` takes an integer literal, without quotes: {key} = {}",
+                    lit.value().trim()
+                ),
+            );
+            return None;
+        }
+        _ => {}
+    }
+    wrong_kind(expr, key, errors);
+    None
+}
+
+fn boolean(expr: &Expr, key: &str, errors: &mut Errors) -> Option<LitBool> {
+    match ungroup(expr) {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Bool(lit),
+            ..
+        }) => return Some(lit.clone()),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(lit), ..
+        }) if matches!(lit.value().trim(), "true" | "false") => {
+            errors.spanned(
+                expr,
+                format!(
+                    "`{key}` takes a bool literal, without quotes: {key} = {}",
                     lit.value().trim()
                 ),
             );
@@ -504,6 +534,7 @@ mod tests {
             uses = 100,
             scope = "reports",
             prepay = "1 USDC",
+            paywall = false,
             crate = "my::x402",
         });
         assert_eq!(errors, Vec::<String>::new());
@@ -540,6 +571,7 @@ mod tests {
             |v: &Option<Keyed<LitInt>>| v.as_ref().map(|k| k.value.base10_digits().to_owned());
         assert_eq!(int(&args.max_timeout_seconds).as_deref(), Some("60"));
         assert_eq!(int(&args.uses).as_deref(), Some("100"));
+        assert_eq!(args.paywall.as_ref().map(|k| k.value.value), Some(false));
         assert_eq!(args.seen.len(), KEYS.len());
         assert!(!args.garbled);
     }
@@ -650,6 +682,18 @@ mod tests {
                 "`access` takes a duration with a unit, e.g. access = \"3600s\"",
             ),
             (quote!(description = "x"suffix), "unexpected suffix"),
+            (
+                quote!(paywall = "false"),
+                "`paywall` takes a bool literal, without quotes: paywall = false",
+            ),
+            (
+                quote!(paywall = 0),
+                "`paywall` takes a bool literal, e.g. paywall = false",
+            ),
+            (
+                quote!(paywall = off),
+                "`paywall` takes a bool literal, e.g. paywall = false (macros see tokens",
+            ),
         ];
         for (tokens, expected) in cases {
             let (_, errors) = parse(tokens.clone());

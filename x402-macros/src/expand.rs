@@ -239,6 +239,9 @@ fn spec(route: &Route, paths: &Paths) -> TokenStream {
     if let Some(prepay) = &route.prepay {
         spec.extend(quote!(.prepay(#prepay)));
     }
+    if route.no_paywall {
+        spec.extend(quote!(.no_paywall()));
+    }
     spec
 }
 
@@ -343,6 +346,8 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("settle_first"), "{text}");
+        // Without `paywall = false` the route follows the server.
+        assert!(!text.contains("no_paywall"), "{text}");
     }
 
     #[test]
@@ -354,7 +359,7 @@ mod tests {
                 asset = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
                 mime_type = "application/json", max_timeout_seconds = 60, settle = "before",
                 access = "1h", uses = 3, scope = "reports", prepay = "1 USDC",
-                crate = "my::rt",
+                paywall = false, crate = "my::rt",
             },
             quote!(
                 fn h(p: Payment) {}
@@ -370,6 +375,7 @@ mod tests {
             .settle(my::rt::__private::SettleMode::Before)\
             .access(my::rt::__private::AccessSpec{duration:my::rt::__private::Some(my::rt::__private::Duration::from_secs(3600)),uses:my::rt::__private::Some(3),scope:my::rt::__private::Some(\"reports\")})\
             .prepay(\"1 USDC\")\
+            .no_paywall()\
             .handler(::core::concat!(::core::module_path!(),\"::\",\"h\"));";
         assert!(text.contains(&expected.replace(' ', "")), "{text}");
         assert!(!text.contains("x402_runtime"), "{text}");

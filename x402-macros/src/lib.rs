@@ -60,6 +60,7 @@ use proc_macro::TokenStream;
 /// | `uses` | `100` | One payment buys this many requests. With `access`, both limits apply. |
 /// | `scope` | `"reports"` | Routes with the same scope share the access one payment buys. Only with `access` and/or `uses`. |
 /// | `prepay` | `"1 USDC"` | Also offer a prepaid balance: pay this once, then each request draws its price from it. A price literal in the price's token, checked like `price`, and more than one request's price. |
+/// | `paywall` | `false` | Answer browsers on this route with the JSON 402 even when the server shows them its HTML paywall (`X402Builder::paywall`). Leave it out to follow the server; `true` is refused, since it is the default. |
 /// | `crate` | `"my_crate::x402"` | The path the output uses to reach the runtime, for crates that re-export it (default `::x402_runtime`). |
 ///
 /// # What is checked while compiling

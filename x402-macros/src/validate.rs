@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
-use syn::{FnArg, ItemFn, LitInt, LitStr, Type};
+use syn::{FnArg, ItemFn, LitBool, LitInt, LitStr, Type};
 use x402_protocol::network::{BUILTIN_NETWORKS, NetworkError, builtin_network, check_network_id};
 use x402_protocol::{
     Address, ChainAddress, Family, NetworkInfo, NetworkRegistry, Price, PriceError, ResolvedPrice,
@@ -35,6 +35,9 @@ pub(crate) struct Route {
     pub(crate) protocol: Option<Protocol>,
     pub(crate) access: Option<Access>,
     pub(crate) prepay: Option<String>,
+    /// `paywall = false`: browsers get the JSON 402 on this route even when the server has a
+    /// paywall.
+    pub(crate) no_paywall: bool,
 }
 
 /// Where the price comes from.
@@ -151,6 +154,10 @@ pub(crate) fn route(args: &PaidArgs, errors: &mut Errors) -> Option<Route> {
         .as_ref()
         .and_then(|p| protocol(&p.value, errors));
     let access = access(args, errors);
+    let no_paywall = args
+        .paywall
+        .as_ref()
+        .is_some_and(|p| no_paywall(&p.value, errors));
 
     if errors.count() > before {
         return None;
@@ -167,6 +174,7 @@ pub(crate) fn route(args: &PaidArgs, errors: &mut Errors) -> Option<Route> {
         protocol,
         access,
         prepay,
+        no_paywall,
     })
 }
 
@@ -488,6 +496,18 @@ fn protocol(lit: &LitStr, errors: &mut Errors) -> Option<Protocol> {
     }
 }
 
+/// `paywall = false` opts the route out; `true` would only restate the default, and reads as if
+/// it turned a paywall on that the server does not have, so it is refused.
+fn no_paywall(lit: &LitBool, errors: &mut Errors) -> bool {
+    if lit.value {
+        errors.spanned(
+            lit,
+            "`paywall = true` is the default: browsers get the paywall on this route when the server enables it (X402Builder::paywall); leave the key out, or write `paywall = false` to answer browsers with the JSON 402 here",
+        );
+    }
+    !lit.value
+}
+
 fn settle(lit: &LitStr, errors: &mut Errors) -> Option<Settle> {
     match lit.value().as_str() {
         "after" => Some(Settle::After),
@@ -731,6 +751,7 @@ mod tests {
             uses = 10,
             scope = "reports",
             prepay = "1 USDC",
+            paywall = false,
         });
         assert_eq!(errors, Vec::<String>::new());
         let route = route.expect("valid route");
@@ -757,6 +778,20 @@ mod tests {
             })
         );
         assert_eq!(route.prepay.as_deref(), Some("1 USDC"));
+        assert!(route.no_paywall);
+    }
+
+    #[test]
+    fn paywall_is_only_ever_turned_off() {
+        let (route, errors) = check(quote!(price = "$0.01", network = "base"));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(!route.expect("valid route").no_paywall);
+        let message = error_of(quote!(price = "$0.01", network = "base", paywall = true));
+        assert!(
+            message.starts_with("`paywall = true` is the default"),
+            "{message}"
+        );
+        assert!(message.contains("paywall = false"), "{message}");
     }
 
     #[test]

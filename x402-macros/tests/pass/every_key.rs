@@ -1,4 +1,5 @@
-//! Every optional key lands in the spec: recipient, token, settlement, entitlement, prepay.
+//! Every optional key lands in the spec: recipient, token, settlement, entitlement, prepay,
+//! paywall.
 #![deny(warnings)]
 
 #[path = "../support/mod.rs"]
@@ -7,6 +8,7 @@ mod support;
 use std::time::Duration;
 
 use support::{Payment, fixed, spec_of};
+use x402_runtime::paywall::RoutePaywall;
 use x402_runtime::{AccessSpec, SettleMode, paid};
 
 #[paid(
@@ -19,6 +21,7 @@ use x402_runtime::{AccessSpec, SettleMode, paid};
     uses = 100,
     scope = "reports",
     prepay = "1 USDC",
+    paywall = false,
 )]
 async fn report(payment: Payment) {
     let _ = payment;
@@ -50,9 +53,11 @@ fn main() {
         })
     );
     assert_eq!(spec.prepay, Some("1 USDC"));
+    assert!(matches!(spec.paywall, RoutePaywall::Off));
 
     let spec = spec_of(timed);
     assert_eq!(fixed(spec), "10000 atomic");
+    assert!(matches!(spec.paywall, RoutePaywall::Server));
     assert_eq!(spec.settle, SettleMode::After);
     assert_eq!(
         spec.access,
