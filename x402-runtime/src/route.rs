@@ -214,7 +214,7 @@ impl RouteSpec {
     }
 
     /// Never serves the HTML paywall on this route, even when the server has one: browsers get
-    /// the JSON 402 like any client.
+    /// the JSON 402 like any client. `#[paid(…, paywall = false)]` emits this.
     pub const fn no_paywall(mut self) -> Self {
         self.paywall = RoutePaywall::Off;
         self

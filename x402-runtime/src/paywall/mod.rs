@@ -13,7 +13,8 @@
 //! It is **off by default**: APIs keep answering JSON until a server opts in with
 //! [`X402Builder::paywall`](crate::X402Builder::paywall), or a route with
 //! [`RouteSpec::paywall`](crate::RouteSpec::paywall). A route can opt out with
-//! [`RouteSpec::no_paywall`](crate::RouteSpec::no_paywall).
+//! [`RouteSpec::no_paywall`](crate::RouteSpec::no_paywall), which `#[paid(…, paywall = false)]`
+//! emits.
 //!
 //! # When the page is served
 //!
@@ -23,11 +24,16 @@
 //! then says so). Answers to a payment that failed stay JSON, since the page's own script
 //! reads them. Routes that speak only protocol v1 get JSON too: the page pays with v2.
 //!
-//! The response is the JSON 402 with three changes: `content-type: text/html; charset=utf-8`,
-//! `cache-control: no-store`, and the page as body. Everything the page needs is inline (one
-//! `<style>`, one `<script>`, the v2 `PaymentRequired` as a JSON data block): no CDN, no
-//! fonts, nothing fetched but the paid URL itself. The default page weighs about 17 KB
-//! (6 KB gzipped): 11.5 KB of script, 3 KB of style, and about 1 KB of data for one way to pay.
+//! The response is the JSON 402 (its status, `PAYMENT-REQUIRED` header and
+//! `cache-control: no-store`) with `content-type: text/html; charset=utf-8` and the page as
+//! body. Everything the page needs is inline (one `<style>`, one `<script>`, the v2
+//! `PaymentRequired` as a JSON data block): no CDN, no fonts, nothing fetched but the paid URL
+//! itself. The default page weighs about 17 KB (6 KB gzipped): 11.5 KB of script, 3 KB of
+//! style, and about 1 KB of data for one way to pay.
+//!
+//! Like the JSON challenge, the page for a request without payment is kept per route and
+//! resource URL (the last one rendered), so a browser reloading a paid URL costs a copy of it
+//! rather than a new render (`cargo bench -p x402-runtime --bench paywall`).
 //!
 //! # Example
 //!
