@@ -166,6 +166,57 @@ mod sqlite_journal {
     }
 
     #[tokio::test]
+    async fn readers_open_only_an_existing_journal_of_their_schema() {
+        let dir = TempDir::new("sqlite_existing");
+        let path = dir.0.join("journal.db");
+        let url = format!("sqlite://{}", path.display());
+
+        let error = journal::connect_existing(&url)
+            .await
+            .err()
+            .expect("no file");
+        assert!(error.is_unavailable(), "{error}");
+        assert!(!path.exists(), "a reader creates no file");
+
+        // A SQLite file, but not a journal.
+        let mut other = SqliteConnection::connect(&format!("{url}?mode=rwc"))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE unrelated (x INTEGER)")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let error = journal::connect_existing(&url)
+            .await
+            .err()
+            .expect("no journal");
+        assert!(matches!(error, JournalError::Migration(_)), "{error}");
+        assert!(error.to_string().contains("no payment journal"), "{error}");
+        drop(other);
+        std::fs::remove_file(&path).unwrap();
+
+        let writer = SqliteJournal::open(&path).await.unwrap();
+        let record = writer.insert(payment(1)).await.unwrap().into_record();
+        let reader = journal::connect_existing(&url).await.unwrap();
+        assert_eq!(reader.get(&record.id).await.unwrap(), Some(record));
+
+        // A journal written by a newer release.
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'future', TRUE, x'00', 0)",
+        )
+        .execute(writer.pool())
+        .await
+        .unwrap();
+        let error = journal::connect_existing(&url)
+            .await
+            .err()
+            .expect("newer schema");
+        assert!(matches!(error, JournalError::Migration(_)), "{error}");
+        assert!(error.to_string().contains("newer"), "{error}");
+    }
+
+    #[tokio::test]
     async fn a_locked_database_fails_within_the_timeout() {
         let dir = TempDir::new("sqlite_locked");
         let path = dir.0.join("journal.db");
@@ -419,6 +470,62 @@ mod postgres_journal {
         assert_eq!(found, 1, "the journal used the schema the URL named");
         let postgresql = with_schema.replacen("postgres://", "postgresql://", 1);
         assert!(journal::connect(&postgresql).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn readers_with_select_only_rights_open_an_existing_journal() {
+        let Some(url) = postgres_url() else { return };
+        let schema = Schema::create(&url).await;
+        let mut admin = PgConnection::connect(&url).await.unwrap();
+        let role = unique_identifier("reader");
+        sqlx::query(&format!("CREATE ROLE {role} LOGIN"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        sqlx::query(&format!("GRANT USAGE ON SCHEMA {} TO {role}", schema.name))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let as_reader = || schema.options().username(&role);
+
+        let error = PostgresJournal::connect_existing_with(as_reader())
+            .await
+            .expect_err("nothing there yet");
+        assert!(matches!(error, JournalError::Migration(_)), "{error}");
+
+        let writer = PostgresJournal::connect_with(schema.options())
+            .await
+            .unwrap();
+        let record = writer.insert(payment(1)).await.unwrap().into_record();
+        sqlx::query(&format!(
+            "GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {role}",
+            schema.name
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        let reader = PostgresJournal::connect_existing_with(as_reader())
+            .await
+            .unwrap();
+        assert_eq!(reader.get(&record.id).await.unwrap(), Some(record.clone()));
+        assert_eq!(
+            reader
+                .totals(GroupBy::Payer, &Filter::default())
+                .await
+                .unwrap()[0]
+                .count,
+            1
+        );
+        // It really is read-only.
+        let error = reader.insert(payment(2)).await.unwrap_err();
+        assert!(error.to_string().contains("permission denied"), "{error}");
+        reader.close().await;
+        writer.close().await;
+        drop(schema);
+        sqlx::query(&format!("DROP ROLE {role}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

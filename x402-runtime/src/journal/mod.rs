@@ -252,25 +252,57 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Journal>, JournalError> {
     }
 }
 
-#[cfg(feature = "sqlite")]
+/// Opens the existing journal a URL names (`sqlite://…` or `postgres://…`, as for
+/// [`connect`]) without creating or upgrading anything, for tools that only read it, such as
+/// `x402ctl payments`: a missing file or database, or a schema other than this build's, is an
+/// error instead of a new empty journal.
+pub async fn connect_existing(url: &str) -> Result<Arc<dyn Journal>, JournalError> {
+    let scheme = url.split(':').next().unwrap_or_default();
+    match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => open_sqlite(url, true).await,
+        "postgres" | "postgresql" => open_postgres(url, true).await,
+        _ => Err(JournalError::Invalid(format!(
+            "unsupported journal URL {:?}: use sqlite://path or postgres://…",
+            redact(url)
+        ))),
+    }
+}
+
 async fn connect_sqlite(url: &str) -> Result<Arc<dyn Journal>, JournalError> {
-    Ok(Arc::new(SqliteJournal::connect(url).await?))
+    open_sqlite(url, false).await
+}
+
+async fn connect_postgres(url: &str) -> Result<Arc<dyn Journal>, JournalError> {
+    open_postgres(url, false).await
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_sqlite(url: &str, existing: bool) -> Result<Arc<dyn Journal>, JournalError> {
+    Ok(Arc::new(if existing {
+        SqliteJournal::open_existing(url).await?
+    } else {
+        SqliteJournal::connect(url).await?
+    }))
 }
 
 #[cfg(not(feature = "sqlite"))]
-async fn connect_sqlite(_url: &str) -> Result<Arc<dyn Journal>, JournalError> {
+async fn open_sqlite(_url: &str, _existing: bool) -> Result<Arc<dyn Journal>, JournalError> {
     Err(JournalError::Invalid(
         "sqlite:// journals need x402-runtime's `sqlite` feature".to_owned(),
     ))
 }
 
 #[cfg(feature = "postgres")]
-async fn connect_postgres(url: &str) -> Result<Arc<dyn Journal>, JournalError> {
-    Ok(Arc::new(PostgresJournal::connect(url).await?))
+async fn open_postgres(url: &str, existing: bool) -> Result<Arc<dyn Journal>, JournalError> {
+    Ok(Arc::new(if existing {
+        PostgresJournal::connect_existing(url).await?
+    } else {
+        PostgresJournal::connect(url).await?
+    }))
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn connect_postgres(_url: &str) -> Result<Arc<dyn Journal>, JournalError> {
+async fn open_postgres(_url: &str, _existing: bool) -> Result<Arc<dyn Journal>, JournalError> {
     Err(JournalError::Invalid(
         "postgres:// journals need x402-runtime's `postgres` feature".to_owned(),
     ))

@@ -26,6 +26,9 @@ const COLUMNS: &str = "id, payment_key, payment_id, fingerprint, route, resource
 /// Connections per replica.
 const MAX_CONNECTIONS: u32 = 10;
 
+/// The schema, embedded.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
 /// A [`Journal`] in Postgres, for several server replicas sharing one record of payments.
 ///
 /// - the schema is created or upgraded by embedded migrations when opened (replicas starting
@@ -70,12 +73,56 @@ impl PostgresJournal {
         Self::from_pool(pool).await
     }
 
+    /// Connects to an existing journal without creating or upgrading anything: for tools that
+    /// only read (`x402ctl payments`), which may hold read-only credentials. A missing journal
+    /// or a schema other than this build's is [`JournalError::Migration`].
+    pub async fn connect_existing(url: &str) -> Result<Self, JournalError> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| {
+            JournalError::Invalid(format!(
+                "bad Postgres journal URL {:?}: {e}",
+                super::redact(url)
+            ))
+        })?;
+        Self::connect_existing_with(options).await
+    }
+
+    /// [`connect_existing`](Self::connect_existing) with options configured by the caller.
+    pub async fn connect_existing_with(options: PgConnectOptions) -> Result<Self, JournalError> {
+        let location = format!(
+            "postgres://{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        );
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(DEFAULT_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(sql::error)?;
+        let has_journal: bool =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(&pool)
+                .await
+                .map_err(sql::error)?;
+        let applied = if has_journal {
+            sqlx::query_scalar::<_, Option<i64>>(sql::APPLIED_VERSION)
+                .fetch_one(&pool)
+                .await
+                .map_err(sql::error)?
+        } else {
+            None
+        };
+        sql::check_schema(&MIGRATOR, applied, &location)?;
+        Ok(PostgresJournal {
+            pool,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
     /// Uses a pool configured by the caller, creating or upgrading the schema.
     pub async fn from_pool(pool: PgPool) -> Result<Self, JournalError> {
-        sqlx::migrate!("migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(sql::migration_error)?;
+        MIGRATOR.run(&pool).await.map_err(sql::migration_error)?;
         Ok(PostgresJournal {
             pool,
             timeout: DEFAULT_TIMEOUT,

@@ -220,6 +220,33 @@ pub(super) fn migration_error(error: sqlx::migrate::MigrateError) -> JournalErro
     JournalError::Migration(error.to_string())
 }
 
+/// Checks that a journal opened without migrating has exactly the schema `migrator` makes:
+/// `applied` is the highest migration the database recorded (`None`: no journal there).
+pub(super) fn check_schema(
+    migrator: &sqlx::migrate::Migrator,
+    applied: Option<i64>,
+    location: &str,
+) -> Result<(), JournalError> {
+    let expected = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    match applied {
+        None => Err(JournalError::Migration(format!(
+            "no payment journal at {location} (a server creates it on start)"
+        ))),
+        Some(version) if version < expected => Err(JournalError::Migration(format!(
+            "the journal at {location} has schema version {version}, older than this build's \
+             {expected}; start a server of this version on it once to upgrade it"
+        ))),
+        Some(version) if version > expected => Err(JournalError::Migration(format!(
+            "the journal at {location} has schema version {version}, newer than this build's \
+             {expected}; use a newer release"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The highest successful migration recorded, `None` when there is no migration table.
+pub(super) const APPLIED_VERSION: &str = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+
 /// `amount` as stored: base-10 text.
 pub(super) fn amount_text(amount: U256) -> String {
     amount.to_string()

@@ -32,6 +32,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections of a file journal (one writer at a time; readers in parallel under WAL).
 const MAX_CONNECTIONS: u32 = 8;
 
+/// The schema, embedded.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
 /// A [`Journal`] in a SQLite file: the default for a single server.
 ///
 /// - the file is created if missing, and its schema by embedded migrations;
@@ -81,6 +84,47 @@ impl SqliteJournal {
         Self::open_with(options, in_memory).await
     }
 
+    /// Opens an existing journal by URL without creating or upgrading anything: for tools
+    /// that only read (`x402ctl payments`). A file that cannot be opened (missing) is
+    /// [`JournalError::Unavailable`]; a file without a journal, or with a schema other than
+    /// this build's, is [`JournalError::Migration`].
+    pub async fn open_existing(url: &str) -> Result<Self, JournalError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| JournalError::Invalid(format!("bad SQLite journal URL {url:?}: {e}")))?
+            .create_if_missing(false)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(DEFAULT_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| match sql::error(e) {
+                JournalError::Unavailable(detail) => {
+                    JournalError::Unavailable(format!("cannot open the journal at {url}: {detail}"))
+                }
+                other => other,
+            })?;
+        let has_journal: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(sql::error)?;
+        let applied = if has_journal {
+            sqlx::query_scalar::<_, Option<i64>>(sql::APPLIED_VERSION)
+                .fetch_one(&pool)
+                .await
+                .map_err(sql::error)?
+        } else {
+            None
+        };
+        sql::check_schema(&MIGRATOR, applied, url)?;
+        Ok(SqliteJournal {
+            pool,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
     /// A private in-memory database (for tests): gone when the journal is dropped.
     pub async fn in_memory() -> Result<Self, JournalError> {
         Self::connect("sqlite::memory:").await
@@ -115,10 +159,7 @@ impl SqliteJournal {
     /// Uses a pool configured by the caller (WAL and a busy timeout are advised), creating or
     /// upgrading the schema.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, JournalError> {
-        sqlx::migrate!("migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(sql::migration_error)?;
+        MIGRATOR.run(&pool).await.map_err(sql::migration_error)?;
         Ok(SqliteJournal {
             pool,
             timeout: DEFAULT_TIMEOUT,
