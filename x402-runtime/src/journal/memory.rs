@@ -72,13 +72,21 @@ impl Journal for MemoryJournal {
         let payment = payment.prepared()?;
         let id = new_id(payment.at)?;
         let mut inner = self.lock();
-        if let Some(existing) = inner.by_key.get(&payment.payment_key) {
-            return Ok(Inserted::Existing(inner.records[existing].clone()));
-        }
-        if let Some(payment_id) = &payment.payment_id
-            && let Some(existing) = inner.by_payment_id.get(payment_id)
-        {
-            return Ok(Inserted::Existing(inner.records[existing].clone()));
+        let holder = inner.by_key.get(&payment.payment_key).or_else(|| {
+            payment
+                .payment_id
+                .as_ref()
+                .and_then(|payment_id| inner.by_payment_id.get(payment_id))
+        });
+        if let Some(holder) = holder {
+            return inner
+                .records
+                .get(holder)
+                .cloned()
+                .map(Inserted::Existing)
+                .ok_or_else(|| {
+                    JournalError::Corrupt(format!("index names a missing record {holder}"))
+                });
         }
         let record = PaymentRecord::admitted(id.clone(), payment);
         inner.by_key.insert(record.payment_key.clone(), id.clone());
