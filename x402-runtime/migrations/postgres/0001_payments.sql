@@ -36,11 +36,12 @@ CREATE TABLE payments (
     updated_at          BIGINT NOT NULL
 );
 
--- Every record but a released one holds its authorization's key and its payment id: at most
--- one such record per key and per id. A released authorization may be admitted again.
-CREATE UNIQUE INDEX payments_held_key ON payments (payment_key) WHERE state <> 'released';
+-- Every record but a released or failed one holds its authorization's key and its payment id:
+-- at most one such record per key and per id. A released or failed authorization (nothing was
+-- charged) may be admitted again.
+CREATE UNIQUE INDEX payments_held_key ON payments (payment_key) WHERE state NOT IN ('released', 'failed');
 CREATE UNIQUE INDEX payments_held_payment_id ON payments (payment_id)
-    WHERE payment_id IS NOT NULL AND state <> 'released';
+    WHERE payment_id IS NOT NULL AND state NOT IN ('released', 'failed');
 
 CREATE INDEX payments_key ON payments (payment_key, created_at);
 CREATE INDEX payments_payment_id ON payments (payment_id, created_at) WHERE payment_id IS NOT NULL;

@@ -115,7 +115,7 @@ pub const JOURNAL_URL_ENV: &str = "X402_JOURNAL_URL";
 #[async_trait]
 pub trait Journal: Send + Sync + 'static {
     /// Records an admitted payment as `verified` under a fresh id, unless a record already
-    /// holds its `payment_key` or its `payment_id` (records that are not `released` hold both):
+    /// holds its `payment_key` or its `payment_id` (records that are neither `released` nor `failed` hold both):
     /// then that record is returned unchanged as [`Inserted::Existing`]. Of concurrent inserts
     /// of one key, exactly one creates the record.
     ///
@@ -126,7 +126,7 @@ pub trait Journal: Send + Sync + 'static {
     async fn get(&self, id: &str) -> Result<Option<PaymentRecord>, JournalError>;
 
     /// The record holding this payment key; when none does (every record of the key was
-    /// released), the most recent record of the key.
+    /// released or failed), the most recent record of the key.
     async fn find_by_payment_key(&self, key: &str) -> Result<Option<PaymentRecord>, JournalError>;
 
     /// The record holding this payment id; when none does, the most recent one with it.

@@ -98,9 +98,11 @@ impl PaymentState {
     }
 
     /// Whether a record in this state still holds its `payment_key` and `payment_id`: every
-    /// state but `released`. At most one such record exists per key and per payment id.
+    /// state but `released` and `failed`, the two in which nothing was charged and the
+    /// authorization is the client's again. At most one such record exists per key and per
+    /// payment id.
     pub const fn holds_keys(self) -> bool {
-        !matches!(self, PaymentState::Released)
+        !matches!(self, PaymentState::Released | PaymentState::Failed)
     }
 }
 

@@ -206,7 +206,7 @@ impl SqliteJournal {
     ) -> Result<Option<PaymentRecord>, JournalError> {
         sqlx::query_as::<_, RawRecord>(&format!(
             "SELECT {COLUMNS} FROM payments \
-             WHERE state <> 'released' AND (payment_key = ?1 OR payment_id = ?2) \
+             WHERE state NOT IN ('released', 'failed') AND (payment_key = ?1 OR payment_id = ?2) \
              ORDER BY payment_key = ?1 DESC LIMIT 1"
         ))
         .bind(key)
@@ -285,7 +285,7 @@ impl SqliteJournal {
     ) -> Result<Option<PaymentRecord>, JournalError> {
         sqlx::query_as::<_, RawRecord>(&format!(
             "SELECT {COLUMNS} FROM payments WHERE {column} = ? \
-             ORDER BY state <> 'released' DESC, created_at DESC, id DESC LIMIT 1"
+             ORDER BY state NOT IN ('released', 'failed') DESC, created_at DESC, id DESC LIMIT 1"
         ))
         .bind(value)
         .fetch_optional(&self.pool)

@@ -44,6 +44,7 @@ macro_rules! journal_conformance {
             settled_amounts_are_at_most_the_authorized_amount(1),
             unknown_ids_are_not_found(1),
             a_released_payment_frees_its_key_and_payment_id(1),
+            a_failed_payment_frees_its_key_and_payment_id(1),
             the_first_stored_response_stays(1),
             reconciliation_lists_stale_open_records_oldest_first(1),
             queries_filter_and_page(1),
@@ -756,17 +757,18 @@ pub(crate) async fn unknown_ids_are_not_found<J: Journal>(journals: Vec<J>) {
 }
 
 pub(crate) async fn a_released_payment_frees_its_key_and_payment_id<J: Journal>(journals: Vec<J>) {
-    let journal = single(journals);
+    frees_its_key_and_payment_id(single(journals), Released).await;
+}
+
+/// A settlement that provably failed charged nothing: the authorization is the client's again.
+pub(crate) async fn a_failed_payment_frees_its_key_and_payment_id<J: Journal>(journals: Vec<J>) {
+    frees_its_key_and_payment_id(single(journals), Failed).await;
+}
+
+async fn frees_its_key_and_payment_id<J: Journal>(journal: J, end: PaymentState) {
     let first = created(&journal, payment(1)).await;
-    let first = move_to(
-        &journal,
-        &first.id,
-        Verified,
-        Released,
-        first.updated_at + 1,
-    )
-    .await;
-    assert_eq!(first.state, Released);
+    let first = move_to(&journal, &first.id, Verified, end, first.updated_at + 1).await;
+    assert_eq!(first.state, end);
     // The client sends the same authorization (and payment id) again: a new admission.
     let mut again = payment(1);
     again.at = first.updated_at + 10;
