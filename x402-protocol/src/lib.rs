@@ -49,6 +49,7 @@ pub mod network;
 pub mod price;
 pub mod reason;
 pub mod serde_util;
+pub mod siwx;
 pub mod v1;
 pub mod v2;
 pub mod verify;
