@@ -46,6 +46,7 @@ pub mod eip3009;
 pub mod exact;
 pub mod facilitator;
 pub mod network;
+pub mod payment_identifier;
 pub mod price;
 pub mod reason;
 pub mod serde_util;
