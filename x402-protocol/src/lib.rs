@@ -40,6 +40,7 @@
 )]
 
 pub mod amount;
+pub mod bazaar;
 pub mod client;
 pub mod codec;
 pub mod eip3009;
