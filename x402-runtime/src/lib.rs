@@ -71,6 +71,7 @@ mod rejection;
 mod request;
 pub mod response;
 mod route;
+pub mod siwx;
 mod slot;
 pub mod store;
 
