@@ -66,6 +66,7 @@ pub mod entitlement;
 pub mod facilitator;
 mod gate;
 mod grant;
+pub mod hooks;
 mod payment;
 mod rejection;
 mod request;
