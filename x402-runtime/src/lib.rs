@@ -62,6 +62,7 @@
 mod builder;
 mod challenge;
 pub mod clock;
+pub mod discovery;
 pub mod entitlement;
 pub mod facilitator;
 mod gate;
