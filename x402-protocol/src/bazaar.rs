@@ -722,7 +722,8 @@ pub fn sanitize_tags(value: &Value) -> Option<Vec<String>> {
 
 /// Whether `resource.iconUrl` is safe to show: at most 2048 characters without control
 /// characters, an absolute `http(s)` URL without user-info whose host is a DNS name — not an
-/// IP literal (dotted, bracketed, all-digit or `0x` hex forms) and not a loopback name.
+/// IP literal (bracketed IPv6, or any host whose last label is a number: `127.0.0.1`,
+/// `127.1`, `2130706433`, `0x7f000001`) and not a loopback name.
 ///
 /// Stricter than the reference in one way: hosts that are not plain ASCII (IDNs) are refused
 /// rather than normalised.
@@ -738,22 +739,19 @@ pub fn is_valid_icon_url(value: &str) -> bool {
         return false;
     };
     let host = host.to_ascii_lowercase();
-    let dotted_ip = {
-        let parts: Vec<&str> = host.split('.').collect();
-        parts.len() == 4
-            && parts
-                .iter()
-                .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
-    };
-    let all_digits = host.bytes().all(|b| b.is_ascii_digit());
-    let hex = host
-        .strip_prefix("0x")
-        .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    // A host whose last label is a number is an IPv4 address to URL parsers ("127.1",
+    // "2130706433", "0x7f000001") or invalid.
+    let last = host.trim_end_matches('.').rsplit('.').next().unwrap_or("");
+    let numeric = !last.is_empty()
+        && (last.bytes().all(|b| b.is_ascii_digit())
+            || last
+                .strip_prefix("0x")
+                .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit())));
     let loopback = matches!(
         host.as_str(),
         "localhost" | "localhost.localdomain" | "ip6-localhost" | "ip6-loopback"
     );
-    !(host.starts_with('[') || dotted_ip || all_digits || hex || loopback || host.is_empty())
+    !(host.is_empty() || host.starts_with('[') || numeric || loopback)
 }
 
 /// The optional service metadata of a `resource` object (June 2026 spec).

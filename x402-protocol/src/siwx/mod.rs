@@ -68,6 +68,10 @@ mod sign;
 pub use check::{
     Expectations, SiwxError, SiwxSigner, check_message, evm_signing_hash, reasons, verify_signature,
 };
+/// The ed25519 crate Solana sign-ins are made with (feature `siws`), for building a
+/// [`SigningKey`](ed25519_dalek::SigningKey) to give to `sign_solana`.
+#[cfg(feature = "siws")]
+pub use ed25519_dalek;
 pub use message::message;
 pub use origin::Origin;
 pub use sign::sign_evm;
