@@ -89,7 +89,8 @@ pub enum McpTransport {
 pub enum DiscoveryInput {
     /// An HTTP call with its input in the query string.
     Query {
-        /// `GET`, `HEAD` or `DELETE`; absent in a declaration until a request narrows it.
+        /// `GET`, `HEAD` or `DELETE` normally (any method is read); absent in a declaration
+        /// until a request narrows it.
         method: Option<String>,
         /// Example or description of the query parameters.
         query_params: Option<Value>,
@@ -227,8 +228,8 @@ impl Serialize for DiscoveryInput {
 
 impl<'de> Deserialize<'de> for DiscoveryInput {
     /// Accepts what the spec allows and nothing else: `type` `http` or `mcp`; an HTTP method,
-    /// when present, of the variant's kind (`bodyType` makes it a body call); an MCP tool
-    /// with a non-empty `toolName` and an object `inputSchema`.
+    /// when present, among the six (and a body method when `bodyType` makes it a body
+    /// call); an MCP tool with a non-empty `toolName` and an object `inputSchema`.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = RawInput::deserialize(deserializer)?;
         let check_method = |allowed: &[&str; 3]| match &raw.method {
@@ -252,7 +253,16 @@ impl<'de> Deserialize<'de> for DiscoveryInput {
                     })
                 }
                 None => {
-                    check_method(&QUERY_METHODS)?;
+                    // Any HTTP method: the reference accepts a query-style declaration on a
+                    // route it narrowed to, say, POST.
+                    if let Some(m) = &raw.method
+                        && !QUERY_METHODS.contains(&m.as_str())
+                        && !BODY_METHODS.contains(&m.as_str())
+                    {
+                        return Err(D::Error::custom(format!(
+                            "info.input.method {m:?} is not an HTTP method"
+                        )));
+                    }
                     Ok(DiscoveryInput::Query {
                         method: raw.method,
                         query_params: raw.query_params,
@@ -1131,6 +1141,10 @@ mod tests {
             json!({"info": {"input": {"type": "mcp", "toolName": "t", "inputSchema": {}, "transport": "ws"}}}),
             json!({"info": {}}),
         ];
+        // A query-style declaration narrowed to POST is read, as the reference reads it.
+        let post = json!({"input": {"type": "http", "method": "POST"}});
+        assert!(serde_json::from_value::<DiscoveryInfo>(post.clone()).is_ok());
+        assert_eq!(validate_spec(&json!({"info": post})), Ok(()));
         for ext in bad {
             assert!(validate_spec(&ext).is_err(), "{ext}");
             assert!(

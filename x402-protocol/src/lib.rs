@@ -12,7 +12,15 @@
 //!   domain, plus networks and tokens you register;
 //! - exact money: [`Price`] (`"$0.01"`, `"0.01 USDC"`, `"10000 atomic"`) and [`Decimal`];
 //! - [`eip3009`]: typed-data hashing, signing, signer recovery and the facilitator checks;
-//! - [`Reason`] codes for everything that can be rejected.
+//! - [`Reason`] codes for everything that can be rejected;
+//! - extensions: [`siwx`] (sign-in-with-x: returning payers prove their wallet), [`bazaar`]
+//!   (discovery metadata) and [`payment_identifier`] (idempotent payments).
+//!
+//! # Cargo features
+//!
+//! - `secp256k1`: recover signers with libsecp256k1 (C) instead of `k256`;
+//! - `siws`: sign-in-with-x for Solana wallets (ed25519 via `ed25519-dalek`, base58 via
+//!   `bs58`).
 //!
 //! ```
 //! use x402_protocol::{codec, v2, NetworkRegistry, Price};

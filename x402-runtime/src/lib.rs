@@ -10,7 +10,10 @@
 //! - [`facilitator`]: the [`Facilitator`] trait, an HTTP client and an embedded facilitator
 //!   with a dev ledger;
 //! - [`store`]: replay protection shared by all replicas;
-//! - [`response`]: the one mapping from decisions and errors to status, headers and JSON.
+//! - [`response`]: the one mapping from decisions and errors to status, headers and JSON;
+//! - [`siwx`]: sign-in-with-x challenges and verification (returning payers);
+//! - [`discovery`]: the Bazaar catalogue, its endpoints and a client;
+//! - [`hooks`]: lifecycle hooks around verification and settlement, failing closed.
 //!
 //! # Cargo features
 //!
@@ -52,6 +55,7 @@
 //!   the [`redis`](https://docs.rs/redis) crate (tokio and its connection manager only), which
 //!   is re-exported as `x402_runtime::redis`. Without it, the default
 //!   [`MemoryReplayStore`](store::MemoryReplayStore) protects a single process.
+//! - `siws`: sign-in-with-x for Solana wallets (ed25519 signatures, base58 keys).
 //! - `secp256k1`: recover payment signers with libsecp256k1 (C) instead of the pure-Rust
 //!   `k256`.
 #![cfg_attr(

@@ -260,6 +260,9 @@ impl DiscoveryCatalog {
     /// [`bazaar::extract`] for what is validated and dropped. The requirement joins the
     /// resource's `accepts` (replacing one with the same scheme and network).
     ///
+    /// Call it once the payment verified (or settled), so that only resources someone could
+    /// really pay for are listed; the payment's own signature is not looked at here.
+    ///
     /// Only the `bazaar` declaration is echoed into the catalogue in full; other extensions
     /// keep their `schema` but lose `info`, which may hold what a client added (a payment
     /// id), so that nothing a payer chose becomes public.
