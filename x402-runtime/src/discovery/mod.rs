@@ -126,6 +126,8 @@ type Key = (String, Option<String>);
 struct Entry {
     resource: DiscoveredResource,
     seq: u64,
+    /// The entry's words per searchable field, with the field's weight.
+    index: Vec<(Vec<String>, u32)>,
 }
 
 #[derive(Default)]
@@ -239,7 +241,15 @@ impl DiscoveryCatalog {
             inner.entries.remove(&oldest);
         }
         inner.order.insert(seq, key.clone());
-        inner.entries.insert(key, Entry { resource, seq });
+        let index = search_index(&resource);
+        inner.entries.insert(
+            key,
+            Entry {
+                resource,
+                seq,
+                index,
+            },
+        );
     }
 
     /// Removes a resource; returns whether it was there.
@@ -329,29 +339,25 @@ impl DiscoveryCatalog {
         self.record_payment(&payment, &requirements)
     }
 
-    /// The entries matching `filters`, newest first.
-    fn matching(&self, filters: &Filters) -> Vec<(DiscoveredResource, u64)> {
+    /// One page of the resources matching the query's filters, newest first.
+    pub fn list(&self, query: &ListQuery) -> ListResponse {
+        let network = query.filters.network.as_deref().map(query::caip2);
         let inner = self.read();
-        inner
+        let matching = inner
             .order
             .values()
             .rev()
             .filter_map(|key| inner.entries.get(key))
-            .filter(|e| matches(&e.resource, filters))
-            .map(|e| (e.resource.clone(), e.seq))
-            .collect()
-    }
-
-    /// One page of the resources matching the query's filters, newest first.
-    pub fn list(&self, query: &ListQuery) -> ListResponse {
-        let all = self.matching(&query.filters);
-        let total = all.len() as u64;
-        let items = all
-            .into_iter()
-            .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
-            .take(query.limit as usize)
-            .map(|(r, _)| r)
-            .collect();
+            .filter(|e| matches(&e.resource, &query.filters, network.as_deref()));
+        let mut total = 0u64;
+        let mut items = Vec::new();
+        let skip = query.offset;
+        for entry in matching {
+            if total >= skip && items.len() < query.limit as usize {
+                items.push(entry.resource.clone());
+            }
+            total += 1;
+        }
         ListResponse {
             x402_version: 2,
             items,
@@ -372,12 +378,15 @@ impl DiscoveryCatalog {
                 tokens.push(token);
             }
         }
-        let mut scored: Vec<(usize, u32, u64, DiscoveredResource)> = self
-            .matching(&query.filters)
-            .into_iter()
-            .filter_map(|(resource, seq)| {
-                let (hits, weight) = score(&resource, &tokens);
-                (hits > 0).then_some((hits, weight, seq, resource))
+        let network = query.filters.network.as_deref().map(query::caip2);
+        let inner = self.read();
+        let mut scored: Vec<(usize, u32, u64, &Entry)> = inner
+            .entries
+            .values()
+            .filter(|e| matches(&e.resource, &query.filters, network.as_deref()))
+            .filter_map(|e| {
+                let (hits, weight) = score(&e.index, &tokens);
+                (hits > 0).then_some((hits, weight, e.seq, e))
             })
             .collect();
         scored.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
@@ -393,7 +402,7 @@ impl DiscoveryCatalog {
             .into_iter()
             .skip(start)
             .take(limit)
-            .map(|(_, _, _, r)| r)
+            .map(|(_, _, _, e)| e.resource.clone())
             .collect();
         SearchResponse {
             x402_version: 2,
@@ -407,7 +416,8 @@ impl DiscoveryCatalog {
     }
 }
 
-fn matches(resource: &DiscoveredResource, f: &Filters) -> bool {
+/// Whether an entry passes the filters; `network` is the filter's network in CAIP-2 form.
+fn matches(resource: &DiscoveredResource, f: &Filters, network: Option<&str>) -> bool {
     if f.kind.as_ref().is_some_and(|k| *k != resource.kind) {
         return false;
     }
@@ -421,18 +431,18 @@ fn matches(resource: &DiscoveredResource, f: &Filters) -> bool {
             return false;
         }
     }
-    if f.pay_to.is_none() && f.scheme.is_none() && f.network.is_none() {
+    if f.pay_to.is_none() && f.scheme.is_none() && network.is_none() {
         return true;
     }
-    let network = f.network.as_deref().map(query::caip2);
     resource.accepts.iter().any(|a| {
         let field = |name: &str| a.get(name).and_then(Value::as_str);
         f.scheme
             .as_deref()
             .is_none_or(|s| field("scheme") == Some(s))
-            && network
-                .as_deref()
-                .is_none_or(|n| field("network").map(query::caip2).as_deref() == Some(n))
+            && network.is_none_or(|n| {
+                field("network")
+                    .is_some_and(|own| own == n || (!own.contains(':') && query::caip2(own) == n))
+            })
             && f.pay_to
                 .as_deref()
                 .is_none_or(|p| field("payTo").is_some_and(|t| query::same_recipient(t, p)))
@@ -446,8 +456,8 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
-/// (distinct tokens matched, total weight) of an entry for a query.
-fn score(resource: &DiscoveredResource, tokens: &[String]) -> (usize, u32) {
+/// The searchable fields of an entry as words, with their weights.
+fn search_index(resource: &DiscoveredResource) -> Vec<(Vec<String>, u32)> {
     let input = resource
         .extensions
         .as_ref()
@@ -468,14 +478,19 @@ fn score(resource: &DiscoveredResource, tokens: &[String]) -> (usize, u32) {
         (text(input.and_then(|i| i.get("description"))), 2),
         (resource.resource.clone(), 1),
     ];
-    let fields: Vec<(Vec<String>, u32)> = fields
+    fields
         .into_iter()
-        .map(|(text, weight)| (words(&text).collect(), weight))
-        .collect();
+        .map(|(text, weight)| (words(&text).collect::<Vec<_>>(), weight))
+        .filter(|(words, _)| !words.is_empty())
+        .collect()
+}
+
+/// (distinct tokens matched, total weight) of an entry's index for a query.
+fn score(index: &[(Vec<String>, u32)], tokens: &[String]) -> (usize, u32) {
     let mut hits = 0;
     let mut weight = 0;
     for token in tokens {
-        let best = fields
+        let best = index
             .iter()
             .filter(|(words, _)| words.iter().any(|w| w.starts_with(token.as_str())))
             .map(|(_, w)| *w)
