@@ -12,7 +12,10 @@
 //! - [`store`]: replay protection shared by all replicas;
 //! - [`journal`]: the durable record of every payment and its state changes (memory, SQLite,
 //!   Postgres);
-//! - [`response`]: the one mapping from decisions and errors to status, headers and JSON.
+//! - [`response`]: the one mapping from decisions and errors to status, headers and JSON;
+//! - [`siwx`]: sign-in-with-x challenges and verification (returning payers);
+//! - [`discovery`]: the Bazaar catalogue, its endpoints and a client;
+//! - [`hooks`]: lifecycle hooks around verification and settlement, failing closed.
 //!
 //! # Cargo features
 //!
@@ -54,6 +57,7 @@
 //!   the [`redis`](https://docs.rs/redis) crate (tokio and its connection manager only), which
 //!   is re-exported as `x402_runtime::redis`. Without it, the default
 //!   [`MemoryReplayStore`](store::MemoryReplayStore) protects a single process.
+//! - `siws`: sign-in-with-x for Solana wallets (ed25519 signatures, base58 keys).
 //! - `secp256k1`: recover payment signers with libsecp256k1 (C) instead of the pure-Rust
 //!   `k256`.
 //! - `sqlite`: `journal::SqliteJournal`, the payment journal in a SQLite file (bundled SQLite
@@ -68,16 +72,19 @@
 mod builder;
 mod challenge;
 pub mod clock;
+pub mod discovery;
 pub mod entitlement;
 pub mod facilitator;
 mod gate;
 pub mod journal;
+pub mod hooks;
 mod payment;
 mod rejection;
 mod request;
 pub mod response;
 mod route;
 pub mod scheme;
+pub mod siwx;
 mod slot;
 pub mod store;
 

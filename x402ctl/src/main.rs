@@ -5,6 +5,9 @@
 //! - `x402ctl inspect <header value | JSON | url>`: explains a 402, a payment or a receipt and
 //!   checks a payment's signature offline.
 //! - `x402ctl keygen`: a fresh development key and its address.
+//! - `x402ctl discover <facilitator>`: what a facilitator's Bazaar catalogue lists
+//!   (`--type`, `--network`, `--pay-to`, `--scheme`, `--extension`, `--limit`, `--offset`,
+//!   `--all`, `--search <words>`, `--json`).
 //! - `x402ctl serve`: a facilitator (`/verify`, `/settle`, `/supported`,
 //!   `/discovery/resources`) over the embedded verifier and a dev ledger.
 //! - `x402ctl payments --journal <url>`: list a payment journal (SQLite or Postgres) with
@@ -19,6 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod discover;
 mod inspect;
 mod pay;
 mod payments;
@@ -53,6 +57,45 @@ enum Command {
     Serve(ServeArgs),
     /// List journaled payments, or their totals, from a SQLite or Postgres journal.
     Payments(PaymentsArgs),
+    /// List what a facilitator's Bazaar catalogue offers (or search it).
+    Discover(DiscoverArgs),
+}
+
+/// Arguments of `x402ctl discover`.
+#[derive(Debug, Args)]
+pub(crate) struct DiscoverArgs {
+    /// The facilitator's base URL (its `/discovery/resources` is asked).
+    facilitator: String,
+    /// Only resources of this type: http or mcp.
+    #[arg(long = "type")]
+    kind: Option<String>,
+    /// Only resources payable on this network (CAIP-2 id or name).
+    #[arg(long)]
+    network: Option<String>,
+    /// Only resources paying this recipient.
+    #[arg(long)]
+    pay_to: Option<String>,
+    /// Only resources with this scheme (exact, upto, …).
+    #[arg(long)]
+    scheme: Option<String>,
+    /// Only resources declaring this extension (repeatable).
+    #[arg(long)]
+    extension: Vec<String>,
+    /// Page size, 1–100.
+    #[arg(long, default_value_t = 20)]
+    limit: u32,
+    /// Entries to skip.
+    #[arg(long, default_value_t = 0)]
+    offset: u64,
+    /// Follow the pages to the end (at most 10 000 entries).
+    #[arg(long)]
+    all: bool,
+    /// Search for these words instead of listing (`/discovery/search`).
+    #[arg(long)]
+    search: Option<String>,
+    /// Print the JSON answer.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `x402ctl pay`.
@@ -231,6 +274,7 @@ async fn main() -> ExitCode {
         }
         Command::Serve(args) => serve::run(args).await,
         Command::Payments(args) => payments::run(args).await,
+        Command::Discover(args) => discover::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
