@@ -7,6 +7,8 @@
 //! - `x402ctl keygen`: a fresh development key and its address.
 //! - `x402ctl serve`: a facilitator (`/verify`, `/settle`, `/supported`,
 //!   `/discovery/resources`) over the embedded verifier and a dev ledger.
+//! - `x402ctl mcp call <server> <tool> [--args JSON]`: call a tool of an MCP server (a stdio
+//!   command or a streamable HTTP URL) and pay for it, with the flags of `pay`.
 //!
 //! Exit status: 0 on success; 1 when the request or server failed (or the final HTTP status is
 //! an error, or an inspected signature does not verify); 2 for usage mistakes and payments the
@@ -18,6 +20,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod inspect;
+mod mcp;
 mod pay;
 mod serve;
 mod time;
@@ -48,6 +51,42 @@ enum Command {
     },
     /// Run a dev facilitator (embedded verifier, in-memory ledger) over HTTP.
     Serve(ServeArgs),
+    /// Use MCP servers whose tools are paid with x402.
+    Mcp {
+        #[command(subcommand)]
+        command: McpCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum McpCommand {
+    /// Call a tool and pay for it (prints the tool's text; the payment goes to stderr).
+    Call(McpCallArgs),
+}
+
+/// Arguments of `x402ctl mcp call`.
+#[derive(Debug, Args)]
+pub(crate) struct McpCallArgs {
+    /// The MCP server: a streamable HTTP URL (`http://127.0.0.1:8000/mcp`) or a command line
+    /// that starts a stdio server (split on whitespace).
+    server: String,
+    /// The tool's name.
+    tool: String,
+    /// The tool's arguments, a JSON object.
+    #[arg(long)]
+    args: Option<String>,
+    /// The most this call may cost: "$0.10", "0.10" (dollars) or "5 EURC".
+    #[arg(long, default_value = x402_client::DEFAULT_MAX_PER_REQUEST)]
+    max: String,
+    /// Environment variable holding the payer's private key.
+    #[arg(long, default_value = "X402_PRIVATE_KEY")]
+    key_env: String,
+    /// Only pay on this network (v1 name or CAIP-2 id; repeatable).
+    #[arg(long)]
+    network: Vec<String>,
+    /// Print the whole tool result as JSON (with `_meta`) instead of its text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `x402ctl pay`.
@@ -188,6 +227,9 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Serve(args) => serve::run(args).await,
+        Command::Mcp {
+            command: McpCommand::Call(args),
+        } => mcp::call(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
