@@ -121,3 +121,8 @@ pub use meta::{
 pub use server::{PaidTools, PaidToolsBuilder, PricingError};
 pub use x402_runtime::PaymentInfo;
 pub use {rmcp, x402_client, x402_runtime};
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
