@@ -185,7 +185,8 @@ async fn a_replayed_payment_is_refused(transport: Transport) {
     let replay = connection.client.call_tool(paid.clone()).await.unwrap();
     assert_eq!(replay.is_error, Some(true));
     let refused = payment_required_in(&replay).expect("a payment-required result");
-    assert_eq!(refused["error"], "invalid_exact_evm_nonce_already_used");
+    // A tool result is not kept for a resend: the settled payment is refused as spent.
+    assert_eq!(refused["error"], "payment_already_settled");
     assert!(!text(&replay).contains("sunny"));
     assert_eq!(server.runs(), 1, "the replay did not run the tool");
     assert_eq!(server.ledger.transfers().len(), 1, "charged once");
