@@ -101,15 +101,17 @@ pub use ::redis;
 /// connections.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use ::sqlx;
-pub use builder::{ConfigError, RouteCheck, X402Builder};
+pub use builder::{ConfigError, DEFAULT_KEEP_RESPONSE_BYTES, RouteCheck, X402Builder};
 pub use challenge::{AcceptOption, Challenge};
 pub use facilitator::{Facilitator, FacilitatorError};
 pub use gate::redeem::DEFAULT_GRANT_LIFETIME;
-pub use gate::{Admission, Completion, Decision, Gate, Pending, ShutdownReport};
+pub use gate::{
+    Admission, Completion, Decision, Gate, PaymentIds, Pending, ReconcileReport, ShutdownReport,
+};
 pub use payment::{Access, Grant, PaymentInfo};
 pub use rejection::Rejection;
 pub use request::{RequestView, ResourcePolicy};
-pub use response::ResponseParts;
+pub use response::{HandlerResponse, ResponseParts};
 pub use route::{
     AccessSpec, DEFAULT_MAX_TIMEOUT_SECONDS, DynamicPrice, PaidRoute, PriceSpec, RegisteredRoute,
     RouteSpec, SettleMode, registered_routes,

@@ -22,7 +22,10 @@ fn into_response(parts: ResponseParts) -> Response {
     )
         .into_response();
     for (name, value) in parts.headers {
-        response.headers_mut().insert(name, value.parse().unwrap());
+        response.headers_mut().insert(
+            axum::http::HeaderName::try_from(name.as_ref()).unwrap(),
+            value.parse().unwrap(),
+        );
     }
     response
 }

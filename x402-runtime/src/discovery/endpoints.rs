@@ -10,7 +10,7 @@ use crate::response::{CONTENT_TYPE_JSON, ResponseParts};
 fn json_response<T: Serialize>(status: u16, body: &T) -> ResponseParts {
     ResponseParts {
         status,
-        headers: vec![("content-type", CONTENT_TYPE_JSON.to_owned())],
+        headers: vec![("content-type".into(), CONTENT_TYPE_JSON.to_owned())],
         body: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
     }
 }

@@ -379,10 +379,10 @@ fn page_response(
     });
     parts
         .headers
-        .push(("content-type", CONTENT_TYPE_HTML.to_owned()));
+        .push(("content-type".into(), CONTENT_TYPE_HTML.to_owned()));
     parts
         .headers
-        .push(("cache-control", crate::response::NO_STORE.to_owned()));
+        .push(("cache-control".into(), crate::response::NO_STORE.to_owned()));
     parts.body = page.into();
     parts
 }
