@@ -653,9 +653,13 @@ pub async fn run(scenario: &Scenario, launch: Launch) -> Observed {
                 )),
                 (None, None) => None,
             };
+            let seen: Vec<_> = others
+                .iter()
+                .map(|a| (a.status, String::from_utf8_lossy(&a.body).into_owned()))
+                .collect();
             wins.into_iter()
                 .next()
-                .unwrap_or_else(|| panic!("{}: no request was served", scenario.name))
+                .unwrap_or_else(|| panic!("{}: no request was served: {seen:?}", scenario.name))
         }
     };
     let elapsed = started.elapsed();

@@ -231,7 +231,9 @@ async fn only_the_bare_v2_challenge_becomes_a_page() {
     let Decision::Admitted(_) = world.gate.evaluate(&paid, &REPORT).await else {
         panic!("the first use of the payment is accepted");
     };
-    let replayed = browser("/report").with(name, value);
+    // (Sent to another resource, so that it is a plain replay, not a copy the journal
+    // recognises as being served.)
+    let replayed = browser("/elsewhere").with(name, value);
     let parts = respond(&world, &REPORT, replayed).await;
     assert_eq!(parts.status, 402);
     assert_eq!(parts.header("content-type"), Some("application/json"));

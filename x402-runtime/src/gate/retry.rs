@@ -91,7 +91,13 @@ impl Gate {
     /// holds nothing against a fresh judgement (its payment failed or was released).
     pub(crate) async fn answer_from_record(&self, record: PaymentRecord) -> Option<Rejection> {
         let record = match record.state {
-            PaymentState::Settling | PaymentState::Unknown => self.resolve_record(record).await,
+            // Resolved now unless this process is settling it at this moment (then its outcome
+            // is on its way, and the settler could find it not yet executed).
+            PaymentState::Settling | PaymentState::Unknown
+                if !self.settlements.is_settling(&record.id) =>
+            {
+                self.resolve_record(record).await
+            }
             _ => record,
         };
         let version = version_of(&record);

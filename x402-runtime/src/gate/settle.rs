@@ -53,6 +53,12 @@ impl InFlight {
         })
     }
 
+    /// Whether this process is settling the record right now (its outcome is on its way: asking
+    /// the settler meanwhile could find the payment not yet executed).
+    pub(crate) fn is_settling(&self, record: &str) -> bool {
+        lock(&self.records).contains(record)
+    }
+
     fn unfinished(&self) -> Vec<String> {
         lock(&self.records).iter().cloned().collect()
     }
