@@ -9,7 +9,9 @@ use serde_json::{Map, Value, json};
 use x402_protocol::client::prepare_payment;
 use x402_protocol::eip3009::RecoveryBackend;
 use x402_protocol::facilitator::PaymentRequirements;
-use x402_protocol::{AssetInfo, NetworkInfo, NetworkRegistry, ProtocolVersion, codec, v1};
+use x402_protocol::{
+    AssetInfo, NetworkInfo, NetworkRegistry, ProtocolVersion, codec, payment_identifier, v1,
+};
 
 use crate::approve::{Approval, ApprovePayment, PaymentProposal};
 use crate::challenge::Challenge;
@@ -485,7 +487,21 @@ impl Payer {
                 );
                 object.insert("payload".into(), json!(payload));
                 if let Some(extensions) = &challenge.extensions {
-                    object.insert("extensions".into(), extensions.clone());
+                    let mut extensions = extensions.clone();
+                    // A server that offers payment-identifier gets an id with the payment: a
+                    // retry of this request (which resends this very payment) is then
+                    // recognised by id as well as by authorization.
+                    if extensions.get(payment_identifier::EXTENSION_KEY).is_some() {
+                        payment_identifier::append_id(
+                            &mut extensions,
+                            &payment_identifier::generate_id(),
+                        )
+                        .map_err(|e| X402Error::Prepare {
+                            url: url.to_owned(),
+                            message: e.to_string(),
+                        })?;
+                    }
+                    object.insert("extensions".into(), extensions);
                 }
                 Value::Object(object)
             }

@@ -31,7 +31,9 @@ use x402_runtime::clock::ManualClock;
 use x402_runtime::facilitator::{
     EmbeddedFacilitator, Facilitator, SettleOutcome, Settler, SettlerError,
 };
-use x402_runtime::{Completion, Decision, Gate, Rejection, RequestView, RouteSpec};
+use x402_runtime::{
+    Completion, Decision, Gate, HandlerResponse, Rejection, RequestView, RouteSpec,
+};
 
 /// The payment-level refusal inside a settler error (a backend failure fails the test).
 /// The refusal in a settlement that failed.
@@ -1108,4 +1110,96 @@ async fn the_settler_stays_on_its_chain_and_keeps_its_key() {
         "{error:?}"
     );
     assert!(!error.to_string().contains("secret-path"), "{error}");
+}
+
+/// Issue 9's lost-receipt case: the settler submits, no block is mined before its receipt
+/// timeout, so the outcome is unknown. The client gets 504 `settlement_pending` (not a new
+/// challenge, which would make it sign again); once the chain mines, the same payment sent
+/// again is resolved from the chain and answered with the kept response and its receipt. The
+/// payer is charged exactly once.
+#[tokio::test]
+async fn a_receipt_that_does_not_arrive_is_pending_then_the_retry_is_served() {
+    let Some(chain) = chain().await else { return };
+    let settler = Arc::new(
+        EvmSettler::builder(&chain.url)
+            .private_key(FACILITATOR_KEY)
+            .chain_id(chain.chain_id)
+            .receipt_timeout(Duration::from_secs(2))
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let pay_to = fresh_address();
+    let gate = chain.gate(settler, pay_to).await;
+    let payer = chain.payer(1_000_000).await;
+    let ((name, value), payload) = pay(
+        &gate,
+        &chain.registry(),
+        &payer,
+        ProtocolVersion::V2,
+        chain.now().await,
+    )
+    .await;
+    let request = Get::new().with((name, value));
+
+    let block_before = chain.rpc.get_block_number().await.unwrap();
+    let _: serde_json::Value = chain
+        .rpc
+        .raw_request("evm_setAutomine".into(), (false,))
+        .await
+        .unwrap();
+    let first = async {
+        let admission = gate.evaluate(&request, &PAID).await.into_result().unwrap();
+        let answer = HandlerResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: Some("the report".into()),
+        };
+        gate.finish_with(admission.pending, answer).await
+    }
+    .await;
+    let unmined = chain.rpc.get_block_number().await.unwrap() == block_before;
+    let _: serde_json::Value = chain
+        .rpc
+        .raw_request("evm_setAutomine".into(), (true,))
+        .await
+        .unwrap();
+    let _: serde_json::Value = chain.rpc.raw_request("evm_mine".into(), ()).await.unwrap();
+
+    let Completion::Replace(pending) = first else {
+        panic!("an unknown outcome must not deliver the handler's answer")
+    };
+    assert_eq!(pending.status, 504);
+    let body: serde_json::Value = serde_json::from_slice(&pending.body).unwrap();
+    assert_eq!(body["error"], "settlement_pending");
+    assert!(
+        pending.header("payment-required").is_none(),
+        "no new challenge"
+    );
+    let receipt: SettleResponse =
+        codec::decode(pending.header("payment-response").unwrap(), 4096).unwrap();
+    assert!(!receipt.success);
+    assert_eq!(receipt.error_reason.as_deref(), Some("settlement_pending"));
+    assert!(unmined, "no block was mined while automine was off");
+
+    // Mined now: the same payment again gets the kept answer and a successful receipt.
+    assert!(chain.used(&payload).await);
+    let again = rejected(gate.evaluate(&request, &PAID).await);
+    assert!(again.is_answer(), "{:?}", again.reason());
+    let served = again.to_response();
+    assert_eq!(served.status, 200);
+    assert_eq!(&served.body[..], b"the report");
+    let receipt: SettleResponse =
+        codec::decode(served.header("payment-response").unwrap(), 4096).unwrap();
+    assert!(receipt.success);
+    assert!(receipt.transaction.starts_with("0x") && receipt.transaction.len() == 66);
+    assert_eq!(
+        chain.balance(pay_to).await,
+        U256::from(PRICE),
+        "charged once"
+    );
+    assert_eq!(
+        chain.balance(payer.address()).await,
+        U256::from(1_000_000 - PRICE)
+    );
 }

@@ -1,6 +1,7 @@
 //! The middleware: send, meet a 402, choose, sign, retry once, report.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use alloy_primitives::Address;
 use bytes::Bytes;
@@ -96,7 +97,42 @@ struct Inner {
     payer: Payer,
     reuse: Mutex<ReuseCache>,
     entitlements: Option<Mutex<Entitlements>>,
+    pending: PendingRetries,
 }
+
+/// How a payment whose settlement is pending (504 `settlement_pending`) is sent again: the
+/// same authorization, after `first`, doubling up to `max_delay`, at most `attempts` times.
+#[derive(Debug, Clone, Copy)]
+struct PendingRetries {
+    attempts: u32,
+    first: Duration,
+    max_delay: Duration,
+}
+
+impl Default for PendingRetries {
+    fn default() -> Self {
+        PendingRetries {
+            attempts: 5,
+            first: Duration::from_secs(1),
+            max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+impl PendingRetries {
+    fn delay(&self, retry: u32) -> Duration {
+        self.first
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.max_delay)
+    }
+}
+
+/// Whether a receipt says the settlement is pending (submitted, outcome not known yet).
+fn is_pending(receipt: Option<&SettleResponse>) -> bool {
+    receipt.is_some_and(|r| !r.success && r.error_reason.as_deref() == Some(SETTLEMENT_PENDING))
+}
+
+const SETTLEMENT_PENDING: &str = "settlement_pending";
 
 impl std::fmt::Debug for X402Middleware {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -113,6 +149,7 @@ impl std::fmt::Debug for X402Middleware {
 pub struct X402MiddlewareBuilder {
     payer: PayerBuilder,
     entitlements: bool,
+    pending: PendingRetries,
 }
 
 impl X402MiddlewareBuilder {
@@ -203,6 +240,18 @@ impl X402MiddlewareBuilder {
         self
     }
 
+    /// How a payment whose settlement the server reports pending (504 `settlement_pending`:
+    /// submitted, outcome not known yet) is retried: with the same authorization (never a new
+    /// signature), first after `first_delay`, doubling up to 8 s, at most `attempts` times
+    /// (default 5 attempts from 1 s). `attempts = 0` hands the 504 to the caller at once; the
+    /// authorization is then kept, so sending the same request again reuses it.
+    pub fn settlement_retries(mut self, attempts: u32, first_delay: Duration) -> Self {
+        self.pending.attempts = attempts;
+        self.pending.first = first_delay;
+        self.pending.max_delay = self.pending.max_delay.max(first_delay);
+        self
+    }
+
     /// How many payments the history keeps (default 1000; the oldest go first).
     pub fn history_limit(mut self, limit: usize) -> Self {
         self.payer = self.payer.history_limit(limit);
@@ -211,10 +260,11 @@ impl X402MiddlewareBuilder {
 
     /// Builds the middleware, reporting the first configuration mistake.
     pub fn build(self) -> Result<X402Middleware, ConfigError> {
-        Ok(X402Middleware::with_payer(
-            self.payer.build()?,
-            self.entitlements,
-        ))
+        let mut middleware = X402Middleware::with_payer(self.payer.build()?, self.entitlements);
+        if let Some(inner) = Arc::get_mut(&mut middleware.inner) {
+            inner.pending = self.pending;
+        }
+        Ok(middleware)
     }
 }
 
@@ -224,6 +274,7 @@ impl X402Middleware {
         X402MiddlewareBuilder {
             payer: Payer::builder(signer),
             entitlements: true,
+            pending: PendingRetries::default(),
         }
     }
 
@@ -249,6 +300,7 @@ impl X402Middleware {
                 payer,
                 reuse: Mutex::new(ReuseCache::default()),
                 entitlements: entitlements.then(|| Mutex::new(Entitlements::default())),
+                pending: PendingRetries::default(),
             }),
         }
     }
@@ -402,6 +454,15 @@ fn refusal_reason(headers: &HeaderMap, body: &[u8]) -> Option<String> {
         .and_then(|v| codec::decode::<Value>(v, MAX_CHALLENGE_HEADER_BYTES).ok())
         .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
         .or_else(|| body_text(body, "error"))
+}
+
+/// The settlement receipt a response carries, in either generation's header.
+fn receipt_of(response: &Response) -> Option<SettleResponse> {
+    [ProtocolVersion::V2, ProtocolVersion::V1]
+        .iter()
+        .find_map(|v| response.headers().get(v.settlement_header()))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| codec::decode::<SettleResponse>(v, MAX_CHALLENGE_HEADER_BYTES).ok())
 }
 
 fn is_payment_header(name: &str) -> bool {
@@ -567,9 +628,31 @@ impl Inner {
     ) -> reqwest_middleware::Result<Response> {
         let url = request.url().clone();
         let mut signed = signed;
-        signed.record.attempts += 1;
-        self.payer.update(&signed.record);
-        let response = match next.run(request, extensions).await {
+        let mut request = request;
+        let mut retry = 0;
+        let response = loop {
+            signed.record.attempts += 1;
+            self.payer.update(&signed.record);
+            let copy = request.try_clone();
+            let response = match next.clone().run(request, extensions).await {
+                Ok(response) => response,
+                Err(error) => break Err(error),
+            };
+            let pending = is_pending(receipt_of(&response).as_ref());
+            match copy {
+                Some(copy) if pending && retry < self.pending.attempts => {
+                    // Submitted, outcome unknown: the same authorization, later. Signing a new
+                    // one could pay twice.
+                    let delay = self.pending.delay(retry);
+                    tracing::info!(target: "x402::client", %url, nonce = %signed.record.nonce, ?delay, "settlement pending; sending the same payment again");
+                    tokio::time::sleep(delay).await;
+                    retry += 1;
+                    request = copy;
+                }
+                _ => break Ok(response),
+            }
+        };
+        let response = match response {
             Ok(response) => response,
             Err(error) => {
                 // No answer: the server may or may not hold the payment. Keep it, so the same
@@ -580,11 +663,7 @@ impl Inner {
             }
         };
         self.capture_entitlement(url.clone(), response.headers());
-        let receipt = [ProtocolVersion::V2, ProtocolVersion::V1]
-            .iter()
-            .find_map(|v| response.headers().get(v.settlement_header()))
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| codec::decode::<SettleResponse>(v, MAX_CHALLENGE_HEADER_BYTES).ok());
+        let receipt = receipt_of(&response);
         let status_code = response.status();
         let (mut response, status) = match &receipt {
             Some(r) if r.success => (
@@ -630,9 +709,11 @@ impl Inner {
         signed.record.receipt = receipt;
         self.payer.update(&signed.record);
         tracing::info!(target: "x402::client", summary = %signed.record.summary(), "payment answered");
-        if matches!(signed.record.status, PaymentStatus::NotSettled { .. }) {
-            // Not settled (the handler failed): the authorization is still good for this
-            // request, and is what a retry of it sends.
+        if matches!(signed.record.status, PaymentStatus::NotSettled { .. })
+            || is_pending(signed.record.receipt.as_ref())
+        {
+            // Not settled (the handler failed), or settling still: the authorization is good
+            // for this request, and is what a retry of it sends.
             lock(&self.reuse).put(id, signed.clone());
         }
         response.extensions_mut().insert(signed.record);
