@@ -3,7 +3,7 @@
 //! | record | what reconciliation does |
 //! | --- | --- |
 //! | `verified`, older than the grace period | nothing was submitted (settlement records `settling` first): `released`, and its replay reservation given back |
-//! | `settling` or `unknown` | asks for a verdict: the embedded facilitator's settler reads the chain (receipt, authorization state); a remote facilitator is sent the same `/settle` again |
+//! | `settling` or `unknown` | asks for a verdict: the embedded facilitator's settler reads the chain (receipt, authorization state) and submits the payment again if the chain has not executed it and still can; a remote facilitator is sent the same `/settle` again |
 //!
 //! A verdict moves the record to `settled` or `failed` (flagged `reconciled`). A remote
 //! facilitator's failure on a repeated `/settle` proves nothing (the first attempt may be why
@@ -94,24 +94,20 @@ impl Reconciler {
 
     /// Asks for a verdict on a record in `settling` or `unknown` and writes it; returns the
     /// record as it now is.
-    pub(crate) async fn resolve(&self, record: PaymentRecord) -> PaymentRecord {
+    pub(crate) async fn resolve(&self, record: PaymentRecord, resubmit: bool) -> PaymentRecord {
         let Some((request, verified)) = self.payment(&record) else {
             return record;
         };
         let outcome = match &self.embedded {
-            Some(embedded) => tokio::time::timeout(
-                self.timeout,
-                embedded.resolve_verified(
-                    &verified,
-                    &request.payment_payload,
-                    record.transaction.as_deref(),
-                ),
-            )
-            .await
-            .unwrap_or_else(|_| SettleOutcome::Unknown {
-                transaction: record.transaction.clone(),
-                detail: "the settler gave no verdict in time".to_owned(),
-            }),
+            Some(embedded) => {
+                let outcome = self.ask_chain(embedded, &request, &verified, &record).await;
+                if resubmit && matches!(outcome, SettleOutcome::Unknown { .. }) {
+                    self.settle_again(embedded, &request, &verified, &record)
+                        .await
+                } else {
+                    outcome
+                }
+            }
             None => self.ask_again(&request, &verified, &record).await,
         };
         let now = now_ms();
@@ -173,6 +169,53 @@ impl Reconciler {
                 tracing::error!(target: "x402::journal", record = %record.id, %error, "a reconciled verdict could not be written");
                 record
             }
+        }
+    }
+
+    /// The embedded settler's reading of the chain (receipt, authorization state).
+    async fn ask_chain(
+        &self,
+        embedded: &EmbeddedFacilitator,
+        request: &FacilitatorRequest,
+        verified: &VerifiedPayment,
+        record: &PaymentRecord,
+    ) -> SettleOutcome {
+        tokio::time::timeout(
+            self.timeout,
+            embedded.resolve_verified(
+                verified,
+                &request.payment_payload,
+                record.transaction.as_deref(),
+            ),
+        )
+        .await
+        .unwrap_or_else(|_| SettleOutcome::Unknown {
+            transaction: record.transaction.clone(),
+            detail: "the settler gave no verdict in time".to_owned(),
+        })
+    }
+
+    /// A payment the chain has not executed and still can (the process settling it died
+    /// between recording `settling` and submitting, or its transaction was dropped): submitted
+    /// again. The payment's own replay protection (an EIP-3009 nonce) lets at most one
+    /// submission through, so this cannot charge twice. Anything but a success is judged by
+    /// the chain again: a refusal here may only mean the first submission landed meanwhile.
+    async fn settle_again(
+        &self,
+        embedded: &EmbeddedFacilitator,
+        request: &FacilitatorRequest,
+        verified: &VerifiedPayment,
+        record: &PaymentRecord,
+    ) -> SettleOutcome {
+        tracing::info!(target: "x402::journal", record = %record.id, "the chain has not seen this settlement; submitting it again");
+        let again = tokio::time::timeout(
+            self.timeout,
+            embedded.settle_verified(verified, &request.payment_payload, verified.amount),
+        )
+        .await;
+        match again {
+            Ok(settled @ SettleOutcome::Settled { .. }) => settled,
+            _ => self.ask_chain(embedded, request, verified, record).await,
         }
     }
 
@@ -247,7 +290,7 @@ impl Reconciler {
         for record in records {
             let after = match record.state {
                 PaymentState::Verified => self.release(record).await,
-                PaymentState::Settling | PaymentState::Unknown => self.resolve(record).await,
+                PaymentState::Settling | PaymentState::Unknown => self.resolve(record, true).await,
                 _ => record,
             };
             match after.state {
@@ -298,6 +341,6 @@ impl Gate {
 
     /// Asks for a verdict on one open record (a client retrying a pending payment).
     pub(crate) async fn resolve_record(&self, record: PaymentRecord) -> PaymentRecord {
-        self.reconciler.resolve(record).await
+        self.reconciler.resolve(record, false).await
     }
 }

@@ -90,4 +90,14 @@ impl ReplayStore for MemoryReplayStore {
         }
         Ok(())
     }
+
+    async fn owner(&self, key: &ReplayKey) -> Result<Option<String>, StoreError> {
+        let now = Instant::now();
+        Ok(self
+            .lock()
+            .map
+            .get(key)
+            .filter(|(expiry, _)| *expiry > now)
+            .map(|(_, owner)| owner.clone()))
+    }
 }

@@ -71,6 +71,15 @@ pub trait ReplayStore: Send + Sync + 'static {
     /// payment was not used (the handler failed, settlement provably failed), so the client may
     /// retry with the same authorization.
     async fn remove(&self, key: &ReplayKey, owner: &str) -> Result<(), StoreError>;
+
+    /// Who holds `key`, if anyone. The gate asks when a payment is refused as used but its
+    /// journal has no record of it: a holder whose admission died before journaling (a crash
+    /// between the two writes) is then recognised and its hold given back. The default says
+    /// nobody, which leaves such a hold in place until it expires.
+    async fn owner(&self, key: &ReplayKey) -> Result<Option<String>, StoreError> {
+        let _ = key;
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -86,5 +95,9 @@ impl<S: ReplayStore + ?Sized> ReplayStore for std::sync::Arc<S> {
 
     async fn remove(&self, key: &ReplayKey, owner: &str) -> Result<(), StoreError> {
         (**self).remove(key, owner).await
+    }
+
+    async fn owner(&self, key: &ReplayKey) -> Result<Option<String>, StoreError> {
+        (**self).owner(key).await
     }
 }

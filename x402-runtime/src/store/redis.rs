@@ -293,6 +293,16 @@ impl ReplayStore for RedisReplayStore {
             reply => Err(unexpected("EVAL remove-if-owned", &reply)),
         }
     }
+
+    async fn owner(&self, key: &ReplayKey) -> Result<Option<String>, StoreError> {
+        let mut get = redis::cmd("GET");
+        get.arg(self.connection.key(key));
+        match self.connection.run(&get).await? {
+            Value::Nil => Ok(None),
+            Value::BulkString(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+            reply => Err(unexpected("GET", &reply)),
+        }
+    }
 }
 
 /// Takes `ARGV[1]` from counter `KEYS[1]` if it holds that much, atomically (Redis runs a
