@@ -27,6 +27,23 @@ pub(crate) const PAY_TO: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 /// Network of every bench payment.
 pub(crate) const BENCH_NETWORK: &str = "base-sepolia";
 
+/// A command that runs `program` pinned to the CPUs in `core`, at scheduling priority `nice`
+/// when given (negative values need root: they let the measured processes win the CPU over
+/// builds running on a shared machine).
+pub(crate) fn pinned(
+    core: &str,
+    nice: Option<i32>,
+    program: impl AsRef<std::ffi::OsStr>,
+) -> std::process::Command {
+    let mut command = std::process::Command::new("taskset");
+    command.args(["-c", core]);
+    if let Some(nice) = nice {
+        command.args(["nice", "-n", &nice.to_string()]);
+    }
+    command.arg(program);
+    command
+}
+
 #[derive(Parser)]
 #[command(about = "Load harness for x402 servers (issue 16)")]
 struct Cli {

@@ -1,7 +1,5 @@
 //! Running `wrk` on its own core and reading its report.
 
-use std::process::Command;
-
 use serde::Serialize;
 
 use crate::Error;
@@ -14,6 +12,8 @@ pub(crate) const PAYMENTS_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/l
 pub(crate) struct Load {
     /// CPU the load generator is pinned to.
     pub(crate) core: String,
+    /// Its scheduling priority, if set.
+    pub(crate) nice: Option<i32>,
     /// Open connections.
     pub(crate) connections: usize,
     /// Seconds to run.
@@ -49,8 +49,8 @@ pub(crate) struct Report {
 
 /// Runs wrk (1 thread) against `url` and parses its report.
 pub(crate) fn run(url: &str, load: &Load) -> Result<Report, Error> {
-    let mut command = Command::new("taskset");
-    command.args(["-c", &load.core, "wrk", "-t1", "--latency"]);
+    let mut command = crate::pinned(&load.core, load.nice, "wrk");
+    command.args(["-t1", "--latency"]);
     command.arg(format!("-c{}", load.connections));
     command.arg(format!("-d{}s", load.seconds.max(1.0).round()));
     command.arg("--timeout").arg("10s");
