@@ -51,7 +51,8 @@ pub(crate) struct RunArgs {
     /// `--server-prefix "perf record -g -o target/x402-bench/perf.data --"`.
     #[arg(long, allow_hyphen_values = true)]
     server_prefix: Option<String>,
-    /// Stop each row after this many responses (a fixed count, for profiles; 0: by time).
+    /// Stop sending after this many responses in each row (a fixed count, for profiles; 0:
+    /// by time). wrk still waits out `--seconds`, and counts time it did not send.
     #[arg(long, default_value_t = 0)]
     stop_after: u64,
     /// Skip the decode + verify bound.
@@ -463,9 +464,26 @@ impl Session<'_> {
         let stats_url = format!("{}/stats", self.stub_url);
         let before = self.http.json(&stats_url)?;
         let load1 = load1();
+        // Under callgrind, dump its counters around the row: the dump after it holds this
+        // row's cost alone.
+        let callgrind = self.target == Target::This
+            && self
+                .args
+                .server_prefix
+                .as_deref()
+                .is_some_and(|p| p.contains("callgrind"));
+        if callgrind {
+            callgrind_dump(self.server_pid, &format!("before {}", spec.id))?;
+        }
         let cpu_before = cpu_seconds(self.server_pid).unwrap_or(f64::NAN);
         let report = self.wrk(spec, self.args.seconds)?;
         let server_cpu_seconds = cpu_seconds(self.server_pid).unwrap_or(f64::NAN) - cpu_before;
+        if callgrind {
+            callgrind_dump(
+                self.server_pid,
+                &format!("{} {} requests", spec.id, report.requests),
+            )?;
+        }
         let after = self.http.json(&stats_url)?;
         let delta = |key: &str| {
             after[key]
@@ -503,6 +521,20 @@ impl Session<'_> {
             report,
         })
     }
+}
+
+/// Asks the callgrind process `pid` to write its counters since the last dump.
+fn callgrind_dump(pid: u32, label: &str) -> Result<(), Error> {
+    let status = Command::new("callgrind_control")
+        .arg(format!("--dump={label}"))
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err(format!("callgrind_control --dump failed for {pid}").into());
+    }
+    eprintln!("  callgrind dump: {label}");
+    Ok(())
 }
 
 fn selected<'s>(args: &RunArgs, specs: &'s [RowSpec]) -> Vec<&'s RowSpec> {

@@ -89,6 +89,8 @@ fn duration_ms(text: &str) -> Option<f64> {
         (n, 1.0)
     } else if let Some(n) = text.strip_suffix('s') {
         (n, 1000.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60_000.0)
     } else {
         return None;
     };
@@ -153,5 +155,6 @@ x402-bench payments sent: 53942
         assert_eq!(report.payments_sent, Some(53_942));
         assert!(report.socket_errors.contains("timeout 2"));
         assert!(parse("wrk: connection refused").is_none());
+        assert_eq!(duration_ms("5.00m"), Some(300_000.0));
     }
 }
