@@ -218,6 +218,8 @@ struct Row {
     facilitator_calls: Option<u64>,
     /// CPU time the server process used during the row, in seconds of one core.
     server_cpu_seconds: f64,
+    /// CPU time the stub facilitator used during the row (it shares wrk's core).
+    stub_cpu_seconds: f64,
     /// Completed requests per second of server CPU: what the server does with the core it
     /// got, less sensitive to other processes on a shared machine than `rps`.
     requests_per_cpu_second: f64,
@@ -395,6 +397,7 @@ struct Session<'a> {
     target: Target,
     ports: Value,
     server_pid: u32,
+    stub_pid: u32,
     payments: Option<HeaderFile>,
     /// Payments already used, per listener (each listener has its own replay store).
     used: std::collections::HashMap<&'static str, u64>,
@@ -476,8 +479,10 @@ impl Session<'_> {
             callgrind_dump(self.server_pid, &format!("before {}", spec.id))?;
         }
         let cpu_before = cpu_seconds(self.server_pid).unwrap_or(f64::NAN);
+        let stub_before = cpu_seconds(self.stub_pid).unwrap_or(f64::NAN);
         let report = self.wrk(spec, self.args.seconds)?;
         let server_cpu_seconds = cpu_seconds(self.server_pid).unwrap_or(f64::NAN) - cpu_before;
+        let stub_cpu_seconds = cpu_seconds(self.stub_pid).unwrap_or(f64::NAN) - stub_before;
         if callgrind {
             callgrind_dump(
                 self.server_pid,
@@ -517,6 +522,7 @@ impl Session<'_> {
             facilitator_connections: (calls > 0).then(|| delta("connections")),
             facilitator_calls: (calls > 0).then_some(calls),
             server_cpu_seconds,
+            stub_cpu_seconds,
             requests_per_cpu_second: report.requests as f64 / server_cpu_seconds,
             report,
         })
@@ -686,9 +692,10 @@ fn print_table(args: &RunArgs, rows: &[Row], bound: Option<(f64, f64)>, goals: &
         let versus = ratio(Some(row.report.rps), unpaid)
             .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"));
         let facilitator = match (row.facilitator_calls, row.facilitator_connections) {
-            (Some(calls), Some(connections)) => {
-                format!("  [{calls} facilitator calls on {connections} new connections]")
-            }
+            (Some(calls), Some(connections)) => format!(
+                "  [{calls} facilitator calls on {connections} new connections; stub cpu {:.2}]",
+                row.stub_cpu_seconds / row.report.seconds
+            ),
             _ => String::new(),
         };
         println!(
@@ -788,7 +795,7 @@ pub(crate) fn run(args: RunArgs) -> Result<(), Error> {
     };
 
     let http = Http::new()?;
-    let (_stub, stub_ports) = Process::start(
+    let (stub, stub_ports) = Process::start(
         "the stub facilitator",
         &args.load_core,
         args.nice,
@@ -864,6 +871,7 @@ pub(crate) fn run(args: RunArgs) -> Result<(), Error> {
             target,
             ports,
             server_pid: server.child.id(),
+            stub_pid: stub.child.id(),
             payments: None,
             used: Default::default(),
             token: None,
