@@ -47,8 +47,9 @@ pub(crate) struct RunArgs {
     /// Write the results as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Run this project's server under a profiler, e.g.
-    /// `--server-prefix "perf record -g -o target/x402-bench/perf.data --"`.
+    /// Run each server under a profiler, e.g. `--server-prefix "valgrind --tool=callgrind
+    /// --callgrind-out-file=target/x402-bench/%p.callgrind --"` (callgrind's counters are then
+    /// dumped before and after each row) or `"perf record -e cpu-clock -g -o perf.data --"`.
     #[arg(long, allow_hyphen_values = true)]
     server_prefix: Option<String>,
     /// Stop sending after this many responses in each row (a fixed count, for profiles; 0:
@@ -853,13 +854,12 @@ pub(crate) fn run(args: RunArgs) -> Result<(), Error> {
         if specs.is_empty() {
             continue;
         }
-        let prefix: &[String] = if target == Target::This { &prefix } else { &[] };
         eprintln!("starting {} on core {}…", target.name(), args.server_core);
         let (server, ports) = Process::start(
             target.name(),
             &args.server_core,
             args.nice,
-            prefix,
+            &prefix,
             &program,
             &server_args,
             Duration::from_secs(120),
