@@ -19,9 +19,10 @@ use x402_protocol::{NetworkRegistry, codec, v2};
 
 use crate::Error;
 
-/// The payer's key: anvil's third well-known development key (public, holds nothing real).
+/// The payer's key: anvil's fourth well-known development key (public, holds nothing real),
+/// whose address (0x90F7…b906) differs from the recipient's.
 pub(crate) const PAYER_KEY: &str =
-    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
 
 /// How long the signed authorizations stay valid (under the servers' 24 h limit).
 const LIFETIME_SECONDS: u64 = 20 * 60 * 60;
