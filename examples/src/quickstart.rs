@@ -43,7 +43,7 @@ async fn weather(payment: Payment) -> Json<Report> {
     Json(Report {
         city: "Oslo",
         forecast: "sunny, 21 °C",
-        paid_by: payment.payer().to_checksum(None),
+        paid_by: payment.payer().to_string(),
         amount: payment.amount_display(),
     })
 }
@@ -66,7 +66,7 @@ pub fn fund_demo_payer(
     let network = gate.registry().network("base-sepolia")?;
     if let Some(ledger) = gate.dev_ledger() {
         ledger.fund(
-            network.chain_id,
+            &network.caip2,
             network.default_asset.address,
             payer,
             U256::from(DEMO_PAYER_FUNDS),

@@ -100,12 +100,12 @@ pub fn pay(
     match (&mut requirement, fault) {
         (PaymentRequirements::V1(r), Fault::WrongNetwork) => {
             r.network = base.name.to_string();
-            r.asset = base.default_asset.address.to_checksum(None);
+            r.asset = base.default_asset.address.to_string();
             r.extra = Some(serde_json::json!({"name": "USD Coin", "version": "2"}));
         }
         (PaymentRequirements::V2(r), Fault::WrongNetwork) => {
             r.network = base.caip2.to_string();
-            r.asset = base.default_asset.address.to_checksum(None);
+            r.asset = base.default_asset.address.to_string();
             r.extra = Some(serde_json::json!({"name": "USD Coin", "version": "2"}));
         }
         (PaymentRequirements::V1(r), Fault::WrongAsset) => r.asset = STRANGER.to_checksum(None),
@@ -146,13 +146,13 @@ pub fn pay(
             x402_version: Default::default(),
             scheme: r.scheme,
             network: r.network,
-            payload,
+            payload: payload.into(),
         }),
         PaymentRequirements::V2(r) => PaymentPayload::V2(v2::PaymentPayload {
             x402_version: Default::default(),
             resource,
             accepted: r,
-            payload,
+            payload: payload.into(),
             extensions: None,
         }),
     };

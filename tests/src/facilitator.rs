@@ -79,14 +79,11 @@ async fn settle(
             "invalid_exact_evm_transaction_failed",
             "the transfer reverted on chain",
             request.payment_payload.network(),
-            Some(
-                request
-                    .payment_payload
-                    .exact()
-                    .authorization
-                    .from
-                    .to_checksum(None),
-            ),
+            request
+                .payment_payload
+                .payload()
+                .claimed_payer()
+                .map(|payer| payer.to_string()),
         ))
         .into_response(),
         Mode::SlowSettle => {

@@ -205,6 +205,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expect: served("payment-response", "sunny"),
     },
     Scenario {
+        // v2 names what it pays in `accepted`: an entry this route does not offer.
         name: "payment for another route's price",
         facilitator: Mode::Honest,
         path: "/weather",
@@ -214,7 +215,20 @@ pub const SCENARIOS: &[Scenario] = &[
             fault: Fault::None,
             price_of: Some("/cheap"),
         },
-        expect: refused("invalid_exact_evm_payload_authorization_value_mismatch"),
+        expect: refused("invalid_payload_accepted_mismatch"),
+    },
+    Scenario {
+        // v1 has no `accepted`: the authorization's value is checked against the price.
+        name: "v1 payment for another route's price",
+        facilitator: Mode::Honest,
+        path: "/weather",
+        action: Action::Pay {
+            version: V1,
+            network: None,
+            fault: Fault::None,
+            price_of: Some("/cheap"),
+        },
+        expect: refused("invalid_exact_evm_payload_authorization_value"),
     },
     Scenario {
         name: "wrong payTo",
@@ -505,7 +519,7 @@ pub async fn run(scenario: &Scenario, launch: Launch) -> Observed {
     let payer = LocalSigner::random();
     for network in x402_protocol::NetworkRegistry::builtin().networks() {
         facilitator.ledger.fund(
-            network.chain_id,
+            &network.caip2,
             network.default_asset.address,
             payer.address(),
             U256::from(1_000_000u64),

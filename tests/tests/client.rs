@@ -25,7 +25,7 @@ async fn the_client_pays_every_framework_in_every_generation() {
             .unwrap()
             .clone();
         facilitator.ledger.fund(
-            network.chain_id,
+            &network.caip2,
             network.default_asset.address,
             payer.address(),
             U256::from(1_000_000u64),

@@ -76,7 +76,7 @@ async fn world_with(mode: Mode) -> World {
         .unwrap()
         .clone();
     facilitator.ledger.fund(
-        network.chain_id,
+        &network.caip2,
         network.default_asset.address,
         payer.address(),
         U256::from(10_000_000u64),

@@ -20,18 +20,28 @@ use x402_evm::{EvmSettler, EvmSettlerError};
 use x402_protocol::client::sign_payment;
 use x402_protocol::eip3009::{LocalSigner, TokenDomain, transfer_with_authorization_typehash};
 use x402_protocol::exact::ExactEvmPayload;
-use x402_protocol::facilitator::{PaymentRequirements, SettleResponse};
+use x402_protocol::facilitator::{PaymentPayload, PaymentRequirements, SettleResponse};
 use x402_protocol::verify::InvalidPayment;
-use x402_protocol::verify::VerifiedPayment;
+use x402_protocol::verify::{PaymentKey, VerifiedPayment};
 use x402_protocol::{
     Address, AssetInfo, B256, Bytes, NetworkInfo, NetworkRegistry, ProtocolVersion, Reason, U256,
     codec, headers, v1, v2,
 };
 use x402_runtime::clock::ManualClock;
-use x402_runtime::facilitator::{EmbeddedFacilitator, Facilitator, Settler, SettlerError};
+use x402_runtime::facilitator::{
+    EmbeddedFacilitator, Facilitator, SettleOutcome, Settler, SettlerError,
+};
 use x402_runtime::{Completion, Decision, Gate, Rejection, RequestView, RouteSpec};
 
 /// The payment-level refusal inside a settler error (a backend failure fails the test).
+/// The refusal in a settlement that failed.
+fn failure(outcome: SettleOutcome) -> InvalidPayment {
+    match outcome {
+        SettleOutcome::Failed(error) => refused(error),
+        other => panic!("expected a failed settlement, got {other:?}"),
+    }
+}
+
 fn refused(error: SettlerError) -> InvalidPayment {
     match error {
         SettlerError::Rejected(invalid) => invalid,
@@ -203,7 +213,7 @@ impl Chain {
             .settler(settler)
             .build();
         Gate::builder()
-            .facilitator_client(Arc::new(facilitator))
+            .embedded_facilitator_with(facilitator)
             .network(self.network.clone())
             .pay_to(pay_to.to_string())
             .clock(clock)
@@ -284,11 +294,33 @@ impl Chain {
 
     fn verified(&self, payload: &ExactEvmPayload) -> VerifiedPayment {
         VerifiedPayment {
-            payer: payload.authorization.from,
+            payer: payload.authorization.from.into(),
             network: self.network.clone(),
-            asset: self.token,
+            asset: self.token.into(),
+            pay_to: payload.authorization.to.into(),
             amount: payload.authorization.value,
+            key: PaymentKey::eip3009(self.chain_id, self.token, payload),
+            expires_at: Some(payload.authorization.valid_before.to()),
         }
+    }
+
+    /// `payload` as the payment a settler is handed (a v2 payment for this chain's token).
+    fn payment(&self, payload: &ExactEvmPayload) -> PaymentPayload {
+        PaymentPayload::V2(v2::PaymentPayload {
+            x402_version: Default::default(),
+            resource: None,
+            accepted: v2::PaymentRequirements {
+                scheme: "exact".into(),
+                network: self.network.caip2.to_string(),
+                amount: payload.authorization.value,
+                asset: self.token.to_string(),
+                pay_to: payload.authorization.to.to_string(),
+                max_timeout_seconds: 300,
+                extra: None,
+            },
+            payload: payload.clone().into(),
+            extensions: None,
+        })
     }
 }
 
@@ -364,7 +396,7 @@ async fn pay(
     };
     (
         (version.payment_header(), codec::encode(&payment)),
-        payment.exact().clone(),
+        payment.payload().as_eip3009().unwrap().clone(),
     )
 }
 
@@ -376,7 +408,7 @@ fn fresh_address() -> Address {
 fn rejected(decision: Decision) -> Rejection {
     match decision {
         Decision::Rejected(r) | Decision::Challenge(r) => r,
-        Decision::Verified(a) => panic!(
+        Decision::Admitted(a) => panic!(
             "expected a rejection, got a payment from {}",
             a.payment.payer()
         ),
@@ -496,7 +528,7 @@ async fn valid_v1_and_v2_payments_settle_on_chain() {
         assert_eq!(chain.balance(pay_to).await, before.1);
         assert!(!chain.used(&payload).await);
 
-        let Completion::Deliver(headers) = gate.finish(admission.pending, 200).await else {
+        let Completion::Deliver { headers, .. } = gate.finish(admission.pending, 200).await else {
             panic!("{version}: settlement failed")
         };
         let (_, receipt) = headers
@@ -570,7 +602,7 @@ async fn a_failing_handler_puts_nothing_on_chain() {
         .await
         .into_result()
         .unwrap();
-    let Completion::Deliver(headers) = gate.finish(admission.pending, 500).await else {
+    let Completion::Deliver { headers, .. } = gate.finish(admission.pending, 500).await else {
         panic!("a failed handler's response goes out as it is")
     };
     assert!(
@@ -597,7 +629,7 @@ async fn a_failing_handler_puts_nothing_on_chain() {
         .unwrap();
     assert!(matches!(
         gate.finish(admission.pending, 200).await,
-        Completion::Deliver(_)
+        Completion::Deliver { .. }
     ));
     assert_eq!(chain.balance(pay_to).await, U256::from(PRICE));
     assert_eq!(chain.facilitator_nonce().await, sent_before + 1);
@@ -630,24 +662,24 @@ async fn a_replay_is_stopped_by_the_store_and_then_by_the_chain() {
 
     assert!(matches!(
         gate.finish(admission.pending, 200).await,
-        Completion::Deliver(_)
+        Completion::Deliver { .. }
     ));
     assert_eq!(chain.balance(pay_to).await, U256::from(PRICE));
     assert!(chain.used(&payload).await);
 
-    // Another replica with an empty replay store asks the chain, which knows the nonce is
-    // spent; so does the first gate, now that it is.
+    // The first gate's store still holds it; another replica with an empty replay store asks
+    // the chain, which knows the nonce is spent.
+    let again = rejected(gate.evaluate(&request, &PAID).await);
+    assert_eq!(again.reason(), &Reason::NONCE_ALREADY_USED);
     let fresh = chain.gate(settler, pay_to).await;
-    for gate in [&fresh, &gate] {
-        let again = rejected(gate.evaluate(&request, &PAID).await);
-        assert_eq!(again.reason(), &Reason::NONCE_ALREADY_USED);
-        assert!(
-            again.message().contains("already used on chain"),
-            "{}",
-            again.message()
-        );
-        assert_eq!(again.status(), 402);
-    }
+    let again = rejected(fresh.evaluate(&request, &PAID).await);
+    assert_eq!(again.reason(), &Reason::NONCE_ALREADY_USED);
+    assert!(
+        again.message().contains("already used on chain"),
+        "{}",
+        again.message()
+    );
+    assert_eq!(again.status(), 402);
     assert_eq!(chain.balance(pay_to).await, U256::from(PRICE), "paid once");
 }
 
@@ -729,7 +761,10 @@ async fn the_contract_refuses_malleated_and_malformed_signatures() {
     let verified = chain.verified(&payload);
 
     // The genuine signature passes every on-chain check, in both calling forms.
-    settler.check(&verified, &payload).await.unwrap();
+    settler
+        .check(&verified, &chain.payment(&payload))
+        .await
+        .unwrap();
     chain
         .try_call(transfer_vrs(&payload).abi_encode())
         .await
@@ -762,7 +797,12 @@ async fn the_contract_refuses_malleated_and_malformed_signatures() {
         .await
         .unwrap();
     assert_eq!(Address::from_slice(&recovered[12..]), payer.address());
-    let error = refused(settler.check(&verified, &twin).await.unwrap_err());
+    let error = refused(
+        settler
+            .check(&verified, &chain.payment(&twin))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(error.reason, Reason::SIMULATION_FAILED);
     assert!(
         error.message.contains("InvalidSignatureS"),
@@ -782,7 +822,12 @@ async fn the_contract_refuses_malleated_and_malformed_signatures() {
     let mut signature = bad_v.signature.to_vec();
     signature[64] = 29;
     bad_v.signature = signature.into();
-    let error = refused(settler.check(&verified, &bad_v).await.unwrap_err());
+    let error = refused(
+        settler
+            .check(&verified, &chain.payment(&bad_v))
+            .await
+            .unwrap_err(),
+    );
     assert!(
         error.message.contains("InvalidSignatureV"),
         "{}",
@@ -792,7 +837,12 @@ async fn the_contract_refuses_malleated_and_malformed_signatures() {
     let mut forged = payload.clone();
     let other = LocalSigner::random();
     forged.signature = other.sign_authorization(&payload.authorization, &domain);
-    let error = refused(settler.check(&verified, &forged).await.unwrap_err());
+    let error = refused(
+        settler
+            .check(&verified, &chain.payment(&forged))
+            .await
+            .unwrap_err(),
+    );
     assert!(error.message.contains("WrongSigner"), "{}", error.message);
 
     // Nothing above was spent.
@@ -819,11 +869,14 @@ async fn signatures_that_are_not_65_bytes_go_to_the_bytes_overload() {
 
     // Our token only takes 65-byte signatures in the bytes form, so the contract's own error
     // shows that the settler called that form (the v/r/s form cannot even encode 66 bytes).
-    let error = refused(
+    let error = failure(
         settler
-            .settle(&chain.verified(&long), &long)
-            .await
-            .unwrap_err(),
+            .settle(
+                &chain.verified(&long),
+                &chain.payment(&long),
+                U256::from(PRICE),
+            )
+            .await,
     );
     assert_eq!(error.reason, Reason::SIMULATION_FAILED);
     assert!(
@@ -867,9 +920,12 @@ async fn a_transfer_that_reverts_on_chain_is_invalid_transaction_state() {
     let outcome = async {
         let sent_before = chain.facilitator_nonce().await;
         let settle = {
-            let (settler, verified, payload) =
-                (settler.clone(), chain.verified(&payload), payload.clone());
-            tokio::spawn(async move { settler.settle(&verified, &payload).await })
+            let (settler, verified, payment) = (
+                settler.clone(),
+                chain.verified(&payload),
+                chain.payment(&payload),
+            );
+            tokio::spawn(async move { settler.settle(&verified, &payment, verified.amount).await })
         };
         let mut waited = 0;
         while chain
@@ -920,7 +976,7 @@ async fn a_transfer_that_reverts_on_chain_is_invalid_transaction_state() {
         .unwrap();
 
     let (settled, front) = outcome.unwrap();
-    let error = refused(settled.unwrap_err());
+    let error = failure(settled);
     assert_eq!(
         error.reason,
         Reason::INVALID_TRANSACTION_STATE,
@@ -945,7 +1001,10 @@ async fn the_settler_stays_on_its_chain_and_keeps_its_key() {
     let settler = chain.settler().await;
     let facilitator: PrivateKeySigner = FACILITATOR_KEY.parse().unwrap();
     assert_eq!(settler.chain_id(), chain.chain_id);
-    assert_eq!(settler.signers(), vec![facilitator.address()]);
+    assert_eq!(
+        settler.signers(),
+        vec![x402_protocol::ChainAddress::Evm(facilitator.address())]
+    );
     let debug = format!("{settler:?}");
     assert!(!debug.contains(&FACILITATOR_KEY[2..18]), "{debug}");
     assert!(
@@ -980,11 +1039,22 @@ async fn the_settler_stays_on_its_chain_and_keeps_its_key() {
     let mut elsewhere = chain.verified(&payload);
     elsewhere.network = NetworkRegistry::builtin().network("base").unwrap().clone();
     assert_eq!(
-        refused(settler.check(&elsewhere, &payload).await.unwrap_err()).reason,
+        refused(
+            settler
+                .check(&elsewhere, &chain.payment(&payload))
+                .await
+                .unwrap_err()
+        )
+        .reason,
         Reason::INVALID_NETWORK
     );
     assert_eq!(
-        refused(settler.settle(&elsewhere, &payload).await.unwrap_err()).reason,
+        failure(
+            settler
+                .settle(&elsewhere, &chain.payment(&payload), U256::from(PRICE))
+                .await
+        )
+        .reason,
         Reason::INVALID_NETWORK
     );
 

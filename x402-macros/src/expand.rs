@@ -63,23 +63,43 @@ fn with_tag(mut handler: Handler, route: Option<&Route>, paths: &Paths) -> Token
     {
         segment.arguments = PathArguments::AngleBracketed(syn::parse_quote!(<#tag>));
     }
-    let vis = &func.vis;
+    if route.is_some_and(|r| r.settle == Some(Settle::Before)) {
+        settle_first(func, index, paths);
+    }
+    let vis = func.vis.clone();
     // A handler compiled only under some `cfg` takes its tag along.
     let cfgs: Vec<_> = func
         .attrs
         .iter()
         .filter(|attr| attr.path().is_ident("cfg"))
+        .cloned()
         .collect();
+    let name = func.sig.ident.to_string();
     let spec = match route {
-        Some(route) => spec(route, paths),
+        Some(route) => {
+            let mut spec = spec(route, paths);
+            spec.extend(quote!(.handler(::core::concat!(::core::module_path!(), "::", #name))));
+            spec
+        }
         None => {
             let route_spec = paths.route_spec();
             quote!(#route_spec::fixed(""))
         }
     };
-    let price_tag = paths.price_tag();
+    let paid_route = paths.paid_route();
     let route_spec = paths.route_spec();
     let derives = paths.tag_derives();
+    // Registered only when the arguments are right: a placeholder spec would fail start-up.
+    let register = route.map(|_| {
+        let inventory = paths.inventory();
+        let registered = paths.registered_route();
+        quote! {
+            #(#cfgs)*
+            #inventory::submit! {
+                #registered::new(<#tag as #paid_route>::spec)
+            }
+        }
+    });
     quote! {
         #(#cfgs)*
         #[doc(hidden)]
@@ -88,15 +108,68 @@ fn with_tag(mut handler: Handler, route: Option<&Route>, paths: &Paths) -> Token
         #vis struct #tag {}
 
         #(#cfgs)*
-        impl #price_tag for #tag {
+        impl #paid_route for #tag {
             fn spec() -> &'static #route_spec {
                 static SPEC: #route_spec = #spec;
                 &SPEC
             }
         }
 
+        #register
+
         #func
     }
+}
+
+/// For `settle = "before"`: the payment is settled first thing in the handler, once every
+/// extractor has accepted the request (settling inside the `Payment` extractor would charge a
+/// client whose request a later extractor, such as a body parser, then refuses). The handler
+/// becomes `async` and returns `Result<its output, the integration's PaymentRejection>`; its
+/// own body runs unchanged inside an async block, so its `return`s and `?`s keep their types.
+fn settle_first(func: &mut syn::ItemFn, index: usize, paths: &Paths) {
+    let settle_first = paths.settle_first();
+    let result = paths.result();
+    let Some(FnArg::Typed(typed)) = func.sig.inputs.iter_mut().nth(index) else {
+        return;
+    };
+    let payment_ty = (*typed.ty).clone();
+    // The payment needs a name to be settled through: keep the user's, or give `_` one.
+    let binding = match &mut *typed.pat {
+        syn::Pat::Ident(ident) => {
+            ident.mutability = Some(Default::default());
+            ident.ident.clone()
+        }
+        other => {
+            let hidden = format_ident!("__x402_payment");
+            let user_pattern = other.clone();
+            *typed.pat = syn::parse_quote!(mut #hidden);
+            // Bind the user's pattern after settlement, in the body.
+            let body = &func.block;
+            func.block = syn::parse_quote!({
+                let #user_pattern = #hidden;
+                #body
+            });
+            hidden
+        }
+    };
+    let output = match &func.sig.output {
+        syn::ReturnType::Default => quote!(()),
+        syn::ReturnType::Type(_, ty) => quote!(#ty),
+    };
+    func.sig.output = syn::parse_quote!(
+        -> #result<#output, <#payment_ty as #settle_first>::Rejection>
+    );
+    let body = &func.block;
+    let run = if func.sig.asyncness.is_some() {
+        quote!((async move #body).await)
+    } else {
+        func.sig.asyncness = Some(Default::default());
+        quote!((move || #body)())
+    };
+    func.block = syn::parse_quote!({
+        #settle_first::settle_first(&mut #binding).await?;
+        #result::Ok(#run)
+    });
 }
 
 /// `RouteSpec::fixed("…").networks(&[…])…`: one builder call per key that was given.
@@ -192,15 +265,20 @@ mod tests {
             },
         );
         let text = squash(&output);
-        let expected_spec = "static SPEC: ::x402_runtime::__private::RouteSpec = ::x402_runtime::__private::RouteSpec::fixed(\"0.01 USDC\").networks(&[\"base\"]).description(\"Current weather\");";
+        let expected_spec = "static SPEC: ::x402_runtime::__private::RouteSpec = ::x402_runtime::__private::RouteSpec::fixed(\"0.01 USDC\").networks(&[\"base\"]).description(\"Current weather\").handler(::core::concat!(::core::module_path!(), \"::\", \"weather\"));";
         assert!(text.contains(&expected_spec.replace(' ', "")), "{text}");
+        // The route is registered for the start-up checks.
+        assert!(
+            text.contains("::x402_runtime::__private::inventory::submit!{::x402_runtime::__private::RegisteredRoute::new(<__X402Tag_weatheras::x402_runtime::__private::PaidRoute>::spec)}"),
+            "{text}"
+        );
         assert!(text.contains("pubstruct__X402Tag_weather{}"), "{text}");
         assert!(
             text.contains("#[derive(::x402_runtime::__private::Clone,::x402_runtime::__private::Copy,::x402_runtime::__private::Debug)]"),
             "{text}"
         );
         assert!(
-            text.contains("impl::x402_runtime::__private::PriceTagfor__X402Tag_weather"),
+            text.contains("impl::x402_runtime::__private::PaidRoutefor__X402Tag_weather"),
             "{text}"
         );
         assert!(
@@ -212,10 +290,59 @@ mod tests {
             text.find("struct__X402Tag").unwrap_or(usize::MAX) < text.find("asyncfn").unwrap_or(0)
         );
         assert!(!text.contains("compile_error"), "{text}");
-        // Nothing but the runtime's hidden module is named.
+        // Nothing but the runtime's hidden module (and `core`'s macros) is named.
         for path in text.split("::x402_runtime").skip(1) {
             assert!(path.starts_with("::__private::"), "{path}");
         }
+    }
+
+    #[test]
+    fn settle_before_settles_first_thing_in_the_handler() {
+        let text = squash(&paid(
+            quote!(price = "$0.01", network = "base", settle = "before"),
+            quote!(
+                async fn report(payment: Payment, body: Json<Order>) -> String {
+                    if body.0.empty {
+                        return "nothing".into();
+                    }
+                    payment.transaction().unwrap().to_owned()
+                }
+            ),
+        ));
+        // The payment is bound mutably, the output wrapped, and the body runs unchanged in an
+        // async block after the settlement.
+        assert!(text.contains("asyncfnreport(mutpayment:Payment<__X402Tag_report>,body:Json<Order>)->::x402_runtime::__private::Result<String,<Payment<__X402Tag_report>as::x402_runtime::__private::SettleFirst>::Rejection>"), "{text}");
+        assert!(text.contains("{::x402_runtime::__private::SettleFirst::settle_first(&mutpayment).await?;::x402_runtime::__private::Result::Ok((asyncmove{ifbody.0.empty{return\"nothing\".into();}payment.transaction().unwrap().to_owned()}).await)}"), "{text}");
+
+        // A synchronous handler (Rocket allows them) becomes async; `_` gets a name.
+        let text = squash(&paid(
+            quote!(price = "$0.01", network = "base", settle = "before"),
+            quote!(
+                fn sync(_: Payment) -> &'static str {
+                    "ok"
+                }
+            ),
+        ));
+        assert!(
+            text.contains("asyncfnsync(mut__x402_payment:Payment<__X402Tag_sync>)"),
+            "{text}"
+        );
+        assert!(text.contains("settle_first(&mut__x402_payment).await?;::x402_runtime::__private::Result::Ok((move||{let_=__x402_payment;{\"ok\"}})())"), "{text}");
+
+        // Routes that settle after the handler keep their signature.
+        let text = squash(&paid(
+            quote!(price = "$0.01", network = "base"),
+            quote!(
+                async fn after(payment: Payment) -> String {
+                    String::new()
+                }
+            ),
+        ));
+        assert!(
+            text.contains("asyncfnafter(payment:Payment<__X402Tag_after>)->String"),
+            "{text}"
+        );
+        assert!(!text.contains("settle_first"), "{text}");
     }
 
     #[test]
@@ -242,7 +369,8 @@ mod tests {
             .max_timeout_seconds(60)\
             .settle(my::rt::__private::SettleMode::Before)\
             .access(my::rt::__private::AccessSpec{duration:my::rt::__private::Some(my::rt::__private::Duration::from_secs(3600)),uses:my::rt::__private::Some(3),scope:my::rt::__private::Some(\"reports\")})\
-            .prepay(\"1 USDC\");";
+            .prepay(\"1 USDC\")\
+            .handler(::core::concat!(::core::module_path!(),\"::\",\"h\"));";
         assert!(text.contains(&expected.replace(' ', "")), "{text}");
         assert!(!text.contains("x402_runtime"), "{text}");
     }
@@ -270,7 +398,7 @@ mod tests {
             ),
         ));
         assert!(
-            text.contains("::x402_runtime::__private::RouteSpec::dynamic(pricing::by_size).networks(&[\"base\"]);"),
+            text.contains("::x402_runtime::__private::RouteSpec::dynamic(pricing::by_size).networks(&[\"base\"]).handler("),
             "{text}"
         );
     }
@@ -284,9 +412,10 @@ mod tests {
                 fn h(p: Payment) {}
             ),
         ));
+        // The tag, its impl, its registration, and the handler.
         assert_eq!(
             text.matches("#[cfg(feature=\"paid\")]").count(),
-            3,
+            4,
             "{text}"
         );
     }

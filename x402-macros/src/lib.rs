@@ -23,13 +23,13 @@ use proc_macro::TokenStream;
 /// `network`s before the handler runs.
 ///
 /// ```
-/// # use x402_runtime::{paid, PriceTag, RouteSpec};
+/// # use x402_runtime::{paid, PaidRoute, RouteSpec};
 /// # struct Payment<T = ()>(std::marker::PhantomData<T>);
 /// #[paid(price = "0.01 USDC", network = "base", description = "Current weather")]
 /// async fn weather(payment: Payment) -> String {
 ///     "sunny".to_owned()
 /// }
-/// # assert_eq!(<__X402Tag_weather as PriceTag>::spec().networks, ["base"]);
+/// # assert_eq!(<__X402Tag_weather as PaidRoute>::spec().networks, ["base"]);
 /// ```
 ///
 /// The handler takes the payment as a parameter of type `Payment`, imported from the
@@ -95,16 +95,24 @@ use proc_macro::TokenStream;
 ///
 /// # What it generates
 ///
-/// For a handler `fn weather(payment: Payment)`, `#[paid]` generates two items:
+/// For a handler `fn weather(payment: Payment)`, `#[paid]` generates:
 ///
 /// 1. A hidden zero-sized type `__X402Tag_weather`, with the handler's visibility (and its
 ///    `#[cfg]` attributes), deriving `Clone`, `Copy` and `Debug`, that implements the
-///    runtime's `PriceTag` trait. Its `spec()` returns a `static` `RouteSpec`
+///    runtime's `PaidRoute` trait. Its `spec()` returns a `static` `RouteSpec`
 ///    built from the arguments, e.g.
-///    `RouteSpec::fixed("0.01 USDC").networks(&["base"]).description("Current weather")`.
-/// 2. The handler, unchanged except for its `Payment` parameter's type, which becomes
+///    `RouteSpec::fixed("0.01 USDC").networks(&["base"]).description("Current weather")
+///    .handler("my_app::routes::weather")`.
+/// 2. A registration of that route (`inventory`), so that start-up can check every route
+///    before the first request.
+/// 3. The handler, unchanged except for its `Payment` parameter's type, which becomes
 ///    `Payment<__X402Tag_weather>` (keeping the path you wrote). The framework's extractor for
 ///    `Payment<T>` finds the route's price through `T::spec()`.
+///
+/// With `settle = "before"`, the handler also settles first thing in its body (once every
+/// extractor of the request has accepted, so a request refused by a later extractor costs
+/// nothing): it becomes `async` and returns `Result<its output, PaymentRejection>`, and its
+/// own body runs unchanged after the settlement.
 ///
 /// The output names only `<crate>::__private::…`, where `<crate>` is `::x402_runtime` or the
 /// `crate` key. Set the environment variable `X402_MACROS_DEBUG=1` to print each expansion
@@ -117,8 +125,12 @@ use proc_macro::TokenStream;
 /// stand-in for an integration's `Payment`.)
 ///
 /// ```
-/// # use x402_runtime::{paid, PriceTag, RouteSpec, SettleMode};
+/// # use x402_runtime::{paid, PaidRoute, RouteSpec, SettleMode};
 /// # struct Payment<T = ()>(std::marker::PhantomData<T>);
+/// # impl<T: Send> x402_runtime::__private::SettleFirst for Payment<T> {
+/// #     type Rejection = ();
+/// #     async fn settle_first(&mut self) -> Result<(), ()> { Ok(()) }
+/// # }
 /// mod pricing {
 ///     use x402_runtime::{Price, PriceError, RequestView};
 ///
@@ -144,7 +156,7 @@ use proc_macro::TokenStream;
 ///     "…".to_owned()
 /// }
 ///
-/// let spec: &RouteSpec = <__X402Tag_report as PriceTag>::spec();
+/// let spec: &RouteSpec = <__X402Tag_report as PaidRoute>::spec();
 /// assert_eq!(spec.networks, ["base", "base-sepolia", "eip155:31337"]);
 /// assert_eq!(spec.settle, SettleMode::Before);
 /// assert_eq!(spec.access.and_then(|a| a.uses), Some(100));

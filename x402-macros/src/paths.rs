@@ -26,8 +26,28 @@ impl Paths {
     }
 
     /// The trait the hidden tag type implements.
-    pub(crate) fn price_tag(&self) -> TokenStream {
-        self.item(quote!(PriceTag))
+    pub(crate) fn paid_route(&self) -> TokenStream {
+        self.item(quote!(PaidRoute))
+    }
+
+    /// The link-time route registration (`inventory`, re-exported).
+    pub(crate) fn inventory(&self) -> TokenStream {
+        self.item(quote!(inventory))
+    }
+
+    /// One entry of the route registry.
+    pub(crate) fn registered_route(&self) -> TokenStream {
+        self.item(quote!(RegisteredRoute))
+    }
+
+    /// The trait a framework's `Payment` implements to settle before the handler.
+    pub(crate) fn settle_first(&self) -> TokenStream {
+        self.item(quote!(SettleFirst))
+    }
+
+    /// `Result`, immune to a user's own `Result`.
+    pub(crate) fn result(&self) -> TokenStream {
+        self.item(quote!(Result))
     }
 
     /// The route description, built with its `const fn` builder methods.

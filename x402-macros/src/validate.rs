@@ -9,7 +9,10 @@ use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::{FnArg, ItemFn, LitInt, LitStr, Type};
 use x402_protocol::network::{BUILTIN_NETWORKS, NetworkError, builtin_network, check_network_id};
-use x402_protocol::{Address, NetworkInfo, NetworkRegistry, Price, PriceError, ResolvedPrice};
+use x402_protocol::{
+    Address, ChainAddress, Family, NetworkInfo, NetworkRegistry, Price, PriceError, ResolvedPrice,
+    SolanaAddress,
+};
 
 use crate::args::{
     self, ACCESS, CRATE, Keyed, MAX_TIMEOUT_SECONDS, NETWORK, PREPAY, PRICE, PaidArgs, PriceArg,
@@ -102,6 +105,11 @@ pub(crate) fn route(args: &PaidArgs, errors: &mut Errors) -> Option<Route> {
         .unwrap_or_default();
     let pay_to = args.pay_to.as_ref().and_then(|a| address(a, errors));
     let asset = args.asset.as_ref().and_then(|a| address(a, errors));
+    for (arg, parsed) in [(&args.pay_to, &pay_to), (&args.asset, &asset)] {
+        if let (Some(arg), Some((address, _))) = (arg, parsed) {
+            same_family(arg, *address, &networks, errors);
+        }
+    }
     let asset_address = asset.as_ref().map(|a| a.0);
 
     let registry = NetworkRegistry::builtin();
@@ -194,6 +202,7 @@ fn networks(names: &[LitStr], errors: &mut Errors) -> Vec<(LitStr, KnownNetwork)
             Some(info) => (KnownNetwork::Builtin(info), info.caip2.to_string()),
             None => match check_network_id(&id) {
                 Ok(Some(chain_id)) => (KnownNetwork::Registered, format!("eip155:{chain_id}")),
+                Ok(None) if id.starts_with("solana:") => (KnownNetwork::Registered, id.clone()),
                 Ok(None) => {
                     errors.spanned(lit, unknown_network(&id));
                     continue;
@@ -235,13 +244,48 @@ fn networks(names: &[LitStr], errors: &mut Errors) -> Vec<(LitStr, KnownNetwork)
 fn unknown_network(id: &str) -> String {
     let names: Vec<&str> = BUILTIN_NETWORKS.iter().map(|n| n.name.as_ref()).collect();
     let mut message = format!(
-        "unknown network {id:?}; the built-in networks are {}. A network registered at run time is named by its CAIP-2 id, e.g. \"eip155:31337\"",
+        "unknown network {id:?}; the built-in networks are {}. A network registered at run time is named by its CAIP-2 id, e.g. \"eip155:31337\" or \"solana:<genesis hash>\"",
         names.join(", ")
     );
     if let Some(close) = args::closest(id, names.iter().copied()) {
         message.push_str(&format!(" (did you mean {close:?}?)"));
     }
     message
+}
+
+/// The chain family of a recognised network.
+fn family_of(lit: &LitStr, known: KnownNetwork) -> Family {
+    match known {
+        KnownNetwork::Builtin(info) => info.family(),
+        KnownNetwork::Registered if lit.value().starts_with("solana:") => Family::Solana,
+        KnownNetwork::Registered => Family::Evm,
+    }
+}
+
+/// A literal address (`pay_to`, `asset`) must belong to the family of every listed network.
+fn same_family(
+    arg: &Keyed<LitStr>,
+    address: ChainAddress,
+    networks: &[(LitStr, KnownNetwork)],
+    errors: &mut Errors,
+) {
+    let key = arg.key.to_token_stream().to_string();
+    if let Some((lit, known)) = networks
+        .iter()
+        .find(|(lit, known)| family_of(lit, *known) != address.family())
+    {
+        errors.spanned(
+            &arg.value,
+            format!(
+                "`{key}` is a{} {} address, but network {:?} is a{} {} network; a route paid on several chain families takes its recipients from X402Builder::pay_to (one per family)",
+                if address.family() == Family::Evm { "n" } else { "" },
+                address.family(),
+                lit.value(),
+                if family_of(lit, *known) == Family::Evm { "n" } else { "" },
+                family_of(lit, *known),
+            ),
+        );
+    }
 }
 
 /// Parses a price literal and resolves it on each built-in network.
@@ -253,7 +297,7 @@ fn fixed_price(
     lit: &LitStr,
     key: &str,
     networks: &[(LitStr, KnownNetwork)],
-    asset: Option<Address>,
+    asset: Option<ChainAddress>,
     errors: &mut Errors,
 ) -> Option<Vec<(&'static NetworkInfo, ResolvedPrice)>> {
     let text = lit.value();
@@ -310,9 +354,10 @@ fn prepay_covers_price(
     errors: &mut Errors,
 ) {
     for (network, prepaid) in prepaid {
-        let Some((_, price)) = per_request.iter().find(|(n, p)| {
-            n.chain_id == network.chain_id && p.asset.address == prepaid.asset.address
-        }) else {
+        let Some((_, price)) = per_request
+            .iter()
+            .find(|(n, p)| n.caip2 == network.caip2 && p.asset.address == prepaid.asset.address)
+        else {
             continue;
         };
         if prepaid.amount <= price.amount {
@@ -329,14 +374,21 @@ fn prepay_covers_price(
     }
 }
 
-/// `pay_to` / `asset`: `0x` and 40 hex digits, EIP-55 checksum right if mixed-case.
-fn address(arg: &Keyed<LitStr>, errors: &mut Errors) -> Option<(Address, String)> {
+/// `pay_to` / `asset`: an EVM address (`0x` and 40 hex digits, EIP-55 checksum right if
+/// mixed-case) or a Solana address (base58 of 32 bytes).
+fn address(arg: &Keyed<LitStr>, errors: &mut Errors) -> Option<(ChainAddress, String)> {
     let key = arg.key.to_token_stream().to_string();
     let lit = &arg.value;
     let text = lit.value();
     let form = "an EVM address: \"0x\" followed by 40 hex digits";
     let Some(hex) = text.strip_prefix("0x") else {
-        errors.spanned(lit, format!("`{key}` must be {form}"));
+        if let Ok(solana) = text.parse::<SolanaAddress>() {
+            return Some((ChainAddress::Solana(solana), text));
+        }
+        errors.spanned(
+            lit,
+            format!("`{key}` must be {form}, or a Solana address (base58 of 32 bytes)"),
+        );
         return None;
     };
     if let Some(bad) = hex.chars().find(|c| !c.is_ascii_hexdigit()) {
@@ -376,7 +428,7 @@ fn address(arg: &Keyed<LitStr>, errors: &mut Errors) -> Option<(Address, String)
         );
         return None;
     }
-    Some((address, text))
+    Some((ChainAddress::Evm(address), text))
 }
 
 fn mime_type(lit: &LitStr, errors: &mut Errors) -> Option<String> {
@@ -817,8 +869,12 @@ mod tests {
                 "\"eip155:0x2105\" is not a network id",
             ),
             (
-                quote!(network = "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"),
-                "is not an EVM network",
+                quote!(network = "cosmos:cosmoshub-4"),
+                "is neither an EVM network",
+            ),
+            (
+                quote!(network = ["solana-devnet", "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"]),
+                "is the same network as \"solana-devnet\"",
             ),
             (
                 quote!(network = ["base", "base"]),

@@ -119,7 +119,7 @@ impl PreparedPayment {
     /// The payment, in the requirements' generation, with `signature` (65 bytes `r ‖ s ‖ v`
     /// from an ordinary account) attached.
     pub fn finish(self, signature: impl Into<Bytes>) -> PaymentPayload {
-        let payload = self.exact_payload(signature);
+        let payload = self.exact_payload(signature).into();
         match self.requirements {
             PaymentRequirements::V1(r) => PaymentPayload::V1(v1::PaymentPayload {
                 x402_version: Default::default(),
@@ -209,7 +209,7 @@ mod tests {
         // The digest is the one the verifier recomputes: the signature over it verifies.
         let signature = key.sign_hash(&prepared.digest());
         let payment = prepared.finish(signature.to_vec());
-        assert_eq!(payment.exact().authorization, auth);
+        assert_eq!(payment.payload().as_eip3009().unwrap().authorization, auth);
         assert_eq!(
             verify_payment(&payment, &requirement, &registry, now)
                 .unwrap()

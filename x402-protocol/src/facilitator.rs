@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::exact::ExactEvmPayload;
+use crate::payload::SchemePayload;
 use crate::serde_util::null_as_empty;
 use crate::version::ProtocolVersion;
 use crate::{v1, v2};
@@ -48,8 +48,8 @@ impl PaymentPayload {
         }
     }
 
-    /// The signed EIP-3009 authorization.
-    pub fn exact(&self) -> &ExactEvmPayload {
+    /// What the client signed.
+    pub fn payload(&self) -> &SchemePayload {
         match self {
             PaymentPayload::V1(p) => &p.payload,
             PaymentPayload::V2(p) => &p.payload,

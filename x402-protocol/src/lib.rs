@@ -39,6 +39,7 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod address;
 pub mod amount;
 pub mod client;
 pub mod codec;
@@ -46,6 +47,7 @@ pub mod eip3009;
 pub mod exact;
 pub mod facilitator;
 pub mod network;
+pub mod payload;
 pub mod price;
 pub mod reason;
 pub mod serde_util;
@@ -54,9 +56,13 @@ pub mod v2;
 pub mod verify;
 mod version;
 
+pub use address::{ChainAddress, Family, SolanaAddress};
 pub use alloy_primitives::{Address, B256, Bytes, U256};
 pub use amount::Decimal;
-pub use network::{AssetInfo, NetworkError, NetworkInfo, NetworkRegistry, ResolvedPrice};
+pub use network::{
+    AssetInfo, NetworkError, NetworkInfo, NetworkKind, NetworkRegistry, ResolvedPrice,
+};
+pub use payload::{SchemePayload, SvmPayload};
 pub use price::{Price, PriceError, PriceUnit};
 pub use reason::Reason;
 pub use version::{ProtocolVersion, V1, V2, Version, headers};

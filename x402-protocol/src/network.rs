@@ -1,9 +1,10 @@
-//! EVM networks and the tokens they pay in.
+//! Networks (EVM chains and Solana clusters) and the tokens they pay in.
 //!
 //! Each network has a short name (the v1 wire id, e.g. `base`), a CAIP-2 id (the v2 wire id,
-//! e.g. `eip155:8453`), a chain id, and a default stablecoin with its EIP-712 domain name and
-//! version. [`NetworkRegistry::builtin`] knows the public networks; local chains and extra
-//! tokens are added with [`NetworkRegistry::register_network`] and
+//! e.g. `eip155:8453` or `solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1`), a [`NetworkKind`] (an EVM
+//! chain id, or Solana), and a default stablecoin (with its EIP-712 domain name and version on
+//! EVM, its token program on Solana). [`NetworkRegistry::builtin`] knows the public networks;
+//! local chains and extra tokens are added with [`NetworkRegistry::register_network`] and
 //! [`NetworkRegistry::register_asset`].
 
 use std::borrow::Cow;
@@ -11,49 +12,98 @@ use std::fmt;
 
 use alloy_primitives::{Address, U256, address};
 
+use crate::address::{ChainAddress, Family, SolanaAddress};
 use crate::price::{Price, PriceError, PriceUnit};
 
-/// A token that can be paid with EIP-3009 `transferWithAuthorization`.
+/// The SPL Token program.
+pub const SPL_TOKEN_PROGRAM: SolanaAddress =
+    SolanaAddress::from_base58_const("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA");
+/// The SPL Token-2022 program.
+pub const SPL_TOKEN_2022_PROGRAM: SolanaAddress =
+    SolanaAddress::from_base58_const("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb");
+
+/// A token x402 can charge in: an ERC-20 on EVM (paid with EIP-3009 or Permit2), or an SPL
+/// mint on Solana.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssetInfo {
-    /// The token contract; also the EIP-712 `verifyingContract`.
-    pub address: Address,
+    /// The token contract (EVM; also the EIP-712 `verifyingContract`) or mint (Solana).
+    pub address: ChainAddress,
     /// Ticker symbol, e.g. `USDC`. Prices such as `"0.01 USDC"` name it.
     pub symbol: Cow<'static, str>,
     /// Number of fractional digits (6 for USDC).
     pub decimals: u8,
-    /// The EIP-712 domain `name` (the token's `name()`), e.g. `USD Coin`.
+    /// The EIP-712 domain `name` (the token's `name()`), e.g. `USD Coin`; empty on Solana.
     pub eip712_name: Cow<'static, str>,
-    /// The EIP-712 domain `version` (the token's `version()`), e.g. `2`.
+    /// The EIP-712 domain `version` (the token's `version()`), e.g. `2`; empty on Solana.
     pub eip712_version: Cow<'static, str>,
     /// Whether one token is worth one US dollar, so `"$0.01"` prices may use it.
     pub usd_stablecoin: bool,
+    /// The program that owns the mint (Token or Token-2022) on Solana; `None` on EVM.
+    pub token_program: Option<SolanaAddress>,
 }
 
 impl AssetInfo {
-    /// A USD stablecoin with 6 decimals and symbol `USDC`, the shape of Circle's USDC
-    /// deployments; give the token's EIP-712 `name()` and `version()`.
+    /// A USD stablecoin with 6 decimals and symbol `USDC` on an EVM chain, the shape of
+    /// Circle's USDC deployments; give the token's EIP-712 `name()` and `version()`.
     pub fn usdc(address: Address, eip712_name: &str, eip712_version: &str) -> Self {
         AssetInfo {
-            address,
+            address: ChainAddress::Evm(address),
             symbol: Cow::Borrowed("USDC"),
             decimals: 6,
             eip712_name: Cow::Owned(eip712_name.to_owned()),
             eip712_version: Cow::Owned(eip712_version.to_owned()),
             usd_stablecoin: true,
+            token_program: None,
         }
+    }
+
+    /// An SPL token on Solana: its mint, symbol, decimals and owning program
+    /// ([`SPL_TOKEN_PROGRAM`] or [`SPL_TOKEN_2022_PROGRAM`]).
+    pub fn spl(
+        mint: SolanaAddress,
+        symbol: &str,
+        decimals: u8,
+        program: SolanaAddress,
+        usd_stablecoin: bool,
+    ) -> Self {
+        AssetInfo {
+            address: ChainAddress::Solana(mint),
+            symbol: Cow::Owned(symbol.to_owned()),
+            decimals,
+            eip712_name: Cow::Borrowed(""),
+            eip712_version: Cow::Borrowed(""),
+            usd_stablecoin,
+            token_program: Some(program),
+        }
+    }
+
+    /// The token contract, when this is an EVM token.
+    pub fn evm_address(&self) -> Option<Address> {
+        self.address.as_evm()
     }
 }
 
-/// An EVM network.
+/// What kind of chain a network is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NetworkKind {
+    /// An EVM chain with its EIP-155 chain id.
+    Evm {
+        /// The EIP-155 chain id.
+        chain_id: u64,
+    },
+    /// A Solana cluster (its CAIP-2 reference is the genesis hash prefix).
+    Solana,
+}
+
+/// A network x402 pays on: an EVM chain or a Solana cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkInfo {
-    /// Short name; the v1 wire id (`base`, `base-sepolia`, …).
+    /// Short name; the v1 wire id (`base`, `base-sepolia`, `solana-devnet`, …).
     pub name: Cow<'static, str>,
-    /// CAIP-2 id; the v2 wire id (`eip155:8453`).
+    /// CAIP-2 id; the v2 wire id (`eip155:8453`, `solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1`).
     pub caip2: Cow<'static, str>,
-    /// EIP-155 chain id.
-    pub chain_id: u64,
+    /// EVM chain id or Solana.
+    pub kind: NetworkKind,
     /// Whether legacy v1 clients (npm `x402` 1.x, PyPI `x402` 1.x) recognise `name`. Those
     /// clients reject a whole 402 body that lists a network they do not know, so v1 bodies
     /// leave such networks out when any other option remains.
@@ -80,10 +130,44 @@ impl NetworkInfo {
         NetworkInfo {
             name: Cow::Owned(name.into()),
             caip2: Cow::Owned(format!("eip155:{chain_id}")),
-            chain_id,
+            kind: NetworkKind::Evm { chain_id },
             legacy_v1: false,
             testnet: true,
             default_asset,
+        }
+    }
+
+    /// Describes a Solana cluster not in the built-in table (a local validator, a test
+    /// harness): `reference` is its CAIP-2 reference (the first 32 base58 characters of the
+    /// genesis hash).
+    pub fn solana(
+        name: impl Into<String>,
+        reference: impl AsRef<str>,
+        default_asset: AssetInfo,
+    ) -> Self {
+        NetworkInfo {
+            name: Cow::Owned(name.into()),
+            caip2: Cow::Owned(format!("solana:{}", reference.as_ref())),
+            kind: NetworkKind::Solana,
+            legacy_v1: false,
+            testnet: true,
+            default_asset,
+        }
+    }
+
+    /// The chain family.
+    pub fn family(&self) -> Family {
+        match self.kind {
+            NetworkKind::Evm { .. } => Family::Evm,
+            NetworkKind::Solana => Family::Solana,
+        }
+    }
+
+    /// The EIP-155 chain id, for EVM networks.
+    pub fn chain_id(&self) -> Option<u64> {
+        match self.kind {
+            NetworkKind::Evm { chain_id } => Some(chain_id),
+            NetworkKind::Solana => None,
         }
     }
 
@@ -104,12 +188,25 @@ impl fmt::Display for NetworkInfo {
 
 const fn usdc(address: Address, eip712_name: &'static str) -> AssetInfo {
     AssetInfo {
-        address,
+        address: ChainAddress::Evm(address),
         symbol: Cow::Borrowed("USDC"),
         decimals: 6,
         eip712_name: Cow::Borrowed(eip712_name),
         eip712_version: Cow::Borrowed("2"),
         usd_stablecoin: true,
+        token_program: None,
+    }
+}
+
+const fn spl_usdc(mint: &'static str) -> AssetInfo {
+    AssetInfo {
+        address: ChainAddress::Solana(SolanaAddress::from_base58_const(mint)),
+        symbol: Cow::Borrowed("USDC"),
+        decimals: 6,
+        eip712_name: Cow::Borrowed(""),
+        eip712_version: Cow::Borrowed(""),
+        usd_stablecoin: true,
+        token_program: Some(SPL_TOKEN_PROGRAM),
     }
 }
 
@@ -124,8 +221,24 @@ const fn builtin(
     NetworkInfo {
         name: Cow::Borrowed(name),
         caip2: Cow::Borrowed(caip2),
-        chain_id,
+        kind: NetworkKind::Evm { chain_id },
         legacy_v1,
+        testnet,
+        default_asset,
+    }
+}
+
+const fn builtin_solana(
+    name: &'static str,
+    caip2: &'static str,
+    testnet: bool,
+    default_asset: AssetInfo,
+) -> NetworkInfo {
+    NetworkInfo {
+        name: Cow::Borrowed(name),
+        caip2: Cow::Borrowed(caip2),
+        kind: NetworkKind::Solana,
+        legacy_v1: true,
         testnet,
         default_asset,
     }
@@ -133,7 +246,8 @@ const fn builtin(
 
 /// The built-in networks. Addresses, chain ids and EIP-712 names follow the x402 reference
 /// tables (TypeScript `@x402/evm` defaults and legacy `x402` network config); Optimism, which
-/// those tables lack, uses Circle's native USDC, whose domain is also `USD Coin`/`2`.
+/// those tables lack, uses Circle's native USDC, whose domain is also `USD Coin`/`2`. Solana
+/// cluster ids and USDC mints follow `@x402/svm`'s table.
 #[rustfmt::skip]
 pub static BUILTIN_NETWORKS: &[NetworkInfo] = &[
     builtin("base", "eip155:8453", 8453, true, false,
@@ -156,6 +270,10 @@ pub static BUILTIN_NETWORKS: &[NetworkInfo] = &[
         usdc(address!("0xB97EF9Ef8734C71904D8002F8b6Bc66Dd9c48a6E"), "USD Coin")),
     builtin("avalanche-fuji", "eip155:43113", 43113, true, true,
         usdc(address!("0x5425890298aed601595a70AB815c96711a31Bc65"), "USD Coin")),
+    builtin_solana("solana", "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp", false,
+        spl_usdc("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v")),
+    builtin_solana("solana-devnet", "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1", true,
+        spl_usdc("4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU")),
 ];
 
 /// Looks up a built-in network by v1 name or CAIP-2 id, without a registry.
@@ -182,25 +300,45 @@ pub enum NetworkError {
         /// Extra advice (for CAIP-2 ids: how to register the chain).
         hint: String,
     },
-    /// A CAIP-2 id outside the `eip155` (EVM) namespace.
-    #[error("network {0:?} is not an EVM network; only eip155:<chain id> networks are supported")]
-    NotEvm(String),
+    /// A CAIP-2 id outside the namespaces this crate knows (`eip155`, `solana`).
+    #[error(
+        "network {0:?} is neither an EVM network (eip155:<chain id>) nor a Solana cluster (solana:<genesis hash>)"
+    )]
+    UnsupportedNamespace(String),
     /// A malformed id.
     #[error(
         "{0:?} is not a network id; use a name such as \"base\" or a CAIP-2 id such as \"eip155:8453\""
     )]
     Malformed(String),
+    /// A token registered on a network of another chain family.
+    #[error("{address} cannot be a token on {network}: it is an address of another chain family")]
+    WrongFamily {
+        /// The network.
+        network: String,
+        /// The token address.
+        address: String,
+    },
     /// Registration would give two networks the same name or chain id.
     #[error("a different network is already registered as {0:?}")]
     Conflict(String),
 }
 
 /// Checks the shape of a network id without looking it up: a short name
-/// (`[a-z0-9-]+`) or `eip155:<decimal chain id>`. Returns the chain id for CAIP-2 ids.
+/// (`[a-z0-9-]+`), `eip155:<decimal chain id>` or `solana:<base58 reference>`. Returns the
+/// chain id for EVM CAIP-2 ids.
 pub fn check_network_id(id: &str) -> Result<Option<u64>, NetworkError> {
     if let Some((namespace, reference)) = id.split_once(':') {
+        if namespace == "solana" {
+            let base58 = |b: u8| b.is_ascii_alphanumeric() && !b"0OIl".contains(&b);
+            let valid = (1..=44).contains(&reference.len()) && reference.bytes().all(base58);
+            return if valid {
+                Ok(None)
+            } else {
+                Err(NetworkError::Malformed(id.to_owned()))
+            };
+        }
         if namespace != "eip155" {
-            return Err(NetworkError::NotEvm(id.to_owned()));
+            return Err(NetworkError::UnsupportedNamespace(id.to_owned()));
         }
         let valid = !reference.is_empty()
             && reference.bytes().all(|b| b.is_ascii_digit())
@@ -229,8 +367,8 @@ pub fn check_network_id(id: &str) -> Result<Option<u64>, NetworkError> {
 #[derive(Debug, Clone)]
 pub struct NetworkRegistry {
     networks: Vec<NetworkInfo>,
-    /// Extra tokens per chain id, beside each network's default asset.
-    assets: Vec<(u64, AssetInfo)>,
+    /// Extra tokens per network (by CAIP-2 id), beside each network's default asset.
+    assets: Vec<(String, AssetInfo)>,
 }
 
 impl Default for NetworkRegistry {
@@ -269,9 +407,12 @@ impl NetworkRegistry {
     /// the same name, CAIP-2 id or chain id is an error.
     pub fn register_network(&mut self, network: NetworkInfo) -> Result<&mut Self, NetworkError> {
         check_network_id(&network.name)?;
-        if let Some(existing) = self.networks.iter().find(|n| {
-            n.name == network.name || n.caip2 == network.caip2 || n.chain_id == network.chain_id
-        }) {
+        let same_chain = |n: &NetworkInfo| matches!((n.kind, network.kind), (NetworkKind::Evm { chain_id: a }, NetworkKind::Evm { chain_id: b }) if a == b);
+        if let Some(existing) = self
+            .networks
+            .iter()
+            .find(|n| n.name == network.name || n.caip2 == network.caip2 || same_chain(n))
+        {
             if *existing == network {
                 return Ok(self);
             }
@@ -287,10 +428,17 @@ impl NetworkRegistry {
         network: &str,
         asset: AssetInfo,
     ) -> Result<&mut Self, NetworkError> {
-        let chain_id = self.network(network)?.chain_id;
+        let network = self.network(network)?;
+        if asset.address.family() != network.family() {
+            return Err(NetworkError::WrongFamily {
+                network: network.name.to_string(),
+                address: asset.address.to_string(),
+            });
+        }
+        let caip2 = network.caip2.to_string();
         self.assets
-            .retain(|(id, a)| !(*id == chain_id && a.address == asset.address));
-        self.assets.push((chain_id, asset));
+            .retain(|(id, a)| !(*id == caip2 && a.address == asset.address));
+        self.assets.push((caip2, asset));
         Ok(self)
     }
 
@@ -315,7 +463,9 @@ impl NetworkRegistry {
 
     /// Finds a network by chain id.
     pub fn by_chain_id(&self, chain_id: u64) -> Option<&NetworkInfo> {
-        self.networks.iter().find(|n| n.chain_id == chain_id)
+        self.networks
+            .iter()
+            .find(|n| n.chain_id() == Some(chain_id))
     }
 
     /// All known networks.
@@ -337,7 +487,7 @@ impl NetworkRegistry {
             self.assets
                 .iter()
                 .filter(move |(id, a)| {
-                    *id == network.chain_id && a.address != network.default_asset.address
+                    *id == network.caip2 && a.address != network.default_asset.address
                 })
                 .map(|(_, a)| a),
         )
@@ -347,15 +497,17 @@ impl NetworkRegistry {
     pub fn asset<'a>(
         &'a self,
         network: &'a NetworkInfo,
-        address: Address,
+        address: impl Into<ChainAddress>,
     ) -> Option<&'a AssetInfo> {
+        let address = address.into();
         self.assets(network).find(|a| a.address == address)
     }
 
     /// Turns a price into a token and an exact atomic amount on `network`.
     ///
-    /// `asset` pins a specific token (a route's `asset = "0x…"`); otherwise `$`/`USD` prices use
-    /// the network's default stablecoin and symbol prices the token with that symbol.
+    /// `asset` pins a specific token (a route's `asset = "0x…"` or an SPL mint); otherwise
+    /// `$`/`USD` prices use the network's default stablecoin and symbol prices the token with
+    /// that symbol.
     ///
     /// ```
     /// use x402_protocol::{NetworkRegistry, Price};
@@ -370,14 +522,14 @@ impl NetworkRegistry {
         &self,
         price: &Price,
         network: &NetworkInfo,
-        asset: Option<Address>,
+        asset: Option<ChainAddress>,
     ) -> Result<ResolvedPrice, PriceError> {
         let pinned = match asset {
             Some(address) => {
                 Some(
                     self.asset(network, address)
                         .ok_or_else(|| PriceError::UnknownToken {
-                            unit: address.to_checksum(None),
+                            unit: address.to_string(),
                             network: network.name.to_string(),
                             known: self.known_symbols(network),
                         })?,
@@ -422,7 +574,7 @@ impl NetworkRegistry {
 
     fn known_symbols(&self, network: &NetworkInfo) -> String {
         self.assets(network)
-            .map(|a| format!("{} ({})", a.symbol, a.address.to_checksum(None)))
+            .map(|a| format!("{} ({})", a.symbol, a.address))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -497,17 +649,49 @@ mod tests {
             let by_name = registry.network(name).unwrap();
             let by_caip = registry.network(&format!("eip155:{chain_id}")).unwrap();
             assert_eq!(by_name, by_caip);
-            assert_eq!(by_name.chain_id, chain_id);
+            assert_eq!(by_name.chain_id(), Some(chain_id));
             assert_eq!(registry.by_chain_id(chain_id), Some(by_name));
-            assert_eq!(
-                by_name.default_asset.address.to_checksum(None),
-                address,
-                "{name}"
-            );
+            assert_eq!(by_name.default_asset.address.to_string(), address, "{name}");
             assert_eq!(by_name.default_asset.eip712_name, eip712_name, "{name}");
             assert_eq!(by_name.default_asset.eip712_version, "2");
             assert_eq!(by_name.default_asset.decimals, 6);
         }
+    }
+
+    #[test]
+    fn solana_clusters_are_built_in() {
+        let registry = NetworkRegistry::builtin();
+        for (name, caip2, mint) in [
+            (
+                "solana",
+                "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp",
+                "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
+            ),
+            (
+                "solana-devnet",
+                "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1",
+                "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU",
+            ),
+        ] {
+            let network = registry.network(name).unwrap();
+            assert_eq!(registry.network(caip2).unwrap(), network);
+            assert_eq!(network.family(), Family::Solana);
+            assert_eq!(network.chain_id(), None);
+            assert_eq!(network.default_asset.address.to_string(), mint);
+            assert_eq!(network.default_asset.token_program, Some(SPL_TOKEN_PROGRAM));
+            let price = registry
+                .resolve_price(&"$0.01".parse().unwrap(), network, None)
+                .unwrap();
+            assert_eq!(price.amount, U256::from(10_000u64));
+        }
+        // A Solana mint cannot be registered on an EVM chain.
+        let mut registry = registry;
+        let mint = SolanaAddress::from_base58_const("4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU");
+        let spl = AssetInfo::spl(mint, "USDC", 6, SPL_TOKEN_PROGRAM, true);
+        assert!(matches!(
+            registry.register_asset("base", spl),
+            Err(NetworkError::WrongFamily { .. })
+        ));
     }
 
     #[test]
@@ -516,8 +700,16 @@ mod tests {
         let err = registry.network("eip155:31337").unwrap_err().to_string();
         assert!(err.contains("register_network"), "{err}");
         assert!(matches!(
+            registry.network("cosmos:abc"),
+            Err(NetworkError::UnsupportedNamespace(_))
+        ));
+        assert!(matches!(
             registry.network("solana:abc"),
-            Err(NetworkError::NotEvm(_))
+            Err(NetworkError::Unknown { .. })
+        ));
+        assert!(matches!(
+            registry.network("solana:not-base58!"),
+            Err(NetworkError::Malformed(_))
         ));
         assert!(matches!(
             registry.network("Base"),
@@ -550,12 +742,13 @@ mod tests {
         ));
 
         let eurc = AssetInfo {
-            address: Address::repeat_byte(0x22),
+            address: Address::repeat_byte(0x22).into(),
             symbol: "EURC".into(),
             decimals: 6,
             eip712_name: "EURC".into(),
             eip712_version: "2".into(),
             usd_stablecoin: false,
+            token_program: None,
         };
         registry.register_asset("base", eurc.clone()).unwrap();
         let base = registry.network("base").unwrap();
@@ -593,7 +786,11 @@ mod tests {
             }
         ));
         let err = registry
-            .resolve_price(&"$1".parse().unwrap(), base, Some(Address::repeat_byte(9)))
+            .resolve_price(
+                &"$1".parse().unwrap(),
+                base,
+                Some(Address::repeat_byte(9).into()),
+            )
             .unwrap_err();
         assert!(matches!(err, PriceError::UnknownToken { .. }));
     }

@@ -67,6 +67,9 @@ reasons! {
     // --- This implementation's own, in the spec's style. ---
     /// The v2 `accepted.asset` is not the token the route accepts on that network.
     ASSET_MISMATCH = "invalid_exact_evm_payload_asset_mismatch";
+    /// The v2 `accepted` entry names another recipient or amount than the route, or drops or
+    /// changes a key of the route's `extra`.
+    ACCEPTED_MISMATCH = "invalid_payload_accepted_mismatch";
     /// No payment was sent; the 402 lists how to pay.
     PAYMENT_REQUIRED = "payment_required";
     /// The payment header is longer than the server accepts.
@@ -85,6 +88,14 @@ reasons! {
     NOT_CONFIGURED = "x402_not_configured";
     /// The facilitator reported a failed settlement without a reason.
     SETTLEMENT_FAILED = "settlement_failed";
+    /// The payment was submitted for settlement but its outcome is not known yet (a receipt
+    /// that did not arrive in time). Not a failure: retry with the same payment.
+    SETTLEMENT_PENDING = "settlement_pending";
+    /// A `payment-identifier` id was already used for a different request.
+    PAYMENT_ID_CONFLICT = "payment_identifier_conflict";
+    /// The route requires a `payment-identifier` id and the payment has none, or a malformed
+    /// one.
+    PAYMENT_ID_REQUIRED = "payment_identifier_required";
 
     // --- Entitlements (pay once, reuse) and prepaid sessions. Clients drop a token answered
     // with any `entitlement_*` reason. ---
@@ -98,6 +109,10 @@ reasons! {
     ENTITLEMENT_SCOPE_MISMATCH = "entitlement_scope_mismatch";
     /// The prepaid session's balance cannot cover this request.
     ENTITLEMENT_BALANCE_INSUFFICIENT = "entitlement_balance_insufficient";
+    /// The entitlement token was bought with another HTTP method or for another route.
+    ENTITLEMENT_ROUTE_MISMATCH = "entitlement_route_mismatch";
+    /// The entitlement token was bought at a lower price than this request costs.
+    ENTITLEMENT_PRICE_EXCEEDED = "entitlement_price_exceeded";
 }
 
 impl Reason {

@@ -4,7 +4,7 @@
 use alloy_primitives::U256;
 use serde::{Deserialize, Serialize};
 
-use crate::exact::ExactEvmPayload;
+use crate::payload::SchemePayload;
 use crate::serde_util::{decimal_u256, null_as_empty};
 use crate::version::V1;
 
@@ -69,6 +69,6 @@ pub struct PaymentPayload {
     pub scheme: String,
     /// Copied from the chosen requirements entry.
     pub network: String,
-    /// The signed authorization.
-    pub payload: ExactEvmPayload,
+    /// What the client signed: an EIP-3009 authorization, a Solana transaction, ….
+    pub payload: SchemePayload,
 }

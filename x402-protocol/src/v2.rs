@@ -4,7 +4,7 @@
 use alloy_primitives::U256;
 use serde::{Deserialize, Serialize};
 
-use crate::exact::ExactEvmPayload;
+use crate::payload::SchemePayload;
 use crate::serde_util::{decimal_u256, null_as_empty};
 use crate::version::V2;
 
@@ -76,8 +76,8 @@ pub struct PaymentPayload {
     pub resource: Option<ResourceInfo>,
     /// The chosen requirements entry, copied verbatim.
     pub accepted: PaymentRequirements,
-    /// The signed authorization.
-    pub payload: ExactEvmPayload,
+    /// What the client signed: an EIP-3009 authorization, a Solana transaction, ….
+    pub payload: SchemePayload,
     /// Extensions echoed from the 402 (and possibly extended by the client).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extensions: Option<serde_json::Value>,

@@ -2,18 +2,22 @@
 //!
 //! [`select_requirement`] finds which of a route's requirements a payment answers (what a
 //! resource server does), and [`verify_payment`] checks the payment against one requirement
-//! (what a facilitator does): version, scheme, network, asset, then the EIP-3009 checks of
-//! [`eip3009::verify`](crate::eip3009::verify). Ledger questions (balance, nonce already used
-//! on chain) are left to whoever holds the ledger.
+//! (what a facilitator does): version, scheme, network, asset, then the checks of the payload's
+//! kind ([`eip3009::verify`](crate::eip3009::verify) for EIP-3009). Ledger questions (balance,
+//! nonce already used on chain) are left to whoever holds the ledger. Solana payments are
+//! checked by the `x402-svm` crate, which decodes transactions.
 
+use std::fmt;
 use std::str::FromStr;
 
 use alloy_primitives::{Address, U256};
 
+use crate::address::ChainAddress;
 use crate::eip3009::{self, PaymentTerms, RecoveryBackend, TokenDomain};
-use crate::exact::EXACT;
+use crate::exact::{EXACT, ExactEvmPayload};
 use crate::facilitator::{PaymentPayload, PaymentRequirements};
 use crate::network::{NetworkInfo, NetworkRegistry};
+use crate::payload::SchemePayload;
 use crate::reason::Reason;
 
 /// A payment that does not satisfy the requirements: a reason code, a human message, and the
@@ -25,8 +29,8 @@ pub struct InvalidPayment {
     pub reason: Reason,
     /// What was wrong, for people.
     pub message: String,
-    /// `authorization.from` of the payload, unverified.
-    pub payer: Option<Address>,
+    /// The payer the payload names, unverified.
+    pub payer: Option<ChainAddress>,
 }
 
 impl InvalidPayment {
@@ -39,30 +43,92 @@ impl InvalidPayment {
         }
     }
 
-    fn with_payer(mut self, payer: Address) -> Self {
-        self.payer = Some(payer);
+    /// Names the payer the payload claims.
+    pub fn with_payer(mut self, payer: Option<ChainAddress>) -> Self {
+        self.payer = payer.or(self.payer);
         self
     }
 }
 
-/// A payment that passed every check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedPayment {
-    /// The payer, recovered from the signature.
-    pub payer: Address,
-    /// The network it pays on.
-    pub network: NetworkInfo,
-    /// The token contract.
-    pub asset: Address,
-    /// The amount, in atomic units.
-    pub amount: U256,
+/// What makes one payment unique: at most one request may be served with it, and the journal
+/// files it under this key. Built by the verifier of the payment's kind, for example
+/// `eip155:8453/eip3009/<token>/<payer>/<nonce>` (lower-case hex).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PaymentKey(String);
+
+impl PaymentKey {
+    /// A key from its parts, joined with `/`.
+    pub fn from_parts<I, S>(parts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut key = String::with_capacity(160);
+        for (i, part) in parts.into_iter().enumerate() {
+            if i > 0 {
+                key.push('/');
+            }
+            key.push_str(part.as_ref());
+        }
+        PaymentKey(key)
+    }
+
+    /// A key stored earlier, as text.
+    pub fn from_stored(text: impl Into<String>) -> Self {
+        PaymentKey(text.into())
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key of an EIP-3009 authorization: `(chain, token, from, nonce)` is what the token
+    /// contract records.
+    pub fn eip3009(chain_id: u64, token: Address, payload: &ExactEvmPayload) -> Self {
+        let auth = &payload.authorization;
+        PaymentKey(format!(
+            "eip155:{chain_id}/eip3009/{token:x}/{:x}/{:x}",
+            auth.from, auth.nonce
+        ))
+    }
 }
 
-/// What a requirements entry asks for, resolved: network, token domain, recipient, amount.
+impl fmt::Display for PaymentKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A payment that passed every check a verifier can make without a ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedPayment {
+    /// The payer, proven by the signature.
+    pub payer: ChainAddress,
+    /// The network it pays on.
+    pub network: NetworkInfo,
+    /// The token contract or mint.
+    pub asset: ChainAddress,
+    /// The recipient.
+    pub pay_to: ChainAddress,
+    /// The amount it authorizes, in atomic units.
+    pub amount: U256,
+    /// What makes it unique.
+    pub key: PaymentKey,
+    /// Unix time after which it can no longer be settled, when the payload says
+    /// (`validBefore`, a Permit2 `deadline`); `None` when it depends on the chain (a Solana
+    /// blockhash).
+    pub expires_at: Option<u64>,
+}
+
+/// What a requirements entry asks for an EIP-3009 payment, resolved: network, token domain,
+/// recipient, amount.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequirementTerms {
     /// The network.
     pub network: NetworkInfo,
+    /// Its EIP-155 chain id.
+    pub chain_id: u64,
     /// The token contract.
     pub asset: Address,
     /// The token's EIP-712 domain name.
@@ -76,9 +142,9 @@ pub struct RequirementTerms {
 }
 
 impl RequirementTerms {
-    /// Resolves a requirements entry: the network must be known to `registry`, `asset` and
-    /// `payTo` must be addresses, and the EIP-712 domain comes from `extra` (or, when absent,
-    /// from the registry's record of the token).
+    /// Resolves a requirements entry on an EVM network: the network must be known to
+    /// `registry`, `asset` and `payTo` must be addresses, and the EIP-712 domain comes from
+    /// `extra` (or, when absent, from the registry's record of the token).
     pub fn resolve(
         requirements: &PaymentRequirements,
         registry: &NetworkRegistry,
@@ -86,6 +152,15 @@ impl RequirementTerms {
         let network = registry
             .network(requirements.network())
             .map_err(|e| InvalidPayment::new(Reason::INVALID_NETWORK, e.to_string()))?;
+        let Some(chain_id) = network.chain_id() else {
+            return Err(InvalidPayment::new(
+                Reason::INVALID_NETWORK,
+                format!(
+                    "{} is not an EVM network; an EIP-3009 authorization cannot pay there",
+                    network.name
+                ),
+            ));
+        };
         let asset = parse_address("asset", requirements.asset())?;
         let pay_to = parse_address("payTo", requirements.pay_to())?;
         let extra = requirements.extra();
@@ -110,6 +185,7 @@ impl RequirementTerms {
             eip712_name: name.to_owned(),
             eip712_version: version.to_owned(),
             network: network.clone(),
+            chain_id,
             asset,
             pay_to,
             amount: requirements.amount(),
@@ -122,7 +198,7 @@ impl RequirementTerms {
             token: TokenDomain {
                 name: &self.eip712_name,
                 version: &self.eip712_version,
-                chain_id: self.network.chain_id,
+                chain_id: self.chain_id,
                 verifying_contract: self.asset,
             },
             pay_to: self.pay_to,
@@ -141,46 +217,78 @@ pub fn parse_address(field: &str, value: &str) -> Result<Address, InvalidPayment
     })
 }
 
+/// Whether two addresses as written on the wire name the same account: EVM hex compares
+/// without regard to case (checksums), base58 exactly.
+pub fn same_address(a: &str, b: &str) -> bool {
+    if a.starts_with("0x") || a.starts_with("0X") {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    }
+}
+
+/// Whether every key of `required` (the server's `extra`) is present in `echoed` (the client's
+/// `accepted.extra`) with an equal value. Clients may add keys; they may not drop or change the
+/// server's.
+pub fn extra_is_subset(
+    required: Option<&serde_json::Value>,
+    echoed: Option<&serde_json::Value>,
+) -> bool {
+    match required.and_then(serde_json::Value::as_object) {
+        None => true,
+        Some(required) => {
+            let echoed = echoed.and_then(serde_json::Value::as_object);
+            required
+                .iter()
+                .all(|(key, value)| echoed.and_then(|e| e.get(key)) == Some(value))
+        }
+    }
+}
+
 /// Finds the requirement a payment answers among a route's `accepts` (all of the payment's
 /// generation), and says precisely why when none does.
 ///
-/// v1 payments are matched by scheme and network, as the reference servers do; v2 payments
-/// also by asset, because `accepted` names it. Among several entries left (one network and
-/// token offered at several amounts), the one whose amount the authorization pays is chosen.
-/// Amount and recipient mismatches are left to [`verify_payment`], which reports them with
-/// their own reasons.
+/// A v2 payment names the entry it pays in `accepted`: it must match one entry's scheme,
+/// network, asset, recipient and amount exactly, and carry every key of that entry's `extra`
+/// unchanged (the reference servers match the same way). A v1 payment is matched by scheme and
+/// network, as the reference servers do; among several entries left (one network and token
+/// offered at several amounts), the one whose amount an EIP-3009 authorization pays is chosen,
+/// and its amount and recipient are checked later by [`verify_payment`].
 pub fn select_requirement<'r>(
     payload: &PaymentPayload,
     accepts: &'r [PaymentRequirements],
 ) -> Result<&'r PaymentRequirements, InvalidPayment> {
-    let payer = payload.exact().authorization.from;
+    let payer = payload.payload().claimed_payer();
+    let fail = |reason: Reason, message: String| {
+        Err(InvalidPayment::new(reason, message).with_payer(payer))
+    };
     let same_version: Vec<_> = accepts
         .iter()
         .filter(|r| r.version() == payload.version())
         .collect();
     if same_version.is_empty() {
-        return Err(InvalidPayment::new(
+        return fail(
             Reason::INVALID_X402_VERSION,
             format!(
                 "this route does not accept x402 {} payments",
                 payload.version()
             ),
-        )
-        .with_payer(payer));
+        );
     }
     let same_scheme: Vec<_> = same_version
         .into_iter()
         .filter(|r| r.scheme() == payload.scheme())
         .collect();
     if same_scheme.is_empty() {
-        return Err(InvalidPayment::new(
+        let offered: Vec<_> = accepts.iter().map(PaymentRequirements::scheme).collect();
+        return fail(
             Reason::UNSUPPORTED_SCHEME,
             format!(
-                "scheme {:?} is not accepted here; use \"exact\"",
-                payload.scheme()
+                "scheme {:?} is not accepted here; accepted: {}",
+                payload.scheme(),
+                dedup(offered).join(", ")
             ),
-        )
-        .with_payer(payer));
+        );
     }
     let same_network: Vec<_> = same_scheme
         .into_iter()
@@ -188,59 +296,103 @@ pub fn select_requirement<'r>(
         .collect();
     if same_network.is_empty() {
         let accepted: Vec<_> = accepts.iter().map(PaymentRequirements::network).collect();
-        return Err(InvalidPayment::new(
+        return fail(
             Reason::INVALID_NETWORK,
             format!(
                 "network {:?} is not accepted here; accepted: {}",
                 payload.network(),
-                accepted.join(", ")
+                dedup(accepted).join(", ")
             ),
-        )
-        .with_payer(payer));
+        );
     }
-    let candidates: Vec<_> = match payload {
-        PaymentPayload::V1(_) => same_network,
-        PaymentPayload::V2(p) => {
-            let same_asset: Vec<_> = same_network
-                .iter()
-                .filter(|r| r.asset().eq_ignore_ascii_case(&p.accepted.asset))
-                .copied()
-                .collect();
-            if same_asset.is_empty() {
-                return Err(InvalidPayment::new(
-                    Reason::ASSET_MISMATCH,
-                    format!(
-                        "asset {} is not accepted on {}; accepted: {}",
-                        p.accepted.asset,
-                        p.accepted.network,
-                        same_network
-                            .iter()
-                            .map(|r| r.asset())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-                .with_payer(payer));
-            }
-            same_asset
-        }
+    let PaymentPayload::V2(p) = payload else {
+        // v1: choose by the amount an authorization pays, else the first entry.
+        let value = payload
+            .payload()
+            .as_eip3009()
+            .map(|p| p.authorization.value);
+        return Ok(same_network
+            .iter()
+            .find(|r| Some(r.amount()) == value)
+            .copied()
+            .unwrap_or(same_network[0]));
     };
-    // A route may offer several amounts on one network and token (a per-request price and a
-    // prepaid balance): take the one the authorization pays, else the first, whose amount
-    // check will then say what is wrong.
-    let value = payload.exact().authorization.value;
-    Ok(candidates
+    let accepted = &p.accepted;
+    let same_asset: Vec<_> = same_network
         .iter()
-        .find(|r| r.amount() == value)
+        .filter(|r| same_address(r.asset(), &accepted.asset))
         .copied()
-        .unwrap_or(candidates[0]))
+        .collect();
+    if same_asset.is_empty() {
+        return fail(
+            Reason::ASSET_MISMATCH,
+            format!(
+                "asset {} is not accepted on {}; accepted: {}",
+                accepted.asset,
+                accepted.network,
+                same_network
+                    .iter()
+                    .map(|r| r.asset())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    let same_pay_to: Vec<_> = same_asset
+        .iter()
+        .filter(|r| same_address(r.pay_to(), &accepted.pay_to))
+        .copied()
+        .collect();
+    if same_pay_to.is_empty() {
+        return fail(
+            Reason::ACCEPTED_MISMATCH,
+            format!(
+                "`accepted.payTo` {} is not the recipient this route names ({})",
+                accepted.pay_to,
+                same_asset[0].pay_to()
+            ),
+        );
+    }
+    let Some(same_amount) = same_pay_to
+        .iter()
+        .find(|r| r.amount() == accepted.amount)
+        .copied()
+    else {
+        return fail(
+            Reason::ACCEPTED_MISMATCH,
+            format!(
+                "`accepted.amount` {} is not an amount this route asks ({})",
+                accepted.amount,
+                same_pay_to
+                    .iter()
+                    .map(|r| r.amount().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    };
+    if !extra_is_subset(same_amount.extra(), accepted.extra.as_ref()) {
+        return fail(
+            Reason::ACCEPTED_MISMATCH,
+            "`accepted.extra` drops or changes what the route's `extra` says; echo the entry unchanged"
+                .to_owned(),
+        );
+    }
+    Ok(same_amount)
+}
+
+fn dedup(mut items: Vec<&str>) -> Vec<&str> {
+    items.sort_unstable();
+    items.dedup();
+    items
 }
 
 /// Checks a payment against the requirement it claims to answer, at unix time `now`.
 ///
-/// Runs, in order: same protocol version; scheme `exact`; same network, known to `registry`;
-/// (v2) `accepted.asset` equals the requirement's asset; the EIP-712 domain from `extra` (or,
-/// when absent, from the registry's record of the token); then [`eip3009::verify`].
+/// Runs, in order: same protocol version; a scheme this crate verifies; same network, known to
+/// `registry`; (v2) `accepted.asset` equals the requirement's asset; then the checks of the
+/// payload's kind. For an EIP-3009 payload: the EIP-712 domain from `extra` (or, when absent,
+/// from the registry's record of the token), then [`eip3009::verify`].
 pub fn verify_payment(
     payload: &PaymentPayload,
     requirements: &PaymentRequirements,
@@ -256,20 +408,17 @@ pub fn verify_payment(
     )
 }
 
-/// [`verify_payment`] with an explicit signature-recovery backend.
-pub fn verify_payment_with(
-    backend: RecoveryBackend,
+/// The checks every kind of payment shares: version, network and asset agree between the
+/// payment and the requirement. Returns the requirement's network.
+pub fn check_common<'r>(
     payload: &PaymentPayload,
     requirements: &PaymentRequirements,
-    registry: &NetworkRegistry,
-    now: u64,
-) -> Result<VerifiedPayment, InvalidPayment> {
-    let authorization = &payload.exact().authorization;
-    let payer = authorization.from;
+    registry: &'r NetworkRegistry,
+) -> Result<&'r NetworkInfo, InvalidPayment> {
+    let payer = payload.payload().claimed_payer();
     let fail = |reason: Reason, message: String| {
         Err(InvalidPayment::new(reason, message).with_payer(payer))
     };
-
     if payload.version() != requirements.version() {
         return fail(
             Reason::INVALID_X402_VERSION,
@@ -280,12 +429,13 @@ pub fn verify_payment_with(
             ),
         );
     }
-    if requirements.scheme() != EXACT || payload.scheme() != EXACT {
+    if payload.scheme() != requirements.scheme() {
         return fail(
-            Reason::UNSUPPORTED_SCHEME,
+            Reason::INVALID_SCHEME,
             format!(
-                "only the \"exact\" scheme is supported, got {:?}",
-                payload.scheme()
+                "payment is for scheme {:?} but the requirement is {:?}",
+                payload.scheme(),
+                requirements.scheme()
             ),
         );
     }
@@ -299,10 +449,11 @@ pub fn verify_payment_with(
             ),
         );
     }
-    let terms =
-        RequirementTerms::resolve(requirements, registry).map_err(|e| e.with_payer(payer))?;
+    let network = registry.network(requirements.network()).map_err(|e| {
+        InvalidPayment::new(Reason::INVALID_NETWORK, e.to_string()).with_payer(payer)
+    })?;
     if let PaymentPayload::V2(p) = payload
-        && !p.accepted.asset.eq_ignore_ascii_case(requirements.asset())
+        && !same_address(&p.accepted.asset, requirements.asset())
     {
         return fail(
             Reason::ASSET_MISMATCH,
@@ -313,12 +464,62 @@ pub fn verify_payment_with(
             ),
         );
     }
-    let payer = eip3009::verify_with(backend, payload.exact(), &terms.as_terms(), now)
-        .map_err(|e| InvalidPayment::new(e.reason(), e.to_string()).with_payer(payer))?;
+    Ok(network)
+}
+
+/// [`verify_payment`] with an explicit signature-recovery backend.
+pub fn verify_payment_with(
+    backend: RecoveryBackend,
+    payload: &PaymentPayload,
+    requirements: &PaymentRequirements,
+    registry: &NetworkRegistry,
+    now: u64,
+) -> Result<VerifiedPayment, InvalidPayment> {
+    let network = check_common(payload, requirements, registry)?;
+    let payer = payload.payload().claimed_payer();
+    match (requirements.scheme(), payload.payload()) {
+        (EXACT, SchemePayload::Eip3009(exact)) => {
+            verify_eip3009(backend, exact, requirements, registry, now)
+        }
+        (_, SchemePayload::Solana(_)) => Err(InvalidPayment::new(
+            Reason::UNSUPPORTED_SCHEME,
+            format!(
+                "Solana payments on {} are verified by the x402-svm crate, which this verifier does not include",
+                network.name
+            ),
+        )),
+        (scheme, kind) => Err(InvalidPayment::new(
+            Reason::UNSUPPORTED_SCHEME,
+            format!(
+                "scheme {scheme:?} cannot be paid with a {} payload",
+                kind.kind()
+            ),
+        )
+        .with_payer(payer)),
+    }
+}
+
+/// Checks an EIP-3009 `exact` payload against its requirement (network, asset and version
+/// already agree: see [`check_common`]).
+pub fn verify_eip3009(
+    backend: RecoveryBackend,
+    exact: &ExactEvmPayload,
+    requirements: &PaymentRequirements,
+    registry: &NetworkRegistry,
+    now: u64,
+) -> Result<VerifiedPayment, InvalidPayment> {
+    let claimed = Some(ChainAddress::Evm(exact.authorization.from));
+    let terms =
+        RequirementTerms::resolve(requirements, registry).map_err(|e| e.with_payer(claimed))?;
+    let payer = eip3009::verify_with(backend, exact, &terms.as_terms(), now)
+        .map_err(|e| InvalidPayment::new(e.reason(), e.to_string()).with_payer(claimed))?;
     Ok(VerifiedPayment {
-        payer,
+        payer: ChainAddress::Evm(payer),
+        key: PaymentKey::eip3009(terms.chain_id, terms.asset, exact),
+        expires_at: Some(exact.authorization.valid_before.saturating_to::<u64>()),
         network: terms.network,
-        asset: terms.asset,
+        asset: ChainAddress::Evm(terms.asset),
+        pay_to: ChainAddress::Evm(terms.pay_to),
         amount: terms.amount,
     })
 }

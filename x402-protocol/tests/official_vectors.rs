@@ -6,9 +6,10 @@ use alloy_primitives::{Address, U256};
 use serde::Deserialize;
 use x402_protocol::codec::{self, DEFAULT_MAX_HEADER_BYTES};
 use x402_protocol::eip3009::{RecoveryBackend, VALID_BEFORE_GRACE_SECONDS};
+use x402_protocol::exact::ExactEvmPayload;
 use x402_protocol::facilitator::{PaymentPayload, PaymentRequirements};
 use x402_protocol::verify::{select_requirement, verify_payment, verify_payment_with};
-use x402_protocol::{NetworkRegistry, ProtocolVersion, Reason, headers, v1, v2};
+use x402_protocol::{NetworkRegistry, ProtocolVersion, Reason, SchemePayload, headers, v1, v2};
 
 #[derive(Deserialize)]
 struct File {
@@ -85,6 +86,13 @@ fn cases() -> Vec<Case> {
         .collect()
 }
 
+fn eip3009(payload: &PaymentPayload) -> &ExactEvmPayload {
+    payload
+        .payload()
+        .as_eip3009()
+        .expect("the official vectors are EIP-3009 payments")
+}
+
 fn reason(case: &Case, requirements: &PaymentRequirements, now: u64) -> Reason {
     let registry = NetworkRegistry::builtin();
     match verify_payment(&case.payload, requirements, &registry, now) {
@@ -92,7 +100,7 @@ fn reason(case: &Case, requirements: &PaymentRequirements, now: u64) -> Reason {
         Err(e) => {
             assert_eq!(
                 e.payer,
-                Some(case.payer),
+                Some(case.payer.into()),
                 "{}: rejection names the claimed payer",
                 case.name
             );
@@ -138,7 +146,7 @@ fn decoding_then_encoding_loses_nothing() {
 #[test]
 fn expired_headers_are_rejected() {
     for case in cases() {
-        let valid_before: u64 = case.payload.exact().authorization.valid_before.to();
+        let valid_before: u64 = eip3009(&case.payload).authorization.valid_before.to();
         let last_ok = valid_before - VALID_BEFORE_GRACE_SECONDS;
         let registry = NetworkRegistry::builtin();
         assert!(
@@ -240,15 +248,18 @@ fn headers_are_rejected_when_the_requirements_differ() {
 #[test]
 fn changing_any_signature_byte_is_detected() {
     for case in cases() {
-        let signature = case.payload.exact().signature.clone();
+        let signature = eip3009(&case.payload).signature.clone();
         assert_eq!(signature.len(), 65);
         for index in 0..signature.len() {
             let mut tampered = case.payload.clone();
             let mut bytes = signature.to_vec();
             bytes[index] ^= 0x01;
-            match &mut tampered {
-                PaymentPayload::V1(p) => p.payload.signature = bytes.into(),
-                PaymentPayload::V2(p) => p.payload.signature = bytes.into(),
+            let scheme_payload = match &mut tampered {
+                PaymentPayload::V1(p) => &mut p.payload,
+                PaymentPayload::V2(p) => &mut p.payload,
+            };
+            if let SchemePayload::Eip3009(exact) = scheme_payload {
+                exact.signature = bytes.into();
             }
             let tampered_case = Case {
                 payload: tampered,

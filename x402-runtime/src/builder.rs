@@ -6,13 +6,15 @@ use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use x402_protocol::{Address, AssetInfo, NetworkError, NetworkInfo, NetworkRegistry, codec};
+use x402_protocol::{AssetInfo, ChainAddress, NetworkError, NetworkInfo, NetworkRegistry, codec};
 
 use crate::clock::{Clock, SystemClock};
 use crate::entitlement::EntitlementKeys;
 use crate::facilitator::{EmbeddedFacilitator, Facilitator, FacilitatorError, HttpFacilitator};
 use crate::gate::Gate;
 use crate::request::ResourcePolicy;
+use crate::route::{RouteSpec, registered_routes};
+use crate::scheme::{Scheme, Schemes};
 use crate::store::{EntitlementStore, MemoryEntitlementStore, MemoryReplayStore, ReplayStore};
 
 /// Why a configuration could not be built.
@@ -26,8 +28,17 @@ pub enum ConfigError {
     )]
     MissingFacilitator,
     /// The recipient is not an address.
-    #[error("pay_to {0:?} is not an EVM address (0x followed by 40 hex digits)")]
+    #[error(
+        "pay_to {0:?} is not an address: give an EVM address (0x followed by 40 hex digits) or a Solana address (base58)"
+    )]
     InvalidPayTo(String),
+    /// Routes that cannot be served as configured, each with a sentence naming the route and
+    /// what to change.
+    #[error("{} paid route(s) are misconfigured:\n- {}", .0.len(), .0.join("\n- "))]
+    Routes(Vec<String>),
+    /// The facilitator does not handle what routes need.
+    #[error("the facilitator does not handle what these routes need:\n- {}", .0.join("\n- "))]
+    Unsupported(Vec<String>),
     /// A network or token could not be registered or found.
     #[error(transparent)]
     Network(#[from] NetworkError),
@@ -49,8 +60,23 @@ pub enum ConfigError {
 
 enum FacilitatorChoice {
     Url(String, Option<String>),
-    Embedded,
+    Embedded(Option<EmbeddedFacilitator>),
     Given(Arc<dyn Facilitator>),
+}
+
+/// What [`X402Builder::build`] does with a `#[paid]` route it cannot serve as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RouteCheck {
+    /// Refuse to build, listing every such route (the default).
+    #[default]
+    Fail,
+    /// Log each one as an error and build anyway: those routes answer 500
+    /// `x402_not_configured` until fixed. For programs that link routes belonging to several
+    /// differently configured servers.
+    Warn,
+    /// Check nothing at start-up.
+    Skip,
 }
 
 /// Builds the x402 configuration a server runs with; `T` is what you get back (the runtime's
@@ -70,7 +96,11 @@ enum FacilitatorChoice {
 #[must_use]
 pub struct X402Builder<T = Gate> {
     facilitator: Option<FacilitatorChoice>,
-    pay_to: Option<String>,
+    pay_to: Vec<String>,
+    schemes: Schemes,
+    local_checks: bool,
+    route_check: RouteCheck,
+    extra_routes: Vec<&'static RouteSpec>,
     networks: Vec<NetworkInfo>,
     assets: Vec<(String, AssetInfo)>,
     default_networks: Vec<String>,
@@ -91,7 +121,11 @@ impl<T> Default for X402Builder<T> {
     fn default() -> Self {
         X402Builder {
             facilitator: None,
-            pay_to: None,
+            pay_to: Vec::new(),
+            schemes: Schemes::default(),
+            local_checks: true,
+            route_check: RouteCheck::default(),
+            extra_routes: Vec::new(),
             networks: Vec::new(),
             assets: Vec::new(),
             default_networks: Vec::new(),
@@ -138,19 +172,61 @@ impl<T: From<Gate>> X402Builder<T> {
     /// Verifies in process and settles into an in-memory dev ledger (see
     /// [`Gate::dev_ledger`]). For development and tests: no money moves.
     pub fn embedded_facilitator(mut self) -> Self {
-        self.facilitator = Some(FacilitatorChoice::Embedded);
+        self.facilitator = Some(FacilitatorChoice::Embedded(None));
         self
     }
 
-    /// Uses any [`Facilitator`], such as a configured [`EmbeddedFacilitator`].
+    /// Verifies in process with this configured [`EmbeddedFacilitator`] (for example one that
+    /// settles on a chain through `x402-evm`). Its checks are the gate's own, so each payment's
+    /// signature is checked once.
+    pub fn embedded_facilitator_with(mut self, facilitator: EmbeddedFacilitator) -> Self {
+        self.facilitator = Some(FacilitatorChoice::Embedded(Some(facilitator)));
+        self
+    }
+
+    /// Uses any [`Facilitator`].
     pub fn facilitator_client(mut self, facilitator: Arc<dyn Facilitator>) -> Self {
         self.facilitator = Some(FacilitatorChoice::Given(facilitator));
         self
     }
 
-    /// The default recipient for routes that do not name one.
+    /// The default recipient for routes that do not name one: an EVM address (`0x…`) for EVM
+    /// networks or a Solana address (base58) for Solana clusters. Call it once per chain
+    /// family you are paid on.
     pub fn pay_to(mut self, address: impl Into<String>) -> Self {
-        self.pay_to = Some(address.into());
+        self.pay_to.push(address.into());
+        self
+    }
+
+    /// Adds a payment scheme beside the built-in ones (for example `x402-svm`'s Solana
+    /// `exact`). A scheme for the same scheme name, family and transfer method replaces the
+    /// built-in one.
+    pub fn scheme(mut self, scheme: Arc<dyn Scheme>) -> Self {
+        self.schemes.add(scheme);
+        self
+    }
+
+    /// Whether the gate checks payments itself (amount, recipient, window, signature, replay)
+    /// before asking a remote facilitator (default: yes). With checks on, a facilitator that
+    /// answers `isValid: true` for a payment that fails them cannot get a handler run, and
+    /// replayed payments cost no facilitator call. Switch off only to leave every check to a
+    /// facilitator you trust. The embedded facilitator's checks always run, once.
+    pub fn local_checks(mut self, enabled: bool) -> Self {
+        self.local_checks = enabled;
+        self
+    }
+
+    /// What [`build`](Self::build) does with a registered `#[paid]` route it cannot serve
+    /// (default [`RouteCheck::Fail`]).
+    pub fn route_check(mut self, check: RouteCheck) -> Self {
+        self.route_check = check;
+        self
+    }
+
+    /// Checks a route written without `#[paid]` at start-up too (registered `#[paid]` routes
+    /// are checked anyway).
+    pub fn check_route(mut self, spec: &'static RouteSpec) -> Self {
+        self.extra_routes.push(spec);
         self
     }
 
@@ -242,7 +318,8 @@ impl<T: From<Gate>> X402Builder<T> {
         self
     }
 
-    /// Reads settings from the environment, overriding what was set before:
+    /// Reads settings from the environment, overriding what was set before
+    /// (`X402_PAY_TO` may list one address per chain family, comma-separated):
     ///
     /// | variable | meaning |
     /// | --- | --- |
@@ -272,7 +349,9 @@ impl<T: From<Gate>> X402Builder<T> {
             };
         }
         if let Some(pay_to) = get("X402_PAY_TO") {
-            self = self.pay_to(pay_to.trim());
+            for address in pay_to.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+                self = self.pay_to(address);
+            }
         }
         if let Some(networks) = get("X402_NETWORKS") {
             self.default_networks = networks
@@ -325,14 +404,61 @@ impl<T: From<Gate>> X402Builder<T> {
     }
 
     /// Checks the configuration and builds it.
+    ///
+    /// Every `#[paid]` route linked into the program (and every route given to
+    /// [`check_route`](Self::check_route)) is resolved now, as its first request would: a route
+    /// with no recipient, an unknown network, a price that cannot be paid in the network's
+    /// token, reusable access without durable keys, or a `max_timeout_seconds` beyond the
+    /// authorization lifetime this server accepts fails the build with a sentence naming the
+    /// route ([`RouteCheck`] to relax this). Inside a tokio runtime, a background task also asks
+    /// the facilitator's `/supported` and logs what it does not handle
+    /// ([`Gate::check_facilitator`] does the same on demand).
     pub fn build(self) -> Result<T, ConfigError> {
+        let (gate, needs) = self.build_checked_routes()?;
+        if tokio::runtime::Handle::try_current().is_ok() && gate.embedded.is_none() {
+            let facilitator = gate.facilitator.clone();
+            tokio::spawn(async move {
+                if let Err(error) = check_support(facilitator.as_ref(), &needs).await {
+                    tracing::warn!(target: "x402::config", %error, "start-up check of the facilitator");
+                }
+            });
+        }
+        Ok(T::from(gate))
+    }
+
+    /// [`build`](Self::build), then asks the facilitator's `/supported` whether it handles the
+    /// scheme and network of every route, and fails if it does not (or cannot be asked).
+    pub async fn build_checked(self) -> Result<T, ConfigError> {
+        let (gate, needs) = self.build_checked_routes()?;
+        check_support(gate.facilitator.as_ref(), &needs).await?;
+        Ok(T::from(gate))
+    }
+
+    fn build_checked_routes(self) -> Result<(Gate, Vec<Need>), ConfigError> {
+        let route_check = self.route_check;
+        let extra_routes = self.extra_routes.clone();
+        let gate = self.build_gate()?;
+        let needs = gate.check_routes(route_check, &extra_routes)?;
+        if gate.resource_policy.public_url.is_none() && gate.embedded.is_none() {
+            tracing::warn!(
+                target: "x402::config",
+                "no public URL configured: 402 challenges name resources by the request's Host header (checked to be a plain host[:port]); set X402Builder::public_url (X402_PUBLIC_URL) so clients see the URL you intend"
+            );
+        }
+        Ok((gate, needs))
+    }
+
+    fn build_gate(self) -> Result<Gate, ConfigError> {
         if let Some(error) = self.deferred_error {
             return Err(error);
         }
-        let pay_to = self
-            .pay_to
-            .map(|text| Address::from_str(text.trim()).map_err(|_| ConfigError::InvalidPayTo(text)))
-            .transpose()?;
+        let mut pay_to: Vec<ChainAddress> = Vec::new();
+        for text in &self.pay_to {
+            let address = ChainAddress::from_str(text.trim())
+                .map_err(|_| ConfigError::InvalidPayTo(text.clone()))?;
+            pay_to.retain(|a| a.family() != address.family());
+            pay_to.push(address);
+        }
         let mut registry = NetworkRegistry::builtin();
         for network in self.networks {
             registry.register_network(network)?;
@@ -346,6 +472,7 @@ impl<T: From<Gate>> X402Builder<T> {
         let registry = Arc::new(registry);
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let mut dev_ledger = None;
+        let mut embedded = None;
         let facilitator: Arc<dyn Facilitator> = match self
             .facilitator
             .ok_or(ConfigError::MissingFacilitator)?
@@ -358,22 +485,33 @@ impl<T: From<Gate>> X402Builder<T> {
                 }
                 Arc::new(builder.build()?)
             }
-            FacilitatorChoice::Embedded => {
-                tracing::warn!(
-                    target: "x402::config",
-                    "using the embedded facilitator: payments settle into an in-memory dev ledger and no money moves"
-                );
-                let embedded = EmbeddedFacilitator::builder()
-                    .registry(registry.clone())
-                    .clock(clock.clone())
-                    .build();
-                dev_ledger = embedded.dev_ledger().cloned();
-                Arc::new(embedded)
+            FacilitatorChoice::Embedded(given) => {
+                let facilitator = match given {
+                    Some(facilitator) => facilitator,
+                    None => {
+                        tracing::warn!(
+                            target: "x402::config",
+                            "using the embedded facilitator: payments settle into an in-memory dev ledger and no money moves"
+                        );
+                        EmbeddedFacilitator::builder()
+                            .registry(registry.clone())
+                            .clock(clock.clone())
+                            .schemes(self.schemes.clone())
+                            .build()
+                    }
+                };
+                dev_ledger = facilitator.dev_ledger().cloned();
+                let facilitator = Arc::new(facilitator);
+                embedded = Some(facilitator.clone());
+                facilitator
             }
             FacilitatorChoice::Given(facilitator) => facilitator,
         };
-        Ok(T::from(Gate {
+        Ok(Gate {
             facilitator,
+            embedded,
+            local_checks: self.local_checks,
+            schemes: self.schemes,
             replay: self
                 .replay
                 .unwrap_or_else(|| Arc::new(MemoryReplayStore::new())),
@@ -395,7 +533,97 @@ impl<T: From<Gate>> X402Builder<T> {
             entitlements: self
                 .entitlements
                 .unwrap_or_else(|| Arc::new(MemoryEntitlementStore::new())),
-        }))
+            settlements: Default::default(),
+        })
+    }
+}
+
+/// What one route needs from the facilitator: a (version, scheme, network) kind.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Need {
+    route: String,
+    version: x402_protocol::ProtocolVersion,
+    scheme: String,
+    network: String,
+}
+
+impl Gate {
+    /// Resolves every registered route (and `extra`), as configured by `check`; returns what
+    /// the routes need from the facilitator.
+    fn check_routes(
+        &self,
+        check: RouteCheck,
+        extra: &[&'static RouteSpec],
+    ) -> Result<Vec<Need>, ConfigError> {
+        if check == RouteCheck::Skip {
+            return Ok(Vec::new());
+        }
+        let mut problems = Vec::new();
+        let mut needs = Vec::new();
+        for spec in registered_routes().chain(extra.iter().copied()) {
+            match self.prepare_unrequested(spec) {
+                Ok(route) => {
+                    for requirement in &route.accepts {
+                        needs.push(Need {
+                            route: spec.name(),
+                            version: requirement.version(),
+                            scheme: requirement.scheme().to_owned(),
+                            network: requirement.network().to_owned(),
+                        });
+                    }
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
+        problems.sort();
+        problems.dedup();
+        needs.sort();
+        needs.dedup();
+        if problems.is_empty() {
+            return Ok(needs);
+        }
+        match check {
+            RouteCheck::Fail => Err(ConfigError::Routes(problems)),
+            _ => {
+                for problem in &problems {
+                    tracing::error!(target: "x402::config", %problem, "paid route is misconfigured");
+                }
+                Ok(needs)
+            }
+        }
+    }
+
+    /// Asks the facilitator's `/supported` whether it handles the scheme and network of every
+    /// registered route; `Err` lists what it does not handle (or why it could not be asked).
+    pub async fn check_facilitator(&self) -> Result<(), ConfigError> {
+        let needs = self.check_routes(RouteCheck::Warn, &[])?;
+        check_support(self.facilitator.as_ref(), &needs).await
+    }
+}
+
+async fn check_support(facilitator: &dyn Facilitator, needs: &[Need]) -> Result<(), ConfigError> {
+    if needs.is_empty() {
+        return Ok(());
+    }
+    let supported = facilitator.supported().await.map_err(|error| {
+        ConfigError::Unsupported(vec![format!(
+            "its /supported could not be read ({error}), so no route could be checked"
+        )])
+    })?;
+    let missing: Vec<String> = needs
+        .iter()
+        .filter(|need| !supported.supports(need.version, &need.scheme, &need.network))
+        .map(|need| {
+            format!(
+                "{} needs scheme {:?} on {} (x402 {}), which the facilitator does not list",
+                need.route, need.scheme, need.network, need.version
+            )
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Unsupported(missing))
     }
 }
 
@@ -454,10 +682,10 @@ mod tests {
 
         let err = X402Builder::<Gate>::new()
             .embedded_facilitator()
-            .pay_to("bob")
+            .pay_to("bob!")
             .build()
             .unwrap_err();
-        assert_eq!(err, ConfigError::InvalidPayTo("bob".into()));
+        assert_eq!(err, ConfigError::InvalidPayTo("bob!".into()));
         let err = X402Builder::<Gate>::new()
             .embedded_facilitator()
             .default_network("mars")

@@ -1,16 +1,20 @@
-//! A route resolved against the server's networks (prepared once), and the challenge a 402
-//! carries.
+//! What a route charges, resolved against the server's networks and schemes (a
+//! [`PreparedRoute`], built once for a fixed price), and the [`Challenge`] a 402 carries.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use x402_protocol::facilitator::PaymentRequirements;
-use x402_protocol::{Address, AssetInfo, NetworkInfo, ProtocolVersion, U256, v1, v2};
+use x402_protocol::{AssetInfo, ChainAddress, NetworkInfo, ProtocolVersion, U256, v1, v2};
 
-use crate::route::{AccessSpec, SettleMode};
+use crate::response::ResponseParts;
+use crate::route::{AccessSpec, RouteSpec, SettleMode};
+use crate::scheme::Scheme;
 
-/// One accepted way to pay on a route: network, token, amount and recipient.
-#[derive(Debug, Clone)]
+/// One accepted way to pay on a route: scheme, network, token, amount and recipient.
+#[derive(Clone)]
 pub struct AcceptOption {
+    /// The scheme that offers it and checks its payments.
+    pub scheme: Arc<dyn Scheme>,
     /// The network.
     pub network: Arc<NetworkInfo>,
     /// The token.
@@ -18,15 +22,29 @@ pub struct AcceptOption {
     /// The exact amount, in atomic units.
     pub amount: U256,
     /// The recipient.
-    pub pay_to: Address,
+    pub pay_to: ChainAddress,
     /// Whether this option buys a prepaid balance rather than one request.
     pub prepaid: bool,
 }
 
-/// A route's requirements, built once and kept with pre-serialised JSON so that a 402 costs
-/// little more than string concatenation.
+impl std::fmt::Debug for AcceptOption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcceptOption")
+            .field("scheme", &self.scheme.describe())
+            .field("network", &self.network.name)
+            .field("asset", &self.asset.address)
+            .field("amount", &self.amount)
+            .field("pay_to", &self.pay_to)
+            .field("prepaid", &self.prepaid)
+            .finish()
+    }
+}
+
+/// A route ready to answer requests: its options and both generations' requirements.
 #[derive(Debug)]
 pub(crate) struct PreparedRoute {
+    /// The spec it was prepared from.
+    pub(crate) spec: &'static RouteSpec,
     pub(crate) options: Vec<AcceptOption>,
     pub(crate) settle: SettleMode,
     pub(crate) access: Option<AccessSpec>,
@@ -39,121 +57,129 @@ pub(crate) struct PreparedRoute {
     pub(crate) accepts: Vec<PaymentRequirements>,
     /// Which option each entry of `accepts` came from.
     pub(crate) accept_option: Vec<usize>,
-    pub(crate) v2_accepts_json: String,
-    pub(crate) description_json: String,
-    pub(crate) mime_type_json: String,
-    /// Each v1 entry's JSON, split where the (per-request) resource URL goes.
-    pub(crate) v1_fragments: Vec<(String, String)>,
+    /// The v2 entries, as sent in `PAYMENT-REQUIRED`.
+    pub(crate) v2_accepts: Vec<v2::PaymentRequirements>,
+    /// The v1 entries, as sent in the 402 body (resource filled in per request).
+    pub(crate) v1_accepts: Vec<v1::PaymentRequirements>,
     /// The last bare challenge rendered, with its resource URL: a paid route asked for
     /// repeatedly without payment answers identically each time.
-    pub(crate) last_challenge: std::sync::Mutex<Option<(String, crate::response::ResponseParts)>>,
+    pub(crate) last_challenge: Mutex<Option<(String, ResponseParts)>>,
 }
-
-const RESOURCE_SENTINEL: &str = "\u{1}x402-resource\u{1}";
 
 impl PreparedRoute {
     pub(crate) fn new(
+        spec: &'static RouteSpec,
         options: Vec<AcceptOption>,
-        description: &str,
-        mime_type: &str,
         max_timeout_seconds: u64,
-        settle: SettleMode,
-        access: Option<AccessSpec>,
-        only: Option<ProtocolVersion>,
     ) -> Self {
-        let (v1, v2) = match only {
+        let (v1, v2) = match spec.only {
             None => (true, true),
             Some(ProtocolVersion::V1) => (true, false),
             Some(ProtocolVersion::V2) => (false, true),
         };
         let prepay = options.iter().any(|o| o.prepaid);
-        // `extra` carries the token's EIP-712 domain; prepaid options also say so, so clients
-        // can tell a session purchase from a single request (clients echo `extra` unchanged).
+        // `extra` is the scheme's (an EVM token's EIP-712 domain, a Solana fee payer…);
+        // prepaid options also say so, so clients can tell a session purchase from a single
+        // request (clients echo `extra` unchanged).
         let extra = |option: &AcceptOption| {
-            let mut extra = serde_json::json!({
-                "name": option.asset.eip712_name,
-                "version": option.asset.eip712_version,
-            });
+            let mut extra = option.scheme.extra(option);
             if option.prepaid {
-                extra["prepaid"] = serde_json::json!({ "balance": option.amount.to_string() });
+                let balance = serde_json::json!({ "balance": option.amount.to_string() });
+                match &mut extra {
+                    Some(serde_json::Value::Object(map)) => {
+                        map.insert("prepaid".to_owned(), balance);
+                    }
+                    _ => extra = Some(serde_json::json!({ "prepaid": balance })),
+                }
             }
-            Some(extra)
+            extra
         };
         // Legacy v1 clients reject a whole 402 that lists a network they do not know; leave
         // such networks out of the v1 body unless nothing else remains.
         let any_legacy = options.iter().any(|o| o.network.legacy_v1);
         let mut accepts = Vec::new();
         let mut accept_option = Vec::new();
-        let mut v1_entries = Vec::new();
+        let mut v1_accepts = Vec::new();
         for (index, option) in options.iter().enumerate() {
             if v1 && (!any_legacy || option.network.legacy_v1) {
                 let entry = v1::PaymentRequirements {
-                    scheme: x402_protocol::exact::EXACT.to_owned(),
+                    scheme: option.scheme.name().to_owned(),
                     network: option.network.wire_id(ProtocolVersion::V1).to_owned(),
                     max_amount_required: option.amount,
                     resource: String::new(),
-                    description: description.to_owned(),
-                    mime_type: mime_type.to_owned(),
+                    description: spec.description.to_owned(),
+                    mime_type: spec.mime_type.to_owned(),
                     output_schema: None,
-                    pay_to: option.pay_to.to_checksum(None),
+                    pay_to: option.pay_to.to_string(),
                     max_timeout_seconds,
-                    asset: option.asset.address.to_checksum(None),
+                    asset: option.asset.address.to_string(),
                     extra: extra(option),
                 };
-                v1_entries.push(entry.clone());
+                v1_accepts.push(entry.clone());
                 accepts.push(PaymentRequirements::V1(entry));
                 accept_option.push(index);
             }
         }
-        let mut v2_entries = Vec::new();
+        let mut v2_accepts = Vec::new();
         for (index, option) in options.iter().enumerate().filter(|_| v2) {
             let entry = v2::PaymentRequirements {
-                scheme: x402_protocol::exact::EXACT.to_owned(),
+                scheme: option.scheme.name().to_owned(),
                 network: option.network.wire_id(ProtocolVersion::V2).to_owned(),
                 amount: option.amount,
-                asset: option.asset.address.to_checksum(None),
-                pay_to: option.pay_to.to_checksum(None),
+                asset: option.asset.address.to_string(),
+                pay_to: option.pay_to.to_string(),
                 max_timeout_seconds,
                 extra: extra(option),
             };
-            v2_entries.push(entry.clone());
+            v2_accepts.push(entry.clone());
             accepts.push(PaymentRequirements::V2(entry));
             accept_option.push(index);
         }
-        let sentinel = json(RESOURCE_SENTINEL);
-        let v1_fragments = v1_entries
-            .into_iter()
-            .map(|mut entry| {
-                entry.resource = RESOURCE_SENTINEL.to_owned();
-                let text = json(&entry);
-                match text.split_once(&sentinel) {
-                    Some((before, after)) => (before.to_owned(), after.to_owned()),
-                    // The sentinel is always present; keep the entry whole rather than panic.
-                    None => (text, String::new()),
-                }
-            })
-            .collect();
         PreparedRoute {
+            spec,
             options,
-            settle,
-            access,
+            settle: spec.settle,
+            access: spec.access,
             prepay,
             v1,
             v2,
             accepts,
             accept_option,
-            v2_accepts_json: json(&v2_entries),
-            description_json: json(description),
-            mime_type_json: json(mime_type),
-            v1_fragments,
-            last_challenge: std::sync::Mutex::new(None),
+            v2_accepts,
+            v1_accepts,
+            last_challenge: Mutex::new(None),
         }
     }
-}
 
-/// Serialises one of the plain wire structs above; that cannot fail.
-fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_default()
+    /// The option a matched requirements entry came from.
+    pub(crate) fn option_of(&self, matched: &PaymentRequirements) -> &AcceptOption {
+        let index = self
+            .accepts
+            .iter()
+            .position(|r| std::ptr::eq(r, matched))
+            .map_or(0, |i| self.accept_option[i]);
+        &self.options[index]
+    }
+
+    /// The last bare challenge rendered for `resource`, if it is the one asked for.
+    pub(crate) fn cached_challenge(&self, resource: &str) -> Option<ResponseParts> {
+        let cache = self
+            .last_challenge
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match cache.as_ref() {
+            Some((cached, parts)) if cached == resource => Some(parts.clone()),
+            _ => None,
+        }
+    }
+
+    /// Remembers the bare challenge rendered for `resource`.
+    pub(crate) fn cache_challenge(&self, resource: &str, parts: &ResponseParts) {
+        *self
+            .last_challenge
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((resource.to_owned(), parts.clone()));
+    }
 }
 
 /// What a 402 offers: the resource and the ways to pay for it, in both generations.
@@ -187,27 +213,37 @@ impl Challenge {
         self.route.access.is_some() || self.route.prepay
     }
 
-    /// The v2 `PaymentRequired` this challenge sends in `PAYMENT-REQUIRED`.
+    /// The v2 `PaymentRequired` this challenge sends in `PAYMENT-REQUIRED`, with `error`.
     pub fn v2(&self, error: &str) -> v2::PaymentRequired {
-        // The JSON is produced by serde from the same types; reading it back cannot fail.
-        serde_json::from_str(&self.v2_json(error)).unwrap_or_else(|_| v2::PaymentRequired {
+        let spec = self.route.spec;
+        v2::PaymentRequired {
             x402_version: Default::default(),
             error: Some(error.to_owned()),
-            resource: None,
-            accepts: Vec::new(),
+            resource: Some(v2::ResourceInfo {
+                url: self.resource.clone(),
+                description: spec.description.to_owned(),
+                mime_type: spec.mime_type.to_owned(),
+            }),
+            accepts: self.route.v2_accepts.clone(),
             extensions: None,
-        })
+        }
     }
 
-    /// The v1 402 body this challenge sends.
+    /// The v1 402 body this challenge sends, with `error`.
     pub fn v1(&self, error: &str) -> v1::PaymentRequired {
-        serde_json::from_str(&self.v1_body(error, "", None)).unwrap_or_else(|_| {
-            v1::PaymentRequired {
-                x402_version: Default::default(),
-                error: error.to_owned(),
-                accepts: Vec::new(),
-                payer: None,
-            }
-        })
+        v1::PaymentRequired {
+            x402_version: Default::default(),
+            error: error.to_owned(),
+            accepts: self
+                .route
+                .v1_accepts
+                .iter()
+                .map(|entry| v1::PaymentRequirements {
+                    resource: self.resource.clone(),
+                    ..entry.clone()
+                })
+                .collect(),
+            payer: None,
+        }
     }
 }

@@ -91,9 +91,22 @@ pub struct Claims {
     /// Amount of that payment, atomic units.
     #[serde(rename = "v", default)]
     pub amount: String,
+    /// The price of one request when it was bought (for a prepaid session, less than the
+    /// amount paid): the grant covers requests up to this price.
+    #[serde(rename = "q", default, skip_serializing_if = "String::is_empty")]
+    pub price: String,
     /// Protocol generation of that payment.
     #[serde(rename = "g", default)]
     pub version: u8,
+    /// The HTTP method it was bought with (upper-case); empty for group grants, which cover
+    /// every route of their group.
+    #[serde(rename = "m", default, skip_serializing_if = "String::is_empty")]
+    pub method: String,
+    /// The handler it was bought on (`module::function`, see
+    /// [`RouteSpec::handler`](crate::RouteSpec::handler)); empty for group grants or routes
+    /// written without a handler name.
+    #[serde(rename = "r", default, skip_serializing_if = "String::is_empty")]
+    pub route: String,
 }
 
 impl Claims {
@@ -112,7 +125,10 @@ impl Claims {
             network: String::new(),
             asset: String::new(),
             amount: String::new(),
+            price: String::new(),
             version: 2,
+            method: String::new(),
+            route: String::new(),
         }
     }
 }
@@ -136,6 +152,17 @@ pub enum EntitlementError {
     /// Bought for another route or group.
     #[error("the entitlement is for {0}, not this route")]
     OtherScope(String),
+    /// Bought with another method or on another handler for the same path.
+    #[error("the entitlement was bought for {0}, not this request")]
+    OtherRoute(String),
+    /// Bought at a lower price than this request costs.
+    #[error("the entitlement was bought for {paid} atomic units; this request costs {price}")]
+    Dearer {
+        /// What was paid.
+        paid: String,
+        /// What this request costs.
+        price: String,
+    },
     /// All uses are spent.
     #[error("the entitlement's uses are all spent")]
     Exhausted,
@@ -158,6 +185,8 @@ impl EntitlementError {
             | EntitlementError::BadSignature => Reason::ENTITLEMENT_INVALID,
             EntitlementError::Expired(_) => Reason::ENTITLEMENT_EXPIRED,
             EntitlementError::OtherScope(_) => Reason::ENTITLEMENT_SCOPE_MISMATCH,
+            EntitlementError::OtherRoute(_) => Reason::ENTITLEMENT_ROUTE_MISMATCH,
+            EntitlementError::Dearer { .. } => Reason::ENTITLEMENT_PRICE_EXCEEDED,
             EntitlementError::Exhausted => Reason::ENTITLEMENT_EXHAUSTED,
             EntitlementError::Insufficient { .. } => Reason::ENTITLEMENT_BALANCE_INSUFFICIENT,
         }

@@ -65,12 +65,12 @@ pub mod clock;
 pub mod entitlement;
 pub mod facilitator;
 mod gate;
-mod grant;
 mod payment;
 mod rejection;
 mod request;
 pub mod response;
 mod route;
+pub mod scheme;
 mod slot;
 pub mod store;
 
@@ -81,22 +81,23 @@ pub mod __private;
 /// to [`RedisReplayStore::from_manager`](store::RedisReplayStore::from_manager).
 #[cfg(feature = "redis")]
 pub use ::redis;
-pub use builder::{ConfigError, X402Builder};
+pub use builder::{ConfigError, RouteCheck, X402Builder};
 pub use challenge::{AcceptOption, Challenge};
 pub use facilitator::{Facilitator, FacilitatorError};
-pub use gate::{Admission, Completion, Decision, Gate, Pending};
-pub use grant::DEFAULT_GRANT_LIFETIME;
+pub use gate::redeem::DEFAULT_GRANT_LIFETIME;
+pub use gate::{Admission, Completion, Decision, Gate, Pending, ShutdownReport};
 pub use payment::{Access, Grant, PaymentInfo};
 pub use rejection::Rejection;
 pub use request::{RequestView, ResourcePolicy};
 pub use response::ResponseParts;
 pub use route::{
-    AccessSpec, DEFAULT_MAX_TIMEOUT_SECONDS, DynamicPrice, PriceSpec, PriceTag, RouteSpec,
-    SettleMode,
+    AccessSpec, DEFAULT_MAX_TIMEOUT_SECONDS, DynamicPrice, PaidRoute, PriceSpec, RegisteredRoute,
+    RouteSpec, SettleMode, registered_routes,
 };
 pub use slot::SettlementSlot;
 #[doc(inline)]
 pub use x402_macros::paid;
 pub use x402_protocol::{
-    self as protocol, Address, Price, PriceError, ProtocolVersion, Reason, U256,
+    self as protocol, Address, ChainAddress, Family, Price, PriceError, ProtocolVersion, Reason,
+    U256,
 };

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use x402_protocol::amount::format_units;
-use x402_protocol::{Address, AssetInfo, NetworkInfo, ProtocolVersion, U256};
+use x402_protocol::{AssetInfo, ChainAddress, NetworkInfo, ProtocolVersion, U256};
 
 /// How the request was granted access.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,11 +39,12 @@ pub struct Grant {
 /// The payment behind a request: who paid, how much, in what, where.
 #[derive(Debug, Clone)]
 pub struct PaymentInfo {
-    pub(crate) payer: Address,
+    pub(crate) payer: ChainAddress,
     pub(crate) amount: U256,
     pub(crate) asset: Arc<AssetInfo>,
     pub(crate) network: Arc<NetworkInfo>,
-    pub(crate) pay_to: Address,
+    pub(crate) pay_to: ChainAddress,
+    pub(crate) scheme: &'static str,
     pub(crate) version: ProtocolVersion,
     pub(crate) access: Access,
     pub(crate) transaction: Option<String>,
@@ -51,8 +52,9 @@ pub struct PaymentInfo {
 }
 
 impl PaymentInfo {
-    /// The payer's address, recovered from the signature.
-    pub fn payer(&self) -> Address {
+    /// The payer's address, proven by the payment's signature (an EVM address or a Solana
+    /// public key).
+    pub fn payer(&self) -> ChainAddress {
         self.payer
     }
 
@@ -81,8 +83,13 @@ impl PaymentInfo {
     }
 
     /// Who receives the payment.
-    pub fn pay_to(&self) -> Address {
+    pub fn pay_to(&self) -> ChainAddress {
         self.pay_to
+    }
+
+    /// The scheme paid with (`exact`, `upto`).
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
     }
 
     /// The client's protocol generation.

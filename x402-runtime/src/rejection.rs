@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use x402_protocol::facilitator::SettleResponse;
-use x402_protocol::{Address, ProtocolVersion, Reason};
+use x402_protocol::{ChainAddress, ProtocolVersion, Reason};
 
 use crate::challenge::Challenge;
 use crate::response::{self, ResponseParts};
@@ -18,7 +18,7 @@ use crate::response::{self, ResponseParts};
 pub struct Rejection {
     reason: Reason,
     message: Cow<'static, str>,
-    payer: Option<Address>,
+    payer: Option<ChainAddress>,
     version: Option<ProtocolVersion>,
     challenge: Option<Arc<Challenge>>,
     settlement: Option<Box<SettleResponse>>,
@@ -44,7 +44,7 @@ impl Rejection {
     }
 
     /// Names the payer whose payment was rejected.
-    pub fn with_payer(mut self, payer: Option<Address>) -> Self {
+    pub fn with_payer(mut self, payer: Option<ChainAddress>) -> Self {
         self.payer = payer;
         self
     }
@@ -61,7 +61,7 @@ impl Rejection {
         self.version
     }
 
-    /// Attaches a failed settlement receipt (sent as v2 `PAYMENT-RESPONSE`).
+    /// Attaches a failed or pending settlement receipt (sent as v2 `PAYMENT-RESPONSE`).
     pub(crate) fn with_settlement(mut self, settlement: SettleResponse) -> Self {
         self.settlement = Some(Box::new(settlement));
         self
@@ -78,7 +78,7 @@ impl Rejection {
     }
 
     /// The payer, when a payment was received.
-    pub fn payer(&self) -> Option<Address> {
+    pub fn payer(&self) -> Option<ChainAddress> {
         self.payer
     }
 

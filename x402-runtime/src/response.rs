@@ -4,22 +4,23 @@
 //!
 //! | reason | status |
 //! | --- | --- |
-//! | `invalid_payload` (undecodable payment header) | 400 |
+//! | `invalid_payload` (undecodable payment header), `payment_identifier_required` | 400 |
 //! | `payment_header_too_large` | 431 |
 //! | `x402_not_configured`, `price_unavailable` | 500 |
 //! | `facilitator_unavailable`, `facilitator_invalid_response` | 502 |
+//! | `payment_identifier_conflict` (a payment id reused for another request) | 409 |
 //! | `store_unavailable` | 503 |
-//! | `facilitator_timeout` | 504 |
+//! | `facilitator_timeout`, `settlement_pending` (settlement outcome not known yet) | 504 |
 //! | everything else (no payment, invalid payment, replay, failed settlement, facilitator reasons) | 402, with the full challenge |
 //!
 //! A 402 carries the v2 `PAYMENT-REQUIRED` header *and* the v1 JSON body, so clients of either
-//! generation can pay. Other errors carry `{"error": <reason>, "message": <text>}`.
+//! generation can pay. Other errors carry `{"error": <reason>, "message": <text>}`. Every 402
+//! and error is sent with `cache-control: no-store`.
 
 use bytes::Bytes;
 use x402_protocol::facilitator::SettleResponse;
 use x402_protocol::{ProtocolVersion, Reason, codec, headers};
 
-use crate::challenge::Challenge;
 use crate::rejection::Rejection;
 
 /// Status, headers and body of a response, as plain data.
@@ -53,7 +54,9 @@ pub const CONTENT_TYPE_JSON: &str = "application/json";
 /// payment failures: 402.
 pub fn status_for(reason: &Reason) -> u16 {
     match reason.as_str() {
-        r if r == Reason::INVALID_PAYLOAD.as_str() => 400,
+        r if r == Reason::INVALID_PAYLOAD.as_str() || r == Reason::PAYMENT_ID_REQUIRED.as_str() => {
+            400
+        }
         r if r == Reason::HEADER_TOO_LARGE.as_str() => 431,
         r if r == Reason::NOT_CONFIGURED.as_str() || r == Reason::PRICE_UNAVAILABLE.as_str() => 500,
         r if r == Reason::FACILITATOR_UNAVAILABLE.as_str()
@@ -62,14 +65,52 @@ pub fn status_for(reason: &Reason) -> u16 {
             502
         }
         r if r == Reason::STORE_UNAVAILABLE.as_str() => 503,
-        r if r == Reason::FACILITATOR_TIMEOUT.as_str() => 504,
+        r if r == Reason::FACILITATOR_TIMEOUT.as_str()
+            || r == Reason::SETTLEMENT_PENDING.as_str() =>
+        {
+            504
+        }
+        r if r == Reason::PAYMENT_ID_CONFLICT.as_str() => 409,
         _ => 402,
     }
 }
 
-fn json_string(s: &str) -> String {
-    // Serialising a &str to JSON cannot fail.
-    serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
+/// `content-type` of the HTML paywall.
+pub const CONTENT_TYPE_HTML: &str = "text/html; charset=utf-8";
+
+/// `cache-control` of every 402 and error: a challenge is particular to its request and must
+/// never be served from a shared cache.
+pub const NO_STORE: &str = "no-store";
+
+/// The `cache-control` a paid response leaves with, given what the handler set: `private` when
+/// the handler set nothing, the handler's value with `, private` added when it neither said
+/// `public`, `private` nor `no-store`, and the handler's value unchanged when it did (an
+/// explicit `public` is the handler's decision that the content may be shared).
+///
+/// ```
+/// use x402_runtime::response::paid_cache_control;
+///
+/// assert_eq!(paid_cache_control(None), "private");
+/// assert_eq!(paid_cache_control(Some("max-age=60")), "max-age=60, private");
+/// assert_eq!(paid_cache_control(Some("no-store")), "no-store");
+/// ```
+pub fn paid_cache_control(existing: Option<&str>) -> String {
+    match existing.map(str::trim).filter(|v| !v.is_empty()) {
+        None => "private".to_owned(),
+        Some(value) => {
+            let decided = value.split(',').any(|directive| {
+                let directive = directive.trim();
+                ["public", "private", "no-store"]
+                    .iter()
+                    .any(|d| directive.eq_ignore_ascii_case(d))
+            });
+            if decided {
+                value.to_owned()
+            } else {
+                format!("{value}, private")
+            }
+        }
+    }
 }
 
 /// Renders a rejection (a bare challenge is the rejection `payment_required`).
@@ -81,38 +122,48 @@ pub(crate) fn rejection(rejection: &Rejection) -> ResponseParts {
         return render(rejection);
     };
     // A bare challenge depends only on the route and the resource URL: reuse the last one.
-    let cache = &challenge.route().last_challenge;
-    let lock = || {
-        cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    };
-    if let Some((resource, parts)) = lock().as_ref()
-        && resource == challenge.resource()
-    {
-        return parts.clone();
+    let route = challenge.route();
+    if let Some(parts) = route.cached_challenge(challenge.resource()) {
+        return parts;
     }
     let parts = render(rejection);
-    *lock() = Some((challenge.resource().to_owned(), parts.clone()));
+    route.cache_challenge(challenge.resource(), &parts);
     parts
+}
+
+/// The v1 402 body: the v1 `PaymentRequired` plus a `message` for people.
+#[derive(serde::Serialize)]
+struct V1Body<'a> {
+    #[serde(flatten)]
+    required: x402_protocol::v1::PaymentRequired,
+    message: &'a str,
+}
+
+/// The body of a response that is not a 402 challenge: `{"error", "message"}`.
+#[derive(serde::Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // The wire types serialise without fail (no maps with non-string keys, no I/O).
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
 fn render(rejection: &Rejection) -> ResponseParts {
     let reason = rejection.reason();
     let status = status_for(reason);
-    let mut headers = vec![("content-type", CONTENT_TYPE_JSON.to_owned())];
+    let mut headers = vec![
+        ("content-type", CONTENT_TYPE_JSON.to_owned()),
+        ("cache-control", NO_STORE.to_owned()),
+    ];
     let body = match (status, rejection.challenge()) {
-        (402, Some(challenge)) => {
+        (402 | 412, Some(challenge)) => {
             let route = challenge.route();
             if route.v2 {
-                headers.push((
-                    headers::PAYMENT_REQUIRED,
-                    codec::encode_bytes(
-                        challenge
-                            .v2_json(reason.for_version(ProtocolVersion::V2))
-                            .as_bytes(),
-                    ),
-                ));
+                let required = challenge.v2(reason.for_version(ProtocolVersion::V2));
+                headers.push((headers::PAYMENT_REQUIRED, codec::encode(&required)));
             }
             if let Some(settlement) = rejection.settlement() {
                 headers.push((headers::PAYMENT_RESPONSE, codec::encode(settlement)));
@@ -121,30 +172,36 @@ fn render(rejection: &Rejection) -> ResponseParts {
             if route.v1 {
                 // The body is v1-shaped; its reason is spelled for the client that paid (v1 when
                 // there was no payment).
-                challenge.v1_body(
-                    reason.for_version(rejection.version().unwrap_or(ProtocolVersion::V1)),
-                    rejection.message(),
-                    rejection.payer(),
-                )
+                let mut required = challenge
+                    .v1(reason.for_version(rejection.version().unwrap_or(ProtocolVersion::V1)));
+                required.payer = rejection.payer().map(|p| p.to_string());
+                to_json(&V1Body {
+                    required,
+                    message: rejection.message(),
+                })
             } else {
-                error_body(reason.for_version(ProtocolVersion::V2), rejection.message())
+                to_json(&ErrorBody {
+                    error: reason.for_version(ProtocolVersion::V2),
+                    message: rejection.message(),
+                })
             }
         }
-        _ => error_body(reason.as_str(), rejection.message()),
+        _ => {
+            if let Some(settlement) = rejection.settlement() {
+                headers.push((headers::PAYMENT_RESPONSE, codec::encode(settlement)));
+                headers.push(("access-control-expose-headers", EXPOSE_HEADERS.to_owned()));
+            }
+            to_json(&ErrorBody {
+                error: reason.as_str(),
+                message: rejection.message(),
+            })
+        }
     };
     ResponseParts {
         status,
         headers,
         body: Bytes::from(body),
     }
-}
-
-fn error_body(reason: &str, message: &str) -> String {
-    format!(
-        "{{\"error\":{},\"message\":{}}}",
-        json_string(reason),
-        json_string(message)
-    )
 }
 
 /// Headers to add to a paid response: the settlement receipt in the client's generation.
@@ -156,58 +213,4 @@ pub(crate) fn settlement_headers(
         (version.settlement_header(), codec::encode(settlement)),
         ("access-control-expose-headers", EXPOSE_HEADERS.to_owned()),
     ]
-}
-
-impl Challenge {
-    /// The v2 `PaymentRequired` JSON with `error` set to `reason`.
-    pub(crate) fn v2_json(&self, reason: &str) -> String {
-        let route = self.route();
-        let mut out =
-            String::with_capacity(128 + route.v2_accepts_json.len() + self.resource().len());
-        out.push_str("{\"x402Version\":2,\"error\":");
-        out.push_str(&json_string(reason));
-        out.push_str(",\"resource\":{\"url\":");
-        out.push_str(&json_string(self.resource()));
-        out.push_str(",\"description\":");
-        out.push_str(&route.description_json);
-        out.push_str(",\"mimeType\":");
-        out.push_str(&route.mime_type_json);
-        out.push_str("},\"accepts\":");
-        out.push_str(&route.v2_accepts_json);
-        out.push('}');
-        out
-    }
-
-    /// The v1 402 body with `error` set to `reason`.
-    pub(crate) fn v1_body(
-        &self,
-        reason: &str,
-        message: &str,
-        payer: Option<x402_protocol::Address>,
-    ) -> String {
-        let route = self.route();
-        let resource = json_string(self.resource());
-        let mut out =
-            String::with_capacity(256 + route.v1_fragments.len() * (400 + resource.len()));
-        out.push_str("{\"x402Version\":1,\"error\":");
-        out.push_str(&json_string(reason));
-        out.push_str(",\"accepts\":[");
-        for (i, (before, after)) in route.v1_fragments.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(before);
-            out.push_str(&resource);
-            out.push_str(after);
-        }
-        out.push(']');
-        if let Some(payer) = payer {
-            out.push_str(",\"payer\":");
-            out.push_str(&json_string(&payer.to_checksum(None)));
-        }
-        out.push_str(",\"message\":");
-        out.push_str(&json_string(message));
-        out.push('}');
-        out
-    }
 }

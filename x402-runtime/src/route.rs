@@ -93,6 +93,10 @@ pub struct RouteSpec {
     pub prepay: Option<&'static str>,
     /// Accept only this protocol generation (`None`: both, the default).
     pub only: Option<ProtocolVersion>,
+    /// The handler this spec prices, as `module::path::function` (`#[paid]` fills it in); it
+    /// names the route in start-up errors and binds entitlement tokens to it. Empty when
+    /// written by hand without [`handler`](Self::handler).
+    pub handler: &'static str,
 }
 
 /// `maxTimeoutSeconds` when a route does not set one.
@@ -113,6 +117,7 @@ impl RouteSpec {
             access: None,
             prepay: None,
             only: None,
+            handler: "",
         }
     }
 
@@ -193,18 +198,35 @@ impl RouteSpec {
         self.prepay = Some(amount);
         self
     }
+
+    /// Names the handler (`module::path::function`).
+    pub const fn handler(mut self, handler: &'static str) -> Self {
+        self.handler = handler;
+        self
+    }
+
+    /// How the route is named in messages: its handler, or its price when written by hand.
+    pub fn name(&self) -> String {
+        if !self.handler.is_empty() {
+            return format!("`{}`", self.handler);
+        }
+        match self.price {
+            PriceSpec::Fixed(price) => format!("the route priced {price:?}"),
+            PriceSpec::Dynamic(_) => "a route with a dynamic price".to_owned(),
+        }
+    }
 }
 
 /// Connects a handler's `Payment<Tag>` parameter to its route's [`RouteSpec`].
 ///
-/// `#[paid]` implements it on a hidden zero-sized type per handler; write it by hand to guard
-/// a route without the attribute.
+/// `#[paid]` implements it on a hidden zero-sized type per handler (and registers the route so
+/// that start-up can check it); write it by hand to guard a route without the attribute.
 ///
 /// ```
-/// use x402_runtime::{PriceTag, RouteSpec};
+/// use x402_runtime::{PaidRoute, RouteSpec};
 ///
 /// struct Report;
-/// impl PriceTag for Report {
+/// impl PaidRoute for Report {
 ///     fn spec() -> &'static RouteSpec {
 ///         static SPEC: RouteSpec = RouteSpec::fixed("0.05 USDC").networks(&["base"]);
 ///         &SPEC
@@ -216,7 +238,41 @@ impl RouteSpec {
     label = "no `#[paid]` price for this `Payment`",
     note = "with actix-web and Rocket, put `#[paid(...)]` above the route attribute (`#[get]`, `#[post]`, …) so it sees the handler first"
 )]
-pub trait PriceTag: Send + Sync + 'static {
+pub trait PaidRoute: Send + Sync + 'static {
     /// The route's spec.
     fn spec() -> &'static RouteSpec;
+}
+
+/// A `#[paid]` route, collected when the program is linked so that start-up can check every
+/// route before the first request (see [`X402Builder::build`](crate::X402Builder::build)).
+#[derive(Debug, Clone, Copy)]
+pub struct RegisteredRoute {
+    spec: fn() -> &'static RouteSpec,
+}
+
+impl RegisteredRoute {
+    /// A registration; `#[paid]` emits one per handler.
+    pub const fn new(spec: fn() -> &'static RouteSpec) -> Self {
+        RegisteredRoute { spec }
+    }
+
+    /// The route's spec.
+    pub fn spec(&self) -> &'static RouteSpec {
+        (self.spec)()
+    }
+}
+
+inventory::collect!(RegisteredRoute);
+
+/// Every `#[paid]` route linked into this program.
+///
+/// ```
+/// for route in x402_runtime::registered_routes() {
+///     println!("{}", route.name());
+/// }
+/// ```
+pub fn registered_routes() -> impl Iterator<Item = &'static RouteSpec> {
+    inventory::iter::<RegisteredRoute>
+        .into_iter()
+        .map(RegisteredRoute::spec)
 }

@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::gate::{Completion, Gate, Pending};
+use crate::rejection::Rejection;
 
 /// A request-local place where the `Payment` extractor leaves the work owed after the handler
 /// (settling a payment, or giving back a drawn use), for the integration's post-handler step
@@ -63,6 +64,19 @@ impl SettlementSlot {
     /// Leaves what an admitted request owes, with the gate that must finish it.
     pub fn park(&self, gate: Arc<Gate>, pending: Pending) {
         *self.lock() = Some((gate, pending));
+    }
+
+    /// Settles a parked `settle = "before"` payment now: every extractor of the request has
+    /// accepted and the handler is about to run (`#[paid]` calls this first thing in the
+    /// handler). `Ok(Some(transaction))` once settled, `Ok(None)` when nothing settles before
+    /// the handler; on `Err` the handler must not run and the rejection is the answer.
+    pub async fn settle_before(&self) -> Result<Option<String>, Rejection> {
+        let Some((gate, mut pending)) = self.lock().take() else {
+            return Ok(None);
+        };
+        let result = gate.settle_before(&mut pending).await;
+        *self.lock() = Some((gate, pending));
+        result
     }
 
     /// After the handler: finishes what was parked (see [`Gate::finish`]) with the status of

@@ -83,7 +83,7 @@ async fn buy(
         .into_result()
         .unwrap_or_else(|r| panic!("payment refused: {r}"));
     assert_eq!(admission.payment.access(), &Access::Paid);
-    let Completion::Deliver(headers) = w.gate.finish(admission.pending, 200).await else {
+    let Completion::Deliver { headers, .. } = w.gate.finish(admission.pending, 200).await else {
         panic!("settlement failed")
     };
     let find = |name: &str| {
@@ -158,7 +158,7 @@ async fn an_hour_of_access_is_reused_without_paying_until_it_expires() {
             Some(bought.transaction.as_str())
         );
         assert!(
-            matches!(w.gate.finish(admission.pending, 200).await, Completion::Deliver(h) if h.is_empty())
+            matches!(w.gate.finish(admission.pending, 200).await, Completion::Deliver { headers: h, .. } if h.is_empty())
         );
     }
     assert_eq!(
@@ -401,7 +401,7 @@ async fn a_prepaid_session_draws_each_request_from_its_balance() {
         .await
         .into_result()
         .unwrap();
-    let Completion::Deliver(headers) = w.gate.finish(single.pending, 200).await else {
+    let Completion::Deliver { headers, .. } = w.gate.finish(single.pending, 200).await else {
         panic!()
     };
     assert!(headers.iter().any(|(n, _)| *n == "payment-response"));

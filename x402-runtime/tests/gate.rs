@@ -115,7 +115,8 @@ async fn valid_payments_of_both_generations_are_verified_then_settled() {
         // Verified, not yet settled: nothing moved.
         assert_eq!(w.balance("base-sepolia", pay_to()), before.1);
 
-        let Completion::Deliver(headers) = w.gate.finish(admission.pending, 200).await else {
+        let Completion::Deliver { headers, .. } = w.gate.finish(admission.pending, 200).await
+        else {
             panic!("settlement must succeed")
         };
         let receipt = headers
@@ -151,7 +152,7 @@ async fn a_replayed_payment_is_rejected_with_its_reason() {
         .unwrap();
     assert!(matches!(
         w.gate.finish(first.pending, 200).await,
-        Completion::Deliver(_)
+        Completion::Deliver { .. }
     ));
     let replay = rejected(w.gate.evaluate(&request, &WEATHER).await);
     assert_eq!(replay.reason(), &Reason::NONCE_ALREADY_USED);
@@ -191,7 +192,7 @@ async fn of_64_concurrent_copies_of_one_payment_exactly_one_is_verified() {
     let mut verified = 0;
     for task in tasks {
         match task.await.unwrap() {
-            Decision::Verified(_) => verified += 1,
+            Decision::Admitted(_) => verified += 1,
             other => assert_eq!(rejected(other).reason(), &Reason::NONCE_ALREADY_USED),
         }
     }
@@ -284,7 +285,7 @@ async fn a_failing_handler_is_not_charged_and_the_authorization_can_be_retried()
         .await
         .into_result()
         .unwrap();
-    let Completion::Deliver(headers) = w.gate.finish(admission.pending, 500).await else {
+    let Completion::Deliver { headers, .. } = w.gate.finish(admission.pending, 500).await else {
         panic!("a failed handler's response is delivered as is")
     };
     assert!(headers.is_empty(), "no receipt for an unsettled payment");
@@ -304,7 +305,7 @@ async fn a_failing_handler_is_not_charged_and_the_authorization_can_be_retried()
         .unwrap();
     assert!(matches!(
         w.gate.finish(admission.pending, 200).await,
-        Completion::Deliver(_)
+        Completion::Deliver { .. }
     ));
     assert_eq!(
         w.balance("base-sepolia", pay_to()),
@@ -340,23 +341,59 @@ async fn settle_before_routes_settle_before_the_handler() {
     let request = w
         .paid(&BEFORE, "/report", ProtocolVersion::V2, "eip155:84532")
         .await;
+    let mut admission = w
+        .gate
+        .evaluate(&request, &BEFORE)
+        .await
+        .into_result()
+        .unwrap();
+    // Admitted, not yet settled: the request's other extractors have not all accepted yet.
+    assert!(admission.pending.settles_before());
+    assert!(w.gate.dev_ledger().unwrap().transfers().is_empty());
+    // Every extractor accepted: settle, then the handler runs (and fails here).
+    let transaction = w
+        .gate
+        .settle_before(&mut admission.pending)
+        .await
+        .unwrap()
+        .expect("settled before the handler");
+    assert_eq!(w.gate.dev_ledger().unwrap().transfers().len(), 1);
+    let Completion::Deliver { headers, private } = w.gate.finish(admission.pending, 500).await
+    else {
+        panic!()
+    };
+    assert!(private);
+    let receipt: SettleResponse = codec::decode(&headers[0].1, 4096).unwrap();
+    assert_eq!(receipt.transaction, transaction);
+}
+
+#[tokio::test]
+async fn a_settle_before_payment_whose_request_is_refused_later_is_not_charged() {
+    let w = world();
+    let request = w
+        .paid(&BEFORE, "/report", ProtocolVersion::V2, "eip155:84532")
+        .await;
     let admission = w
         .gate
         .evaluate(&request, &BEFORE)
         .await
         .into_result()
         .unwrap();
-    let transaction = admission
-        .payment
-        .transaction()
-        .expect("settled before the handler")
-        .to_owned();
-    assert_eq!(w.gate.dev_ledger().unwrap().transfers().len(), 1);
-    let Completion::Deliver(headers) = w.gate.finish(admission.pending, 500).await else {
+    // A body extractor after `Payment` refused the request (422): the handler never ran, so
+    // settle_before was never called.
+    let Completion::Deliver { headers, .. } = w.gate.finish(admission.pending, 422).await else {
         panic!()
     };
-    let receipt: SettleResponse = codec::decode(&headers[0].1, 4096).unwrap();
-    assert_eq!(receipt.transaction, transaction);
+    assert!(headers.is_empty());
+    assert!(w.gate.dev_ledger().unwrap().transfers().is_empty());
+    // The authorization is the client's again: the same header is admitted once more.
+    assert!(
+        w.gate
+            .evaluate(&request, &BEFORE)
+            .await
+            .into_result()
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -429,7 +466,13 @@ async fn dynamic_prices_follow_the_request() {
             .evaluate(&Req::get("/data?size=large").with(name, value), &DYNAMIC)
             .await,
     );
-    assert_eq!(rejection.reason(), &Reason::VALUE_MISMATCH);
+    // The client's `accepted` names the small price, which this request does not ask.
+    assert_eq!(rejection.reason(), &Reason::ACCEPTED_MISMATCH);
+    assert!(
+        rejection.message().contains("accepted.amount"),
+        "{}",
+        rejection.message()
+    );
 }
 
 #[tokio::test]
@@ -466,9 +509,9 @@ impl Facilitator for Fault {
                 Ok(VerifyResponse::valid(
                     request
                         .payment_payload
-                        .exact()
-                        .authorization
-                        .from
+                        .payload()
+                        .claimed_payer()
+                        .unwrap()
                         .to_string(),
                 ))
             }
@@ -476,9 +519,9 @@ impl Facilitator for Fault {
             Fault::SettleFails => Ok(VerifyResponse::valid(
                 request
                     .payment_payload
-                    .exact()
-                    .authorization
-                    .from
+                    .payload()
+                    .claimed_payer()
+                    .unwrap()
                     .to_string(),
             )),
         }

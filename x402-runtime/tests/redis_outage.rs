@@ -49,7 +49,9 @@ async fn request(w: &World, request: &Req) -> Result<(), Rejection> {
         "the replay store refuses a copy of an admitted payment"
     );
     match w.gate.finish(admission.pending, 200).await {
-        Completion::Deliver(receipt) => {
+        Completion::Deliver {
+            headers: receipt, ..
+        } => {
             assert!(!receipt.is_empty(), "a settled payment carries a receipt");
             Ok(())
         }
@@ -128,11 +130,14 @@ async fn a_hung_redis_fails_within_the_timeout_and_is_used_again_once_it_answers
         .with_prefix(unique_prefix("hung"))
         .with_timeout(timeout);
     let ttl = Duration::from_secs(60);
-    assert!(store.insert_if_absent(&key(), ttl).await.unwrap());
+    assert!(store.insert_if_absent(&key(), "owner", ttl).await.unwrap());
 
     server.pause();
     let started = Instant::now();
-    let error = store.insert_if_absent(&key(), ttl).await.unwrap_err();
+    let error = store
+        .insert_if_absent(&key(), "owner", ttl)
+        .await
+        .unwrap_err();
     let elapsed = started.elapsed();
     server.resume();
     assert_eq!(
@@ -145,6 +150,6 @@ async fn a_hung_redis_fails_within_the_timeout_and_is_used_again_once_it_answers
     );
 
     let k = key();
-    assert!(store.insert_if_absent(&k, ttl).await.unwrap());
-    assert!(!store.insert_if_absent(&k, ttl).await.unwrap());
+    assert!(store.insert_if_absent(&k, "owner", ttl).await.unwrap());
+    assert!(!store.insert_if_absent(&k, "owner", ttl).await.unwrap());
 }

@@ -21,12 +21,13 @@ mod memory_store {
         async fn insert_if_absent(
             &self,
             key: &ReplayKey,
+            owner: &str,
             ttl: Duration,
         ) -> Result<bool, StoreError> {
-            self.0.insert_if_absent(key, ttl).await
+            self.0.insert_if_absent(key, owner, ttl).await
         }
-        async fn remove(&self, key: &ReplayKey) -> Result<(), StoreError> {
-            self.0.remove(key).await
+        async fn remove(&self, key: &ReplayKey, owner: &str) -> Result<(), StoreError> {
+            self.0.remove(key, owner).await
         }
     }
 
@@ -84,7 +85,7 @@ mod redis_store {
         let key = support::replay_store::key();
         assert!(
             store
-                .insert_if_absent(&key, Duration::from_millis(90_500))
+                .insert_if_absent(&key, "owner-1", Duration::from_millis(90_500))
                 .await
                 .unwrap()
         );
@@ -95,7 +96,7 @@ mod redis_store {
             .query_async(&mut redis)
             .await
             .unwrap();
-        assert_eq!(value.as_deref(), Some("1"), "{name}");
+        assert_eq!(value.as_deref(), Some("owner-1"), "{name}");
         let pttl: i64 = redis::cmd("PTTL")
             .arg(&name)
             .query_async(&mut redis)
@@ -103,7 +104,14 @@ mod redis_store {
             .unwrap();
         assert!((89_000..=90_500).contains(&pttl), "PTTL {pttl}");
 
-        store.remove(&key).await.unwrap();
+        store.remove(&key, "owner-2").await.unwrap();
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(&name)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert_eq!(exists, 1, "another owner's remove leaves the key");
+        store.remove(&key, "owner-1").await.unwrap();
         let exists: i64 = redis::cmd("EXISTS")
             .arg(&name)
             .query_async(&mut redis)
@@ -132,11 +140,16 @@ mod redis_store {
             .unwrap();
         assert!(
             !store
-                .insert_if_absent(&key, Duration::from_secs(60))
+                .insert_if_absent(&key, "ours", Duration::from_secs(60))
                 .await
                 .unwrap()
         );
-        store.remove(&key).await.unwrap();
+        store.remove(&key, "ours").await.unwrap();
+        let () = redis::cmd("DEL")
+            .arg(format!("{prefix}{key}"))
+            .query_async(&mut redis)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

@@ -211,7 +211,7 @@ fn describe_offer(offered: &Offered, registry: &NetworkRegistry) -> String {
                 r.asset(),
                 terms.eip712_name,
                 terms.eip712_version,
-                terms.network.chain_id
+                terms.chain_id
             );
         }
         Err(e) => {
@@ -235,13 +235,21 @@ fn signing_terms(
         PaymentPayload::V1(p) => {
             let network = registry.network(&p.network).map_err(|e| e.to_string())?;
             let asset = &network.default_asset;
+            let (Some(chain_id), Some(token), Some(exact)) = (
+                network.chain_id(),
+                asset.evm_address(),
+                p.payload.as_eip3009(),
+            ) else {
+                return Err(format!("{} is not an EVM network", network.name));
+            };
             Ok(RequirementTerms {
                 network: network.clone(),
-                asset: asset.address,
+                chain_id,
+                asset: token,
                 eip712_name: asset.eip712_name.to_string(),
                 eip712_version: asset.eip712_version.to_string(),
-                pay_to: p.payload.authorization.to,
-                amount: p.payload.authorization.value,
+                pay_to: exact.authorization.to,
+                amount: exact.authorization.value,
             })
         }
     }
@@ -252,7 +260,18 @@ pub(crate) fn explain_payment(
     registry: &NetworkRegistry,
     now: u64,
 ) -> Explained {
-    let auth = &payment.exact().authorization;
+    let Some(exact) = payment.payload().as_eip3009() else {
+        return Explained {
+            text: format!(
+                "x402 {} payment with a {} payload on {}: this tool checks the signatures of EIP-3009 payments only\n",
+                payment.version(),
+                payment.payload().kind(),
+                payment.network()
+            ),
+            ok: false,
+        };
+    };
+    let auth = &exact.authorization;
     let header = match payment.version() {
         ProtocolVersion::V1 => "X-PAYMENT",
         ProtocolVersion::V2 => "PAYMENT-SIGNATURE",
@@ -264,11 +283,11 @@ pub(crate) fn explain_payment(
             let domain = TokenDomain {
                 name: &terms.eip712_name,
                 version: &terms.eip712_version,
-                chain_id: terms.network.chain_id,
+                chain_id: terms.chain_id,
                 verifying_contract: terms.asset,
             };
             let digest = domain.signing_hash(auth);
-            match RecoveryBackend::default().recover(&digest, &payment.exact().signature) {
+            match RecoveryBackend::default().recover(&digest, &exact.signature) {
                 Ok(recovered) if recovered == auth.from => (
                     format!("{recovered} (recovered from the signature)"),
                     "valid: it recovers to the authorization's `from`".to_owned(),

@@ -172,7 +172,7 @@ fn fund(
             .amount
             .to_atomic(asset.decimals)
             .map_err(|e| Failure::usage(format!("--fund {}: {e}", funding.amount)))?;
-        ledger.fund(network.chain_id, asset.address, funding.account, atomic);
+        ledger.fund(&network.caip2, asset.address, funding.account, atomic);
         symbol = asset.symbol.to_string();
     }
     let place = match &funding.network {

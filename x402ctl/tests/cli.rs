@@ -364,9 +364,9 @@ async fn pay_against_the_quickstart_server_prints_the_paid_response() {
     let ledger = x402.gate().dev_ledger().unwrap();
     assert_eq!(
         ledger.balance(
-            network.chain_id,
+            &network.caip2,
             network.default_asset.address,
-            PAY_TO.parse().unwrap()
+            PAY_TO.parse::<x402_protocol::Address>().unwrap()
         ),
         U256::from(10_000u64)
     );

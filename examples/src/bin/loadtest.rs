@@ -32,7 +32,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
     description = "Current weather"
 )]
 async fn weather(payment: Payment) -> Json<Value> {
-    Json(json!({"forecast": "sunny", "paid_by": payment.payer().to_checksum(None)}))
+    Json(json!({"forecast": "sunny", "paid_by": payment.payer().to_string()}))
 }
 
 async fn free() -> Json<Value> {
@@ -143,7 +143,7 @@ fn main() -> Result<(), Error> {
     let network = registry.network("base-sepolia")?;
     if let Some(ledger) = x402.gate().dev_ledger() {
         ledger.fund(
-            network.chain_id,
+            &network.caip2,
             network.default_asset.address,
             payer.address(),
             U256::from(u64::MAX),

@@ -64,7 +64,7 @@ async fn walkthrough() -> Result<(), Error> {
         .dev_ledger()
         .ok_or("the embedded facilitator has a dev ledger")?;
     let balance = |who: Address| {
-        let atomic = ledger.balance(network.chain_id, network.default_asset.address, who);
+        let atomic = ledger.balance(&network.caip2, network.default_asset.address, who);
         format!("{} USDC", format_units(atomic, 6))
     };
     let pay_to: Address = PAY_TO.parse()?;
@@ -120,7 +120,10 @@ async fn walkthrough() -> Result<(), Error> {
         &registry,
         now,
     )?;
-    let authorization = &payment.exact().authorization;
+    let Some(exact) = payment.payload().as_eip3009() else {
+        return Err("the quickstart signs EIP-3009 payments".into());
+    };
+    let authorization = &exact.authorization;
     println!("{} sign TransferWithAuthorization", bold("2."));
     println!(
         "   value {} · valid for {} s · nonce {}",

@@ -1,98 +1,14 @@
-use std::marker::PhantomData;
-use std::ops::Deref;
-
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::future::LocalBoxFuture;
-use x402_runtime::{PaymentInfo, PriceTag, Reason, Rejection, SettlementSlot};
+use x402_runtime::{PaidRoute, Reason, Rejection, SettlementSlot};
 
 use crate::X402;
 use crate::response::into_response;
-use crate::view::RequestViewOf;
+use crate::view::ActixView;
 
-/// The payment behind a request to a `#[paid]` handler.
-///
-/// Taking it as a parameter is what makes a handler paid: extraction evaluates the request's
-/// payment header against the route's price and only succeeds for a verified payment; otherwise
-/// the client gets the 402 challenge or the rejection with its reason, and the handler does not
-/// run. `#[paid]` fills in the type parameter; it derefs to [`PaymentInfo`].
-///
-/// The gate comes from an [`X402`] in the app data of the request's scope when there is one,
-/// else from the [`X402Middleware`](crate::X402Middleware), which must wrap the route either
-/// way (it settles after the handler).
-///
-/// ```
-/// use actix_web_x402::{Payment, PriceTag, RouteSpec};
-///
-/// // What #[paid(price = "0.01 USDC", network = "base")] generates, written by hand:
-/// struct Weather;
-/// impl PriceTag for Weather {
-///     fn spec() -> &'static RouteSpec {
-///         static SPEC: RouteSpec = RouteSpec::fixed("0.01 USDC").networks(&["base"]);
-///         &SPEC
-///     }
-/// }
-///
-/// async fn weather(payment: Payment<Weather>) -> String {
-///     format!("thanks for {} from {}", payment.amount_display(), payment.payer())
-/// }
-/// # let _ = actix_web::App::new().route("/weather", actix_web::web::get().to(weather));
-/// ```
-pub struct Payment<T = Unpriced> {
-    info: PaymentInfo,
-    tag: PhantomData<fn() -> T>,
-}
-
-/// The type parameter of a [`Payment`] whose handler lacks `#[paid]`; it has no price, so such
-/// a handler does not compile.
-#[derive(Debug)]
-pub enum Unpriced {}
-
-impl<T> Payment<T> {
-    /// The payment details.
-    pub fn info(&self) -> &PaymentInfo {
-        &self.info
-    }
-
-    /// Takes the payment details.
-    pub fn into_info(self) -> PaymentInfo {
-        self.info
-    }
-}
-
-impl<T> Deref for Payment<T> {
-    type Target = PaymentInfo;
-
-    fn deref(&self) -> &PaymentInfo {
-        &self.info
-    }
-}
-
-impl<T> std::fmt::Debug for Payment<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Payment").field(&self.info).finish()
-    }
-}
-
-/// Why a `Payment` could not be extracted: a 402 challenge, a rejected payment, an
-/// infrastructure failure, or a missing middleware. Its response (status, headers, JSON body
-/// with a reason code) comes from the runtime.
-#[derive(Debug)]
-pub struct PaymentRejection(Rejection);
-
-impl PaymentRejection {
-    /// The runtime's rejection.
-    pub fn rejection(&self) -> &Rejection {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for PaymentRejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+x402_runtime::__payment_types!(SettlementSlot);
 
 impl ResponseError for PaymentRejection {
     fn status_code(&self) -> StatusCode {
@@ -104,7 +20,30 @@ impl ResponseError for PaymentRejection {
     }
 }
 
-impl<T: PriceTag> FromRequest for Payment<T> {
+/// Extraction evaluates the request against the route's price.
+///
+/// The gate comes from an [`X402`] in the app data of the request's scope when there is one,
+/// else from the [`X402Middleware`](crate::X402Middleware), which must wrap the route either
+/// way (it settles after the handler).
+///
+/// ```
+/// use actix_web_x402::{PaidRoute, Payment, RouteSpec};
+///
+/// // What #[paid(price = "0.01 USDC", network = "base")] generates, written by hand:
+/// struct Weather;
+/// impl PaidRoute for Weather {
+///     fn spec() -> &'static RouteSpec {
+///         static SPEC: RouteSpec = RouteSpec::fixed("0.01 USDC").networks(&["base"]);
+///         &SPEC
+///     }
+/// }
+///
+/// async fn weather(payment: Payment<Weather>) -> String {
+///     format!("thanks for {} from {}", payment.amount_display(), payment.payer())
+/// }
+/// # let _ = actix_web::App::new().route("/weather", actix_web::web::get().to(weather));
+/// ```
+impl<T: PaidRoute> FromRequest for Payment<T> {
     type Error = PaymentRejection;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
@@ -127,14 +66,11 @@ impl<T: PriceTag> FromRequest for Payment<T> {
                         .map(|data| data.get_ref())
                 })
                 .map_or_else(|| slot.gate().clone(), |x402| x402.gate().clone());
-            let decision = gate.evaluate(&RequestViewOf(&request), T::spec()).await;
+            let decision = gate.evaluate(&ActixView(&request), T::spec()).await;
             match decision.into_result() {
                 Ok(admission) => {
                     slot.park(gate, admission.pending);
-                    Ok(Payment {
-                        info: admission.payment,
-                        tag: PhantomData,
-                    })
+                    Ok(Payment::new(admission.payment, Some(slot)))
                 }
                 Err(rejection) => Err(PaymentRejection(rejection)),
             }

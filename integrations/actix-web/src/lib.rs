@@ -7,10 +7,10 @@
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer, get};
-//! use actix_web_x402::{Payment, PriceTag, RouteSpec, X402};
+//! use actix_web_x402::{PaidRoute, Payment, RouteSpec, X402};
 //!
 //! # struct Weather;
-//! # impl PriceTag for Weather {
+//! # impl PaidRoute for Weather {
 //! #     fn spec() -> &'static RouteSpec {
 //! #         static SPEC: RouteSpec = RouteSpec::fixed("0.01 USDC").networks(&["base-sepolia"]);
 //! #         &SPEC
@@ -55,7 +55,8 @@ pub use middleware::{X402Middleware, X402Service};
 #[doc(inline)]
 pub use x402_runtime::paid;
 pub use x402_runtime::{
-    Access, ConfigError, Gate, PaymentInfo, PriceTag, RouteSpec, SettleMode, X402Builder,
+    Access, ConfigError, Gate, PaidRoute, PaymentInfo, RouteSpec, SettleMode, ShutdownReport,
+    X402Builder,
 };
 
 /// An x402 configuration for actix-web: build it once, then `.wrap(x402.middleware())`.
@@ -82,6 +83,12 @@ impl X402 {
     /// The runtime gate (networks, facilitator, dev ledger).
     pub fn gate(&self) -> &Arc<Gate> {
         &self.gate
+    }
+
+    /// Waits up to `limit` for settlements still in flight, for a graceful shutdown (call it
+    /// after `HttpServer::run` returned). See [`Gate::shutdown`].
+    pub async fn shutdown(&self, limit: std::time::Duration) -> ShutdownReport {
+        self.gate.shutdown(limit).await
     }
 }
 

@@ -8,7 +8,7 @@ use actix_web::{Error, HttpMessage};
 use futures_util::future::LocalBoxFuture;
 use x402_runtime::{Completion, Gate, SettlementSlot};
 
-use crate::response::{append_headers, into_response};
+use crate::response::{append_headers, into_response, make_private};
 
 /// The middleware that makes `Payment` extractors work and settles after the handler.
 ///
@@ -65,8 +65,11 @@ where
             let mut response = service.call(request).await?;
             match slot.finish(response.status().as_u16()).await {
                 None => Ok(response.map_into_left_body()),
-                Some(Completion::Deliver(headers)) => {
+                Some(Completion::Deliver { headers, private }) => {
                     append_headers(response.headers_mut(), headers);
+                    if private {
+                        make_private(response.headers_mut());
+                    }
                     Ok(response.map_into_left_body())
                 }
                 Some(Completion::Replace(parts)) => {

@@ -15,6 +15,18 @@ pub(crate) fn append_headers(map: &mut HeaderMap, headers: Vec<(&'static str, St
     }
 }
 
+/// Marks a paid response as private to the client (see
+/// [`paid_cache_control`](x402_runtime::response::paid_cache_control)).
+pub(crate) fn make_private(map: &mut HeaderMap) {
+    let existing = map
+        .get(actix_web::http::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok());
+    let value = x402_runtime::response::paid_cache_control(existing);
+    if let Ok(value) = HeaderValue::try_from(value) {
+        map.insert(actix_web::http::header::CACHE_CONTROL, value);
+    }
+}
+
 /// Builds the actix response for runtime-chosen parts.
 pub(crate) fn into_response(parts: ResponseParts) -> HttpResponse {
     let status = StatusCode::from_u16(parts.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -2,9 +2,9 @@ use actix_web::HttpRequest;
 use x402_runtime::RequestView;
 
 /// The runtime's view of an actix-web request.
-pub(crate) struct RequestViewOf<'a>(pub(crate) &'a HttpRequest);
+pub(crate) struct ActixView<'a>(pub(crate) &'a HttpRequest);
 
-impl RequestView for RequestViewOf<'_> {
+impl RequestView for ActixView<'_> {
     fn method(&self) -> &str {
         self.0.method().as_str()
     }

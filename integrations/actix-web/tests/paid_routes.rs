@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, test, web};
-use actix_web_x402::{Payment, PriceTag, RouteSpec, X402};
+use actix_web_x402::{PaidRoute, Payment, RouteSpec, X402};
 use x402_protocol::client::sign_payment;
 use x402_protocol::eip3009::LocalSigner;
 use x402_protocol::facilitator::{PaymentRequirements, SettleResponse};
@@ -18,7 +18,7 @@ const OTHER_PAY_TO: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 macro_rules! tag {
     ($name:ident, $spec:expr) => {
         struct $name;
-        impl PriceTag for $name {
+        impl PaidRoute for $name {
             fn spec() -> &'static RouteSpec {
                 static SPEC: RouteSpec = $spec;
                 &SPEC
@@ -64,7 +64,7 @@ fn x402(pay_to: &str) -> (X402, LocalSigner) {
     let payer = LocalSigner::random();
     let network = x402.gate().registry().network("base-sepolia").unwrap();
     x402.gate().dev_ledger().unwrap().fund(
-        network.chain_id,
+        &network.caip2,
         network.default_asset.address,
         payer.address(),
         U256::from(1_000_000u64),
@@ -269,7 +269,7 @@ async fn a_scope_can_carry_its_own_configuration_in_app_data() {
     // The EU scope's ledger must know the payer too.
     let network = eu_x402.gate().registry().network("base-sepolia").unwrap();
     eu_x402.gate().dev_ledger().unwrap().fund(
-        network.chain_id,
+        &network.caip2,
         network.default_asset.address,
         payer.address(),
         U256::from(1_000_000u64),

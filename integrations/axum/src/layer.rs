@@ -8,7 +8,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 use x402_runtime::{Completion, Gate, SettlementSlot};
 
-use crate::response::{append_headers, into_response};
+use crate::response::{append_headers, into_response, make_private};
 
 /// The tower layer that makes `Payment` extractors work and settles after the handler.
 ///
@@ -16,8 +16,9 @@ use crate::response::{append_headers, into_response};
 /// 1. lets `Payment` extractors below it find the gate;
 /// 2. after the handler, settles the payment if the response status is below 400 and adds the
 ///    receipt header of the client's protocol version (`X-PAYMENT-RESPONSE` or
-///    `PAYMENT-RESPONSE`); a failed settlement replaces the response with a 402 (or 502/504)
-///    carrying the reason; a status of 400 or more settles nothing.
+///    `PAYMENT-RESPONSE`) and `cache-control: private`; a failed settlement replaces the
+///    response with a 402 (or 502), one whose outcome is not known in time with a 504
+///    `settlement_pending`; a status of 400 or more settles nothing.
 #[derive(Clone)]
 pub struct X402Layer {
     pub(crate) gate: Arc<Gate>,
@@ -66,8 +67,11 @@ where
             let mut response = future.await?;
             match slot.finish(response.status().as_u16()).await {
                 None => Ok(response),
-                Some(Completion::Deliver(headers)) => {
+                Some(Completion::Deliver { headers, private }) => {
                     append_headers(&mut response, headers);
+                    if private {
+                        make_private(&mut response);
+                    }
                     Ok(response)
                 }
                 Some(Completion::Replace(parts)) => Ok(into_response(parts)),

@@ -5,10 +5,10 @@
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
-//! use axum_x402::{Payment, PriceTag, RouteSpec, X402};
+//! use axum_x402::{PaidRoute, Payment, RouteSpec, X402};
 //!
 //! # struct Weather;
-//! # impl PriceTag for Weather {
+//! # impl PaidRoute for Weather {
 //! #     fn spec() -> &'static RouteSpec {
 //! #         static SPEC: RouteSpec = RouteSpec::fixed("0.01 USDC").networks(&["base-sepolia"]);
 //! #         &SPEC
@@ -53,7 +53,8 @@ pub use layer::{X402Layer, X402Service};
 #[doc(inline)]
 pub use x402_runtime::paid;
 pub use x402_runtime::{
-    Access, ConfigError, Gate, PaymentInfo, PriceTag, RouteSpec, SettleMode, X402Builder,
+    Access, ConfigError, Gate, PaidRoute, PaymentInfo, RouteSpec, SettleMode, ShutdownReport,
+    X402Builder,
 };
 
 /// An x402 configuration for axum: build it once at start-up, then add
@@ -81,6 +82,13 @@ impl X402 {
     /// The runtime gate (networks, facilitator, dev ledger).
     pub fn gate(&self) -> &Arc<Gate> {
         &self.gate
+    }
+
+    /// Waits up to `limit` for settlements still in flight, for a graceful shutdown (call it
+    /// after the server stopped accepting requests, e.g. after `axum::serve(…)
+    /// .with_graceful_shutdown(…)` returned). See [`Gate::shutdown`].
+    pub async fn shutdown(&self, limit: std::time::Duration) -> ShutdownReport {
+        self.gate.shutdown(limit).await
     }
 }
 

@@ -19,6 +19,21 @@ pub(crate) fn append_headers(response: &mut Response, headers: Vec<(&'static str
     }
 }
 
+/// Marks a paid response as private to the client (see
+/// [`paid_cache_control`](x402_runtime::response::paid_cache_control)).
+pub(crate) fn make_private(response: &mut Response) {
+    let existing = response
+        .headers()
+        .get(http::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok());
+    let value = x402_runtime::response::paid_cache_control(existing);
+    if let Ok(value) = HeaderValue::try_from(value) {
+        response
+            .headers_mut()
+            .insert(http::header::CACHE_CONTROL, value);
+    }
+}
+
 /// Builds the axum response for runtime-chosen parts.
 pub(crate) fn into_response(parts: ResponseParts) -> Response {
     let mut response = Response::new(Body::from(parts.body));

@@ -2,9 +2,9 @@ use http::request::Parts;
 use x402_runtime::RequestView;
 
 /// The runtime's view of an axum request.
-pub(crate) struct PartsView<'a>(pub(crate) &'a Parts);
+pub(crate) struct AxumView<'a>(pub(crate) &'a Parts);
 
-impl RequestView for PartsView<'_> {
+impl RequestView for AxumView<'_> {
     fn method(&self) -> &str {
         self.0.method.as_str()
     }

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::get;
-use axum_x402::{Payment, PriceTag, RouteSpec, SettleMode, X402};
+use axum_x402::{PaidRoute, Payment, PaymentRejection, RouteSpec, SettleMode, X402};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use x402_protocol::client::sign_payment;
@@ -22,7 +22,7 @@ const PAY_TO: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 macro_rules! tag {
     ($name:ident, $spec:expr) => {
         struct $name;
-        impl PriceTag for $name {
+        impl PaidRoute for $name {
             fn spec() -> &'static RouteSpec {
                 static SPEC: RouteSpec = $spec;
                 &SPEC
@@ -78,8 +78,9 @@ async fn multi(payment: Payment<Multi>) -> String {
 async fn dynamic(payment: Payment<Dynamic>) -> String {
     payment.amount_display()
 }
-async fn before(payment: Payment<Before>) -> String {
-    payment.transaction().unwrap_or("none").to_owned()
+async fn before(mut payment: Payment<Before>) -> Result<String, PaymentRejection> {
+    payment.settle().await?;
+    Ok(payment.transaction().unwrap_or("none").to_owned())
 }
 
 fn routes() -> Router {
@@ -105,7 +106,7 @@ fn server(
     if let Some(ledger) = x402.gate().dev_ledger() {
         for network in x402.gate().registry().networks() {
             ledger.fund(
-                network.chain_id,
+                &network.caip2,
                 network.default_asset.address,
                 payer.address(),
                 U256::from(1_000_000u64),
@@ -283,7 +284,7 @@ fn balance(x402: &X402, who: x402_protocol::Address) -> U256 {
     x402.gate()
         .dev_ledger()
         .unwrap()
-        .balance(network.chain_id, network.default_asset.address, who)
+        .balance(&network.caip2, network.default_asset.address, who)
 }
 
 #[tokio::test]

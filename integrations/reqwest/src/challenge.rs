@@ -42,7 +42,7 @@ pub fn describe_amount(requirements: &PaymentRequirements, registry: &NetworkReg
             .asset()
             .parse()
             .ok()
-            .and_then(|a| registry.asset(n, a))
+            .and_then(|a: x402_protocol::ChainAddress| registry.asset(n, a))
     });
     match known {
         Some(asset) => format!(

@@ -709,7 +709,7 @@ impl Inner {
                 x402_version: Default::default(),
                 scheme: r.scheme.clone(),
                 network: r.network.clone(),
-                payload,
+                payload: payload.clone().into(),
             }),
             PaymentRequirements::V2(_) => {
                 // `accepted` is the entry exactly as offered (unknown fields included): servers

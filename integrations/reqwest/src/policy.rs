@@ -251,8 +251,8 @@ enum AssetPreference {
 pub(crate) struct Policy {
     pub(crate) registry: NetworkRegistry,
     /// Chain ids allowed; `None` allows every known network.
-    allowed: Option<Vec<u64>>,
-    preferred_networks: Vec<u64>,
+    allowed: Option<Vec<String>>,
+    preferred_networks: Vec<String>,
     preferred_assets: Vec<AssetPreference>,
     /// `None`: no per-request cap at all.
     per_request: Option<BTreeMap<LimitUnit, Value>>,
@@ -279,12 +279,12 @@ impl Policy {
         registry: NetworkRegistry,
         settings: PolicySettings,
     ) -> Result<Self, crate::ConfigError> {
-        let chain_ids = |ids: &[String]| -> Result<Vec<u64>, crate::ConfigError> {
+        let chain_ids = |ids: &[String]| -> Result<Vec<String>, crate::ConfigError> {
             ids.iter()
                 .map(|id| {
                     registry
                         .network(id)
-                        .map(|n| n.chain_id)
+                        .map(|n| n.caip2.to_string())
                         .map_err(crate::ConfigError::Network)
                 })
                 .collect()
@@ -356,7 +356,7 @@ impl Policy {
             .network(requirements.network())
             .map_err(|e| RefusalReason::UnknownNetwork(e.to_string()))?;
         if let Some(allowed) = &self.allowed
-            && !allowed.contains(&network.chain_id)
+            && !allowed.iter().any(|id| *id == network.caip2)
         {
             return Err(RefusalReason::NetworkNotAllowed(network.to_string()));
         }
@@ -404,12 +404,12 @@ impl Policy {
         let network_rank = rank(
             self.preferred_networks
                 .iter()
-                .position(|id| *id == network.chain_id),
+                .position(|id| *id == network.caip2),
             self.preferred_networks.len(),
         );
         let asset_rank = rank(
             self.preferred_assets.iter().position(|p| match p {
-                AssetPreference::Address(a) => *a == asset.address,
+                AssetPreference::Address(a) => asset.address == *a,
                 AssetPreference::Symbol(s) => asset.symbol.eq_ignore_ascii_case(s),
             }),
             self.preferred_assets.len(),

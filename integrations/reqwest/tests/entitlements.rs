@@ -118,14 +118,16 @@ async fn entitled(
         )
         .await;
     let admission = match decision {
-        Decision::Verified(admission) => admission,
+        Decision::Admitted(admission) => admission,
         Decision::Challenge(r) | Decision::Rejected(r) => {
             return into_response(r.to_response(), Flavor::Dual);
         }
     };
     let mut response = next.run(Request::from_parts(parts, body)).await;
     match state.gate.finish(admission.pending, 200).await {
-        Completion::Deliver(receipt) => {
+        Completion::Deliver {
+            headers: receipt, ..
+        } => {
             for (name, value) in receipt {
                 response
                     .headers_mut()
@@ -165,7 +167,7 @@ async fn start() -> (
     let signer = CountingSigner::new();
     let network = gate.registry().network("base-sepolia").unwrap().clone();
     gate.dev_ledger().unwrap().fund(
-        network.chain_id,
+        &network.caip2,
         network.default_asset.address,
         signer.address(),
         x402_protocol::U256::from(100 * CENT),

@@ -290,7 +290,7 @@ async fn networks_outside_the_allowed_list_or_unknown_are_refused() {
         .unwrap();
     let response = client.get(&url).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.payment().unwrap().network.chain_id, 31337);
+    assert_eq!(response.payment().unwrap().network.chain_id(), Some(31337));
     assert_eq!(
         server.balance("devchain", signer.address()),
         U256::from(99 * CENT)

@@ -17,8 +17,8 @@ fn target(server: &support::PaidServer) -> Target<'_> {
     Target {
         url: &server.url,
         ledger: server.ledger(),
-        chain_id: network.chain_id,
-        asset: network.default_asset.address,
+        caip2: network.caip2.to_string(),
+        asset: network.default_asset.address.as_evm().unwrap(),
     }
 }
 
@@ -144,7 +144,7 @@ async fn headers_verify_with_the_official_vectors_rules() {
             reqwest_x402::PaymentSigner::address(&signer)
         );
         assert_eq!(verified.amount, U256::from(CENT));
-        let auth = &payment.exact().authorization;
+        let auth = &payment.payload().as_eip3009().unwrap().authorization;
         assert_eq!(auth.to, pay_to());
         assert_eq!(auth.valid_before - auth.valid_after, U256::from(300 + 600));
         match &payment {

@@ -22,8 +22,8 @@ async fn a_retry_after_a_dropped_connection_reuses_the_signed_authorization() {
             let target = Target {
                 url: &server.url,
                 ledger: server.ledger(),
-                chain_id: network.chain_id,
-                asset: network.default_asset.address,
+                caip2: network.caip2.to_string(),
+                asset: network.default_asset.address.as_evm().unwrap(),
             };
             let explains = flavor != Flavor::V2Only; // a v2 402 body is `{}`
             lost_answer_then_retry(

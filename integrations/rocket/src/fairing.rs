@@ -6,7 +6,7 @@ use x402_runtime::{Completion, Gate};
 
 use crate::catcher::ChallengeCatcher;
 use crate::guard::NOT_SERVED;
-use crate::response::{append_headers, build, render_over};
+use crate::response::{append_headers, build, make_private, render_over};
 use crate::slot::{Installed, Outcome, ParkedCount, RouteId, Slot};
 
 /// The fairing that makes `Payment` guards work and settles after the handler.
@@ -96,7 +96,12 @@ impl Fairing for X402Fairing {
             NOT_SERVED
         };
         match self.gate.finish(pending, status).await {
-            Completion::Deliver(headers) => append_headers(response, headers),
+            Completion::Deliver { headers, private } => {
+                append_headers(response, headers);
+                if private {
+                    make_private(response);
+                }
+            }
             // The handler's response is withdrawn entirely, headers included.
             Completion::Replace(parts) => *response = build(parts),
         }

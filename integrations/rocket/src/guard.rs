@@ -1,38 +1,39 @@
-use std::marker::PhantomData;
-use std::ops::Deref;
-
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
 use rocket::response::{self, Responder};
 use rocket::{Ignite, Request, Rocket, Sentinel};
-use x402_runtime::{PaymentInfo, PriceTag, Reason, Rejection};
+use x402_runtime::{PaidRoute, Reason, Rejection};
 
 use crate::response::build;
-use crate::slot::{self, Installed, RouteId, Slot};
+use crate::slot::{self, Installed, RouteId, SettleHandle, Slot};
 use crate::view::RocketView;
 
 /// What a request to a route forwarded elsewhere reports to the gate: Rocket's own status for
 /// a forward. The paid handler did not answer, so nothing is settled.
 pub(crate) const NOT_SERVED: u16 = 404;
 
-/// The payment behind a request to a `#[paid]` handler.
-///
-/// Taking it as a parameter is what makes a handler paid: as a request guard it evaluates the
-/// request's payment header against the route's price and only succeeds for a verified payment
-/// (or a valid entitlement); otherwise the client gets the 402 challenge or the rejection with
-/// its reason, and the handler does not run. `#[paid]` fills in the type parameter; it derefs
-/// to [`PaymentInfo`].
-///
-/// It is also a [`Sentinel`]: a Rocket instance with a route that takes a `Payment` refuses to
-/// launch unless [`X402::fairing`](crate::X402::fairing) is attached.
+x402_runtime::__payment_types!(SettleHandle);
+
+impl<'r, 'o: 'r> Responder<'r, 'o> for PaymentRejection {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'o> {
+        // Rendered here, so the fairing must not render it again.
+        let _ = Slot::of(request).take_rejection(RouteId::of(request), self.0.status());
+        Ok(build(self.0.to_response()))
+    }
+}
+
+/// As a request guard, `Payment` evaluates the request against the route's price (or an
+/// entitlement token); the fairing settles after the handler. It is also a [`Sentinel`]: a
+/// Rocket instance with a route that takes a `Payment` refuses to launch unless
+/// [`X402::fairing`](crate::X402::fairing) is attached.
 ///
 /// ```
 /// use rocket::get;
-/// use rocket_x402::{Payment, PriceTag, RouteSpec};
+/// use rocket_x402::{PaidRoute, Payment, RouteSpec};
 ///
 /// // What #[paid(price = "0.01 USDC", network = "base")] generates, written by hand:
 /// struct Weather;
-/// impl PriceTag for Weather {
+/// impl PaidRoute for Weather {
 ///     fn spec() -> &'static RouteSpec {
 ///         static SPEC: RouteSpec = RouteSpec::fixed("0.01 USDC").networks(&["base"]);
 ///         &SPEC
@@ -45,83 +46,8 @@ pub(crate) const NOT_SERVED: u16 = 404;
 /// }
 /// # let _ = rocket::routes![weather];
 /// ```
-pub struct Payment<T = Unpriced> {
-    info: PaymentInfo,
-    tag: PhantomData<fn() -> T>,
-}
-
-/// The type parameter of a [`Payment`] whose handler lacks `#[paid]`; it has no price, so such
-/// a handler does not compile.
-#[derive(Debug)]
-pub enum Unpriced {}
-
-impl<T> Payment<T> {
-    /// The payment details.
-    pub fn info(&self) -> &PaymentInfo {
-        &self.info
-    }
-
-    /// Takes the payment details.
-    pub fn into_info(self) -> PaymentInfo {
-        self.info
-    }
-}
-
-impl<T> Deref for Payment<T> {
-    type Target = PaymentInfo;
-
-    fn deref(&self) -> &PaymentInfo {
-        &self.info
-    }
-}
-
-impl<T> std::fmt::Debug for Payment<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Payment").field(&self.info).finish()
-    }
-}
-
-/// Why a `Payment` guard failed: a 402 challenge, a rejected payment or an infrastructure
-/// failure. Its response (status, headers, JSON body with a reason code) comes from the
-/// runtime; the fairing sends it in place of Rocket's error page, and a handler that takes
-/// `Result<Payment<T>, PaymentRejection>` can return it as a responder.
-pub struct PaymentRejection(Rejection);
-
-impl PaymentRejection {
-    /// The runtime's rejection.
-    pub fn rejection(&self) -> &Rejection {
-        &self.0
-    }
-}
-
-/// Short, because Rocket logs a failed guard's error with `{:?}`: the reason, status and
-/// message, without the whole challenge.
-impl std::fmt::Debug for PaymentRejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("PaymentRejection")
-            .field(&format_args!("{}", self.0))
-            .finish()
-    }
-}
-
-impl std::fmt::Display for PaymentRejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for PaymentRejection {}
-
-impl<'r, 'o: 'r> Responder<'r, 'o> for PaymentRejection {
-    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'o> {
-        // Rendered here, so the fairing must not render it again.
-        let _ = Slot::of(request).take_rejection(RouteId::of(request), self.0.status());
-        Ok(build(self.0.to_response()))
-    }
-}
-
 #[rocket::async_trait]
-impl<'r, T: PriceTag> FromRequest<'r> for Payment<T> {
+impl<'r, T: PaidRoute> FromRequest<'r> for Payment<T> {
     type Error = PaymentRejection;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
@@ -153,10 +79,10 @@ impl<'r, T: PriceTag> FromRequest<'r> for Payment<T> {
                     route,
                     slot::Outcome::Admitted(admission.pending),
                 );
-                Outcome::Success(Payment {
-                    info: admission.payment,
-                    tag: PhantomData,
-                })
+                Outcome::Success(Payment::new(
+                    admission.payment,
+                    Some(SettleHandle::new(installed.gate.clone(), slot.clone())),
+                ))
             }
             Err(rejection) => {
                 let parts = rejection.to_response();

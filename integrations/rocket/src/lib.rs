@@ -8,10 +8,10 @@
 //!
 //! ```no_run
 //! use rocket::{get, routes};
-//! use rocket_x402::{Payment, PriceTag, RouteSpec, X402};
+//! use rocket_x402::{PaidRoute, Payment, RouteSpec, X402};
 //!
 //! # struct Weather;
-//! # impl PriceTag for Weather {
+//! # impl PaidRoute for Weather {
 //! #     fn spec() -> &'static RouteSpec {
 //! #         static SPEC: RouteSpec = RouteSpec::fixed("0.01 USDC").networks(&["base-sepolia"]);
 //! #         &SPEC
@@ -64,10 +64,12 @@ use std::sync::Arc;
 
 pub use fairing::X402Fairing;
 pub use guard::{Payment, PaymentRejection, Unpriced};
+
 #[doc(inline)]
 pub use x402_runtime::paid;
 pub use x402_runtime::{
-    Access, ConfigError, Gate, PaymentInfo, PriceTag, RouteSpec, SettleMode, X402Builder,
+    Access, ConfigError, Gate, PaidRoute, PaymentInfo, RouteSpec, SettleMode, ShutdownReport,
+    X402Builder,
 };
 
 /// An x402 configuration for Rocket: build it once at start-up, then attach
@@ -96,6 +98,12 @@ impl X402 {
     /// The runtime gate (networks, facilitator, dev ledger).
     pub fn gate(&self) -> &Arc<Gate> {
         &self.gate
+    }
+
+    /// Waits up to `limit` for settlements still in flight, for a graceful shutdown (call it
+    /// after `launch()` returned). See [`Gate::shutdown`].
+    pub async fn shutdown(&self, limit: std::time::Duration) -> ShutdownReport {
+        self.gate.shutdown(limit).await
     }
 }
 

@@ -25,6 +25,14 @@ pub(crate) fn append_headers(response: &mut Response<'_>, headers: Vec<(&'static
 
 /// Makes `response` the runtime's: its status, headers (replacing any of the same names) and
 /// body. Headers of other names, such as those Rocket and earlier fairings added, stay.
+/// Marks a paid response as private to the client (see
+/// [`paid_cache_control`](x402_runtime::response::paid_cache_control)).
+pub(crate) fn make_private(response: &mut Response<'_>) {
+    let value =
+        x402_runtime::response::paid_cache_control(response.headers().get_one("cache-control"));
+    response.set_header(Header::new("cache-control", value));
+}
+
 pub(crate) fn render_over(response: &mut Response<'_>, parts: ResponseParts) {
     response.set_status(Status::new(parts.status));
     for (name, _) in &parts.headers {

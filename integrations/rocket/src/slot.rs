@@ -72,9 +72,10 @@ pub(crate) struct Parked {
     _counted: Counted,
 }
 
-/// The request-local slot the guard parks its outcome in.
-#[derive(Default)]
-pub(crate) struct Slot(Mutex<Option<Parked>>);
+/// The request-local slot the guard parks its outcome in. Shared (an `Arc`) with the
+/// request's `Payment`, which settles a `settle = "before"` payment through it.
+#[derive(Default, Clone)]
+pub(crate) struct Slot(Arc<Mutex<Option<Parked>>>);
 
 impl Slot {
     /// This request's slot.
@@ -95,6 +96,10 @@ impl Slot {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
+    fn restore(&self, parked: Parked) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(parked);
+    }
+
     /// Takes the parked rejection if it is the one to render for an error response with
     /// `status` on `route`; anything else stays parked.
     pub(crate) fn take_rejection(&self, route: RouteId, status: u16) -> Option<ResponseParts> {
@@ -110,6 +115,32 @@ impl Slot {
                 None
             }
         }
+    }
+}
+
+/// What a Rocket `Payment` holds to settle a `settle = "before"` payment before its handler.
+pub(crate) struct SettleHandle {
+    gate: Arc<Gate>,
+    slot: Slot,
+}
+
+impl SettleHandle {
+    pub(crate) fn new(gate: Arc<Gate>, slot: Slot) -> Self {
+        SettleHandle { gate, slot }
+    }
+}
+
+impl x402_runtime::__private::SettleHandle for SettleHandle {
+    async fn settle_before(&self) -> Result<Option<String>, x402_runtime::Rejection> {
+        let Some(mut parked) = self.slot.take() else {
+            return Ok(None);
+        };
+        let result = match &mut parked.outcome {
+            Outcome::Admitted(pending) => self.gate.settle_before(pending).await,
+            Outcome::Rejected(_) => Ok(None),
+        };
+        self.slot.restore(parked);
+        result
     }
 }
 

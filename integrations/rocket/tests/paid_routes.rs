@@ -11,7 +11,7 @@ use rocket::http::{Cookie, CookieJar, Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::request::{FromRequest, Outcome};
 use rocket::{Build, Config, Request, Rocket, State, catch, catchers, get, routes};
-use rocket_x402::{Access, Payment, PaymentRejection, PriceTag, RouteSpec, SettleMode, X402};
+use rocket_x402::{Access, PaidRoute, Payment, PaymentRejection, RouteSpec, SettleMode, X402};
 use x402_protocol::client::sign_payment;
 use x402_protocol::eip3009::LocalSigner;
 use x402_protocol::facilitator::{PaymentRequirements, SettleResponse};
@@ -23,7 +23,7 @@ const PAY_TO: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 macro_rules! tag {
     ($name:ident, $spec:expr) => {
         struct $name;
-        impl PriceTag for $name {
+        impl PaidRoute for $name {
             fn spec() -> &'static RouteSpec {
                 static SPEC: RouteSpec = $spec;
                 &SPEC
@@ -134,8 +134,9 @@ fn dynamic(payment: Payment<Dynamic>) -> String {
     payment.amount_display()
 }
 #[get("/before")]
-fn before(payment: Payment<Before>) -> String {
-    payment.transaction().unwrap_or("none").to_owned()
+async fn before(mut payment: Payment<Before>) -> Result<String, PaymentRejection> {
+    payment.settle().await?;
+    Ok(payment.transaction().unwrap_or("none").to_owned())
 }
 #[get("/pass")]
 fn pass(payment: Payment<Pass>, cookies: &CookieJar<'_>) -> String {
@@ -289,7 +290,7 @@ fn server(
     if let Some(ledger) = x402.gate().dev_ledger() {
         for network in x402.gate().registry().networks() {
             ledger.fund(
-                network.chain_id,
+                &network.caip2,
                 network.default_asset.address,
                 payer.address(),
                 U256::from(1_000_000u64),
@@ -487,7 +488,7 @@ fn balance(x402: &X402, who: x402_protocol::Address) -> U256 {
     x402.gate()
         .dev_ledger()
         .unwrap()
-        .balance(network.chain_id, network.default_asset.address, who)
+        .balance(&network.caip2, network.default_asset.address, who)
 }
 
 fn transfers(x402: &X402) -> usize {
@@ -862,7 +863,7 @@ async fn a_failed_settlement_withdraws_the_handlers_response() {
         let payer = LocalSigner::random();
         let network = x402.gate().registry().network("base-sepolia").unwrap();
         x402.gate().dev_ledger().unwrap().fund(
-            network.chain_id,
+            &network.caip2,
             network.default_asset.address,
             payer.address(),
             U256::from(10_000u64),

@@ -13,7 +13,7 @@ use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket::request::{FromRequest, Outcome};
 use rocket::{Build, Config, Request, Rocket, get, routes};
-use rocket_x402::{Payment, PaymentRejection, PriceTag, RouteSpec, X402};
+use rocket_x402::{PaidRoute, Payment, PaymentRejection, RouteSpec, X402};
 
 const FIX: &str = "rocket::build().attach(x402.fairing())";
 
@@ -54,7 +54,7 @@ fn logged(needle: &str) -> Vec<String> {
 }
 
 struct Weather;
-impl PriceTag for Weather {
+impl PaidRoute for Weather {
     fn spec() -> &'static RouteSpec {
         static SPEC: RouteSpec = RouteSpec::fixed("0.01 USDC").networks(&["base-sepolia"]);
         &SPEC

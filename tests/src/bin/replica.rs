@@ -47,10 +47,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let replay = RedisReplayStore::connect(redis.as_str())
         .await?
         .with_prefix(format!("{prefix}replay:"))
-        .with_timeout(std::time::Duration::from_millis(500));
+        .with_timeout(std::time::Duration::from_secs(2));
     let grants = RedisEntitlementStore::from_manager(replay.manager().clone())
         .with_prefix(format!("{prefix}grant:"))
-        .with_timeout(std::time::Duration::from_millis(500));
+        .with_timeout(std::time::Duration::from_secs(2));
     let x402: X402 = X402::builder()
         .read_env()
         .replay_store(replay)

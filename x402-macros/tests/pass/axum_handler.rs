@@ -1,6 +1,6 @@
 // axum: a `#[paid]` handler is an ordinary axum handler (no route attribute, no order rule).
 use axum::{Router, routing::get};
-use axum_x402::{Payment, PriceTag, X402, paid};
+use axum_x402::{Payment, PaidRoute, X402, paid};
 
 #[paid(price = "$0.01", network = ["base", "base-sepolia"], protocol = "v2")]
 async fn weather(payment: Payment) -> String {
@@ -14,7 +14,7 @@ fn main() {
         .build()
         .unwrap();
     let _app: Router = Router::new().route("/weather", get(weather)).layer(x402.layer());
-    let spec = <__X402Tag_weather as PriceTag>::spec();
+    let spec = <__X402Tag_weather as PaidRoute>::spec();
     assert_eq!(spec.networks, ["base", "base-sepolia"]);
     assert_eq!(spec.only, Some(x402_runtime::ProtocolVersion::V2));
 }

@@ -17,13 +17,13 @@ async fn through_reexport(payment: Payment) {
     let _ = payment;
 }
 
-/// A runtime look-alike whose `PriceTag` is a different trait from x402_runtime's: the handler
+/// A runtime look-alike whose `PaidRoute` is a different trait from x402_runtime's: the handler
 /// below only compiles if the output names this module's items, not `::x402_runtime`'s.
 mod lookalike {
     pub mod __private {
         pub use x402_runtime::__private::*;
 
-        pub trait PriceTag {
+        pub trait PaidRoute {
             fn spec() -> &'static RouteSpec;
         }
     }
@@ -34,7 +34,7 @@ async fn through_lookalike(payment: Payment) {
     let _ = payment;
 }
 
-fn lookalike_spec<T: lookalike::__private::PriceTag, R>(
+fn lookalike_spec<T: lookalike::__private::PaidRoute, R>(
     _: fn(Payment<T>) -> R,
 ) -> &'static x402_runtime::RouteSpec {
     T::spec()

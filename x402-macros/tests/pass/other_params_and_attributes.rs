@@ -6,7 +6,7 @@
 mod support;
 
 use support::{fixed, run, spec_of_2nd_of_3};
-use x402_runtime::{PriceTag, paid};
+use x402_runtime::{PaidRoute, paid};
 
 /// A module path in front of `Payment`, as with `axum_x402::Payment`.
 mod framework {
@@ -46,5 +46,5 @@ fn main() {
     let _still_usable = payment;
     let debug = format!("{payment:?}");
     assert!(debug.starts_with("Payment(PhantomData<") && debug.ends_with("__X402Tag_report>)"), "{debug}");
-    assert!(std::ptr::eq(<__X402Tag_report as PriceTag>::spec(), spec));
+    assert!(std::ptr::eq(<__X402Tag_report as PaidRoute>::spec(), spec));
 }

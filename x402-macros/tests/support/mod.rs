@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use x402_runtime::{PriceSpec, PriceTag, RouteSpec};
+use x402_runtime::{PriceSpec, PaidRoute, RouteSpec};
 
 /// Shaped like the integrations' extractors: generic over the route's tag, with a default so
 /// that the type can be written bare before `#[paid]` fills it in. Derives add `T: Trait`
@@ -21,13 +21,22 @@ impl<T> Payment<T> {
     }
 }
 
+/// What `settle = "before"` handlers call first; the stand-in has nothing to settle.
+impl<T: Send> x402_runtime::__private::SettleFirst for Payment<T> {
+    type Rejection = ();
+
+    async fn settle_first(&mut self) -> Result<(), ()> {
+        Ok(())
+    }
+}
+
 /// The spec of a one-parameter handler, read through the type of its parameter.
-pub fn spec_of<T: PriceTag, R>(_: fn(Payment<T>) -> R) -> &'static RouteSpec {
+pub fn spec_of<T: PaidRoute, R>(_: fn(Payment<T>) -> R) -> &'static RouteSpec {
     T::spec()
 }
 
 /// The spec of a handler whose `Payment` is the second of three parameters.
-pub fn spec_of_2nd_of_3<A, T: PriceTag, B, R>(_: fn(A, Payment<T>, B) -> R) -> &'static RouteSpec {
+pub fn spec_of_2nd_of_3<A, T: PaidRoute, B, R>(_: fn(A, Payment<T>, B) -> R) -> &'static RouteSpec {
     T::spec()
 }
 

@@ -2,77 +2,145 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use x402_protocol::eip3009::RecoveryBackend;
-use x402_protocol::exact::{EXACT, ExactEvmPayload};
 use x402_protocol::facilitator::{
-    FacilitatorRequest, SettleResponse, SupportedKind, SupportedResponse, VerifyResponse,
+    FacilitatorRequest, PaymentPayload, SettleResponse, SupportedKind, SupportedResponse,
+    VerifyResponse,
 };
-use x402_protocol::verify::{InvalidPayment, VerifiedPayment, verify_payment_with};
-use x402_protocol::{Address, NetworkRegistry, ProtocolVersion, Reason};
+use x402_protocol::verify::{InvalidPayment, VerifiedPayment};
+use x402_protocol::{ChainAddress, NetworkInfo, NetworkRegistry, ProtocolVersion, Reason, U256};
 
 use super::{DevLedger, Facilitator, FacilitatorError};
 use crate::clock::{Clock, SystemClock};
+use crate::scheme::Schemes;
 
 /// Why a [`Settler`] did not accept or settle a payment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SettlerError {
-    /// The payment is not acceptable (spent nonce, short balance, reverted transfer…): the
-    /// client gets a 402 with the reason.
+    /// The payment is not acceptable (spent nonce, short balance, a transfer that would
+    /// revert…): the client gets a 402 with the reason.
     #[error(transparent)]
     Rejected(#[from] InvalidPayment),
-    /// The settler's backend (a chain node, a database) failed, so nothing can be said about
-    /// the payment: the client gets a 502 and the payer is not blamed. The message is logged,
-    /// not sent.
+    /// The settler's backend (a chain node, a database) failed before anything was submitted,
+    /// so the payment is untouched: the client gets a 502 and the payer is not blamed. The
+    /// message is logged, not sent.
     #[error("settlement backend unavailable: {0}")]
     Unavailable(String),
+}
+
+/// How a settlement ended, as far as the settler can prove.
+///
+/// Only a settler can prove that a payment was *not* executed; anything it cannot prove either
+/// way is [`Unknown`](SettleOutcome::Unknown), never a failure, so that a payer is never asked
+/// to pay again for a transfer that may still land.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SettleOutcome {
+    /// The funds moved: the transaction that moved them (empty when nothing had to move, an
+    /// `upto` payment charged zero), and the amount.
+    Settled {
+        /// Transaction id (`0x…` hash on EVM, base58 signature on Solana).
+        transaction: String,
+        /// Atomic amount moved.
+        amount: U256,
+    },
+    /// Definitely not executed: refused before submission, reverted on chain, or shown unused
+    /// by the chain. The payment may be retried.
+    Failed(SettlerError),
+    /// Submitted, or possibly submitted, without a verdict in time (a receipt that did not
+    /// arrive, a node that stopped answering after the send).
+    Unknown {
+        /// The transaction, when it was submitted and its id is known.
+        transaction: Option<String>,
+        /// What is known, for the operator's log.
+        detail: String,
+    },
 }
 
 /// Where an [`EmbeddedFacilitator`] moves funds once a payment is verified.
 #[async_trait]
 pub trait Settler: Send + Sync + 'static {
-    /// Ledger checks for a verified payment: the nonce is unused and the balance covers it.
+    /// Whether it settles payments on `network` (the dev ledger: every network; a chain
+    /// settler: its own chain).
+    fn settles(&self, network: &NetworkInfo) -> bool {
+        let _ = network;
+        true
+    }
+
+    /// Ledger checks for a verified payment: the nonce is unused, the balance covers it, the
+    /// transfer would succeed.
     async fn check(
         &self,
         payment: &VerifiedPayment,
-        payload: &ExactEvmPayload,
+        payload: &PaymentPayload,
     ) -> Result<(), SettlerError>;
-    /// Moves the funds and returns the transaction id.
+
+    /// Moves `amount` (the payment's amount, or less for `upto`) and says how that ended.
     async fn settle(
         &self,
         payment: &VerifiedPayment,
-        payload: &ExactEvmPayload,
-    ) -> Result<String, SettlerError>;
+        payload: &PaymentPayload,
+        amount: U256,
+    ) -> SettleOutcome;
+
+    /// Turns an earlier [`SettleOutcome::Unknown`] into a verdict by asking the chain (a
+    /// receipt, the authorization's state), or says it is still unknown. The default knows
+    /// nothing more.
+    async fn resolve(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+        transaction: Option<&str>,
+    ) -> SettleOutcome {
+        let _ = (payment, payload);
+        SettleOutcome::Unknown {
+            transaction: transaction.map(str::to_owned),
+            detail: "this settler cannot look up earlier settlements".to_owned(),
+        }
+    }
+
     /// Addresses that submit transactions, listed under `signers` in `/supported`.
-    fn signers(&self) -> Vec<Address> {
+    fn signers(&self) -> Vec<ChainAddress> {
         Vec::new()
     }
 }
 
 #[async_trait]
 impl<S: Settler + ?Sized> Settler for Arc<S> {
+    fn settles(&self, network: &NetworkInfo) -> bool {
+        (**self).settles(network)
+    }
     async fn check(
         &self,
         payment: &VerifiedPayment,
-        payload: &ExactEvmPayload,
+        payload: &PaymentPayload,
     ) -> Result<(), SettlerError> {
         (**self).check(payment, payload).await
     }
     async fn settle(
         &self,
         payment: &VerifiedPayment,
-        payload: &ExactEvmPayload,
-    ) -> Result<String, SettlerError> {
-        (**self).settle(payment, payload).await
+        payload: &PaymentPayload,
+        amount: U256,
+    ) -> SettleOutcome {
+        (**self).settle(payment, payload, amount).await
     }
-    fn signers(&self) -> Vec<Address> {
+    async fn resolve(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+        transaction: Option<&str>,
+    ) -> SettleOutcome {
+        (**self).resolve(payment, payload, transaction).await
+    }
+    fn signers(&self) -> Vec<ChainAddress> {
         (**self).signers()
     }
 }
 
-/// A facilitator in the server's own process: verifies with real signature recovery and every
-/// check of the spec, then settles through a [`Settler`] (a [`DevLedger`] unless told
-/// otherwise).
+/// A facilitator in the server's own process: verifies with the configured [`Schemes`] (real
+/// signature recovery and every check of the spec), then settles through a [`Settler`] per
+/// network (a [`DevLedger`] unless told otherwise).
 ///
 /// ```
 /// use x402_runtime::facilitator::EmbeddedFacilitator;
@@ -84,17 +152,18 @@ impl<S: Settler + ?Sized> Settler for Arc<S> {
 pub struct EmbeddedFacilitator {
     registry: Arc<NetworkRegistry>,
     clock: Arc<dyn Clock>,
-    settler: Arc<dyn Settler>,
+    schemes: Schemes,
+    settlers: Vec<Arc<dyn Settler>>,
     dev_ledger: Option<Arc<DevLedger>>,
-    backend: RecoveryBackend,
 }
 
 impl std::fmt::Debug for EmbeddedFacilitator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmbeddedFacilitator")
             .field("networks", &self.registry.names().collect::<Vec<_>>())
+            .field("schemes", &self.schemes)
+            .field("settlers", &self.settlers.len())
             .field("dev_ledger", &self.dev_ledger.is_some())
-            .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
 }
@@ -104,9 +173,9 @@ impl std::fmt::Debug for EmbeddedFacilitator {
 pub struct EmbeddedFacilitatorBuilder {
     registry: Option<Arc<NetworkRegistry>>,
     clock: Option<Arc<dyn Clock>>,
-    settler: Option<Arc<dyn Settler>>,
+    schemes: Option<Schemes>,
+    settlers: Vec<Arc<dyn Settler>>,
     dev_ledger: Option<Arc<DevLedger>>,
-    backend: Option<RecoveryBackend>,
 }
 
 impl EmbeddedFacilitatorBuilder {
@@ -122,43 +191,46 @@ impl EmbeddedFacilitatorBuilder {
         self
     }
 
-    /// Settles into this dev ledger (the default is a fresh one).
+    /// The schemes it verifies with (default: the built-in ones).
+    pub fn schemes(mut self, schemes: Schemes) -> Self {
+        self.schemes = Some(schemes);
+        self
+    }
+
+    /// Settles into this dev ledger, for every network no other settler takes (without any
+    /// settler, a fresh dev ledger is used).
     pub fn dev_ledger(mut self, ledger: Arc<DevLedger>) -> Self {
-        self.dev_ledger = Some(ledger.clone());
-        self.settler = Some(ledger);
+        self.dev_ledger = Some(ledger);
         self
     }
 
-    /// Settles through another settler, such as an EVM chain.
+    /// Settles through `settler` the networks it [settles](Settler::settles), such as an EVM
+    /// chain. Several settlers may be added (one per chain); the first that takes a network
+    /// settles it.
     pub fn settler(mut self, settler: Arc<dyn Settler>) -> Self {
-        self.settler = Some(settler);
-        self.dev_ledger = None;
-        self
-    }
-
-    /// Which signature-recovery library to use.
-    pub fn recovery_backend(mut self, backend: RecoveryBackend) -> Self {
-        self.backend = Some(backend);
+        self.settlers.push(settler);
         self
     }
 
     /// Builds the facilitator.
     pub fn build(self) -> EmbeddedFacilitator {
-        let (settler, dev_ledger) = match (self.settler, self.dev_ledger) {
-            (Some(settler), ledger) => (settler, ledger),
-            (None, _) => {
-                let ledger = Arc::new(DevLedger::new());
-                (ledger.clone() as Arc<dyn Settler>, Some(ledger))
-            }
+        let mut settlers = self.settlers;
+        let dev_ledger = match (self.dev_ledger, settlers.is_empty()) {
+            (Some(ledger), _) => Some(ledger),
+            (None, true) => Some(Arc::new(DevLedger::new())),
+            (None, false) => None,
         };
+        if let Some(ledger) = &dev_ledger {
+            settlers.push(ledger.clone());
+        }
         EmbeddedFacilitator {
             registry: self
                 .registry
                 .unwrap_or_else(|| Arc::new(NetworkRegistry::builtin())),
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-            settler,
+            schemes: self.schemes.unwrap_or_default(),
+            settlers,
             dev_ledger,
-            backend: self.backend.unwrap_or_default(),
         }
     }
 }
@@ -169,7 +241,7 @@ impl EmbeddedFacilitator {
         EmbeddedFacilitatorBuilder::default()
     }
 
-    /// The dev ledger it settles into, when that is its settler.
+    /// The dev ledger it settles into, when it has one.
     pub fn dev_ledger(&self) -> Option<&Arc<DevLedger>> {
         self.dev_ledger.as_ref()
     }
@@ -179,7 +251,28 @@ impl EmbeddedFacilitator {
         &self.registry
     }
 
-    async fn check(&self, request: &FacilitatorRequest) -> Result<VerifiedPayment, SettlerError> {
+    /// The schemes it verifies with.
+    pub fn schemes(&self) -> &Schemes {
+        &self.schemes
+    }
+
+    fn settler_for(&self, network: &NetworkInfo) -> Result<&Arc<dyn Settler>, SettlerError> {
+        self.settlers
+            .iter()
+            .find(|s| s.settles(network))
+            .ok_or_else(|| {
+                SettlerError::Rejected(InvalidPayment::new(
+                    Reason::INVALID_NETWORK,
+                    format!("this facilitator has no settler for {network}"),
+                ))
+            })
+    }
+
+    /// Verifies a request with its scheme (signature recovery included).
+    pub fn verify_offline(
+        &self,
+        request: &FacilitatorRequest,
+    ) -> Result<VerifiedPayment, InvalidPayment> {
         let version = request.payment_payload.version();
         if u64::from(request.x402_version) != u64::from(version.number()) {
             return Err(InvalidPayment::new(
@@ -188,28 +281,72 @@ impl EmbeddedFacilitator {
                     "x402Version is {} but the payment is {version}",
                     request.x402_version
                 ),
-            )
-            .into());
+            ));
         }
-        let now = self.clock.now_unix();
-        let verified = verify_payment_with(
-            self.backend,
+        self.schemes.verify(
             &request.payment_payload,
             &request.payment_requirements,
             &self.registry,
-            now,
-        )?;
-        self.settler
-            .check(&verified, request.payment_payload.exact())
+            self.clock.now_unix(),
+        )
+    }
+
+    /// The ledger checks of a payment already verified by its scheme: the settler for its
+    /// network confirms the nonce is unused and the balance covers it.
+    pub async fn check_verified(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+    ) -> Result<(), SettlerError> {
+        self.settler_for(&payment.network)?
+            .check(payment, payload)
             .await
-            .map_err(|e| match e {
-                SettlerError::Rejected(mut invalid) => {
-                    invalid.payer = Some(verified.payer);
-                    SettlerError::Rejected(invalid)
-                }
-                unavailable => unavailable,
-            })?;
-        Ok(verified)
+            .map_err(|e| with_payer(e, payment.payer))
+    }
+
+    /// Settles `amount` of a payment already verified by its scheme (no second signature
+    /// recovery): the ledger checks again, then the settler moves the funds.
+    pub async fn settle_verified(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+        amount: U256,
+    ) -> SettleOutcome {
+        let settler = match self.settler_for(&payment.network) {
+            Ok(settler) => settler,
+            Err(error) => return SettleOutcome::Failed(error),
+        };
+        if amount.is_zero() {
+            // Nothing to move (an `upto` payment charged zero): the authorization stays unused.
+            return SettleOutcome::Settled {
+                transaction: String::new(),
+                amount,
+            };
+        }
+        match settler.settle(payment, payload, amount).await {
+            SettleOutcome::Failed(error) => SettleOutcome::Failed(with_payer(error, payment.payer)),
+            other => other,
+        }
+    }
+
+    /// Asks the settler of a payment's network to resolve an earlier unknown outcome.
+    pub async fn resolve_verified(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+        transaction: Option<&str>,
+    ) -> SettleOutcome {
+        match self.settler_for(&payment.network) {
+            Ok(settler) => settler.resolve(payment, payload, transaction).await,
+            Err(error) => SettleOutcome::Failed(error),
+        }
+    }
+}
+
+fn with_payer(error: SettlerError, payer: ChainAddress) -> SettlerError {
+    match error {
+        SettlerError::Rejected(invalid) => SettlerError::Rejected(invalid.with_payer(Some(payer))),
+        unavailable => unavailable,
     }
 }
 
@@ -219,8 +356,53 @@ fn backend_failure(message: String) -> FacilitatorError {
     FacilitatorError::Unreachable(message)
 }
 
-fn payer_string(payer: Option<Address>) -> Option<String> {
-    payer.map(|p| p.to_checksum(None))
+/// The receipt of a settlement outcome, as `/settle` answers it.
+pub fn settle_response(
+    outcome: SettleOutcome,
+    network: &str,
+    payer: Option<ChainAddress>,
+    version: ProtocolVersion,
+) -> Result<SettleResponse, FacilitatorError> {
+    let payer_text = payer.map(|p| p.to_string());
+    Ok(match outcome {
+        SettleOutcome::Settled {
+            transaction,
+            amount,
+        } => SettleResponse {
+            success: true,
+            error_reason: None,
+            error_message: None,
+            payer: payer_text,
+            transaction,
+            network: network.to_owned(),
+            amount: Some(amount.to_string()),
+            extensions: None,
+        },
+        SettleOutcome::Failed(SettlerError::Rejected(e)) => SettleResponse::failure(
+            e.reason.for_version(version),
+            e.message,
+            network,
+            e.payer.or(payer).map(|p| p.to_string()),
+        ),
+        SettleOutcome::Failed(SettlerError::Unavailable(message)) => {
+            return Err(backend_failure(message));
+        }
+        SettleOutcome::Unknown {
+            transaction,
+            detail,
+        } => {
+            tracing::warn!(target: "x402::settlement", ?transaction, %detail, "settlement outcome unknown");
+            SettleResponse {
+                transaction: transaction.unwrap_or_default(),
+                ..SettleResponse::failure(
+                    Reason::SETTLEMENT_PENDING.as_str(),
+                    "the transfer was submitted but its outcome is not known yet; retry with the same payment",
+                    network,
+                    payer_text,
+                )
+            }
+        }
+    })
 }
 
 #[async_trait]
@@ -230,15 +412,31 @@ impl Facilitator for EmbeddedFacilitator {
         request: &FacilitatorRequest,
     ) -> Result<VerifyResponse, FacilitatorError> {
         let version = request.payment_payload.version();
-        Ok(match self.check(request).await {
-            Ok(verified) => VerifyResponse::valid(verified.payer.to_checksum(None)),
-            Err(SettlerError::Rejected(e)) => VerifyResponse::invalid(
-                e.reason.for_version(version),
-                e.message,
-                payer_string(e.payer),
-            ),
-            Err(SettlerError::Unavailable(message)) => return Err(backend_failure(message)),
-        })
+        let claimed = request.payment_payload.payload().claimed_payer();
+        let verified = match self.verify_offline(request) {
+            Ok(verified) => verified,
+            Err(e) => {
+                return Ok(VerifyResponse::invalid(
+                    e.reason.for_version(version),
+                    e.message,
+                    e.payer.or(claimed).map(|p| p.to_string()),
+                ));
+            }
+        };
+        Ok(
+            match self
+                .check_verified(&verified, &request.payment_payload)
+                .await
+            {
+                Ok(()) => VerifyResponse::valid(verified.payer.to_string()),
+                Err(SettlerError::Rejected(e)) => VerifyResponse::invalid(
+                    e.reason.for_version(version),
+                    e.message,
+                    Some(verified.payer.to_string()),
+                ),
+                Err(SettlerError::Unavailable(message)) => return Err(backend_failure(message)),
+            },
+        )
     }
 
     async fn settle(
@@ -247,62 +445,64 @@ impl Facilitator for EmbeddedFacilitator {
     ) -> Result<SettleResponse, FacilitatorError> {
         let version = request.payment_payload.version();
         let network = request.payment_payload.network().to_owned();
-        let payload = request.payment_payload.exact();
-        let outcome = match self.check(request).await {
-            Ok(verified) => self
-                .settler
-                .settle(&verified, payload)
-                .await
-                .map(|tx| (tx, verified.payer)),
-            Err(e) => Err(e),
+        let claimed = request.payment_payload.payload().claimed_payer();
+        let outcome = match self.verify_offline(request) {
+            Ok(verified) => {
+                match self
+                    .check_verified(&verified, &request.payment_payload)
+                    .await
+                {
+                    Ok(()) => {
+                        let amount = request.payment_requirements.amount().min(verified.amount);
+                        self.settle_verified(&verified, &request.payment_payload, amount)
+                            .await
+                    }
+                    Err(error) => SettleOutcome::Failed(error),
+                }
+            }
+            Err(invalid) => SettleOutcome::Failed(SettlerError::Rejected(invalid)),
         };
-        Ok(match outcome {
-            Ok((transaction, payer)) => SettleResponse {
-                success: true,
-                error_reason: None,
-                error_message: None,
-                payer: Some(payer.to_checksum(None)),
-                transaction,
-                network,
-                amount: None,
-                extensions: None,
-            },
-            Err(SettlerError::Rejected(e)) => SettleResponse::failure(
-                e.reason.for_version(version),
-                e.message,
-                network,
-                payer_string(e.payer.or(Some(payload.authorization.from))),
-            ),
-            Err(SettlerError::Unavailable(message)) => return Err(backend_failure(message)),
-        })
+        settle_response(outcome, &network, claimed, version)
     }
 
     async fn supported(&self) -> Result<SupportedResponse, FacilitatorError> {
         let mut kinds = Vec::new();
         for version in [ProtocolVersion::V1, ProtocolVersion::V2] {
             for network in self.registry.networks() {
-                kinds.push(SupportedKind {
-                    x402_version: version.number(),
-                    scheme: EXACT.to_owned(),
-                    network: network.wire_id(version).to_owned(),
-                    extra: None,
-                });
+                if !self.settlers.iter().any(|s| s.settles(network)) {
+                    continue;
+                }
+                let mut names: Vec<&str> = self
+                    .schemes
+                    .iter()
+                    .filter(|s| s.family() == network.family())
+                    .map(|s| s.name())
+                    .collect();
+                names.dedup();
+                for scheme in names {
+                    kinds.push(SupportedKind {
+                        x402_version: version.number(),
+                        scheme: scheme.to_owned(),
+                        network: network.wire_id(version).to_owned(),
+                        extra: None,
+                    });
+                }
             }
         }
-        let signers: Vec<_> = self
-            .settler
-            .signers()
-            .iter()
-            .map(|a| a.to_checksum(None))
-            .collect();
-        let mut signer_map = BTreeMap::new();
-        if !signers.is_empty() {
-            signer_map.insert("eip155:*".to_owned(), serde_json::json!(signers));
+        let mut signer_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for settler in &self.settlers {
+            for signer in settler.signers() {
+                let key = format!("{}:*", signer.family().namespace());
+                signer_map.entry(key).or_default().push(signer.to_string());
+            }
         }
         Ok(SupportedResponse {
             kinds,
             extensions: Vec::new(),
-            signers: signer_map,
+            signers: signer_map
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::json!(v)))
+                .collect(),
         })
     }
 }

@@ -162,7 +162,7 @@ fn classify(error: reqwest::Error) -> FacilitatorError {
     } else if error.is_decode() || error.is_body() {
         FacilitatorError::InvalidResponse(error.to_string())
     } else {
-        FacilitatorError::Unreachable(error.to_string())
+        FacilitatorError::Interrupted(error.to_string())
     }
 }
 

@@ -2,52 +2,53 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use x402_protocol::exact::ExactEvmPayload;
-use x402_protocol::verify::{InvalidPayment, VerifiedPayment};
-use x402_protocol::{Address, B256, Reason, U256, amount::format_units};
+use x402_protocol::facilitator::PaymentPayload;
+use x402_protocol::verify::{InvalidPayment, PaymentKey, VerifiedPayment};
+use x402_protocol::{B256, ChainAddress, Reason, U256};
 
-use super::{Settler, SettlerError};
+use super::{SettleOutcome, Settler, SettlerError};
 
 /// One settled transfer in a [`DevLedger`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transfer {
-    /// Chain id.
-    pub chain_id: u64,
-    /// Token contract.
-    pub asset: Address,
+    /// The network's CAIP-2 id.
+    pub network: String,
+    /// Token contract or mint.
+    pub asset: ChainAddress,
     /// Payer.
-    pub from: Address,
+    pub from: ChainAddress,
     /// Recipient.
-    pub to: Address,
+    pub to: ChainAddress,
     /// Atomic amount.
     pub value: U256,
-    /// The authorization nonce it consumed.
-    pub nonce: B256,
-    /// The synthetic transaction hash reported in the receipt.
+    /// What made the payment unique (its authorization's nonce, its transaction…).
+    pub key: PaymentKey,
+    /// The synthetic transaction id reported in the receipt.
     pub transaction: B256,
 }
 
-type Account = (u64, Address, Address);
+type Account = (String, ChainAddress, ChainAddress);
 
 #[derive(Debug, Default)]
 struct State {
     balances: HashMap<Account, U256>,
-    used: HashSet<(u64, Address, Address, B256)>,
+    used: HashSet<PaymentKey>,
     transfers: Vec<Transfer>,
 }
 
-/// An in-memory token ledger that settles EIP-3009 authorizations the way the token contract
-/// would: each `(from, nonce)` once, never beyond the payer's balance. Development and tests
-/// only: no money moves.
+/// An in-memory token ledger that settles verified payments the way a chain would: each
+/// payment (its [`PaymentKey`]: an authorization's nonce, a transaction) once, never beyond
+/// the payer's balance. Works for every network and scheme, EVM and Solana alike. Development
+/// and tests only: no money moves.
 ///
 /// ```
 /// use x402_protocol::{Address, U256};
 /// use x402_runtime::facilitator::DevLedger;
 ///
 /// let ledger = DevLedger::new();
-/// let (chain, usdc, alice) = (8453, Address::repeat_byte(1), Address::repeat_byte(2));
-/// ledger.fund(chain, usdc, alice, U256::from(1_000_000u64));
-/// assert_eq!(ledger.balance(chain, usdc, alice), U256::from(1_000_000u64));
+/// let (usdc, alice) = (Address::repeat_byte(1), Address::repeat_byte(2));
+/// ledger.fund("eip155:8453", usdc, alice, U256::from(1_000_000u64));
+/// assert_eq!(ledger.balance("eip155:8453", usdc, alice), U256::from(1_000_000u64));
 /// ```
 #[derive(Debug, Default)]
 pub struct DevLedger {
@@ -66,34 +67,40 @@ impl DevLedger {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Credits `amount` atomic units of `asset` on `chain_id` to `account` (a faucet).
-    pub fn fund(&self, chain_id: u64, asset: Address, account: Address, amount: U256) {
+    /// Credits `amount` atomic units of `asset` on `network` (CAIP-2 id) to `account` (a
+    /// faucet).
+    pub fn fund(
+        &self,
+        network: &str,
+        asset: impl Into<ChainAddress>,
+        account: impl Into<ChainAddress>,
+        amount: U256,
+    ) {
         let mut state = self.lock();
         let balance = state
             .balances
-            .entry((chain_id, asset, account))
+            .entry((network.to_owned(), asset.into(), account.into()))
             .or_default();
         *balance = balance.saturating_add(amount);
     }
 
     /// The balance of `account`.
-    pub fn balance(&self, chain_id: u64, asset: Address, account: Address) -> U256 {
+    pub fn balance(
+        &self,
+        network: &str,
+        asset: impl Into<ChainAddress>,
+        account: impl Into<ChainAddress>,
+    ) -> U256 {
         self.lock()
             .balances
-            .get(&(chain_id, asset, account))
+            .get(&(network.to_owned(), asset.into(), account.into()))
             .copied()
             .unwrap_or_default()
     }
 
-    /// Whether an authorization nonce was consumed.
-    pub fn authorization_used(
-        &self,
-        chain_id: u64,
-        asset: Address,
-        from: Address,
-        nonce: B256,
-    ) -> bool {
-        self.lock().used.contains(&(chain_id, asset, from, nonce))
+    /// Whether a payment was settled.
+    pub fn is_used(&self, key: &PaymentKey) -> bool {
+        self.lock().used.contains(key)
     }
 
     /// Every transfer so far, oldest first.
@@ -104,36 +111,29 @@ impl DevLedger {
     fn check_locked(
         state: &State,
         payment: &VerifiedPayment,
-        payload: &ExactEvmPayload,
+        amount: U256,
     ) -> Result<(), InvalidPayment> {
-        let auth = &payload.authorization;
-        let chain = payment.network.chain_id;
-        if state
-            .used
-            .contains(&(chain, payment.asset, auth.from, auth.nonce))
-        {
+        if state.used.contains(&payment.key) {
             return Err(InvalidPayment::new(
                 Reason::NONCE_ALREADY_USED,
-                format!(
-                    "authorization nonce {} of {} was already used",
-                    auth.nonce, auth.from
-                ),
+                format!("payment {} was already settled", payment.key),
             ));
         }
         let balance = state
             .balances
-            .get(&(chain, payment.asset, auth.from))
+            .get(&(
+                payment.network.caip2.to_string(),
+                payment.asset,
+                payment.payer,
+            ))
             .copied()
             .unwrap_or_default();
-        if balance < auth.value {
+        if balance < amount {
             return Err(InvalidPayment::new(
                 Reason::INSUFFICIENT_FUNDS,
                 format!(
-                    "{} holds {} atomic units, needs {} ({} more)",
-                    auth.from,
-                    balance,
-                    auth.value,
-                    format_units(auth.value - balance, 0)
+                    "{} holds {balance} atomic units, needs {amount}",
+                    payment.payer
                 ),
             ));
         }
@@ -146,49 +146,68 @@ impl Settler for DevLedger {
     async fn check(
         &self,
         payment: &VerifiedPayment,
-        payload: &ExactEvmPayload,
+        _payload: &PaymentPayload,
     ) -> Result<(), SettlerError> {
-        Ok(Self::check_locked(&self.lock(), payment, payload)?)
+        Ok(Self::check_locked(&self.lock(), payment, payment.amount)?)
     }
 
     async fn settle(
         &self,
         payment: &VerifiedPayment,
-        payload: &ExactEvmPayload,
-    ) -> Result<String, SettlerError> {
-        let auth = &payload.authorization;
-        let chain = payment.network.chain_id;
+        _payload: &PaymentPayload,
+        amount: U256,
+    ) -> SettleOutcome {
+        let network = payment.network.caip2.to_string();
         let mut state = self.lock();
-        Self::check_locked(&state, payment, payload)?;
-        // Checked above: the balance covers the value.
+        if let Err(invalid) = Self::check_locked(&state, payment, amount) {
+            return SettleOutcome::Failed(invalid.into());
+        }
+        // Checked above: the balance covers the amount.
         let from = state
             .balances
-            .entry((chain, payment.asset, auth.from))
+            .entry((network.clone(), payment.asset, payment.payer))
             .or_default();
-        *from -= auth.value;
+        *from -= amount;
         let to = state
             .balances
-            .entry((chain, payment.asset, auth.to))
+            .entry((network.clone(), payment.asset, payment.pay_to))
             .or_default();
-        *to = to.saturating_add(auth.value);
-        state
-            .used
-            .insert((chain, payment.asset, auth.from, auth.nonce));
-        let mut preimage = Vec::with_capacity(8 + 20 + 20 + 32);
-        preimage.extend_from_slice(&chain.to_be_bytes());
-        preimage.extend_from_slice(payment.asset.as_slice());
-        preimage.extend_from_slice(auth.from.as_slice());
-        preimage.extend_from_slice(auth.nonce.as_slice());
-        let transaction = alloy_primitives::keccak256(preimage);
+        *to = to.saturating_add(amount);
+        state.used.insert(payment.key.clone());
+        let transaction = alloy_primitives::keccak256(payment.key.as_str());
         state.transfers.push(Transfer {
-            chain_id: chain,
+            network,
             asset: payment.asset,
-            from: auth.from,
-            to: auth.to,
-            value: auth.value,
-            nonce: auth.nonce,
+            from: payment.payer,
+            to: payment.pay_to,
+            value: amount,
+            key: payment.key.clone(),
             transaction,
         });
-        Ok(transaction.to_string())
+        SettleOutcome::Settled {
+            transaction: transaction.to_string(),
+            amount,
+        }
+    }
+
+    /// The ledger knows every settlement it made: a payment it settled is settled, one it did
+    /// not is (provably) not.
+    async fn resolve(
+        &self,
+        payment: &VerifiedPayment,
+        _payload: &PaymentPayload,
+        _transaction: Option<&str>,
+    ) -> SettleOutcome {
+        let state = self.lock();
+        match state.transfers.iter().find(|t| t.key == payment.key) {
+            Some(transfer) => SettleOutcome::Settled {
+                transaction: transfer.transaction.to_string(),
+                amount: transfer.value,
+            },
+            None => SettleOutcome::Failed(SettlerError::Rejected(InvalidPayment::new(
+                Reason::SETTLEMENT_FAILED,
+                "the dev ledger never settled this payment",
+            ))),
+        }
     }
 }

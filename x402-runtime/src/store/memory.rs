@@ -15,7 +15,8 @@ pub struct MemoryReplayStore {
 
 #[derive(Debug, Default)]
 struct Entries {
-    map: HashMap<ReplayKey, Instant>,
+    /// Key → (expiry, owner).
+    map: HashMap<ReplayKey, (Instant, String)>,
     next_sweep_len: usize,
 }
 
@@ -31,7 +32,7 @@ impl MemoryReplayStore {
         self.lock()
             .map
             .values()
-            .filter(|expiry| **expiry > now)
+            .filter(|(expiry, _)| *expiry > now)
             .count()
     }
 
@@ -51,7 +52,12 @@ impl MemoryReplayStore {
 
 #[async_trait]
 impl ReplayStore for MemoryReplayStore {
-    async fn insert_if_absent(&self, key: &ReplayKey, ttl: Duration) -> Result<bool, StoreError> {
+    async fn insert_if_absent(
+        &self,
+        key: &ReplayKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let now = Instant::now();
         // Fail closed in the (practically impossible) case that the clock cannot represent
         // the expiry: recording nothing would let the authorization be replayed.
@@ -61,20 +67,27 @@ impl ReplayStore for MemoryReplayStore {
         let mut entries = self.lock();
         // Sweep when the map has doubled since the last sweep: amortised O(1) per insert.
         if entries.map.len() >= entries.next_sweep_len {
-            entries.map.retain(|_, expiry| *expiry > now);
+            entries.map.retain(|_, (expiry, _)| *expiry > now);
             entries.next_sweep_len = (entries.map.len() * 2).max(1024);
         }
         match entries.map.get(key) {
-            Some(existing) if *existing > now => Ok(false),
+            Some((existing, _)) if *existing > now => Ok(false),
             _ => {
-                entries.map.insert(*key, expiry);
+                entries.map.insert(key.clone(), (expiry, owner.to_owned()));
                 Ok(true)
             }
         }
     }
 
-    async fn remove(&self, key: &ReplayKey) -> Result<(), StoreError> {
-        self.lock().map.remove(key);
+    async fn remove(&self, key: &ReplayKey, owner: &str) -> Result<(), StoreError> {
+        let mut entries = self.lock();
+        if entries
+            .map
+            .get(key)
+            .is_some_and(|(_, held_by)| held_by == owner)
+        {
+            entries.map.remove(key);
+        }
         Ok(())
     }
 }

@@ -8,11 +8,10 @@
 //!
 //! Every backend passes the same conformance suite (`x402-runtime/tests/support/`).
 
-use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use x402_protocol::{Address, B256};
+use x402_protocol::verify::PaymentKey;
 
 mod entitlement;
 mod memory;
@@ -41,29 +40,9 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// One payment authorization: at most one request may be served with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ReplayKey {
-    /// Chain the authorization is for.
-    pub chain_id: u64,
-    /// Token contract.
-    pub asset: Address,
-    /// Payer (`authorization.from`).
-    pub payer: Address,
-    /// `authorization.nonce`.
-    pub nonce: B256,
-}
-
-impl fmt::Display for ReplayKey {
-    /// `chain:asset:payer:nonce`, lower-case hex; the key backends store.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{:x}:{:x}:{:x}",
-            self.chain_id, self.asset, self.payer, self.nonce
-        )
-    }
-}
+/// What identifies one payment in a [`ReplayStore`]: its [`PaymentKey`] (an EIP-3009
+/// authorization's chain, token, payer and nonce; a Solana transaction's payer signature…).
+pub type ReplayKey = PaymentKey;
 
 /// Remembers which payment authorizations were used.
 ///
@@ -71,24 +50,39 @@ impl fmt::Display for ReplayKey {
 /// concurrent calls with the same key, exactly one returns `true`. A record lasts at least its
 /// TTL, rounded up to the backend's resolution; a zero TTL is not an error, and TTLs beyond a
 /// century are shortened to a century.
+///
+/// Each record carries its owner, a random token of the admission that made it; only that
+/// owner can remove it, so a slow request giving back its hold can never free a record another
+/// request made meanwhile.
 #[async_trait]
 pub trait ReplayStore: Send + Sync + 'static {
-    /// Records `key` for `ttl` unless it is already recorded. Returns whether this call
-    /// recorded it.
-    async fn insert_if_absent(&self, key: &ReplayKey, ttl: Duration) -> Result<bool, StoreError>;
+    /// Records `key` for `ttl`, owned by `owner`, unless it is already recorded. Returns
+    /// whether this call recorded it.
+    async fn insert_if_absent(
+        &self,
+        key: &ReplayKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
 
-    /// Forgets `key`. Called when a verified payment was not used (the handler failed and
-    /// nothing was settled), so the client may retry with the same authorization.
-    async fn remove(&self, key: &ReplayKey) -> Result<(), StoreError>;
+    /// Forgets `key` if `owner` holds it (otherwise does nothing). Called when a verified
+    /// payment was not used (the handler failed, settlement provably failed), so the client may
+    /// retry with the same authorization.
+    async fn remove(&self, key: &ReplayKey, owner: &str) -> Result<(), StoreError>;
 }
 
 #[async_trait]
 impl<S: ReplayStore + ?Sized> ReplayStore for std::sync::Arc<S> {
-    async fn insert_if_absent(&self, key: &ReplayKey, ttl: Duration) -> Result<bool, StoreError> {
-        (**self).insert_if_absent(key, ttl).await
+    async fn insert_if_absent(
+        &self,
+        key: &ReplayKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        (**self).insert_if_absent(key, owner, ttl).await
     }
 
-    async fn remove(&self, key: &ReplayKey) -> Result<(), StoreError> {
-        (**self).remove(key).await
+    async fn remove(&self, key: &ReplayKey, owner: &str) -> Result<(), StoreError> {
+        (**self).remove(key, owner).await
     }
 }

@@ -144,10 +144,11 @@ fn ttl_millis(ttl: Duration) -> u64 {
 /// A [`ReplayStore`] in Redis, shared by every server replica that uses the same Redis and
 /// prefix.
 ///
-/// - `insert_if_absent` is `SET <prefix><key> 1 NX PX <ttl ms>`: Redis runs it atomically, so
+/// - `insert_if_absent` is `SET <prefix><key> <owner> NX PX <ttl ms>`: Redis runs it atomically, so
 ///   of any number of concurrent requests with one authorization, on any number of replicas,
 ///   exactly one wins;
-/// - `remove` is `DEL <prefix><key>`;
+/// - `remove` is a short Lua script that deletes the key only if it still holds the owner's
+///   token (`GET` + `DEL`, atomic);
 /// - the key is [`ReplayKey`]'s `Display` form after the prefix (default `x402:replay:`);
 /// - every operation is bounded by a timeout (default 2 s, see
 ///   [`with_timeout`](Self::with_timeout)); a Redis that is down or hung yields a
@@ -251,12 +252,23 @@ fn unexpected(command: &'static str, reply: &Value) -> StoreError {
     .into()
 }
 
+/// Deletes `KEYS[1]` only if it holds `ARGV[1]` (its owner), atomically.
+const REMOVE_IF_OWNED: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
 #[async_trait]
 impl ReplayStore for RedisReplayStore {
-    async fn insert_if_absent(&self, key: &ReplayKey, ttl: Duration) -> Result<bool, StoreError> {
+    async fn insert_if_absent(
+        &self,
+        key: &ReplayKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let mut set = redis::cmd("SET");
         set.arg(self.connection.key(key))
-            .arg(1)
+            .arg(owner)
             .arg("NX")
             .arg("PX")
             .arg(ttl_millis(ttl));
@@ -267,12 +279,15 @@ impl ReplayStore for RedisReplayStore {
         }
     }
 
-    async fn remove(&self, key: &ReplayKey) -> Result<(), StoreError> {
-        let mut del = redis::cmd("DEL");
-        del.arg(self.connection.key(key));
-        match self.connection.run(&del).await? {
+    async fn remove(&self, key: &ReplayKey, owner: &str) -> Result<(), StoreError> {
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(REMOVE_IF_OWNED)
+            .arg(1)
+            .arg(self.connection.key(key))
+            .arg(owner);
+        match self.connection.run(&eval).await? {
             Value::Int(_) => Ok(()),
-            reply => Err(unexpected("DEL", &reply)),
+            reply => Err(unexpected("EVAL remove-if-owned", &reply)),
         }
     }
 }

@@ -70,7 +70,7 @@ pub fn world_with(
     if let Some(ledger) = gate.dev_ledger() {
         for network in gate.registry().networks() {
             ledger.fund(
-                network.chain_id,
+                &network.caip2,
                 network.default_asset.address,
                 payer.address(),
                 U256::from(1_000_000u64),
@@ -162,11 +162,10 @@ impl World {
 
     pub fn balance(&self, network: &str, who: Address) -> U256 {
         let network = self.gate.registry().network(network).unwrap();
-        self.gate.dev_ledger().unwrap().balance(
-            network.chain_id,
-            network.default_asset.address,
-            who,
-        )
+        self.gate
+            .dev_ledger()
+            .unwrap()
+            .balance(&network.caip2, network.default_asset.address, who)
     }
 }
 
@@ -177,7 +176,7 @@ pub fn pay_to() -> Address {
 pub fn rejected(decision: Decision) -> x402_runtime::Rejection {
     match decision {
         Decision::Rejected(r) | Decision::Challenge(r) => r,
-        Decision::Verified(a) => panic!(
+        Decision::Admitted(a) => panic!(
             "expected a rejection, got a payment from {}",
             a.payment.payer()
         ),

@@ -18,8 +18,12 @@ use std::time::Duration;
 
 use tokio::sync::Barrier;
 use x402_protocol::eip3009::random_nonce;
-use x402_protocol::{Address, B256};
+use x402_protocol::exact::{Eip3009Authorization, ExactEvmPayload};
+use x402_protocol::{Address, U256};
 use x402_runtime::store::{ReplayKey, ReplayStore};
+
+/// The owner token of the tests' own records.
+const OWNER: &str = "test-owner";
 
 /// Long enough never to expire during a test, short enough to clean up after it.
 const LONG: Duration = Duration::from_secs(120);
@@ -30,6 +34,7 @@ macro_rules! replay_store_conformance {
         $crate::support::replay_store::replay_store_conformance!(@cases $open:
             insert_then_duplicate(1),
             every_key_field_distinguishes_keys(1),
+            only_the_owner_can_remove(1),
             records_expire_after_their_ttl(1),
             zero_and_sub_millisecond_ttls_are_accepted(1),
             huge_ttls_are_accepted(1),
@@ -53,14 +58,29 @@ macro_rules! replay_store_conformance {
 }
 pub(crate) use replay_store_conformance;
 
-/// A key whose fields all differ from every other call's.
+/// A key for an EIP-3009 authorization with a fresh nonce.
 pub(crate) fn key() -> ReplayKey {
-    ReplayKey {
-        chain_id: 84532,
-        asset: Address::repeat_byte(0x11),
-        payer: Address::repeat_byte(0x22),
-        nonce: random_nonce(),
-    }
+    key_of(
+        84532,
+        Address::repeat_byte(0x11),
+        Address::repeat_byte(0x22),
+        random_nonce(),
+    )
+}
+
+fn key_of(chain_id: u64, asset: Address, payer: Address, nonce: x402_protocol::B256) -> ReplayKey {
+    let payload = ExactEvmPayload {
+        signature: Default::default(),
+        authorization: Eip3009Authorization {
+            from: payer,
+            to: Address::ZERO,
+            value: U256::ZERO,
+            valid_after: U256::ZERO,
+            valid_before: U256::ZERO,
+            nonce,
+        },
+    };
+    ReplayKey::eip3009(chain_id, asset, &payload)
 }
 
 fn single<S>(stores: Vec<S>) -> S {
@@ -72,14 +92,14 @@ fn single<S>(stores: Vec<S>) -> S {
 
 async fn insert<S: ReplayStore + ?Sized>(store: &S, key: &ReplayKey, ttl: Duration) -> bool {
     store
-        .insert_if_absent(key, ttl)
+        .insert_if_absent(key, OWNER, ttl)
         .await
         .unwrap_or_else(|e| panic!("insert_if_absent({key}, {ttl:?}): {e}"))
 }
 
 async fn remove<S: ReplayStore + ?Sized>(store: &S, key: &ReplayKey) {
     store
-        .remove(key)
+        .remove(key, OWNER)
         .await
         .unwrap_or_else(|e| panic!("remove({key}): {e}"));
 }
@@ -98,25 +118,17 @@ pub(crate) async fn insert_then_duplicate<S: ReplayStore>(stores: Vec<S>) {
 
 pub(crate) async fn every_key_field_distinguishes_keys<S: ReplayStore>(stores: Vec<S>) {
     let store = single(stores);
-    let base = key();
+    let (asset, payer, nonce) = (
+        Address::repeat_byte(0x11),
+        Address::repeat_byte(0x22),
+        random_nonce(),
+    );
     let variants = [
-        base,
-        ReplayKey {
-            chain_id: base.chain_id + 1,
-            ..base
-        },
-        ReplayKey {
-            asset: Address::repeat_byte(0x12),
-            ..base
-        },
-        ReplayKey {
-            payer: Address::repeat_byte(0x23),
-            ..base
-        },
-        ReplayKey {
-            nonce: B256::from(base.nonce.0.map(|b| b ^ 0xff)),
-            ..base
-        },
+        key_of(84532, asset, payer, nonce),
+        key_of(84533, asset, payer, nonce),
+        key_of(84532, Address::repeat_byte(0x12), payer, nonce),
+        key_of(84532, asset, Address::repeat_byte(0x23), nonce),
+        key_of(84532, asset, payer, nonce.0.map(|b| b ^ 0xff).into()),
     ];
     for k in &variants {
         assert!(insert(&store, k, LONG).await, "{k} is a new key");
@@ -127,6 +139,19 @@ pub(crate) async fn every_key_field_distinguishes_keys<S: ReplayStore>(stores: V
     for k in &variants {
         remove(&store, k).await;
     }
+}
+
+pub(crate) async fn only_the_owner_can_remove<S: ReplayStore>(stores: Vec<S>) {
+    let store = single(stores);
+    let k = key();
+    assert!(insert(&store, &k, LONG).await);
+    // Someone else giving the record back changes nothing: a late request whose own hold
+    // expired must never free a record another request made meanwhile.
+    store.remove(&k, "someone-else").await.unwrap();
+    assert!(!insert(&store, &k, LONG).await, "still held by its owner");
+    remove(&store, &k).await;
+    assert!(insert(&store, &k, LONG).await, "freed by its owner");
+    remove(&store, &k).await;
 }
 
 pub(crate) async fn records_expire_after_their_ttl<S: ReplayStore>(stores: Vec<S>) {
@@ -198,24 +223,31 @@ pub(crate) async fn removed_keys_can_be_inserted_again<S: ReplayStore>(stores: V
 /// 64 tasks insert one key at once, round-robin over `stores`; returns how many won.
 async fn race<S: ReplayStore>(stores: Vec<S>, key: ReplayKey) -> usize {
     let stores: Vec<Arc<S>> = stores.into_iter().map(Arc::new).collect();
+    let key = Arc::new(key);
     let start = Arc::new(Barrier::new(64));
     let tasks: Vec<_> = (0..64)
         .map(|i| {
-            let (store, start) = (stores[i % stores.len()].clone(), start.clone());
+            let (store, start, key) =
+                (stores[i % stores.len()].clone(), start.clone(), key.clone());
             tokio::spawn(async move {
                 start.wait().await;
-                insert(&*store, &key, LONG).await
+                store
+                    .insert_if_absent(&key, &format!("racer-{i}"), LONG)
+                    .await
+                    .unwrap_or_else(|e| panic!("insert_if_absent: {e}"))
             })
         })
         .collect();
-    let mut wins = 0;
-    for task in tasks {
+    let mut winners = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
         if task.await.expect("insert task panicked") {
-            wins += 1;
+            winners.push(i);
         }
     }
-    remove(&*stores[0], &key).await;
-    wins
+    for i in &winners {
+        stores[0].remove(&key, &format!("racer-{i}")).await.unwrap();
+    }
+    winners.len()
 }
 
 pub(crate) async fn of_64_concurrent_inserts_exactly_one_wins<S: ReplayStore>(stores: Vec<S>) {

@@ -79,14 +79,14 @@ pub struct Target<'a> {
     pub url: &'a str,
     /// The ledger its embedded facilitator settles into.
     pub ledger: &'a DevLedger,
-    /// Chain id and token of the paid route's network.
-    pub chain_id: u64,
+    /// CAIP-2 id and token of the paid route's network.
+    pub caip2: String,
     pub asset: Address,
 }
 
 impl Target<'_> {
     pub fn balance(&self, who: Address) -> U256 {
-        self.ledger.balance(self.chain_id, self.asset, who)
+        self.ledger.balance(&self.caip2, self.asset, who)
     }
 }
 
@@ -95,7 +95,7 @@ impl Target<'_> {
 pub async fn pays_once(target: &Target<'_>, path: &str, version: ProtocolVersion) {
     let signer = CountingSigner::new();
     target.ledger.fund(
-        target.chain_id,
+        &target.caip2,
         target.asset,
         signer.address(),
         U256::from(CENT * 100),
@@ -131,7 +131,7 @@ pub async fn pays_once(target: &Target<'_>, path: &str, version: ProtocolVersion
     let transfers = target.ledger.transfers();
     let transfer = transfers
         .iter()
-        .find(|t| t.nonce == payment.nonce)
+        .find(|t| t.key.as_str().ends_with(&format!("/{:x}", payment.nonce)))
         .expect("the ledger settled this authorization");
     assert_eq!(transfer.transaction.to_string(), *transaction);
     assert_eq!(transfer.from, signer.address());
@@ -178,7 +178,7 @@ pub async fn lost_answer_then_retry(
     let proxy = proxy::spawn_drop_proxy(upstream, 1).await;
     let signer = CountingSigner::new();
     target.ledger.fund(
-        target.chain_id,
+        &target.caip2,
         target.asset,
         signer.address(),
         U256::from(100 * CENT),
@@ -219,7 +219,12 @@ pub async fn lost_answer_then_retry(
     assert_eq!(forwarded.len(), 2, "{case}");
     assert_eq!(forwarded[0], forwarded[1], "{case}");
     assert_eq!(forwarded[0].0, version.payment_header(), "{case}");
-    let nonce = decode_payment(&forwarded[0].1).exact().authorization.nonce;
+    let nonce = decode_payment(&forwarded[0].1)
+        .payload()
+        .as_eip3009()
+        .unwrap()
+        .authorization
+        .nonce;
     // Signed once, charged once.
     assert_eq!(signer.signed(), 1, "{case}");
     let charged: Vec<_> = target
@@ -229,7 +234,10 @@ pub async fn lost_answer_then_retry(
         .filter(|t| t.from == signer.address())
         .collect();
     assert_eq!(charged.len(), 1, "{case}");
-    assert_eq!(charged[0].nonce, nonce, "{case}");
+    assert!(
+        charged[0].key.as_str().ends_with(&format!("/{nonce:x}")),
+        "{case}"
+    );
     assert_eq!(
         target.balance(signer.address()),
         U256::from(99 * CENT),

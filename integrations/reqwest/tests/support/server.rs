@@ -105,14 +105,14 @@ impl PaidServer {
             .network(network)
             .expect("known network");
         self.ledger()
-            .balance(network.chain_id, network.default_asset.address, who)
+            .balance(&network.caip2, network.default_asset.address, who)
     }
 
     /// Credits `who` with `atomic` units of the default token on every network.
     pub fn fund(&self, who: Address, atomic: u64) {
         for network in self.gate.registry().networks() {
             self.ledger().fund(
-                network.chain_id,
+                &network.caip2,
                 network.default_asset.address,
                 who,
                 U256::from(atomic),
@@ -194,7 +194,7 @@ async fn x402(
     }
     .await;
     let admission = match decision {
-        Decision::Verified(admission) => admission,
+        Decision::Admitted(admission) => admission,
         Decision::Challenge(rejection) | Decision::Rejected(rejection) => {
             return into_response(rejection.to_response(), state.flavor);
         }
@@ -206,7 +206,7 @@ async fn x402(
         .finish(admission.pending, response.status().as_u16())
         .await
     {
-        Completion::Deliver(headers) => {
+        Completion::Deliver { headers, .. } => {
             for (name, value) in headers {
                 response.headers_mut().insert(
                     HeaderName::from_static(name),
@@ -220,7 +220,7 @@ async fn x402(
 }
 
 async fn paid_handler(payment: Option<axum::Extension<PaymentInfo>>) -> Response {
-    let payer = payment.map(|p| p.payer().to_checksum(None));
+    let payer = payment.map(|p| p.payer().to_string());
     axum::Json(serde_json::json!({"report": "sunny", "payer": payer})).into_response()
 }
 

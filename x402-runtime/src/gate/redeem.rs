@@ -1,12 +1,16 @@
-//! Entitlements in the gate: redeeming tokens, planning a grant for a payment, opening its
-//! counter before settlement, and delivering the token after it.
+//! Step 2: entitlements. A token bought earlier lets a request through without a payment if it
+//! is good for this request: same scope (the path, or a named group), the same method and
+//! handler for path grants, and a price paid at least as high as this request's. This module
+//! also plans the grant a payment buys, opens its counter before settlement, and delivers the
+//! token after it.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use x402_protocol::{Address, ProtocolVersion, U256};
+use x402_protocol::verify::VerifiedPayment;
+use x402_protocol::{ChainAddress, ProtocolVersion, U256};
 
 use crate::challenge::{AcceptOption, Challenge, PreparedRoute};
 use crate::entitlement::{
@@ -36,6 +40,10 @@ pub(crate) struct Scope {
     pub(crate) path_prefix: String,
     /// Whether the cookie gets `Secure` (the resource is served over https).
     pub(crate) secure: bool,
+    /// Whether it is a named group (which spans routes and methods).
+    pub(crate) group: bool,
+    /// The route's handler name, bound into path grants.
+    pub(crate) handler: &'static str,
 }
 
 impl Scope {
@@ -47,6 +55,8 @@ impl Scope {
                 id: format!("group:{group}"),
                 path_prefix: "/".to_owned(),
                 secure,
+                group: true,
+                handler: spec.handler,
             },
             None => {
                 let path = view.path_and_query().split('?').next().unwrap_or("/");
@@ -54,6 +64,8 @@ impl Scope {
                     id: format!("path:{path}"),
                     path_prefix: path.to_owned(),
                     secure,
+                    group: false,
+                    handler: spec.handler,
                 }
             }
         }
@@ -112,10 +124,7 @@ fn single_option<'r>(
     route.options.iter().find(|o| {
         !o.prepaid
             && o.network.caip2 == network
-            && o.asset
-                .address
-                .to_checksum(None)
-                .eq_ignore_ascii_case(asset)
+            && x402_protocol::verify::same_address(&o.asset.address.to_string(), asset)
     })
 }
 
@@ -128,6 +137,7 @@ impl Gate {
         &self,
         tokens: &[String],
         scope: &Scope,
+        method: &str,
         challenge: &Arc<Challenge>,
     ) -> Result<Admission, Rejection> {
         let now = self.clock.now_unix();
@@ -145,11 +155,39 @@ impl Gate {
                 problem.get_or_insert(EntitlementError::OtherScope(claims.scope));
                 continue;
             }
+            if !scope.group
+                && (!claims.method.is_empty() && claims.method != method
+                    || !claims.route.is_empty() && claims.route != scope.handler)
+            {
+                problem.get_or_insert(EntitlementError::OtherRoute(format!(
+                    "{} {}",
+                    claims.method,
+                    if claims.route.is_empty() {
+                        &claims.scope
+                    } else {
+                        &claims.route
+                    }
+                )));
+                continue;
+            }
             let Some(option) = single_option(route, &claims.network, &claims.asset) else {
                 // The route no longer accepts what bought the grant.
                 problem.get_or_insert(EntitlementError::OtherScope(claims.scope));
                 continue;
             };
+            // A grant covers requests up to the price it was bought at (a dynamic price, a
+            // group of routes at several prices).
+            let single_price = match claims.kind {
+                GrantKind::Access => U256::from_str(&claims.amount).unwrap_or_default(),
+                GrantKind::Prepaid => U256::from_str(&claims.price).unwrap_or_default(),
+            };
+            if option.amount > single_price {
+                problem.get_or_insert(EntitlementError::Dearer {
+                    paid: single_price.to_string(),
+                    price: option.amount.to_string(),
+                });
+                continue;
+            }
             let (draw, charged) = match claims.kind {
                 GrantKind::Access => (
                     claims.counted.then_some(1),
@@ -199,12 +237,17 @@ impl Gate {
                 expires_at: claims.expires_at,
                 remaining,
             };
+            let Ok(payer) = ChainAddress::from_str(&claims.payer) else {
+                problem.get_or_insert(EntitlementError::Malformed);
+                continue;
+            };
             let payment = PaymentInfo {
-                payer: Address::from_str(&claims.payer).unwrap_or_default(),
+                payer,
                 amount: charged,
                 asset: option.asset.clone(),
                 network: option.network.clone(),
                 pay_to: option.pay_to,
+                scheme: option.scheme.name(),
                 version: if claims.version == 1 {
                     ProtocolVersion::V1
                 } else {
@@ -233,15 +276,18 @@ impl Gate {
         route: &PreparedRoute,
         option: &AcceptOption,
         scope: &Scope,
-        payer: Address,
+        verified: &VerifiedPayment,
         version: ProtocolVersion,
+        method: &str,
     ) -> Option<GrantPlan> {
+        let mut single_price = option.amount;
         let (kind, counter, lifetime) = if option.prepaid {
             let single = single_option(
                 route,
                 &option.network.caip2,
                 &option.asset.address.to_string(),
             )?;
+            single_price = single.amount;
             // Both fit a counter: checked when the route was prepared. The paying request draws
             // its own price from the balance.
             let balance =
@@ -269,11 +315,16 @@ impl Gate {
             self.clock.now_unix().saturating_add(lifetime.as_secs()),
         );
         claims.counted = counter.is_some();
-        claims.payer = payer.to_checksum(None);
+        claims.payer = verified.payer.to_string();
         claims.network = option.network.caip2.to_string();
-        claims.asset = option.asset.address.to_checksum(None);
+        claims.asset = option.asset.address.to_string();
         claims.amount = option.amount.to_string();
+        claims.price = single_price.to_string();
         claims.version = version.number();
+        if !scope.group {
+            claims.method = method.to_owned();
+            claims.route = scope.handler.to_owned();
+        }
         Some(GrantPlan {
             claims,
             counter,

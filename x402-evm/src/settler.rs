@@ -1,0 +1,578 @@
+//! The settler: checks, submission, receipts, and resolving outcomes that were not known in
+//! time.
+
+use std::fmt;
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use alloy_network::ReceiptResponse;
+use alloy_provider::{DynProvider, Provider};
+use alloy_rpc_types_eth::{Filter, TransactionInput, TransactionRequest};
+use alloy_sol_types::{SolCall, SolEvent};
+use alloy_transport::TransportError;
+use async_trait::async_trait;
+use tokio::sync::Mutex;
+use tokio::time::{Instant, timeout};
+use x402_protocol::exact::ExactEvmPayload;
+use x402_protocol::facilitator::PaymentPayload;
+use x402_protocol::verify::{InvalidPayment, VerifiedPayment};
+use x402_protocol::{Address, B256, ChainAddress, NetworkInfo, Reason, U256};
+use x402_runtime::facilitator::{SettleOutcome, Settler, SettlerError};
+
+use crate::abi::Eip3009Token;
+use crate::builder::{
+    DEFAULT_CALL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_RECEIPT_TIMEOUT, EvmSettlerBuilder,
+};
+use crate::eip3009::transfer_call;
+use crate::text::{describe_revert, redact};
+
+/// Settles verified payments on an EVM chain: submits the payer's signed EIP-3009
+/// `transferWithAuthorization` to the token from the facilitator's own account and waits for
+/// the receipt. Plug it into an
+/// [`EmbeddedFacilitator`](x402_runtime::facilitator::EmbeddedFacilitator) with
+/// [`settler`](x402_runtime::facilitator::EmbeddedFacilitatorBuilder::settler).
+///
+/// - [`check`](Settler::check) (before verifying and again before settling) reads
+///   `authorizationState(from, nonce)` (used → `invalid_exact_evm_nonce_already_used`) and
+///   `balanceOf(from)` (short → `insufficient_funds`), and simulates the transfer with
+///   `eth_call` (revert → `invalid_exact_evm_transaction_simulation_failed`, with the decoded
+///   revert in the message).
+/// - [`settle`](Settler::settle) estimates gas (a revert there means the transfer would fail:
+///   nothing is sent), sends the `(v, r, s)` form of `transferWithAuthorization` for 65-byte
+///   signatures and the `bytes` form otherwise, and waits for the receipt. It ends in one of
+///   three outcomes:
+///   - settled: the receipt says success;
+///   - failed (provably not executed): the estimate reverted, the node refused the
+///     transaction before taking it, or the mined transaction reverted
+///     (`invalid_transaction_state`);
+///   - unknown: the send timed out or broke after the transaction left, or no receipt came
+///     within the receipt timeout. The transaction may still be mined.
+/// - [`resolve`](Settler::resolve) turns an unknown into a verdict: a receipt for the known
+///   transaction, else the authorization's on-chain state (`authorizationState`; when used, the
+///   `AuthorizationUsed` log names the transaction). An authorization still unused after its
+///   `validBefore` can never execute: failed.
+/// - Payments for any other chain than the node's are refused with `invalid_network`.
+///
+/// Submissions from one settler are serialised (each takes the node's pending nonce), so
+/// concurrent settlements never collide. Do not share the key with another settler or
+/// wallet: concurrent senders on one account can take the same nonce.
+///
+/// The key never leaves the settler: `Debug` shows the facilitator's address, and the RPC URL
+/// only as scheme, host and port (paths often carry provider API keys). Messages returned to
+/// clients never contain RPC error details; those go to the `x402::settlement` log target.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use x402_evm::EvmSettler;
+/// use x402_runtime::facilitator::EmbeddedFacilitator;
+/// use x402_runtime::protocol::{Address, AssetInfo, NetworkInfo, NetworkRegistry};
+/// use x402_runtime::Gate;
+/// use std::sync::Arc;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let settler = EvmSettler::builder("http://127.0.0.1:8545")
+///     .private_key(&std::env::var("FACILITATOR_KEY")?)
+///     .chain_id(31337)
+///     .receipt_timeout(Duration::from_secs(20))
+///     .connect()
+///     .await?;
+///
+/// let token: Address = "0x5FbDB2315678afecb367f032d93F642f64180aa3".parse()?;
+/// let anvil = NetworkInfo::new("anvil", 31337, AssetInfo::usdc(token, "X402 Test USD", "2"));
+/// let mut registry = NetworkRegistry::builtin();
+/// registry.register_network(anvil.clone())?;
+///
+/// let facilitator = EmbeddedFacilitator::builder()
+///     .registry(Arc::new(registry))
+///     .settler(Arc::new(settler))
+///     .build();
+/// let gate = Gate::builder()
+///     .embedded_facilitator_with(facilitator)
+///     .settlement_timeout(Duration::from_secs(40))
+///     .network(anvil)
+///     .default_network("anvil")
+///     .pay_to("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
+///     .build()?;
+/// # let _ = gate;
+/// # Ok(())
+/// # }
+/// ```
+pub struct EvmSettler {
+    pub(crate) provider: DynProvider,
+    pub(crate) chain_id: u64,
+    pub(crate) address: Address,
+    /// The RPC URL reduced to scheme, host and port, for logs and `Debug`.
+    pub(crate) rpc: String,
+    /// The full RPC URL, only to scrub it out of error texts.
+    pub(crate) rpc_url: String,
+    pub(crate) call_timeout: Duration,
+    pub(crate) receipt_timeout: Duration,
+    pub(crate) poll_interval: Duration,
+    pub(crate) send_lock: Mutex<()>,
+}
+
+impl fmt::Debug for EvmSettler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EvmSettler")
+            .field("address", &self.address)
+            .field("chain_id", &self.chain_id)
+            .field("rpc", &self.rpc)
+            .field("call_timeout", &self.call_timeout)
+            .field("receipt_timeout", &self.receipt_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How an RPC call went wrong.
+pub(crate) enum CallError {
+    /// The EVM reverted; the decoded reason.
+    Reverted(String),
+    /// Anything else (transport, node error, undecodable answer); details for the log only.
+    Failed(String),
+}
+
+impl EvmSettler {
+    /// Starts configuring a settler that talks to the node at `rpc_url` (`http://` or
+    /// `https://`).
+    pub fn builder(rpc_url: impl Into<String>) -> EvmSettlerBuilder {
+        EvmSettlerBuilder {
+            rpc_url: rpc_url.into(),
+            signer: None,
+            chain_id: None,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+        }
+    }
+
+    /// The chain it settles on.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The facilitator's account, which submits transfers and pays their gas.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        redact(text, &self.rpc_url, &self.rpc)
+    }
+
+    fn same_chain(&self, payment: &VerifiedPayment) -> Result<(), InvalidPayment> {
+        if payment.network.chain_id() == Some(self.chain_id) {
+            return Ok(());
+        }
+        Err(InvalidPayment::new(
+            Reason::INVALID_NETWORK,
+            format!(
+                "this facilitator settles on chain {} only; the payment is for {}",
+                self.chain_id, payment.network
+            ),
+        ))
+    }
+
+    /// The EIP-3009 payload and token of a payment this settler can take.
+    fn eip3009<'p>(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &'p PaymentPayload,
+    ) -> Result<(&'p ExactEvmPayload, Address), InvalidPayment> {
+        self.same_chain(payment)?;
+        let (Some(exact), Some(token)) = (payload.payload().as_eip3009(), payment.asset.as_evm())
+        else {
+            return Err(InvalidPayment::new(
+                Reason::UNSUPPORTED_SCHEME,
+                format!(
+                    "this settler submits EIP-3009 authorizations; a {} payload cannot be settled here",
+                    payload.payload().kind()
+                ),
+            ));
+        };
+        Ok((exact, token))
+    }
+
+    fn request(&self, token: Address, input: Vec<u8>) -> TransactionRequest {
+        TransactionRequest::default()
+            .from(self.address)
+            .to(token)
+            .input(TransactionInput::new(input.into()))
+    }
+
+    pub(crate) fn classify(&self, error: &TransportError) -> CallError {
+        if let Some(payload) = error.as_error_resp() {
+            if let Some(data) = payload.as_revert_data() {
+                return CallError::Reverted(describe_revert(&data));
+            }
+            if payload.message.contains("revert") {
+                return CallError::Reverted(payload.message.to_string());
+            }
+        }
+        CallError::Failed(self.scrub(&error.to_string()))
+    }
+
+    async fn eth_call<C: SolCall>(&self, token: Address, call: &C) -> Result<C::Return, CallError> {
+        let answer = timeout(
+            self.call_timeout,
+            self.provider
+                .call(self.request(token, call.abi_encode()))
+                .into_future(),
+        )
+        .await
+        .map_err(|_| {
+            CallError::Failed(format!("eth_call timed out after {:?}", self.call_timeout))
+        })?
+        .map_err(|e| self.classify(&e))?;
+        C::abi_decode_returns(&answer).map_err(|e| {
+            CallError::Failed(format!(
+                "{token} answered {} with {answer} ({e}); is it an EIP-3009 token?",
+                C::SIGNATURE
+            ))
+        })
+    }
+
+    /// A read the checks need failed: the node's problem, not the payment's (a 502, not a 402).
+    fn unavailable(&self, what: &str, detail: String) -> SettlerError {
+        tracing::warn!(target: "x402::settlement", rpc = %self.rpc, %detail, "{what} failed");
+        SettlerError::Unavailable(format!(
+            "the facilitator could not {what} on chain {}",
+            self.chain_id
+        ))
+    }
+
+    fn unknown(&self, transaction: Option<B256>, detail: String) -> SettleOutcome {
+        tracing::warn!(target: "x402::settlement", rpc = %self.rpc, ?transaction, %detail, "settlement outcome unknown");
+        SettleOutcome::Unknown {
+            transaction: transaction.map(|t| t.to_string()),
+            detail,
+        }
+    }
+
+    /// Polls for the receipt of `hash` until it arrives or `limit` passes.
+    async fn wait_for_receipt(&self, hash: B256, amount: U256, limit: Duration) -> SettleOutcome {
+        let deadline = Instant::now() + limit;
+        let mut last_error = None;
+        loop {
+            match timeout(
+                self.call_timeout,
+                self.provider.get_transaction_receipt(hash).into_future(),
+            )
+            .await
+            {
+                Ok(Ok(Some(receipt))) => return self.judge_receipt(hash, &receipt, amount),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => last_error = Some(self.scrub(&e.to_string())),
+                Err(_) => {
+                    last_error = Some(format!(
+                        "eth_getTransactionReceipt timed out after {:?}",
+                        self.call_timeout
+                    ))
+                }
+            }
+            if Instant::now() + self.poll_interval > deadline {
+                return self.unknown(
+                    Some(hash),
+                    format!(
+                        "transaction {hash} was submitted but no receipt arrived within {limit:?} ({})",
+                        last_error.unwrap_or_else(|| "not mined yet".to_owned())
+                    ),
+                );
+            }
+            tokio::time::sleep(self.poll_interval).await;
+        }
+    }
+
+    fn judge_receipt(
+        &self,
+        hash: B256,
+        receipt: &impl ReceiptResponse,
+        amount: U256,
+    ) -> SettleOutcome {
+        let block = receipt
+            .block_number()
+            .map_or_else(|| "?".to_owned(), |n| n.to_string());
+        if receipt.status() {
+            tracing::info!(target: "x402::settlement", transaction = %hash, %block, "transfer mined");
+            return SettleOutcome::Settled {
+                transaction: hash.to_string(),
+                amount,
+            };
+        }
+        tracing::warn!(target: "x402::settlement", transaction = %hash, %block, "transfer reverted on chain");
+        SettleOutcome::Failed(SettlerError::Rejected(InvalidPayment::new(
+            Reason::INVALID_TRANSACTION_STATE,
+            format!(
+                "the transfer transaction {hash} was mined in block {block} but reverted; nothing was paid"
+            ),
+        )))
+    }
+
+    /// The transaction that used an authorization, from the token's `AuthorizationUsed` log.
+    async fn authorization_transaction(
+        &self,
+        token: Address,
+        payload: &ExactEvmPayload,
+    ) -> Option<B256> {
+        let auth = &payload.authorization;
+        let filter = Filter::new()
+            .address(token)
+            .event_signature(Eip3009Token::AuthorizationUsed::SIGNATURE_HASH)
+            .topic1(auth.from.into_word())
+            .topic2(auth.nonce)
+            .from_block(0u64);
+        let logs = timeout(
+            self.call_timeout,
+            self.provider.get_logs(&filter).into_future(),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        logs.first().and_then(|log| log.transaction_hash)
+    }
+}
+
+#[async_trait]
+impl Settler for EvmSettler {
+    fn settles(&self, network: &NetworkInfo) -> bool {
+        network.chain_id() == Some(self.chain_id)
+    }
+
+    async fn check(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+    ) -> Result<(), SettlerError> {
+        let (payload, token) = self.eip3009(payment, payload)?;
+        let auth = &payload.authorization;
+        let state = Eip3009Token::authorizationStateCall {
+            authorizer: auth.from,
+            nonce: auth.nonce,
+        };
+        let balance = Eip3009Token::balanceOfCall { account: auth.from };
+        let transfer = transfer_call(payload);
+        // Three independent reads, in one round trip; judged in order below.
+        let (used, balance, simulation) = tokio::join!(
+            self.eth_call(token, &state),
+            self.eth_call(token, &balance),
+            timeout(
+                self.call_timeout,
+                self.provider
+                    .call(self.request(token, transfer.to_vec()))
+                    .into_future()
+            ),
+        );
+
+        match used {
+            Ok(true) => {
+                return Err(SettlerError::Rejected(InvalidPayment::new(
+                    Reason::NONCE_ALREADY_USED,
+                    format!(
+                        "authorization nonce {} of {} was already used on chain",
+                        auth.nonce, auth.from
+                    ),
+                )));
+            }
+            Ok(false) => {}
+            Err(CallError::Reverted(reason)) => {
+                return Err(self.unavailable(
+                    "read authorizationState",
+                    format!("{token} reverted: {reason}"),
+                ));
+            }
+            Err(CallError::Failed(detail)) => {
+                return Err(self.unavailable("read authorizationState", detail));
+            }
+        }
+        match balance {
+            Ok(held) if held < auth.value => {
+                return Err(SettlerError::Rejected(InvalidPayment::new(
+                    Reason::INSUFFICIENT_FUNDS,
+                    format!(
+                        "{} holds {held} atomic units of {token}, needs {}",
+                        auth.from, auth.value
+                    ),
+                )));
+            }
+            Ok(_) => {}
+            Err(CallError::Reverted(reason)) => {
+                return Err(
+                    self.unavailable("read balanceOf", format!("{token} reverted: {reason}"))
+                );
+            }
+            Err(CallError::Failed(detail)) => {
+                return Err(self.unavailable("read balanceOf", detail));
+            }
+        }
+        match simulation {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => match self.classify(&e) {
+                CallError::Reverted(reason) => Err(InvalidPayment::new(
+                    Reason::SIMULATION_FAILED,
+                    format!("simulating transferWithAuthorization on {token} reverted: {reason}"),
+                )
+                .into()),
+                CallError::Failed(detail) => Err(self.unavailable("simulate the transfer", detail)),
+            },
+            Err(_) => Err(self.unavailable(
+                "simulate the transfer",
+                format!("eth_call timed out after {:?}", self.call_timeout),
+            )),
+        }
+    }
+
+    async fn settle(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+        amount: U256,
+    ) -> SettleOutcome {
+        let (exact, token) = match self.eip3009(payment, payload) {
+            Ok(found) => found,
+            Err(invalid) => return SettleOutcome::Failed(invalid.into()),
+        };
+        let mut request = self.request(token, transfer_call(exact).to_vec());
+        let hash = {
+            // One submission at a time, so each takes the node's next pending nonce.
+            let _turn = self.send_lock.lock().await;
+            // Estimated first, on its own: a revert or an RPC failure here proves nothing was
+            // sent.
+            match timeout(
+                self.call_timeout,
+                self.provider.estimate_gas(request.clone()).into_future(),
+            )
+            .await
+            {
+                Err(_) => {
+                    return SettleOutcome::Failed(self.unavailable(
+                        "estimate the transfer's gas",
+                        format!("no answer within {:?}", self.call_timeout),
+                    ));
+                }
+                Ok(Err(e)) => {
+                    return SettleOutcome::Failed(match self.classify(&e) {
+                        CallError::Reverted(reason) => InvalidPayment::new(
+                            Reason::SIMULATION_FAILED,
+                            format!("transferWithAuthorization on {token} would revert: {reason}"),
+                        )
+                        .into(),
+                        CallError::Failed(detail) => {
+                            self.unavailable("estimate the transfer's gas", detail)
+                        }
+                    });
+                }
+                // A fifth more than estimated: the state may move between estimate and block.
+                Ok(Ok(gas)) => request = request.gas_limit(gas.saturating_add(gas / 5)),
+            }
+            match timeout(self.call_timeout, self.provider.send_transaction(request)).await {
+                Err(_) => {
+                    return self.unknown(
+                        None,
+                        format!(
+                            "submitting the transfer got no answer within {:?}; it may still be mined",
+                            self.call_timeout
+                        ),
+                    );
+                }
+                Ok(Err(e)) => {
+                    return match self.classify(&e) {
+                        // The node refused it: a transaction it refuses is not mined.
+                        CallError::Reverted(reason) => SettleOutcome::Failed(
+                            InvalidPayment::new(
+                                Reason::SIMULATION_FAILED,
+                                format!(
+                                    "transferWithAuthorization on {token} would revert: {reason}"
+                                ),
+                            )
+                            .into(),
+                        ),
+                        // The request may have reached the node before the failure.
+                        CallError::Failed(detail) => self.unknown(
+                            None,
+                            format!("submitting the transfer failed after sending: {detail}"),
+                        ),
+                    };
+                }
+                Ok(Ok(pending)) => *pending.tx_hash(),
+            }
+        };
+        tracing::info!(
+            target: "x402::settlement",
+            transaction = %hash,
+            payer = %exact.authorization.from,
+            %token,
+            value = %amount,
+            "transfer submitted"
+        );
+        self.wait_for_receipt(hash, amount, self.receipt_timeout)
+            .await
+    }
+
+    async fn resolve(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+        transaction: Option<&str>,
+    ) -> SettleOutcome {
+        let (exact, token) = match self.eip3009(payment, payload) {
+            Ok(found) => found,
+            Err(invalid) => return SettleOutcome::Failed(invalid.into()),
+        };
+        let amount = exact.authorization.value;
+        if let Some(hash) = transaction.and_then(|t| t.parse::<B256>().ok())
+            && let Ok(Ok(Some(receipt))) = timeout(
+                self.call_timeout,
+                self.provider.get_transaction_receipt(hash).into_future(),
+            )
+            .await
+        {
+            return self.judge_receipt(hash, &receipt, amount);
+        }
+        let state = Eip3009Token::authorizationStateCall {
+            authorizer: exact.authorization.from,
+            nonce: exact.authorization.nonce,
+        };
+        match self.eth_call(token, &state).await {
+            Ok(true) => {
+                let used_by = self.authorization_transaction(token, exact).await;
+                SettleOutcome::Settled {
+                    transaction: used_by
+                        .map(|h| h.to_string())
+                        .or_else(|| transaction.map(str::to_owned))
+                        .unwrap_or_default(),
+                    amount,
+                }
+            }
+            Ok(false) => {
+                let now = self
+                    .provider
+                    .get_block_by_number(alloy_rpc_types_eth::BlockNumberOrTag::Latest)
+                    .into_future()
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|block| block.header.timestamp);
+                match now {
+                    Some(now) if U256::from(now) >= exact.authorization.valid_before => {
+                        SettleOutcome::Failed(SettlerError::Rejected(InvalidPayment::new(
+                            Reason::SETTLEMENT_FAILED,
+                            "the authorization expired unused: it can never be settled",
+                        )))
+                    }
+                    _ => self.unknown(
+                        transaction.and_then(|t| t.parse().ok()),
+                        "the authorization is not used yet and can still be".to_owned(),
+                    ),
+                }
+            }
+            Err(CallError::Reverted(detail) | CallError::Failed(detail)) => self.unknown(
+                transaction.and_then(|t| t.parse().ok()),
+                format!("authorizationState could not be read: {detail}"),
+            ),
+        }
+    }
+
+    fn signers(&self) -> Vec<ChainAddress> {
+        vec![ChainAddress::Evm(self.address)]
+    }
+}

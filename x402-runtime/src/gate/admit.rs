@@ -1,0 +1,316 @@
+//! Step 4: a decoded payment is matched to one of the route's options, checked by its scheme,
+//! reserved against replays, and verified by the facilitator. Only then may the handler run.
+//!
+//! The order matters:
+//! - the scheme's checks (amount, recipient, window, signature) run here first, with an
+//!   embedded facilitator because they *are* its checks (run once, not twice) and with a remote
+//!   one as defense in depth: a remote `isValid: true` cannot override them;
+//! - the replay reservation comes after the signature check, so a forged header can never burn
+//!   someone else's nonce, and before the remote `/verify`, so a replayed payment costs no
+//!   facilitator call. (With local checks switched off, the remote verdict comes first.)
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use x402_protocol::facilitator::{FacilitatorRequest, PaymentRequirements, VerifyResponse};
+use x402_protocol::verify::{InvalidPayment, VerifiedPayment, select_requirement};
+use x402_protocol::{ProtocolVersion, Reason};
+
+use super::redeem::Scope;
+use super::{Admission, Gate, PaymentPending, Pending, PendingKind, store_rejection};
+use crate::challenge::{AcceptOption, Challenge};
+use crate::facilitator::{FacilitatorError, SettlerError, bounded_message, bounded_reason};
+use crate::payment::{Access, PaymentInfo};
+use crate::rejection::Rejection;
+use crate::route::SettleMode;
+
+/// Extra time a replay record outlives its authorization's expiry.
+const REPLAY_MARGIN: Duration = Duration::from_secs(60);
+
+/// How long a payment whose expiry depends on the chain (a Solana blockhash, about 150 slots)
+/// stays reserved.
+const CHAIN_BOUND_LIFETIME: Duration = Duration::from_secs(5 * 60);
+
+/// A facilitator call that failed, as the client sees it.
+pub(crate) fn facilitator_rejection(error: FacilitatorError, timeout: Duration) -> Rejection {
+    tracing::warn!(target: "x402::facilitator", %error, "facilitator call failed");
+    match error {
+        FacilitatorError::Timeout(_) => Rejection::new(
+            Reason::FACILITATOR_TIMEOUT,
+            format!(
+                "the payment facilitator did not answer within {} ms",
+                timeout.as_millis()
+            ),
+        ),
+        FacilitatorError::InvalidResponse(_) => Rejection::new(
+            Reason::FACILITATOR_INVALID_RESPONSE,
+            "the payment facilitator sent an answer that is not a valid x402 response",
+        ),
+        FacilitatorError::Status { status, body } => Rejection::new(
+            Reason::FACILITATOR_UNAVAILABLE,
+            format!(
+                "the payment facilitator answered HTTP {status}: {}",
+                bounded_message(&body)
+            ),
+        ),
+        FacilitatorError::Unreachable(_)
+        | FacilitatorError::Interrupted(_)
+        | FacilitatorError::Internal(_) => Rejection::new(
+            Reason::FACILITATOR_UNAVAILABLE,
+            "the payment facilitator is unavailable",
+        ),
+    }
+}
+
+/// A random token that marks one admission's hold on a replay record.
+fn owner_token() -> String {
+    let bytes = x402_protocol::eip3009::random_nonce();
+    x402_protocol::Bytes::copy_from_slice(&bytes[..16]).to_string()
+}
+
+impl Gate {
+    /// Admits a payment for `challenge`'s route, or says why not.
+    pub(crate) async fn admit(
+        &self,
+        version: ProtocolVersion,
+        value: &str,
+        challenge: Arc<Challenge>,
+        scope: Option<Scope>,
+        method: &str,
+    ) -> Result<Admission, Rejection> {
+        let payload = self.decode(version, value, &challenge)?;
+        let claimed = payload.payload().claimed_payer();
+        let reject = |invalid: InvalidPayment| {
+            Rejection::new(invalid.reason, invalid.message)
+                .with_payer(invalid.payer.or(claimed))
+                .with_version(version)
+                .with_challenge(challenge.clone())
+        };
+        let route = challenge.route().clone();
+        let matched = select_requirement(&payload, &route.accepts).map_err(reject)?;
+        let option = route.option_of(matched).clone();
+        let mut requirements = matched.clone();
+        if let PaymentRequirements::V1(r) = &mut requirements {
+            r.resource = challenge.resource().to_owned();
+        }
+        let request = FacilitatorRequest::new(payload, requirements);
+        let now = self.clock.now_unix();
+
+        let checked_here = self.embedded.is_some() || self.local_checks;
+        let verified = if checked_here {
+            option
+                .scheme
+                .verify(
+                    &request.payment_payload,
+                    &request.payment_requirements,
+                    &self.registry,
+                    now,
+                )
+                .map_err(|mut invalid| {
+                    if self.embedded.is_none() {
+                        invalid.message = format!(
+                            "checked by this server before asking the facilitator: {}",
+                            invalid.message
+                        );
+                    }
+                    reject(invalid)
+                })?
+        } else {
+            option
+                .scheme
+                .identify(
+                    &request.payment_payload,
+                    &request.payment_requirements,
+                    &self.registry,
+                )
+                .map_err(reject)?
+        };
+        if let Some(expires_at) = verified.expires_at {
+            let lifetime = expires_at.saturating_sub(now);
+            if lifetime > self.max_authorization_lifetime.as_secs() {
+                return Err(reject(InvalidPayment::new(
+                    Reason::VALID_BEFORE,
+                    format!(
+                        "the payment stays valid for {lifetime} s; this server accepts at most {} s",
+                        self.max_authorization_lifetime.as_secs()
+                    ),
+                )));
+            }
+        }
+        let ttl = match verified.expires_at {
+            Some(expires_at) => Duration::from_secs(expires_at.saturating_sub(now)) + REPLAY_MARGIN,
+            None => CHAIN_BOUND_LIFETIME + REPLAY_MARGIN,
+        };
+        let owner = owner_token();
+
+        if checked_here {
+            self.reserve(&verified, &owner, ttl, &reject).await?;
+            if let Err(rejection) = self.confirm(&request, &verified, &reject).await {
+                self.release(&verified, &owner).await;
+                return Err(rejection);
+            }
+        } else {
+            self.confirm(&request, &verified, &reject).await?;
+            self.reserve(&verified, &owner, ttl, &reject).await?;
+        }
+
+        let grant = scope
+            .as_ref()
+            .and_then(|scope| self.plan_grant(&route, &option, scope, &verified, version, method));
+        let payment = payment_info(&option, &verified, version, challenge.resource());
+        let pending = PaymentPending {
+            version,
+            request,
+            verified,
+            owner,
+            challenge: challenge.clone(),
+            settle_before: route.settle == SettleMode::Before,
+            settled: None,
+            released: false,
+            unresolved: false,
+            grant,
+        };
+        Ok(Admission {
+            payment,
+            pending: Pending(PendingKind::Payment(Box::new(pending))),
+        })
+    }
+
+    /// Reserves a payment against replays: of concurrent copies, exactly one gets past.
+    async fn reserve(
+        &self,
+        verified: &VerifiedPayment,
+        owner: &str,
+        ttl: Duration,
+        reject: &impl Fn(InvalidPayment) -> Rejection,
+    ) -> Result<(), Rejection> {
+        let reserved = self
+            .replay
+            .insert_if_absent(&verified.key, owner, ttl)
+            .await
+            .map_err(store_rejection)?;
+        if reserved {
+            Ok(())
+        } else {
+            Err(reject(
+                InvalidPayment::new(
+                    Reason::NONCE_ALREADY_USED,
+                    "this payment was already used; sign a new one",
+                )
+                .with_payer(Some(verified.payer)),
+            ))
+        }
+    }
+
+    /// The facilitator's word on a payment the scheme accepted: the embedded facilitator's
+    /// ledger checks, or a remote `/verify` (whose payer must be the one the scheme found).
+    async fn confirm(
+        &self,
+        request: &FacilitatorRequest,
+        verified: &VerifiedPayment,
+        reject: &impl Fn(InvalidPayment) -> Rejection,
+    ) -> Result<(), Rejection> {
+        let payer = Some(verified.payer);
+        if let Some(embedded) = &self.embedded {
+            let checked = self
+                .call(
+                    self.facilitator_timeout,
+                    embedded.check_verified(verified, &request.payment_payload),
+                )
+                .await;
+            return match checked {
+                Ok(()) => Ok(()),
+                Err(Checked::Settler(SettlerError::Rejected(invalid))) => Err(reject(invalid)),
+                Err(Checked::Settler(SettlerError::Unavailable(message))) => {
+                    tracing::error!(target: "x402::facilitator", %message, "settlement backend failed while verifying");
+                    Err(Rejection::new(
+                        Reason::FACILITATOR_UNAVAILABLE,
+                        "the payment facilitator is unavailable",
+                    )
+                    .with_payer(payer))
+                }
+                Err(Checked::Timeout) => Err(facilitator_rejection(
+                    FacilitatorError::Timeout(self.facilitator_timeout),
+                    self.facilitator_timeout,
+                )
+                .with_payer(payer)),
+            };
+        }
+        let verdict: VerifyResponse =
+            tokio::time::timeout(self.facilitator_timeout, self.facilitator.verify(request))
+                .await
+                .unwrap_or(Err(FacilitatorError::Timeout(self.facilitator_timeout)))
+                .map_err(|e| {
+                    facilitator_rejection(e, self.facilitator_timeout).with_payer(payer)
+                })?;
+        if !verdict.is_valid {
+            let reason = bounded_reason(
+                verdict.invalid_reason.as_deref(),
+                Reason::UNEXPECTED_VERIFY_ERROR,
+            );
+            let message = verdict.invalid_message.as_deref().map_or_else(
+                || "the facilitator rejected the payment".to_owned(),
+                bounded_message,
+            );
+            return Err(reject(
+                InvalidPayment::new(reason, message).with_payer(payer),
+            ));
+        }
+        if let Some(claimed) = verdict.payer.as_deref()
+            && !x402_protocol::verify::same_address(claimed, &verified.payer.to_string())
+        {
+            tracing::error!(target: "x402::facilitator", claimed = %bounded_message(claimed), payer = %verified.payer, "facilitator verified a different payer");
+            return Err(Rejection::new(
+                Reason::FACILITATOR_INVALID_RESPONSE,
+                "the payment facilitator verified a different payer than the payment names",
+            )
+            .with_payer(payer));
+        }
+        Ok(())
+    }
+
+    /// Forgets a reserved payment that was not used, so it can be retried. Only the admission
+    /// that reserved it can release it.
+    pub(crate) async fn release(&self, verified: &VerifiedPayment, owner: &str) {
+        if let Err(error) = self.replay.remove(&verified.key, owner).await {
+            tracing::warn!(target: "x402::store", %error, key = %verified.key, "could not release an unused payment");
+        }
+    }
+
+    async fn call<T>(
+        &self,
+        limit: Duration,
+        call: impl std::future::Future<Output = Result<T, SettlerError>>,
+    ) -> Result<T, Checked> {
+        match tokio::time::timeout(limit, call).await {
+            Ok(result) => result.map_err(Checked::Settler),
+            Err(_) => Err(Checked::Timeout),
+        }
+    }
+}
+
+/// How an embedded ledger check failed.
+enum Checked {
+    Settler(SettlerError),
+    Timeout,
+}
+
+fn payment_info(
+    option: &AcceptOption,
+    verified: &VerifiedPayment,
+    version: ProtocolVersion,
+    resource: &str,
+) -> PaymentInfo {
+    PaymentInfo {
+        payer: verified.payer,
+        amount: option.amount,
+        asset: option.asset.clone(),
+        network: option.network.clone(),
+        pay_to: option.pay_to,
+        scheme: option.scheme.name(),
+        version,
+        access: Access::Paid,
+        transaction: None,
+        resource: resource.to_owned(),
+    }
+}

@@ -1,0 +1,234 @@
+//! Step 1: a route's spec, resolved against the server's networks, tokens, recipients and
+//! schemes into the options its 402 offers. Fixed prices are resolved once and cached; the
+//! same resolution checks every registered route at start-up.
+
+use std::str::FromStr;
+use std::sync::{Arc, PoisonError};
+
+use x402_protocol::{ChainAddress, Family, Price, Reason, U256};
+
+use super::Gate;
+use crate::challenge::{AcceptOption, Challenge, PreparedRoute};
+use crate::rejection::Rejection;
+use crate::request::RequestView;
+use crate::route::{DEFAULT_MAX_TIMEOUT_SECONDS, PriceSpec, RouteSpec};
+use crate::scheme::TransferMethod;
+use crate::store::MAX_COUNTER;
+
+impl Gate {
+    /// Resolves `spec` at `price` into a prepared route, or says what is misconfigured (a
+    /// sentence naming the route and what to change).
+    pub(crate) fn resolve(
+        &self,
+        spec: &'static RouteSpec,
+        price: &Price,
+    ) -> Result<PreparedRoute, String> {
+        let route = spec.name();
+        let asset = match spec.asset {
+            Some(text) => Some(
+                ChainAddress::from_str(text)
+                    .map_err(|e| format!("{route}: asset {text:?} is not a token address ({e})"))?,
+            ),
+            None => None,
+        };
+        if (spec.access.is_some() || spec.prepay.is_some())
+            && self.ephemeral_keys
+            && self.dev_ledger.is_none()
+        {
+            // Tokens signed with a per-process random key die with the process and are refused
+            // by other replicas: customers would lose what they paid for.
+            return Err(format!(
+                "{route} sells reusable access (access, uses or prepay), whose tokens must outlive a restart and work on every replica: configure X402Builder::entitlement_keys or X402_ENTITLEMENT_KEYS"
+            ));
+        }
+        let max_timeout_seconds = spec
+            .max_timeout_seconds
+            .unwrap_or(DEFAULT_MAX_TIMEOUT_SECONDS);
+        if max_timeout_seconds > self.max_authorization_lifetime.as_secs() {
+            return Err(format!(
+                "{route} asks clients for authorizations valid {max_timeout_seconds} s (max_timeout_seconds), but this server accepts at most {} s: lower max_timeout_seconds or raise X402Builder::max_authorization_lifetime",
+                self.max_authorization_lifetime.as_secs()
+            ));
+        }
+        let network_ids: Vec<&str> = if spec.networks.is_empty() {
+            self.default_networks.iter().map(String::as_str).collect()
+        } else {
+            spec.networks.to_vec()
+        };
+        if network_ids.is_empty() {
+            return Err(format!(
+                "{route} names no network and no default network is configured: add network = \"…\" to the route or call X402Builder::default_network"
+            ));
+        }
+        let mut options = Vec::with_capacity(network_ids.len());
+        for id in network_ids {
+            let network = self
+                .registry
+                .network(id)
+                .map_err(|e| format!("{route}: {e}"))?;
+            let family = network.family();
+            let pay_to = match spec.pay_to {
+                Some(text) => ChainAddress::parse_for(family, text)
+                    .map_err(|e| format!("{route}: pay_to on {}: {e}", network.name))?,
+                None => self.pay_to(family).ok_or_else(|| {
+                    format!(
+                        "{route} is paid on {} but no {family} recipient is configured: set pay_to on the route or call X402Builder::pay_to with a {family} address",
+                        network.name
+                    )
+                })?,
+            };
+            let method = match family {
+                Family::Evm => TransferMethod::Eip3009,
+                Family::Solana => TransferMethod::SplTransfer,
+            };
+            let scheme = self
+                .schemes
+                .offering(x402_protocol::exact::EXACT, family, method)
+                .ok_or_else(|| {
+                    format!(
+                        "{route} is paid on {} but no scheme for {family} payments is configured{}",
+                        network.name,
+                        match family {
+                            Family::Solana => ": add the x402-svm crate's scheme with X402Builder::scheme (cargo feature `svm` of the integrations)",
+                            Family::Evm => "",
+                        }
+                    )
+                })?
+                .clone();
+            let resolved = self
+                .registry
+                .resolve_price(price, network, asset)
+                .map_err(|e| format!("{route}: price {price} on {}: {e}", network.name))?;
+            options.push(AcceptOption {
+                scheme,
+                network: Arc::new(network.clone()),
+                asset: Arc::new(resolved.asset),
+                amount: resolved.amount,
+                pay_to,
+                prepaid: false,
+            });
+        }
+        if let Some(text) = spec.prepay {
+            let prepay =
+                Price::from_str(text).map_err(|e| format!("{route}: prepay {text:?}: {e}"))?;
+            for index in 0..options.len() {
+                let single = &options[index];
+                let resolved = self
+                    .registry
+                    .resolve_price(
+                        &prepay,
+                        &single.network,
+                        asset.or(Some(single.asset.address)),
+                    )
+                    .map_err(|e| {
+                        format!(
+                            "{route}: prepay {prepay} on {} (it must be in the price's token): {e}",
+                            single.network.name
+                        )
+                    })?;
+                if resolved.amount <= single.amount || resolved.amount > U256::from(MAX_COUNTER) {
+                    return Err(format!(
+                        "{route}: prepay {prepay} must be more than the price of one request and at most {MAX_COUNTER} atomic units"
+                    ));
+                }
+                options.push(AcceptOption {
+                    amount: resolved.amount,
+                    prepaid: true,
+                    ..single.clone()
+                });
+            }
+        }
+        Ok(PreparedRoute::new(spec, options, max_timeout_seconds))
+    }
+
+    /// The route resolved on this server's networks; fixed prices are resolved once.
+    pub(crate) fn prepared(
+        &self,
+        spec: &'static RouteSpec,
+        view: &dyn RequestView,
+    ) -> Result<Arc<PreparedRoute>, Rejection> {
+        let misconfigured = |message: String| {
+            tracing::error!(target: "x402::config", %message, "paid route is misconfigured");
+            Rejection::new(Reason::NOT_CONFIGURED, message)
+        };
+        match spec.price {
+            PriceSpec::Fixed(text) => {
+                let key = std::ptr::from_ref(spec) as usize;
+                if let Some(route) = self
+                    .routes
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&key)
+                {
+                    return Ok(route.clone());
+                }
+                let price = Price::from_str(text)
+                    .map_err(|e| misconfigured(format!("{}: price {text:?}: {e}", spec.name())))?;
+                let route = Arc::new(self.resolve(spec, &price).map_err(misconfigured)?);
+                self.routes
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(key, route.clone());
+                Ok(route)
+            }
+            PriceSpec::Dynamic(price_of) => {
+                let price = price_of(view).map_err(|e| {
+                    tracing::error!(target: "x402::config", error = %e, route = %spec.name(), "dynamic price failed");
+                    Rejection::new(
+                        Reason::PRICE_UNAVAILABLE,
+                        format!("the price could not be computed: {e}"),
+                    )
+                })?;
+                self.resolve(spec, &price)
+                    .map(Arc::new)
+                    .map_err(misconfigured)
+            }
+        }
+    }
+
+    /// The 402 challenge for a request to a route, without looking at any payment.
+    pub fn challenge(
+        &self,
+        view: &dyn RequestView,
+        spec: &'static RouteSpec,
+    ) -> Result<Challenge, Rejection> {
+        let route = self.prepared(spec, view)?;
+        let resource = match spec.resource {
+            Some(resource) => resource.to_owned(),
+            None => self.resource_policy.resource_url(view),
+        };
+        Ok(Challenge::new(route, resource))
+    }
+
+    /// Checks a route the way its first request would, without a request: everything but a
+    /// dynamic price's value (a dynamic-price route is checked at a price of one atomic unit).
+    /// Fixed-price routes are cached, so their first request does no more work.
+    ///
+    /// `Err` is a sentence naming the route and what to change.
+    pub fn check_route(&self, spec: &'static RouteSpec) -> Result<(), String> {
+        self.prepare_unrequested(spec).map(|_| ())
+    }
+
+    /// [`check_route`](Self::check_route), returning the prepared route.
+    pub(crate) fn prepare_unrequested(
+        &self,
+        spec: &'static RouteSpec,
+    ) -> Result<Arc<PreparedRoute>, String> {
+        match spec.price {
+            PriceSpec::Fixed(text) => {
+                let price = Price::from_str(text)
+                    .map_err(|e| format!("{}: price {text:?}: {e}", spec.name()))?;
+                let route = Arc::new(self.resolve(spec, &price)?);
+                self.routes
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(std::ptr::from_ref(spec) as usize, route.clone());
+                Ok(route)
+            }
+            PriceSpec::Dynamic(_) => {
+                let probe = Price::from_str("1 atomic").map_err(|e| e.to_string())?;
+                self.resolve(spec, &probe).map(Arc::new)
+            }
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! Step 5: after the handler, a successful response is paid for.
+//!
+//! A settlement ends in one of three ways, and only a settler can prove the second:
+//! - **settled**: the funds moved; the response goes out with the receipt;
+//! - **failed**: definitely not executed (refused, reverted, never delivered); the response is
+//!   replaced by a 402 (or 502) and the payment is released, so the client may retry it;
+//! - **unknown**: submitted without a verdict in time; the response is replaced by a 504
+//!   `settlement_pending` whose receipt says so, and the payment stays reserved: the client
+//!   retries with the *same* payment, never a new one.
+//!
+//! Settlement runs in a task of its own, so a client that disconnects cannot cancel it half
+//! way; [`Gate::shutdown`] waits for the ones in flight.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::task::TaskTracker;
+use x402_protocol::facilitator::{FacilitatorRequest, SettleResponse};
+use x402_protocol::verify::{InvalidPayment, VerifiedPayment, same_address};
+use x402_protocol::{ProtocolVersion, Reason};
+
+use super::admit::facilitator_rejection;
+use super::{Completion, Gate, PaymentPending};
+use crate::facilitator::{
+    EmbeddedFacilitator, Facilitator, FacilitatorError, SettleOutcome, SettlerError,
+    bounded_message, bounded_reason, settle_response,
+};
+use crate::rejection::Rejection;
+use crate::response;
+use crate::store::ReplayStore;
+
+/// Settlements in flight, for graceful shutdown.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InFlight(TaskTracker);
+
+/// What [`Gate::shutdown`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Settlements still running when the wait ended (their outcome is unknown to this
+    /// process; they keep their reservation and are resolved by reconciliation).
+    pub unfinished: usize,
+}
+
+/// How one settlement ended, for the response.
+enum Outcome {
+    Settled(SettleResponse),
+    /// Definitely not executed; the payment was released.
+    Failed(Rejection),
+    /// No verdict; the payment stays reserved.
+    Unknown(SettleResponse),
+}
+
+/// Everything a settlement needs, owned, so it can run in its own task.
+struct Job {
+    facilitator: Arc<dyn Facilitator>,
+    embedded: Option<Arc<EmbeddedFacilitator>>,
+    replay: Arc<dyn ReplayStore>,
+    timeout: Duration,
+    request: FacilitatorRequest,
+    verified: VerifiedPayment,
+    owner: String,
+}
+
+impl Job {
+    async fn run(self) -> Outcome {
+        let version = self.request.payment_payload.version();
+        let network = self.request.payment_requirements.network().to_owned();
+        let payer = self.verified.payer;
+        let outcome = match &self.embedded {
+            Some(embedded) => {
+                let amount = self.verified.amount;
+                match tokio::time::timeout(
+                    self.timeout,
+                    embedded.settle_verified(&self.verified, &self.request.payment_payload, amount),
+                )
+                .await
+                {
+                    Ok(outcome) => self.judge_settler(outcome, &network, version),
+                    Err(_) => Outcome::Unknown(pending_receipt(
+                        &network,
+                        &self.verified,
+                        None,
+                        format!(
+                            "no settlement verdict within {} ms",
+                            self.timeout.as_millis()
+                        ),
+                    )),
+                }
+            }
+            None => {
+                let answer =
+                    tokio::time::timeout(self.timeout, self.facilitator.settle(&self.request))
+                        .await
+                        .unwrap_or(Err(FacilitatorError::Timeout(self.timeout)));
+                self.judge_remote(answer, &network)
+            }
+        };
+        match &outcome {
+            Outcome::Settled(receipt) => tracing::info!(
+                target: "x402::settlement",
+                %payer,
+                transaction = %receipt.transaction,
+                network = %receipt.network,
+                key = %self.verified.key,
+                "payment settled"
+            ),
+            Outcome::Failed(rejection) => {
+                tracing::warn!(target: "x402::settlement", %payer, reason = %rejection.reason(), message = rejection.message(), "settlement failed; the payment is released");
+                if let Err(error) = self.replay.remove(&self.verified.key, &self.owner).await {
+                    tracing::warn!(target: "x402::store", %error, key = %self.verified.key, "could not release a payment whose settlement failed");
+                }
+            }
+            Outcome::Unknown(receipt) => tracing::warn!(
+                target: "x402::settlement",
+                %payer,
+                transaction = %receipt.transaction,
+                key = %self.verified.key,
+                "settlement outcome unknown; the payment stays reserved"
+            ),
+        }
+        outcome
+    }
+
+    /// A settler's outcome (embedded facilitator).
+    fn judge_settler(
+        &self,
+        outcome: SettleOutcome,
+        network: &str,
+        version: ProtocolVersion,
+    ) -> Outcome {
+        let payer = Some(self.verified.payer);
+        match outcome {
+            SettleOutcome::Unknown {
+                transaction,
+                detail,
+            } => Outcome::Unknown(pending_receipt(
+                network,
+                &self.verified,
+                transaction,
+                detail,
+            )),
+            SettleOutcome::Failed(SettlerError::Unavailable(message)) => {
+                tracing::error!(target: "x402::settlement", %message, "settlement backend failed before submitting");
+                Outcome::Failed(
+                    Rejection::new(
+                        Reason::FACILITATOR_UNAVAILABLE,
+                        "the payment facilitator is unavailable; nothing was charged",
+                    )
+                    .with_payer(payer),
+                )
+            }
+            settled_or_failed => {
+                match settle_response(settled_or_failed, network, payer, version) {
+                    Ok(receipt) if receipt.success => Outcome::Settled(receipt),
+                    Ok(receipt) => Outcome::Failed(failed(receipt, self.verified.payer)),
+                    // Only `Unavailable` is an error here, handled above.
+                    Err(_) => Outcome::Failed(Rejection::new(
+                        Reason::FACILITATOR_UNAVAILABLE,
+                        "the payment facilitator is unavailable; nothing was charged",
+                    )),
+                }
+            }
+        }
+    }
+
+    /// A remote facilitator's answer. Only a clear `success: false` or an undelivered request
+    /// proves nothing was executed; a success that does not hold together, a timeout, an error
+    /// status or garbage after the request went out are all unknown.
+    fn judge_remote(
+        &self,
+        answer: Result<SettleResponse, FacilitatorError>,
+        network: &str,
+    ) -> Outcome {
+        match answer {
+            Ok(receipt) if receipt.success => {
+                match implausible(&receipt, network, &self.verified) {
+                    None => Outcome::Settled(receipt),
+                    Some(why) => {
+                        tracing::error!(target: "x402::settlement", why, "the facilitator claimed success implausibly; treating the outcome as unknown");
+                        Outcome::Unknown(pending_receipt(
+                            network,
+                            &self.verified,
+                            Some(receipt.transaction).filter(|t| !t.is_empty()),
+                            why.to_owned(),
+                        ))
+                    }
+                }
+            }
+            Ok(receipt)
+                if receipt.error_reason.as_deref() == Some(Reason::SETTLEMENT_PENDING.as_str()) =>
+            {
+                Outcome::Unknown(pending_receipt(
+                    network,
+                    &self.verified,
+                    Some(receipt.transaction).filter(|t| !t.is_empty()),
+                    "the facilitator reports the settlement as pending".to_owned(),
+                ))
+            }
+            Ok(receipt) => Outcome::Failed(failed(receipt, self.verified.payer)),
+            // The request never left: nothing can have been executed.
+            Err(error @ FacilitatorError::Unreachable(_)) => Outcome::Failed(
+                facilitator_rejection(error, self.timeout).with_payer(Some(self.verified.payer)),
+            ),
+            Err(error) => Outcome::Unknown(pending_receipt(
+                network,
+                &self.verified,
+                None,
+                error.to_string(),
+            )),
+        }
+    }
+}
+
+/// Why a remote success does not hold together, if it does not.
+fn implausible(
+    receipt: &SettleResponse,
+    network: &str,
+    verified: &VerifiedPayment,
+) -> Option<&'static str> {
+    if receipt.transaction.trim().is_empty() {
+        return Some("a successful settlement names no transaction");
+    }
+    if !receipt.network.is_empty() && receipt.network != network {
+        return Some("a successful settlement names another network");
+    }
+    if let Some(payer) = receipt.payer.as_deref()
+        && !same_address(payer, &verified.payer.to_string())
+    {
+        return Some("a successful settlement names another payer");
+    }
+    None
+}
+
+/// The receipt a client gets while the outcome is unknown.
+fn pending_receipt(
+    network: &str,
+    verified: &VerifiedPayment,
+    transaction: Option<String>,
+    detail: String,
+) -> SettleResponse {
+    tracing::warn!(target: "x402::settlement", %detail, ?transaction, "settlement pending");
+    SettleResponse {
+        transaction: transaction.unwrap_or_default(),
+        ..SettleResponse::failure(
+            Reason::SETTLEMENT_PENDING.as_str(),
+            "the payment was submitted but its settlement is not confirmed yet; retry this request with the same payment (do not sign a new one)",
+            network,
+            Some(verified.payer.to_string()),
+        )
+    }
+}
+
+/// The rejection for a settlement that provably failed.
+fn failed(receipt: SettleResponse, payer: x402_protocol::ChainAddress) -> Rejection {
+    let reason = bounded_reason(receipt.error_reason.as_deref(), Reason::SETTLEMENT_FAILED);
+    let message = receipt.error_message.as_deref().map_or_else(
+        || "the facilitator could not settle the payment".to_owned(),
+        bounded_message,
+    );
+    let receipt = SettleResponse {
+        error_reason: Some(reason.to_string()),
+        error_message: Some(message.clone()),
+        ..receipt
+    };
+    Rejection::new(reason, message)
+        .with_payer(Some(payer))
+        .with_settlement(receipt)
+}
+
+impl Gate {
+    /// Settles an admitted payment now, in a task of its own that the caller cannot cancel.
+    /// `Ok` with the transaction, or the rejection to answer with (the payment is released when
+    /// it provably failed, kept when its outcome is unknown).
+    pub(crate) async fn settle_now(
+        &self,
+        pending: &mut PaymentPending,
+    ) -> Result<String, Rejection> {
+        let job = Job {
+            facilitator: self.facilitator.clone(),
+            embedded: self.embedded.clone(),
+            replay: self.replay.clone(),
+            timeout: self.settlement_timeout,
+            request: pending.request.clone(),
+            verified: pending.verified.clone(),
+            owner: pending.owner.clone(),
+        };
+        let network = pending.request.payment_requirements.network().to_owned();
+        let task = self.settlements.0.spawn(job.run());
+        let outcome = task.await.unwrap_or_else(|error| {
+            tracing::error!(target: "x402::settlement", %error, "the settlement task failed");
+            Outcome::Unknown(pending_receipt(
+                &network,
+                &pending.verified,
+                None,
+                format!("the settlement task failed: {error}"),
+            ))
+        });
+        let with_context = |rejection: Rejection| {
+            rejection
+                .with_version(pending.version)
+                .with_challenge(pending.challenge.clone())
+        };
+        match outcome {
+            Outcome::Settled(receipt) => {
+                let transaction = receipt.transaction.clone();
+                pending.settled = Some(receipt);
+                Ok(transaction)
+            }
+            Outcome::Failed(rejection) => {
+                pending.released = true;
+                Err(with_context(rejection))
+            }
+            Outcome::Unknown(receipt) => {
+                pending.unresolved = true;
+                Err(with_context(
+                    Rejection::new(
+                        Reason::SETTLEMENT_PENDING,
+                        "the payment was submitted but its settlement is not confirmed yet; retry this request with the same payment (do not sign a new one)",
+                    )
+                    .with_payer(Some(pending.verified.payer))
+                    .with_settlement(receipt),
+                ))
+            }
+        }
+    }
+
+    /// Opens the payment's grant (if it buys one), then settles it. A grant whose counter
+    /// cannot be created charges nothing.
+    pub(crate) async fn settle_admitted(
+        &self,
+        pending: &mut PaymentPending,
+    ) -> Result<String, Rejection> {
+        if let Some(plan) = &pending.grant
+            && let Err(rejection) = self.open_grant(plan).await
+        {
+            self.release(&pending.verified, &pending.owner).await;
+            pending.released = true;
+            return Err(rejection);
+        }
+        self.settle_now(pending).await
+    }
+
+    pub(crate) async fn finish_payment(
+        &self,
+        mut pending: PaymentPending,
+        status: u16,
+    ) -> Completion {
+        if pending.settled.is_none() && !pending.unresolved && !pending.released {
+            if status >= 400 {
+                tracing::info!(target: "x402::settlement", status, payer = %pending.verified.payer, "handler failed; payment not settled");
+                self.release(&pending.verified, &pending.owner).await;
+                return Completion::nothing();
+            }
+            if let Err(rejection) = self.settle_admitted(&mut pending).await {
+                return Completion::Replace(rejection.to_response());
+            }
+        }
+        let Some(settlement) = &pending.settled else {
+            // Settled before the handler failed or came out unknown: the handler's answer
+            // (the rejection the integration sent) stands.
+            return Completion::nothing();
+        };
+        let mut headers = response::settlement_headers(pending.version, settlement);
+        if let Some(plan) = &pending.grant {
+            headers.extend(self.grant_headers(plan, &settlement.transaction));
+        }
+        Completion::Deliver {
+            headers,
+            private: true,
+        }
+    }
+
+    /// Stops taking part in settlement: waits up to `limit` for the settlements in flight to
+    /// finish, and reports how many did not (their payments stay reserved and, with a durable
+    /// journal, are resolved by the next start's reconciliation). Call it when the server
+    /// shuts down, after it stopped accepting requests.
+    pub async fn shutdown(&self, limit: Duration) -> ShutdownReport {
+        let tracker = &self.settlements.0;
+        tracker.close();
+        if tokio::time::timeout(limit, tracker.wait()).await.is_err() {
+            tracing::warn!(target: "x402::settlement", unfinished = tracker.len(), "shutting down with settlements in flight");
+        }
+        ShutdownReport {
+            unfinished: tracker.len(),
+        }
+    }
+}
+
+impl From<InvalidPayment> for Rejection {
+    fn from(invalid: InvalidPayment) -> Self {
+        Rejection::new(invalid.reason, invalid.message).with_payer(invalid.payer)
+    }
+}

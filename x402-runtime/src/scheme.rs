@@ -1,0 +1,250 @@
+//! Payment schemes: how one kind of payment is offered and checked.
+//!
+//! A [`Scheme`] knows one scheme (`exact`, `upto`) on one chain family with one transfer
+//! method: what a 402 says about it (`extra`), and every check of a payment that needs no
+//! ledger (amounts, recipient, validity window, signature). The gate asks the scheme that
+//! claims a payment; it never matches on chains itself. The embedded facilitator uses the same
+//! schemes, so a payment is judged by the same code in-process and behind `/verify`.
+//!
+//! Built in: [`ExactEip3009`] (`exact` with EIP-3009 `transferWithAuthorization` on EVM
+//! chains). Other crates add theirs (`x402-svm` for Solana) through
+//! [`X402Builder::scheme`](crate::X402Builder::scheme).
+
+use std::sync::Arc;
+
+use x402_protocol::eip3009::RecoveryBackend;
+use x402_protocol::exact::EXACT;
+use x402_protocol::facilitator::{PaymentPayload, PaymentRequirements};
+use x402_protocol::verify::{
+    InvalidPayment, PaymentKey, RequirementTerms, VerifiedPayment, check_common, verify_eip3009,
+};
+use x402_protocol::{ChainAddress, Family, NetworkRegistry, SchemePayload};
+
+use crate::challenge::AcceptOption;
+
+/// How a route's option is paid on chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum TransferMethod {
+    /// EIP-3009 `transferWithAuthorization` (EVM; USDC and tokens like it). The default on
+    /// EVM chains.
+    #[default]
+    Eip3009,
+    /// An SPL `TransferChecked` in a transaction the facilitator co-signs (Solana).
+    SplTransfer,
+}
+
+/// One kind of payment, as servers and the embedded facilitator need it.
+///
+/// Implementations must be cheap to call: the gate asks for every paid request.
+pub trait Scheme: Send + Sync + 'static {
+    /// The scheme's wire name (`exact`, `upto`).
+    fn name(&self) -> &'static str;
+
+    /// What it is, for messages and logs: `exact (EIP-3009)`.
+    fn describe(&self) -> &'static str;
+
+    /// The chain family it pays on.
+    fn family(&self) -> Family;
+
+    /// The transfer method it pays with.
+    fn method(&self) -> TransferMethod;
+
+    /// The `extra` object of a requirement offering `option` with this scheme.
+    fn extra(&self, option: &AcceptOption) -> Option<serde_json::Value>;
+
+    /// Whether it checks `payload` (of its own kind) for `requirements`.
+    fn handles(&self, requirements: &PaymentRequirements, payload: &SchemePayload) -> bool;
+
+    /// Every check that needs no ledger, at unix time `now`: the payment's own terms against the
+    /// requirement, and its signature. Returns who pays, how much, and what makes the payment
+    /// unique.
+    fn verify(
+        &self,
+        payment: &PaymentPayload,
+        requirements: &PaymentRequirements,
+        registry: &NetworkRegistry,
+        now: u64,
+    ) -> Result<VerifiedPayment, InvalidPayment>;
+
+    /// Who the payment names as payer, what it pays and what makes it unique, read from the
+    /// payload WITHOUT checking amounts, windows or signatures. Used only when a gate leaves
+    /// every check to a remote facilitator ([`X402Builder::local_checks`](crate::X402Builder::local_checks)
+    /// off), to key replay protection and the journal.
+    fn identify(
+        &self,
+        payment: &PaymentPayload,
+        requirements: &PaymentRequirements,
+        registry: &NetworkRegistry,
+    ) -> Result<VerifiedPayment, InvalidPayment>;
+}
+
+/// `exact` with EIP-3009 `transferWithAuthorization` on EVM chains: the payer signs an
+/// authorization for exactly the price, to exactly `payTo`, valid for a window.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExactEip3009 {
+    backend: RecoveryBackend,
+}
+
+impl ExactEip3009 {
+    /// With an explicit signature-recovery backend (`k256`, or libsecp256k1 with the
+    /// `secp256k1` feature: the default then).
+    pub fn new(backend: RecoveryBackend) -> Self {
+        ExactEip3009 { backend }
+    }
+}
+
+impl Scheme for ExactEip3009 {
+    fn name(&self) -> &'static str {
+        EXACT
+    }
+
+    fn describe(&self) -> &'static str {
+        "exact (EIP-3009)"
+    }
+
+    fn family(&self) -> Family {
+        Family::Evm
+    }
+
+    fn method(&self) -> TransferMethod {
+        TransferMethod::Eip3009
+    }
+
+    /// The token's EIP-712 domain, which the payer signs under.
+    fn extra(&self, option: &AcceptOption) -> Option<serde_json::Value> {
+        Some(serde_json::json!({
+            "name": option.asset.eip712_name,
+            "version": option.asset.eip712_version,
+        }))
+    }
+
+    fn handles(&self, requirements: &PaymentRequirements, payload: &SchemePayload) -> bool {
+        requirements.scheme() == EXACT && matches!(payload, SchemePayload::Eip3009(_))
+    }
+
+    fn verify(
+        &self,
+        payment: &PaymentPayload,
+        requirements: &PaymentRequirements,
+        registry: &NetworkRegistry,
+        now: u64,
+    ) -> Result<VerifiedPayment, InvalidPayment> {
+        check_common(payment, requirements, registry)?;
+        let SchemePayload::Eip3009(exact) = payment.payload() else {
+            return Err(InvalidPayment::new(
+                x402_protocol::Reason::UNSUPPORTED_SCHEME,
+                format!(
+                    "{} cannot check a {} payload",
+                    self.describe(),
+                    payment.payload().kind()
+                ),
+            ));
+        };
+        verify_eip3009(self.backend, exact, requirements, registry, now)
+    }
+
+    fn identify(
+        &self,
+        payment: &PaymentPayload,
+        requirements: &PaymentRequirements,
+        registry: &NetworkRegistry,
+    ) -> Result<VerifiedPayment, InvalidPayment> {
+        check_common(payment, requirements, registry)?;
+        let SchemePayload::Eip3009(exact) = payment.payload() else {
+            return Err(InvalidPayment::new(
+                x402_protocol::Reason::UNSUPPORTED_SCHEME,
+                format!(
+                    "{} cannot read a {} payload",
+                    self.describe(),
+                    payment.payload().kind()
+                ),
+            ));
+        };
+        let terms = RequirementTerms::resolve(requirements, registry)?;
+        let auth = &exact.authorization;
+        Ok(VerifiedPayment {
+            payer: ChainAddress::Evm(auth.from),
+            network: terms.network.clone(),
+            asset: ChainAddress::Evm(terms.asset),
+            pay_to: ChainAddress::Evm(auth.to),
+            amount: auth.value,
+            key: PaymentKey::eip3009(terms.chain_id, terms.asset, exact),
+            expires_at: Some(auth.valid_before.saturating_to::<u64>()),
+        })
+    }
+}
+
+/// The schemes a gate or facilitator knows, in the order they are asked.
+#[derive(Clone)]
+pub struct Schemes(Vec<Arc<dyn Scheme>>);
+
+impl std::fmt::Debug for Schemes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|s| s.describe()))
+            .finish()
+    }
+}
+
+impl Default for Schemes {
+    /// The built-in ones: [`ExactEip3009`].
+    fn default() -> Self {
+        Schemes(vec![Arc::new(ExactEip3009::default())])
+    }
+}
+
+impl Schemes {
+    /// Adds a scheme, asked before the ones already known (so a replacement wins).
+    pub fn add(&mut self, scheme: Arc<dyn Scheme>) {
+        self.0.insert(0, scheme);
+    }
+
+    /// Every known scheme.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Scheme>> {
+        self.0.iter()
+    }
+
+    /// The scheme that offers `name` with `method` on `family`.
+    pub fn offering(
+        &self,
+        name: &str,
+        family: Family,
+        method: TransferMethod,
+    ) -> Option<&Arc<dyn Scheme>> {
+        self.0
+            .iter()
+            .find(|s| s.name() == name && s.family() == family && s.method() == method)
+    }
+
+    /// The scheme that checks `payload` for `requirements`.
+    pub fn for_payment(
+        &self,
+        requirements: &PaymentRequirements,
+        payload: &SchemePayload,
+    ) -> Option<&Arc<dyn Scheme>> {
+        self.0.iter().find(|s| s.handles(requirements, payload))
+    }
+
+    /// Checks a payment with the scheme that claims it, or explains that none does.
+    pub fn verify(
+        &self,
+        payment: &PaymentPayload,
+        requirements: &PaymentRequirements,
+        registry: &NetworkRegistry,
+        now: u64,
+    ) -> Result<VerifiedPayment, InvalidPayment> {
+        match self.for_payment(requirements, payment.payload()) {
+            Some(scheme) => scheme.verify(payment, requirements, registry, now),
+            None => Err(InvalidPayment::new(
+                x402_protocol::Reason::UNSUPPORTED_SCHEME,
+                format!(
+                    "no configured scheme checks {:?} payments made with a {} payload",
+                    requirements.scheme(),
+                    payment.payload().kind()
+                ),
+            )
+            .with_payer(payment.payload().claimed_payer())),
+        }
+    }
+}
