@@ -22,6 +22,7 @@ use x402_protocol::eip3009::RecoveryBackend;
 use x402_protocol::{Address, NetworkRegistry, U256};
 use x402_runtime::entitlement::EntitlementKeys;
 use x402_runtime::facilitator::EmbeddedFacilitator;
+use x402_runtime::scheme::{ExactEip3009, Schemes};
 
 use crate::{BENCH_NETWORK, Error, PAY_TO};
 
@@ -72,24 +73,30 @@ pub(crate) struct ServerArgs {
     threads: usize,
 }
 
+/// A server whose embedded facilitator verifies with `backend`: the gate checks each payment
+/// once with that scheme, the facilitator only checks and moves the dev ledger's funds.
 fn embedded(backend: RecoveryBackend, payer: Address) -> Result<X402, Error> {
     let registry = Arc::new(NetworkRegistry::builtin());
+    let scheme = Arc::new(ExactEip3009::new(backend));
+    let mut schemes = Schemes::default();
+    schemes.add(scheme.clone());
     let facilitator = EmbeddedFacilitator::builder()
         .registry(registry.clone())
-        .recovery_backend(backend)
+        .schemes(schemes)
         .build();
     let network = registry.network(BENCH_NETWORK)?;
     let ledger = facilitator
         .dev_ledger()
         .ok_or("the embedded facilitator has no dev ledger")?;
     ledger.fund(
-        network.chain_id,
+        &network.caip2,
         network.default_asset.address,
         payer,
         U256::from(u128::MAX),
     );
     Ok(X402::builder()
-        .facilitator_client(Arc::new(facilitator))
+        .embedded_facilitator_with(facilitator)
+        .scheme(scheme)
         .pay_to(PAY_TO)
         .entitlement_keys(EntitlementKeys::new(ENTITLEMENT_KEY.0, ENTITLEMENT_KEY.1)?)
         .build()?)

@@ -5,7 +5,8 @@
 //!   is left is the gate's own work per payment;
 //! - `embedded_k256` / `embedded_secp256k1`: the embedded facilitator with real signature
 //!   recovery, settling into a dev ledger (compare with `x402-protocol`'s `decode_verify`:
-//!   one payment is verified in `verify` and again in `settle`);
+//!   the gate verifies each payment once with its scheme, the facilitator only checks the
+//!   ledger);
 //! - `entitlement_reuse`: a request carrying the token of a 1 h pass.
 //!
 //! Every payment is new (its own nonce), so replay protection does its real work: payments
@@ -21,12 +22,14 @@ use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
 use x402_protocol::client::prepare_payment;
 use x402_protocol::eip3009::{LocalSigner, RecoveryBackend};
+use x402_protocol::exact::Eip3009Authorization;
 use x402_protocol::facilitator::{
     FacilitatorRequest, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse,
 };
 use x402_protocol::{NetworkRegistry, codec, v2};
 use x402_runtime::entitlement::EntitlementKeys;
 use x402_runtime::facilitator::EmbeddedFacilitator;
+use x402_runtime::scheme::{ExactEip3009, Schemes};
 use x402_runtime::{
     AccessSpec, Completion, Decision, Facilitator, FacilitatorError, Gate, RequestView, RouteSpec,
     U256,
@@ -71,6 +74,15 @@ impl RequestView for Get {
     }
 }
 
+fn authorization(request: &FacilitatorRequest) -> Result<&Eip3009Authorization, FacilitatorError> {
+    request
+        .payment_payload
+        .payload()
+        .as_eip3009()
+        .map(|p| &p.authorization)
+        .ok_or_else(|| FacilitatorError::Internal("not an EIP-3009 payment".to_owned()))
+}
+
 /// Answers every call as valid / settled, echoing the payer: the gate's cost alone.
 struct Instantly;
 
@@ -80,14 +92,14 @@ impl Facilitator for Instantly {
         &self,
         request: &FacilitatorRequest,
     ) -> Result<VerifyResponse, FacilitatorError> {
-        let payer = request.payment_payload.exact().authorization.from;
+        let payer = authorization(request)?.from;
         Ok(VerifyResponse::valid(payer.to_checksum(None)))
     }
     async fn settle(
         &self,
         request: &FacilitatorRequest,
     ) -> Result<SettleResponse, FacilitatorError> {
-        let authorization = &request.payment_payload.exact().authorization;
+        let authorization = authorization(request)?;
         Ok(SettleResponse {
             success: true,
             error_reason: None,
@@ -117,21 +129,27 @@ fn instant_gate() -> Gate {
         .expect("gate")
 }
 
+/// The embedded facilitator verifying with `backend`, the gate's scheme the same: each payment
+/// is verified once, in the gate.
 fn embedded_gate(backend: RecoveryBackend, payer: &LocalSigner) -> Gate {
     let registry = Arc::new(NetworkRegistry::builtin());
+    let scheme = Arc::new(ExactEip3009::new(backend));
+    let mut schemes = Schemes::default();
+    schemes.add(scheme.clone());
     let facilitator = EmbeddedFacilitator::builder()
         .registry(registry.clone())
-        .recovery_backend(backend)
+        .schemes(schemes)
         .build();
     let network = registry.network("base-sepolia").expect("network");
     facilitator.dev_ledger().expect("ledger").fund(
-        network.chain_id,
+        &network.caip2,
         network.default_asset.address,
         payer.address(),
         U256::from(u128::MAX),
     );
     Gate::builder()
-        .facilitator_client(Arc::new(facilitator))
+        .embedded_facilitator_with(facilitator)
+        .scheme(scheme)
         .pay_to(PAY_TO)
         .entitlement_keys(keys())
         .build()
@@ -205,7 +223,7 @@ async fn pay(gate: &Gate, header: String) {
         .into_result()
         .expect("admitted");
     let completion = gate.finish(admission.pending, 200).await;
-    assert!(matches!(completion, Completion::Deliver(_)));
+    assert!(matches!(completion, Completion::Deliver { .. }));
     black_box(completion);
 }
 
@@ -282,7 +300,7 @@ fn paid(c: &mut Criterion) {
             .await
             .into_result()
             .expect("admitted");
-        let Completion::Deliver(headers) = gate.finish(admission.pending, 200).await else {
+        let Completion::Deliver { headers, .. } = gate.finish(admission.pending, 200).await else {
             panic!("not delivered");
         };
         headers
