@@ -2,7 +2,9 @@
 //! replay check) then `finish` (settle, receipt headers), with
 //!
 //! - `instant_facilitator`: a facilitator that answers "valid" and "settled" at once, so what
-//!   is left is the gate's own work per payment;
+//!   is left is the gate's own work per payment (with its default local checks, which recover
+//!   the signer); `instant_facilitator_trusted`: the same with local checks off, every check
+//!   left to the facilitator;
 //! - `embedded_k256` / `embedded_secp256k1`: the embedded facilitator with real signature
 //!   recovery, settling into a dev ledger (compare with `x402-protocol`'s `decode_verify`:
 //!   the gate verifies each payment once with its scheme, the facilitator only checks the
@@ -120,13 +122,22 @@ fn keys() -> EntitlementKeys {
     EntitlementKeys::new("bench", b"a bench key of at least thirty-two bytes").expect("key")
 }
 
-fn instant_gate() -> Gate {
+/// A gate on the instant facilitator; `local_checks` as [`X402Builder::local_checks`]
+/// (on by default: the gate verifies each signature itself before asking the facilitator).
+///
+/// [`X402Builder::local_checks`]: x402_runtime::X402Builder::local_checks
+fn instant_gate_with(local_checks: bool) -> Gate {
     Gate::builder()
         .facilitator_client(Arc::new(Instantly))
+        .local_checks(local_checks)
         .pay_to(PAY_TO)
         .entitlement_keys(keys())
         .build()
         .expect("gate")
+}
+
+fn instant_gate() -> Gate {
+    instant_gate_with(true)
 }
 
 /// The embedded facilitator verifying with `backend`, the gate's scheme the same: each payment
@@ -266,9 +277,18 @@ fn paid(c: &mut Criterion) {
     let mut group = c.benchmark_group("paid");
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(4));
+    // The default: the gate checks each payment (signature included) before the facilitator.
     group.bench_function("admit_finish/instant_facilitator", |b| {
         b.iter_custom(|iters| {
             timed_payments(&runtime, iters, &instant_gate, &|n| {
+                payments(&weather, &payer, n, true)
+            })
+        });
+    });
+    // Local checks off: every check is the facilitator's (what x402-axum does).
+    group.bench_function("admit_finish/instant_facilitator_trusted", |b| {
+        b.iter_custom(|iters| {
+            timed_payments(&runtime, iters, &|| instant_gate_with(false), &|n| {
                 payments(&weather, &payer, n, false)
             })
         });
@@ -289,7 +309,7 @@ fn paid(c: &mut Criterion) {
     // A 1 h pass, bought once, then presented on every request.
     let gate = instant_gate();
     let pass = requirement(&runtime, &gate, &PASS);
-    let header = payments(&pass, &payer, 1, false).remove(0);
+    let header = payments(&pass, &payer, 1, true).remove(0);
     let token = runtime.block_on(async {
         let view = Get {
             path: "/weather",
