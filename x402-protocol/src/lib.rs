@@ -41,6 +41,7 @@
 
 pub mod address;
 pub mod amount;
+pub mod checksum;
 pub mod client;
 pub mod codec;
 pub mod eip3009;

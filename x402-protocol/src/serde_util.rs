@@ -44,9 +44,10 @@ pub mod checksummed {
     use alloy_primitives::Address;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    /// Writes the EIP-55 checksummed form.
+    /// Writes the EIP-55 checksummed form (remembered for addresses in use, see
+    /// [`checksum`](crate::checksum)).
     pub fn serialize<S: Serializer>(value: &Address, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&value.to_checksum(None))
+        serializer.serialize_str(&crate::checksum::checksummed(value))
     }
 
     /// Reads a `0x`-prefixed, 40-hex-digit address in any letter case.
