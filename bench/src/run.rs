@@ -157,6 +157,13 @@ const THIS_ROWS: &[RowSpec] = &[
         Kind::Paid,
     ),
     row(
+        "paid_http_trusted",
+        "paid via HTTP (stub), no local checks",
+        "http_trusted",
+        "/weather",
+        Kind::Paid,
+    ),
+    row(
         "paid_k256",
         "paid, embedded, verified (k256)",
         "embedded_k256",
@@ -634,6 +641,11 @@ fn goals(rows: &[Row], bound: Option<(f64, f64)>) -> Vec<Goal> {
             (this("paid_http"), (Target::X402Axum, "paid_http")),
             1.5,
         ),
+        goal(
+            "paid via HTTP, local checks off / x402-axum's",
+            (this("paid_http_trusted"), (Target::X402Axum, "paid_http")),
+            1.5,
+        ),
         bound_goal(
             "paid embedded secp256k1 / decode+verify bound (secp256k1)",
             "paid_secp256k1",
@@ -682,7 +694,7 @@ fn print_table(args: &RunArgs, rows: &[Row], bound: Option<(f64, f64)>, goals: &
         "cpu: share of one core the server used; req/cpu-s: requests per second of server CPU"
     );
     println!(
-        "{:<10} {:<16} {:<38} {:>9} {:>9} {:>7} {:>10} {:>7} {:>7} {:>6}",
+        "{:<10} {:<17} {:<38} {:>9} {:>9} {:>7} {:>10} {:>7} {:>7} {:>6}",
         "target", "row", "", "req/s", "×unpaid", "cpu", "req/cpu-s", "p50 ms", "p99 ms", "load1"
     );
     for row in rows {
@@ -700,7 +712,7 @@ fn print_table(args: &RunArgs, rows: &[Row], bound: Option<(f64, f64)>, goals: &
             _ => String::new(),
         };
         println!(
-            "{:<10} {:<16} {:<38} {:>9.0} {:>9} {:>7.2} {:>10.0} {:>7.2} {:>7.2} {:>6.2}{facilitator}",
+            "{:<10} {:<17} {:<38} {:>9.0} {:>9} {:>7.2} {:>10.0} {:>7.2} {:>7.2} {:>6.2}{facilitator}",
             row.target.name(),
             row.id,
             row.title,

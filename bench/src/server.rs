@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `plain` | `/free` without the x402 layer | none |
 //! | `http` | `/free` behind the layer, `/weather` (paid), `/pass` (paid, 1 h pass) | HTTP, the stub |
+//! | `http_trusted` | `/weather` | HTTP, the stub, with the gate's local checks off |
 //! | `embedded_k256` | `/weather` | embedded, real verification with `k256` |
 //! | `embedded_secp256k1` | `/weather` | embedded, real verification with libsecp256k1 |
 //!
@@ -114,6 +115,13 @@ pub(crate) fn run(args: ServerArgs) -> Result<(), Error> {
             .pay_to(PAY_TO)
             .entitlement_keys(EntitlementKeys::new(ENTITLEMENT_KEY.0, ENTITLEMENT_KEY.1)?)
             .build()?;
+        // Every check left to the facilitator, as x402-axum does: no signature recovery here.
+        let trusted = X402::builder()
+            .facilitator(args.facilitator.as_str())
+            .local_checks(false)
+            .pay_to(PAY_TO)
+            .entitlement_keys(EntitlementKeys::new(ENTITLEMENT_KEY.0, ENTITLEMENT_KEY.1)?)
+            .build()?;
         let apps = [
             ("plain", Router::new().route("/free", get(free))),
             (
@@ -123,6 +131,12 @@ pub(crate) fn run(args: ServerArgs) -> Result<(), Error> {
                     .route("/weather", get(weather))
                     .route("/pass", get(pass))
                     .layer(http.layer()),
+            ),
+            (
+                "http_trusted",
+                Router::new()
+                    .route("/weather", get(weather))
+                    .layer(trusted.layer()),
             ),
             (
                 "embedded_k256",

@@ -236,7 +236,10 @@ const REMEMBERED_TOKENS: usize = 4096;
 /// Tokens that passed [`EntitlementKeys::verify`], keyed by their mac (text after the last
 /// `.`) and confirmed by comparing the whole token, with their claims.
 #[derive(Default)]
-struct VerifiedTokens(Mutex<HashMap<Box<str>, (Box<str>, Arc<Claims>)>>);
+struct VerifiedTokens(Mutex<HashMap<Box<str>, Remembered>>);
+
+/// A verified token, whole, and its claims.
+type Remembered = (Box<str>, Arc<Claims>);
 
 impl VerifiedTokens {
     fn get(&self, token: &str) -> Option<Arc<Claims>> {
