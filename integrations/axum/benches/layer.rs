@@ -1,7 +1,9 @@
 //! Per-request cost of the x402 layer on a route that is not paid: the same axum router
 //! answering `GET /free` without the layer and behind it, driven in process with `oneshot`
 //! (no sockets), so the difference is the layer's own work (a settlement slot in the request's
-//! extensions, a boxed future, the post-handler check).
+//! extensions, a boxed future, the post-handler check). Also the 402 a paid route answers
+//! without payment (`paid_route/challenge`): extractor, gate and the cached challenge turned
+//! into an axum response.
 //!
 //! `cargo bench -p axum-x402 --bench layer`
 
@@ -10,12 +12,28 @@ use std::hint::black_box;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use axum_x402::X402;
+use axum_x402::{PaidRoute, Payment, RouteSpec, X402};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
 use tower::ServiceExt as _;
 
 async fn free() -> &'static str {
+    "{\"forecast\":\"sunny\"}"
+}
+
+/// What `#[paid(price = "0.01 USDC", network = "base-sepolia")]` generates, by hand.
+struct Weather;
+impl PaidRoute for Weather {
+    fn spec() -> &'static RouteSpec {
+        static SPEC: RouteSpec = RouteSpec::fixed("0.01 USDC")
+            .networks(&["base-sepolia"])
+            .description("Current weather");
+        &SPEC
+    }
+}
+
+async fn weather(payment: Payment<Weather>) -> &'static str {
+    let _ = payment;
     "{\"forecast\":\"sunny\"}"
 }
 
@@ -50,6 +68,25 @@ fn layer(c: &mut Criterion) {
             });
         });
     }
+    group.finish();
+
+    let paid = Router::new()
+        .route("/weather", get(weather))
+        .layer(x402.layer());
+    let mut group = c.benchmark_group("paid_route");
+    group.bench_function("challenge", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let request = Request::get("/weather")
+                    .header("host", "api.example.com")
+                    .body(Body::empty())
+                    .expect("request");
+                let response = paid.clone().oneshot(request).await.expect("infallible");
+                assert_eq!(response.status(), 402);
+                black_box(response)
+            })
+        });
+    });
     group.finish();
 }
 
