@@ -4,11 +4,11 @@
 //!
 //! | reason | status |
 //! | --- | --- |
-//! | `invalid_payload` (undecodable payment header), `payment_identifier_required` | 400 |
+//! | `invalid_payload` (undecodable payment header), `payment_identifier_required`, `invalid_payment_identifier` | 400 |
 //! | `payment_header_too_large` | 431 |
 //! | `x402_not_configured`, `price_unavailable` | 500 |
 //! | `facilitator_unavailable`, `facilitator_invalid_response` | 502 |
-//! | `payment_identifier_conflict` (a payment id reused for another request) | 409 |
+//! | `payment_identifier_conflict` (a payment id reused for another request), `payment_in_progress`, `payment_already_settled` (its response was not kept) | 409 |
 //! | `store_unavailable` | 503 |
 //! | `facilitator_timeout`, `settlement_pending` (settlement outcome not known yet) | 504 |
 //! | everything else (no payment, invalid payment, replay, failed settlement, facilitator reasons) | 402, with the full challenge |
@@ -17,6 +17,7 @@
 //! generation can pay. Other errors carry `{"error": <reason>, "message": <text>}`. Every 402
 //! and error is sent with `cache-control: no-store`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -31,8 +32,8 @@ use crate::rejection::Rejection;
 pub struct ResponseParts {
     /// HTTP status code.
     pub status: u16,
-    /// Headers to set (lower-case names).
-    pub headers: Vec<(&'static str, String)>,
+    /// Headers to set (lower-case names): the runtime's own, or a kept response's.
+    pub headers: Vec<(Cow<'static, str>, String)>,
     /// JSON body.
     pub body: Bytes,
 }
@@ -47,6 +48,46 @@ impl ResponseParts {
     }
 }
 
+/// What a handler answered, as the gate needs it after the handler: the status decides
+/// whether the payment is settled, and a paid response (status, headers, body) is kept in the
+/// journal to answer retries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandlerResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The handler's headers (lower-case names), without hop-by-hop ones.
+    pub headers: Vec<(String, String)>,
+    /// The body, when it was captured (small enough and not streamed).
+    pub body: Option<Bytes>,
+}
+
+impl HandlerResponse {
+    /// Only the status is known (the body is streamed, or the caller does not capture).
+    pub fn status(status: u16) -> Self {
+        HandlerResponse {
+            status,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// Headers that describe the connection or the framing, not the content: not kept.
+    pub fn is_hop_by_hop(name: &str) -> bool {
+        [
+            "connection",
+            "keep-alive",
+            "transfer-encoding",
+            "content-length",
+            "date",
+            "set-cookie",
+            "trailer",
+            "upgrade",
+        ]
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
+    }
+}
+
 /// `access-control-expose-headers` value: browsers only let scripts read headers listed here.
 pub const EXPOSE_HEADERS: &str = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE, X402-ENTITLEMENT, X402-ENTITLEMENT-SCOPE";
 
@@ -57,7 +98,10 @@ pub const CONTENT_TYPE_JSON: &str = "application/json";
 /// payment failures: 402.
 pub fn status_for(reason: &Reason) -> u16 {
     match reason.as_str() {
-        r if r == Reason::INVALID_PAYLOAD.as_str() || r == Reason::PAYMENT_ID_REQUIRED.as_str() => {
+        r if r == Reason::INVALID_PAYLOAD.as_str()
+            || r == Reason::PAYMENT_ID_REQUIRED.as_str()
+            || r == Reason::PAYMENT_ID_INVALID.as_str() =>
+        {
             400
         }
         r if r == Reason::HEADER_TOO_LARGE.as_str() => 431,
@@ -73,7 +117,12 @@ pub fn status_for(reason: &Reason) -> u16 {
         {
             504
         }
-        r if r == Reason::PAYMENT_ID_CONFLICT.as_str() => 409,
+        r if r == Reason::PAYMENT_ID_CONFLICT.as_str()
+            || r == Reason::PAYMENT_ALREADY_SETTLED.as_str()
+            || r == Reason::PAYMENT_IN_PROGRESS.as_str() =>
+        {
+            409
+        }
         _ => 402,
     }
 }
@@ -118,6 +167,9 @@ pub fn paid_cache_control(existing: Option<&str>) -> String {
 
 /// Renders a rejection (a bare challenge is the rejection `payment_required`).
 pub(crate) fn rejection(rejection: &Rejection) -> ResponseParts {
+    if let Some(parts) = rejection.answer() {
+        return parts.clone();
+    }
     match cached(rejection) {
         Some(cached) => cached.parts.clone(),
         None => render(rejection),
@@ -127,24 +179,28 @@ pub(crate) fn rejection(rejection: &Rejection) -> ResponseParts {
 /// Renders a rejection as an `http` response. A bare challenge served again shares its header
 /// values and body with the cached one (no header text is copied or validated again).
 pub(crate) fn rejection_http(rejection: &Rejection) -> http::Response<Bytes> {
-    let (status, headers, body) = match cached(rejection) {
-        Some(cached) => {
-            let (status, headers) = cached.http.get_or_init(|| {
-                (
-                    status_code(cached.parts.status),
-                    header_map(&cached.parts.headers),
-                )
-            });
-            (*status, headers.clone(), cached.parts.body.clone())
-        }
-        None => {
-            let parts = render(rejection);
+    let (status, headers, body) = if let Some(parts) = rejection.answer() {
+        // A kept response sent again: rendered as it was kept, never cached.
+        (
+            status_code(parts.status),
+            header_map(&parts.headers),
+            parts.body.clone(),
+        )
+    } else if let Some(cached) = cached(rejection) {
+        let (status, headers) = cached.http.get_or_init(|| {
             (
-                status_code(parts.status),
-                header_map(&parts.headers),
-                parts.body,
+                status_code(cached.parts.status),
+                header_map(&cached.parts.headers),
             )
-        }
+        });
+        (*status, headers.clone(), cached.parts.body.clone())
+    } else {
+        let parts = render(rejection);
+        (
+            status_code(parts.status),
+            header_map(&parts.headers),
+            parts.body,
+        )
     };
     let mut response = http::Response::new(body);
     *response.status_mut() = status;
@@ -175,13 +231,14 @@ fn status_code(status: u16) -> http::StatusCode {
     http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// Headers as an `http` header map (appending, so repeated names survive). The runtime only
-/// writes static lower-case names and visible ASCII values; anything else is dropped, logged.
-fn header_map(headers: &[(&'static str, String)]) -> http::HeaderMap {
+/// Headers as an `http` header map (appending, so repeated names survive). The runtime writes
+/// lower-case names and visible ASCII values, and a kept response's headers were valid when
+/// they were kept; anything else is dropped, logged.
+fn header_map(headers: &[(Cow<'static, str>, String)]) -> http::HeaderMap {
     let mut map = http::HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
         match (
-            http::HeaderName::try_from(*name),
+            http::HeaderName::try_from(name.as_ref()),
             http::HeaderValue::try_from(value.as_str()),
         ) {
             (Ok(name), Ok(value)) => {
@@ -218,7 +275,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
 fn render(rejection: &Rejection) -> ResponseParts {
     let reason = rejection.reason();
     let status = status_for(reason);
-    let mut headers = vec![
+    let mut headers: Vec<(&'static str, String)> = vec![
         ("content-type", CONTENT_TYPE_JSON.to_owned()),
         ("cache-control", NO_STORE.to_owned()),
     ];
@@ -263,7 +320,10 @@ fn render(rejection: &Rejection) -> ResponseParts {
     };
     ResponseParts {
         status,
-        headers,
+        headers: headers
+            .into_iter()
+            .map(|(name, value)| (Cow::Borrowed(name), value))
+            .collect(),
         body: Bytes::from(body),
     }
 }

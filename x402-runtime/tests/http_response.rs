@@ -24,7 +24,7 @@ fn same(parts: &ResponseParts, response: &http::Response<bytes::Bytes>) {
     let expected: Vec<(&str, &str)> = parts
         .headers
         .iter()
-        .map(|(name, value)| (*name, value.as_str()))
+        .map(|(name, value)| (name.as_ref(), value.as_str()))
         .collect();
     assert_eq!(headers, expected);
     assert_eq!(response.body(), &parts.body);
