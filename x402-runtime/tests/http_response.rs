@@ -1,9 +1,10 @@
 //! `Rejection::to_http_response` says exactly what `to_response` says (status, headers in
 //! order, body), for a bare challenge rendered fresh and served from the route's cache, for a
-//! challenge to another URL, and for a rejection that is not a challenge.
+//! challenge to another URL, for a kept paid answer sent again, and for rejections that are not
+//! challenges.
 
 use x402_protocol::{ProtocolVersion, Reason};
-use x402_runtime::{Rejection, ResponseParts, RouteSpec};
+use x402_runtime::{Completion, HandlerResponse, Rejection, ResponseParts, RouteSpec};
 
 mod common;
 
@@ -45,13 +46,42 @@ async fn the_http_rendering_is_the_same_response() {
         }
     }
 
-    // A payment that fails: a 402 particular to the request, never cached.
+    // A paid answer, kept: the same payment sent again is answered with it, in both forms.
     let request = w
         .paid(&WEATHER, "/weather", ProtocolVersion::V2, "eip155:84532")
         .await;
-    let admitted = w.gate.evaluate(&request, &WEATHER).await;
-    assert!(admitted.into_result().is_ok());
-    let replayed = rejected(w.gate.evaluate(&request, &WEATHER).await);
+    let admitted = w
+        .gate
+        .evaluate(&request, &WEATHER)
+        .await
+        .into_result()
+        .unwrap();
+    let handler = HandlerResponse {
+        status: 200,
+        headers: vec![
+            ("content-type".to_owned(), "text/plain".to_owned()),
+            ("x-forecast".to_owned(), "sunny".to_owned()),
+        ],
+        body: Some(bytes::Bytes::from_static(b"sunny all week")),
+    };
+    assert!(matches!(
+        w.gate.finish_with(admitted.pending, handler).await,
+        Completion::Deliver { .. }
+    ));
+    let again = rejected(w.gate.evaluate(&request, &WEATHER).await);
+    assert!(again.is_answer());
+    let kept = again.to_response();
+    assert_eq!(kept.status, 200);
+    assert_eq!(kept.header("x-forecast"), Some("sunny"));
+    assert_eq!(&kept.body[..], b"sunny all week");
+    same(&kept, &again.to_http_response());
+
+    // The same payment sent to another resource: a 402 particular to the request, never cached.
+    let elsewhere = Req {
+        path: "/elsewhere",
+        headers: request.headers.clone(),
+    };
+    let replayed = rejected(w.gate.evaluate(&elsewhere, &WEATHER).await);
     assert_eq!(replayed.reason(), &Reason::NONCE_ALREADY_USED);
     same(&replayed.to_response(), &replayed.to_http_response());
 
