@@ -178,6 +178,20 @@ const THIS_ROWS: &[RowSpec] = &[
         Kind::Paid,
     ),
     row(
+        "paid_sqlite",
+        "paid, embedded (secp256k1), SQLite journal",
+        "embedded_sqlite",
+        "/weather",
+        Kind::Paid,
+    ),
+    row(
+        "paid_sqlite_normal",
+        "paid, embedded, SQLite sync=NORMAL",
+        "embedded_sqlite_normal",
+        "/weather",
+        Kind::Paid,
+    ),
+    row(
         "pass",
         "entitlement reuse (1 h pass)",
         "http",
@@ -662,6 +676,16 @@ fn goals(rows: &[Row], bound: Option<(f64, f64)>) -> Vec<Goal> {
             30.0,
         ),
         goal(
+            "paid, SQLite journal / memory journal (secp256k1)",
+            (this("paid_sqlite"), this("paid_secp256k1")),
+            0.8,
+        ),
+        goal(
+            "paid, SQLite sync=NORMAL / memory journal",
+            (this("paid_sqlite_normal"), this("paid_secp256k1")),
+            0.8,
+        ),
+        goal(
             "402 challenge / unpaid route",
             (this("challenge"), this("unpaid")),
             0.9,
@@ -750,10 +774,6 @@ fn print_table(args: &RunArgs, rows: &[Row], bound: Option<(f64, f64)>, goals: &
             }
         );
     }
-    println!(
-        "{:<60} {:>8} {:>10} {:>8}  not measured (no journal in this build)",
-        "paid with the SQLite journal / without", "-", "-", 0.8
-    );
 }
 
 /// Set in the harness's own session (see [`RunArgs::nice`]).

@@ -7,10 +7,14 @@
 //! | `http_trusted` | `/weather` | HTTP, the stub, with the gate's local checks off |
 //! | `embedded_k256` | `/weather` | embedded, real verification with `k256` |
 //! | `embedded_secp256k1` | `/weather` | embedded, real verification with libsecp256k1 |
+//! | `embedded_sqlite` | `/weather` | as `embedded_secp256k1`, journaled in a SQLite file as shipped (WAL, `synchronous = FULL`) |
+//! | `embedded_sqlite_normal` | `/weather` | the same with `synchronous = NORMAL` (what a power loss may cost, measured) |
 //!
 //! Every route answers the same small JSON body. The embedded listeners settle into a dev
-//! ledger in which the bench payer is funded. On start it prints one JSON line with the
-//! listeners' ports, then serves until killed.
+//! ledger in which the bench payer is funded; the listeners without a SQLite journal keep the
+//! gate's default, the in-memory journal. The SQLite files live in a fresh directory under the
+//! system's temporary directory, removed when the server stops. On start it prints one JSON
+//! line with the listeners' ports, then serves until killed.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -23,7 +27,9 @@ use x402_protocol::eip3009::RecoveryBackend;
 use x402_protocol::{Address, NetworkRegistry, U256};
 use x402_runtime::entitlement::EntitlementKeys;
 use x402_runtime::facilitator::EmbeddedFacilitator;
+use x402_runtime::journal::{Journal, SqliteJournal};
 use x402_runtime::scheme::{ExactEip3009, Schemes};
+use x402_runtime::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use crate::{BENCH_NETWORK, Error, PAY_TO};
 
@@ -75,8 +81,13 @@ pub(crate) struct ServerArgs {
 }
 
 /// A server whose embedded facilitator verifies with `backend`: the gate checks each payment
-/// once with that scheme, the facilitator only checks and moves the dev ledger's funds.
-fn embedded(backend: RecoveryBackend, payer: Address) -> Result<X402, Error> {
+/// once with that scheme, the facilitator only checks and moves the dev ledger's funds. The
+/// gate journals into `journal` when given, else into its default in-memory journal.
+fn embedded(
+    backend: RecoveryBackend,
+    payer: Address,
+    journal: Option<Arc<dyn Journal>>,
+) -> Result<X402, Error> {
     let registry = Arc::new(NetworkRegistry::builtin());
     let scheme = Arc::new(ExactEip3009::new(backend));
     let mut schemes = Schemes::default();
@@ -95,12 +106,48 @@ fn embedded(backend: RecoveryBackend, payer: Address) -> Result<X402, Error> {
         payer,
         U256::from(u128::MAX),
     );
-    Ok(X402::builder()
+    let mut builder = X402::builder()
         .embedded_facilitator_with(facilitator)
         .scheme(scheme)
         .pay_to(PAY_TO)
-        .entitlement_keys(EntitlementKeys::new(ENTITLEMENT_KEY.0, ENTITLEMENT_KEY.1)?)
-        .build()?)
+        .entitlement_keys(EntitlementKeys::new(ENTITLEMENT_KEY.0, ENTITLEMENT_KEY.1)?);
+    if let Some(journal) = journal {
+        builder = builder.journal(journal);
+    }
+    Ok(builder.build()?)
+}
+
+/// A SQLite journal in `file` with the shipped settings, or with `synchronous = NORMAL`.
+async fn sqlite_journal(file: &std::path::Path, normal: bool) -> Result<Arc<dyn Journal>, Error> {
+    if !normal {
+        return Ok(Arc::new(SqliteJournal::open(file).await?));
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(file)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(std::time::Duration::from_secs(5));
+    Ok(Arc::new(SqliteJournal::open_with_options(options).await?))
+}
+
+/// A fresh directory for the journal files, removed when dropped.
+struct JournalDir(std::path::PathBuf);
+
+impl JournalDir {
+    fn new() -> Result<Self, Error> {
+        let dir = std::env::temp_dir().join(format!("x402-bench-journal-{}", std::process::id()));
+        // A directory left by an earlier process with the same id holds nothing of ours.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(JournalDir(dir))
+    }
+}
+
+impl Drop for JournalDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Runs the server until the process is killed.
@@ -109,7 +156,10 @@ pub(crate) fn run(args: ServerArgs) -> Result<(), Error> {
         .worker_threads(args.threads)
         .enable_all()
         .build()?;
+    let journals = JournalDir::new()?;
     runtime.block_on(async {
+        let sqlite = sqlite_journal(&journals.0.join("full.db"), false).await?;
+        let sqlite_normal = sqlite_journal(&journals.0.join("normal.db"), true).await?;
         let http = X402::builder()
             .facilitator(args.facilitator.as_str())
             .pay_to(PAY_TO)
@@ -142,13 +192,25 @@ pub(crate) fn run(args: ServerArgs) -> Result<(), Error> {
                 "embedded_k256",
                 Router::new()
                     .route("/weather", get(weather))
-                    .layer(embedded(RecoveryBackend::K256, args.payer)?.layer()),
+                    .layer(embedded(RecoveryBackend::K256, args.payer, None)?.layer()),
             ),
             (
                 "embedded_secp256k1",
                 Router::new()
                     .route("/weather", get(weather))
-                    .layer(embedded(RecoveryBackend::Secp256k1, args.payer)?.layer()),
+                    .layer(embedded(RecoveryBackend::Secp256k1, args.payer, None)?.layer()),
+            ),
+            (
+                "embedded_sqlite",
+                Router::new()
+                    .route("/weather", get(weather))
+                    .layer(embedded(RecoveryBackend::Secp256k1, args.payer, Some(sqlite))?.layer()),
+            ),
+            (
+                "embedded_sqlite_normal",
+                Router::new().route("/weather", get(weather)).layer(
+                    embedded(RecoveryBackend::Secp256k1, args.payer, Some(sqlite_normal))?.layer(),
+                ),
             ),
         ];
         let mut ports = serde_json::Map::new();
@@ -178,5 +240,6 @@ pub(crate) fn run(args: ServerArgs) -> Result<(), Error> {
         Ok::<(), Error>(())
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    drop(journals);
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -64,6 +65,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 pub struct SqliteJournal {
     pool: SqlitePool,
     timeout: Duration,
+    /// Taken around every write: SQLite lets one connection write at a time, and a writer
+    /// that finds the file locked sleeps in SQLite's busy handler (1, 2, 5, 10… ms) before it
+    /// tries again. Queuing writers here hands the lock over as soon as it is free; readers
+    /// still run in parallel (WAL), and other processes still meet `busy_timeout`.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteJournal {
@@ -122,6 +128,7 @@ impl SqliteJournal {
         Ok(SqliteJournal {
             pool,
             timeout: DEFAULT_TIMEOUT,
+            writer: Arc::default(),
         })
     }
 
@@ -139,6 +146,35 @@ impl SqliteJournal {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT);
+        Self::pools(options, in_memory).await
+    }
+
+    /// Opens (creating if needed) the journal with the caller's connection options as they
+    /// are, with the pool [`open`](Self::open) uses. For settings `open` does not choose, such as `synchronous = NORMAL` (with
+    /// WAL: a process crash loses nothing, a power loss may lose the last commits):
+    ///
+    /// ```
+    /// use x402_runtime::journal::SqliteJournal;
+    /// use x402_runtime::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let dir = std::env::temp_dir().join(format!("x402-doc-options-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let options = SqliteConnectOptions::new()
+    ///     .filename(dir.join("journal.db"))
+    ///     .create_if_missing(true)
+    ///     .journal_mode(SqliteJournalMode::Wal)
+    ///     .synchronous(SqliteSynchronous::Normal);
+    /// let journal = SqliteJournal::open_with_options(options).await?;
+    /// journal.close().await;
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), x402_runtime::journal::JournalError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn open_with_options(options: SqliteConnectOptions) -> Result<Self, JournalError> {
+        Self::pools(options, false).await
+    }
+
+    async fn pools(options: SqliteConnectOptions, in_memory: bool) -> Result<Self, JournalError> {
         let pool = if in_memory {
             // One connection that never closes: the database lives exactly as long as it.
             SqlitePoolOptions::new()
@@ -163,6 +199,7 @@ impl SqliteJournal {
         Ok(SqliteJournal {
             pool,
             timeout: DEFAULT_TIMEOUT,
+            writer: Arc::default(),
         })
     }
 
@@ -228,6 +265,7 @@ impl SqliteJournal {
         };
         let at = sql::ms(payment.at)?;
         let valid_before = payment.valid_before.map(sql::ms).transpose()?;
+        let _writing = self.writer.lock().await;
         sqlx::query_as::<_, RawRecord>(&format!(
             "INSERT INTO payments (id, payment_key, payment_id, fingerprint, route, resource, \
              method, payer, pay_to, amount, asset, network, scheme, x402_version, nonce, \
@@ -348,11 +386,13 @@ impl SqliteJournal {
             update.push("))");
         }
         update.push(format_args!(" RETURNING {COLUMNS}"));
+        let writing = self.writer.lock().await;
         let updated = update
             .build_query_as::<RawRecord>()
             .fetch_optional(&self.pool)
             .await
             .map_err(sql::error)?;
+        drop(writing);
         if let Some(updated) = updated {
             return updated.into_record();
         }
@@ -377,6 +417,7 @@ impl SqliteJournal {
         response: StoredResponse,
     ) -> Result<PaymentRecord, JournalError> {
         let headers = sql::headers_json(&response)?;
+        let writing = self.writer.lock().await;
         let stored = sqlx::query_as::<_, RawRecord>(&format!(
             "UPDATE payments SET response_status = ?, response_headers = ?, response_body = ? \
              WHERE id = ? AND response_headers IS NULL RETURNING {COLUMNS}"
@@ -388,6 +429,7 @@ impl SqliteJournal {
         .fetch_optional(&self.pool)
         .await
         .map_err(sql::error)?;
+        drop(writing);
         match stored {
             Some(stored) => stored.into_record(),
             None => self
