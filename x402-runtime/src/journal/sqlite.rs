@@ -64,6 +64,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 #[derive(Debug, Clone)]
 pub struct SqliteJournal {
     pool: SqlitePool,
+    /// The connection every write goes through when this journal opened the file itself (else
+    /// `pool`): one connection keeps its page cache from one write to the next, where each of
+    /// a pool's connections finds its cache stale after another one wrote and reads the pages
+    /// back.
+    writes: SqlitePool,
     timeout: Duration,
     /// Taken around every write: SQLite lets one connection write at a time, and a writer
     /// that finds the file locked sleeps in SQLite's busy handler (1, 2, 5, 10… ms) before it
@@ -126,6 +131,7 @@ impl SqliteJournal {
         };
         sql::check_schema(&MIGRATOR, applied, url)?;
         Ok(SqliteJournal {
+            writes: pool.clone(),
             pool,
             timeout: DEFAULT_TIMEOUT,
             writer: Arc::default(),
@@ -150,7 +156,8 @@ impl SqliteJournal {
     }
 
     /// Opens (creating if needed) the journal with the caller's connection options as they
-    /// are, with the pool [`open`](Self::open) uses. For settings `open` does not choose, such as `synchronous = NORMAL` (with
+    /// are, with the pools [`open`](Self::open) uses (reads in parallel, writes through one
+    /// connection). For settings `open` does not choose, such as `synchronous = NORMAL` (with
     /// WAL: a process crash loses nothing, a power loss may lose the last commits):
     ///
     /// ```
@@ -186,10 +193,20 @@ impl SqliteJournal {
             SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
         }
         .acquire_timeout(DEFAULT_TIMEOUT)
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
         .map_err(sql::error)?;
-        Self::from_pool(pool).await
+        let mut journal = Self::from_pool(pool).await?;
+        if !in_memory {
+            // Opened after the migrations ran.
+            journal.writes = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(DEFAULT_TIMEOUT)
+                .connect_with(options)
+                .await
+                .map_err(sql::error)?;
+        }
+        Ok(journal)
     }
 
     /// Uses a pool configured by the caller (WAL and a busy timeout are advised), creating or
@@ -197,6 +214,7 @@ impl SqliteJournal {
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, JournalError> {
         MIGRATOR.run(&pool).await.map_err(sql::migration_error)?;
         Ok(SqliteJournal {
+            writes: pool.clone(),
             pool,
             timeout: DEFAULT_TIMEOUT,
             writer: Arc::default(),
@@ -222,6 +240,7 @@ impl SqliteJournal {
 
     /// Closes every connection, waiting for operations in progress.
     pub async fn close(&self) {
+        self.writes.close().await;
         self.pool.close().await;
     }
 
@@ -292,7 +311,7 @@ impl SqliteJournal {
         .bind(&payment.facilitator_request)
         .bind(at)
         .bind(at)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writes)
         .await
         .map_err(sql::error)?
         .map(RawRecord::into_record)
@@ -389,7 +408,7 @@ impl SqliteJournal {
         let writing = self.writer.lock().await;
         let updated = update
             .build_query_as::<RawRecord>()
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writes)
             .await
             .map_err(sql::error)?;
         drop(writing);
@@ -426,7 +445,7 @@ impl SqliteJournal {
         .bind(headers)
         .bind(response.body)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writes)
         .await
         .map_err(sql::error)?;
         drop(writing);
