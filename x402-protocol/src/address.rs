@@ -179,7 +179,7 @@ impl fmt::Display for ChainAddress {
     /// EVM addresses EIP-55 checksummed, Solana addresses in base58.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ChainAddress::Evm(address) => f.write_str(&address.to_checksum(None)),
+            ChainAddress::Evm(address) => f.write_str(&crate::checksum::checksummed(address)),
             ChainAddress::Solana(address) => address.fmt(f),
         }
     }
@@ -188,7 +188,9 @@ impl fmt::Display for ChainAddress {
 impl fmt::Debug for ChainAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ChainAddress::Evm(address) => write!(f, "Evm({})", address.to_checksum(None)),
+            ChainAddress::Evm(address) => {
+                write!(f, "Evm({})", crate::checksum::checksummed(address))
+            }
             ChainAddress::Solana(address) => write!(f, "Solana({address})"),
         }
     }

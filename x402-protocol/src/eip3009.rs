@@ -23,26 +23,12 @@
 //! ```
 
 use std::fmt;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
-use alloy_sol_types::SolStruct;
 
 use crate::exact::{Eip3009Authorization, ExactEvmPayload};
 use crate::reason::Reason;
-
-mod sol {
-    #![allow(missing_docs, unreachable_pub)]
-    alloy_sol_types::sol! {
-        struct TransferWithAuthorization {
-            address from;
-            address to;
-            uint256 value;
-            uint256 validAfter;
-            uint256 validBefore;
-            bytes32 nonce;
-        }
-    }
-}
 
 /// The EIP-712 encoded type of the signed struct.
 pub const TRANSFER_WITH_AUTHORIZATION_TYPE: &str = "TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)";
@@ -57,36 +43,34 @@ pub const VALID_BEFORE_GRACE_SECONDS: u64 = 6;
 /// How far back reference clients date `validAfter` to absorb clock skew.
 pub const VALID_AFTER_SKEW_SECONDS: u64 = 600;
 
-/// keccak256 of [`TRANSFER_WITH_AUTHORIZATION_TYPE`].
+static TRANSFER_TYPEHASH: LazyLock<B256> =
+    LazyLock::new(|| keccak256(TRANSFER_WITH_AUTHORIZATION_TYPE));
+
+static DOMAIN_TYPEHASH: LazyLock<B256> = LazyLock::new(|| keccak256(EIP712_DOMAIN_TYPE));
+
+/// keccak256 of [`TRANSFER_WITH_AUTHORIZATION_TYPE`] (computed once).
 pub fn transfer_with_authorization_typehash() -> B256 {
-    sol::TransferWithAuthorization::eip712_type_hash(&to_sol(&dummy_authorization()))
+    *TRANSFER_TYPEHASH
 }
 
-/// keccak256 of [`EIP712_DOMAIN_TYPE`].
+/// keccak256 of [`EIP712_DOMAIN_TYPE`] (computed once).
 pub fn eip712_domain_typehash() -> B256 {
-    keccak256(EIP712_DOMAIN_TYPE)
+    *DOMAIN_TYPEHASH
 }
 
-fn dummy_authorization() -> Eip3009Authorization {
-    Eip3009Authorization {
-        from: Address::ZERO,
-        to: Address::ZERO,
-        value: U256::ZERO,
-        valid_after: U256::ZERO,
-        valid_before: U256::ZERO,
-        nonce: B256::ZERO,
-    }
-}
-
-fn to_sol(a: &Eip3009Authorization) -> sol::TransferWithAuthorization {
-    sol::TransferWithAuthorization {
-        from: a.from,
-        to: a.to,
-        value: a.value,
-        validAfter: a.valid_after,
-        validBefore: a.valid_before,
-        nonce: a.nonce,
-    }
+/// The EIP-712 `hashStruct` of an authorization:
+/// `keccak256(typeHash ‖ from ‖ to ‖ value ‖ validAfter ‖ validBefore ‖ nonce)`, each field one
+/// 32-byte word (addresses left-padded).
+pub fn hash_authorization(authorization: &Eip3009Authorization) -> B256 {
+    let mut buf = [0u8; 7 * 32];
+    buf[0..32].copy_from_slice(TRANSFER_TYPEHASH.as_slice());
+    buf[44..64].copy_from_slice(authorization.from.as_slice());
+    buf[76..96].copy_from_slice(authorization.to.as_slice());
+    buf[96..128].copy_from_slice(&authorization.value.to_be_bytes::<32>());
+    buf[128..160].copy_from_slice(&authorization.valid_after.to_be_bytes::<32>());
+    buf[160..192].copy_from_slice(&authorization.valid_before.to_be_bytes::<32>());
+    buf[192..224].copy_from_slice(authorization.nonce.as_slice());
+    keccak256(buf)
 }
 
 /// The EIP-712 domain of an EIP-3009 token: `{name, version, chainId, verifyingContract}`.
@@ -103,10 +87,16 @@ pub struct TokenDomain<'a> {
 }
 
 impl TokenDomain<'_> {
-    /// The EIP-712 domain separator.
+    /// The EIP-712 domain separator. Remembered per domain (a server sees a handful of
+    /// tokens), so five keccak rounds are paid once per token rather than once per payment.
     pub fn separator(&self) -> B256 {
+        separators::get(self)
+    }
+
+    /// The separator, computed.
+    fn compute_separator(&self) -> B256 {
         let mut buf = [0u8; 160];
-        buf[0..32].copy_from_slice(eip712_domain_typehash().as_slice());
+        buf[0..32].copy_from_slice(DOMAIN_TYPEHASH.as_slice());
         buf[32..64].copy_from_slice(keccak256(self.name.as_bytes()).as_slice());
         buf[64..96].copy_from_slice(keccak256(self.version.as_bytes()).as_slice());
         buf[96..128].copy_from_slice(&U256::from(self.chain_id).to_be_bytes::<32>());
@@ -120,8 +110,50 @@ impl TokenDomain<'_> {
         let mut buf = [0u8; 66];
         buf[0..2].copy_from_slice(&[0x19, 0x01]);
         buf[2..34].copy_from_slice(self.separator().as_slice());
-        buf[34..66].copy_from_slice(to_sol(authorization).eip712_hash_struct().as_slice());
+        buf[34..66].copy_from_slice(hash_authorization(authorization).as_slice());
         keccak256(buf)
+    }
+}
+
+/// Domain separators already computed, in a small direct-mapped table keyed by the whole
+/// domain (a colliding domain only costs a recomputation).
+mod separators {
+    use super::*;
+
+    const SLOTS: usize = 64;
+
+    struct Entry {
+        chain_id: u64,
+        contract: Address,
+        name: Box<str>,
+        version: Box<str>,
+        separator: B256,
+    }
+
+    static TABLE: [Mutex<Option<Entry>>; SLOTS] = [const { Mutex::new(None) }; SLOTS];
+
+    pub(super) fn get(domain: &TokenDomain<'_>) -> B256 {
+        // Contract addresses are hash outputs: their last byte spreads domains evenly.
+        let index =
+            (usize::from(domain.verifying_contract.0[19]) ^ (domain.chain_id as usize)) % SLOTS;
+        let slot = &TABLE[index];
+        if let Some(entry) = &*slot.lock().unwrap_or_else(PoisonError::into_inner)
+            && entry.chain_id == domain.chain_id
+            && entry.contract == domain.verifying_contract
+            && *entry.name == *domain.name
+            && *entry.version == *domain.version
+        {
+            return entry.separator;
+        }
+        let separator = domain.compute_separator();
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(Entry {
+            chain_id: domain.chain_id,
+            contract: domain.verifying_contract,
+            name: domain.name.into(),
+            version: domain.version.into(),
+            separator,
+        });
+        separator
     }
 }
 
@@ -536,9 +568,34 @@ pub fn authorize(
 #[cfg(test)]
 mod tests {
     use alloy_primitives::{address, b256};
-    use alloy_sol_types::Eip712Domain;
+    use alloy_sol_types::{Eip712Domain, SolStruct as _};
 
     use super::*;
+
+    mod sol {
+        #![allow(missing_docs, unreachable_pub)]
+        alloy_sol_types::sol! {
+            struct TransferWithAuthorization {
+                address from;
+                address to;
+                uint256 value;
+                uint256 validAfter;
+                uint256 validBefore;
+                bytes32 nonce;
+            }
+        }
+    }
+
+    fn to_sol(a: &Eip3009Authorization) -> sol::TransferWithAuthorization {
+        sol::TransferWithAuthorization {
+            from: a.from,
+            to: a.to,
+            value: a.value,
+            validAfter: a.valid_after,
+            validBefore: a.valid_before,
+            nonce: a.nonce,
+        }
+    }
 
     const BASE_USDC: Address = address!("0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913");
     const BASE_SEPOLIA_USDC: Address = address!("0x036CbD53842c5426634e7929541eC2318f3dCF7e");
@@ -605,6 +662,48 @@ mod tests {
             to_sol(&payload.authorization).eip712_signing_hash(&domain),
             token.signing_hash(&payload.authorization)
         );
+        assert_eq!(
+            to_sol(&payload.authorization).eip712_hash_struct(),
+            hash_authorization(&payload.authorization)
+        );
+        assert_eq!(
+            to_sol(&payload.authorization).eip712_type_hash(),
+            transfer_with_authorization_typehash()
+        );
+    }
+
+    /// Remembered separators are keyed by the whole domain: a domain that differs only in its
+    /// name, version or chain gets its own, and asking again gives the same answer.
+    #[test]
+    fn remembered_separators_follow_every_field_of_the_domain() {
+        let base = base_terms().token;
+        let variants = [
+            base,
+            TokenDomain {
+                name: "USDC",
+                ..base
+            },
+            TokenDomain {
+                version: "1",
+                ..base
+            },
+            TokenDomain {
+                chain_id: 1,
+                ..base
+            },
+            TokenDomain {
+                verifying_contract: BASE_SEPOLIA_USDC,
+                ..base
+            },
+        ];
+        for _ in 0..2 {
+            for (i, a) in variants.iter().enumerate() {
+                assert_eq!(a.separator(), a.compute_separator(), "{a:?}");
+                for b in &variants[i + 1..] {
+                    assert_ne!(a.separator(), b.separator(), "{a:?} vs {b:?}");
+                }
+            }
+        }
     }
 
     #[test]

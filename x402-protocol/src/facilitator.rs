@@ -2,6 +2,9 @@
 //! and the version-spanning payload and requirements types they carry.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use alloy_primitives::Bytes;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -167,6 +170,11 @@ impl<'de> Deserialize<'de> for PaymentRequirements {
 }
 
 /// Body of `POST /verify` and `POST /settle`; both endpoints take the same shape.
+///
+/// Its JSON is written once, when first asked for with [`json`](Self::json), and reused for
+/// every later call (a payment goes to `/verify` and then `/settle`); clones made after that
+/// share it. Build requests with [`new`](Self::new) and treat them as values: a field changed
+/// after the JSON was written would not be sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FacilitatorRequest {
@@ -176,6 +184,31 @@ pub struct FacilitatorRequest {
     pub payment_payload: PaymentPayload,
     /// The server's requirements entry the payment was matched to.
     pub payment_requirements: PaymentRequirements,
+    #[serde(skip)]
+    json: JsonOnce,
+}
+
+/// The JSON of a value, written at most once. Equal to any other (it is derived data), and
+/// shown only as whether it was written.
+#[derive(Clone, Default)]
+struct JsonOnce(OnceLock<Bytes>);
+
+impl PartialEq for JsonOnce {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for JsonOnce {}
+
+impl std::fmt::Debug for JsonOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "written"
+        } else {
+            "not written"
+        })
+    }
 }
 
 /// Body of `POST /verify`.
@@ -190,7 +223,47 @@ impl FacilitatorRequest {
             x402_version: payment_payload.version().number(),
             payment_payload,
             payment_requirements,
+            json: JsonOnce::default(),
         }
+    }
+
+    /// The request as JSON, the body of `POST /verify` and `POST /settle`: written on the first
+    /// call, then shared (a cheap reference-counted copy).
+    ///
+    /// ```
+    /// use x402_protocol::facilitator::FacilitatorRequest;
+    ///
+    /// let requirements = serde_json::json!({
+    ///     "scheme": "exact", "network": "eip155:84532", "amount": "10000",
+    ///     "asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+    ///     "payTo": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", "maxTimeoutSeconds": 300,
+    /// });
+    /// let request: FacilitatorRequest = serde_json::from_value(serde_json::json!({
+    ///     "x402Version": 2,
+    ///     "paymentPayload": {
+    ///         "x402Version": 2,
+    ///         "accepted": requirements,
+    ///         "payload": {"signature": "0x01", "authorization": {
+    ///             "from": "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+    ///             "to": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", "value": "10000",
+    ///             "validAfter": "0", "validBefore": "1800000000",
+    ///             "nonce": "0x0101010101010101010101010101010101010101010101010101010101010101",
+    ///         }},
+    ///     },
+    ///     "paymentRequirements": requirements,
+    /// }))?;
+    /// let body = request.json()?;
+    /// assert_eq!(body, serde_json::to_vec(&request)?);
+    /// assert_eq!(body.as_ptr(), request.clone().json()?.as_ptr()); // written once, shared
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn json(&self) -> Result<Bytes, serde_json::Error> {
+        if let Some(json) = self.json.0.get() {
+            return Ok(json.clone());
+        }
+        let json = Bytes::from(serde_json::to_vec(self)?);
+        // Two threads may race to write it; both wrote the same bytes.
+        Ok(self.json.0.get_or_init(|| json).clone())
     }
 }
 

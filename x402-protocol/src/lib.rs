@@ -50,6 +50,7 @@
 pub mod address;
 pub mod amount;
 pub mod bazaar;
+pub mod checksum;
 pub mod client;
 pub mod codec;
 pub mod eip3009;

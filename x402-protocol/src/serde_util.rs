@@ -11,31 +11,41 @@
 /// send small values as numbers; serialising always writes a string.
 pub mod decimal_u256 {
     use alloy_primitives::U256;
-    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+    use serde::{Deserializer, Serializer};
 
     /// Writes `value` as a base-10 string.
     pub fn serialize<S: Serializer>(value: &U256, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(value)
     }
 
-    /// Reads a base-10 string (or a JSON integer) into a `U256`.
+    /// Reads a base-10 string (or a JSON integer) into a `U256`, straight from the input (no
+    /// buffering of the value, as an untagged enum would).
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<U256, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr<'a> {
-            Str(&'a str),
-            String(String),
-            Int(u64),
+        struct Decimal;
+
+        impl serde::de::Visitor<'_> for Decimal {
+            type Value = U256;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a base-10 integer string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<U256, E> {
+                crate::amount::parse_decimal_u256(s).map_err(|e| E::custom(format!("{e}: {s:?}")))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<U256, E> {
+                Ok(U256::from(n))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<U256, E> {
+                u64::try_from(n)
+                    .map(U256::from)
+                    .map_err(|_| E::custom(format!("a negative amount: {n}")))
+            }
         }
-        let parse = |s: &str| {
-            crate::amount::parse_decimal_u256(s)
-                .map_err(|e| D::Error::custom(format!("{e}: {s:?}")))
-        };
-        match Repr::deserialize(deserializer)? {
-            Repr::Str(s) => parse(s),
-            Repr::String(s) => parse(&s),
-            Repr::Int(n) => Ok(U256::from(n)),
-        }
+
+        deserializer.deserialize_any(Decimal)
     }
 }
 
@@ -44,9 +54,10 @@ pub mod checksummed {
     use alloy_primitives::Address;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    /// Writes the EIP-55 checksummed form.
+    /// Writes the EIP-55 checksummed form (remembered for addresses in use, see
+    /// [`checksum`](crate::checksum)).
     pub fn serialize<S: Serializer>(value: &Address, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&value.to_checksum(None))
+        serializer.serialize_str(&crate::checksum::checksummed(value))
     }
 
     /// Reads a `0x`-prefixed, 40-hex-digit address in any letter case.
@@ -69,5 +80,35 @@ pub mod null_as_empty {
     /// Reads a string, treating `null` as `""`.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
         Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::U256;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Amount(#[serde(with = "super::decimal_u256")] U256);
+
+    #[test]
+    fn decimal_amounts_come_as_strings_or_small_integers() {
+        let read = |json: &str| serde_json::from_str::<Amount>(json).map(|a| a.0);
+        assert_eq!(read(r#""10000""#).unwrap(), U256::from(10_000u64));
+        assert_eq!(read("10000").unwrap(), U256::from(10_000u64));
+        let big = "115792089237316195423570985008687907853269984665640564039457584007913129639935";
+        assert_eq!(read(&format!("\"{big}\"")).unwrap(), U256::MAX);
+        // Escaped text is read after unescaping, and from a `Value` too.
+        assert_eq!(read(r#""1\u0030""#).unwrap(), U256::from(10u64));
+        let value = serde_json::json!("42");
+        assert_eq!(
+            serde_json::from_value::<Amount>(value).unwrap().0,
+            U256::from(42u64)
+        );
+        for bad in [r#""0x10""#, r#""-1""#, "-1", "1.5", r#""""#, "null", "[1]"] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        let error = read(r#""12a""#).unwrap_err().to_string();
+        assert!(error.contains("12a"), "{error}");
     }
 }

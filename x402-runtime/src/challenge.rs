@@ -65,9 +65,19 @@ pub(crate) struct PreparedRoute {
     pub(crate) extensions: Option<serde_json::Value>,
     /// The last bare challenge rendered, with its resource URL: a paid route asked for
     /// repeatedly without payment answers identically each time.
-    pub(crate) last_challenge: Mutex<Option<(String, ResponseParts)>>,
+    pub(crate) last_challenge: Mutex<Option<Arc<CachedChallenge>>>,
     /// The same for the browser paywall's page.
     pub(crate) paywall_page: crate::paywall::PageCache,
+}
+
+/// A bare challenge as rendered for one resource URL, in both forms integrations take.
+#[derive(Debug)]
+pub(crate) struct CachedChallenge {
+    pub(crate) resource: String,
+    pub(crate) parts: ResponseParts,
+    /// The same status and headers as `http` types (made when first asked for), whose values
+    /// are shared, not copied, by every response that serves them.
+    pub(crate) http: std::sync::OnceLock<(http::StatusCode, http::HeaderMap)>,
 }
 
 impl PreparedRoute {
@@ -169,23 +179,23 @@ impl PreparedRoute {
     }
 
     /// The last bare challenge rendered for `resource`, if it is the one asked for.
-    pub(crate) fn cached_challenge(&self, resource: &str) -> Option<ResponseParts> {
+    pub(crate) fn cached_challenge(&self, resource: &str) -> Option<Arc<CachedChallenge>> {
         let cache = self
             .last_challenge
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        match cache.as_ref() {
-            Some((cached, parts)) if cached == resource => Some(parts.clone()),
-            _ => None,
-        }
+        cache
+            .as_ref()
+            .filter(|cached| cached.resource == resource)
+            .cloned()
     }
 
     /// Remembers the bare challenge rendered for `resource`.
-    pub(crate) fn cache_challenge(&self, resource: &str, parts: &ResponseParts) {
+    pub(crate) fn cache_challenge(&self, cached: Arc<CachedChallenge>) {
         *self
             .last_challenge
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((resource.to_owned(), parts.clone()));
+            .unwrap_or_else(PoisonError::into_inner) = Some(cached);
     }
 }
 

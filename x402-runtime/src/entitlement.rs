@@ -4,7 +4,9 @@
 //! A token is `x402e1.<payload>.<mac>`: the payload is base64url JSON [`Claims`], the mac is
 //! HMAC-SHA256 over the encoded payload with the key named in the claims. Keys rotate: tokens
 //! signed with the current key or any previous key verify; new tokens use the current key. The
-//! mac is checked in constant time, before the payload is parsed.
+//! mac is checked in constant time, before the payload is parsed. Tokens verified recently are
+//! remembered (exactly as presented, until they expire), so a client that sends its token with
+//! every request pays for its decoding and mac once.
 //!
 //! Time limits live in the signed claims; use counts and balances live in an
 //! [`EntitlementStore`](crate::store::EntitlementStore) so that every replica sees the same
@@ -21,7 +23,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -216,10 +220,50 @@ struct Key {
 
 /// The keys that sign and check entitlement tokens: one current key and any number of previous
 /// ones (still accepted, no longer used to sign).
+///
+/// Clones share the memory of tokens verified recently.
 #[derive(Clone)]
 pub struct EntitlementKeys {
     current: Key,
     previous: Vec<Key>,
+    verified: Arc<VerifiedTokens>,
+}
+
+/// How many verified tokens are remembered; beyond that, expired ones are forgotten, and if
+/// none has expired, all of them.
+const REMEMBERED_TOKENS: usize = 4096;
+
+/// Tokens that passed [`EntitlementKeys::verify`], keyed by their mac (text after the last
+/// `.`) and confirmed by comparing the whole token, with their claims.
+#[derive(Default)]
+struct VerifiedTokens(Mutex<HashMap<Box<str>, Remembered>>);
+
+/// A verified token, whole, and its claims.
+type Remembered = (Box<str>, Arc<Claims>);
+
+impl VerifiedTokens {
+    fn get(&self, token: &str) -> Option<Arc<Claims>> {
+        let (_, tag) = token.rsplit_once('.')?;
+        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match map.get(tag) {
+            Some((known, claims)) if **known == *token => Some(claims.clone()),
+            _ => None,
+        }
+    }
+
+    fn remember(&self, token: &str, claims: Arc<Claims>, now: u64) {
+        let Some((_, tag)) = token.rsplit_once('.') else {
+            return;
+        };
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= REMEMBERED_TOKENS {
+            map.retain(|_, (_, claims)| claims.expires_at > now);
+            if map.len() >= REMEMBERED_TOKENS {
+                map.clear();
+            }
+        }
+        map.insert(tag.into(), (token.into(), claims));
+    }
 }
 
 impl fmt::Debug for EntitlementKeys {
@@ -258,6 +302,7 @@ impl EntitlementKeys {
         Ok(EntitlementKeys {
             current: key(id, secret)?,
             previous: Vec::new(),
+            verified: Arc::default(),
         })
     }
 
@@ -275,6 +320,7 @@ impl EntitlementKeys {
                 mac,
             },
             previous: Vec::new(),
+            verified: Arc::default(),
         }
     }
 
@@ -303,6 +349,7 @@ impl EntitlementKeys {
         Ok(EntitlementKeys {
             current,
             previous: keys.collect(),
+            verified: Arc::default(),
         })
     }
 
@@ -332,8 +379,26 @@ impl EntitlementKeys {
 
     /// Checks a token's signature and expiry at unix time `now`, and returns its claims.
     pub fn verify(&self, token: &str, now: u64) -> Result<Claims, EntitlementError> {
+        self.verify_shared(token, now).map(Arc::unwrap_or_clone)
+    }
+
+    /// [`verify`](Self::verify), returning the claims shared with the memory of verified
+    /// tokens: a token verified before (and not expired) costs a lookup.
+    pub fn verify_shared(&self, token: &str, now: u64) -> Result<Arc<Claims>, EntitlementError> {
+        let token = token.trim();
+        if let Some(claims) = self.verified.get(token) {
+            if now >= claims.expires_at {
+                return Err(EntitlementError::Expired(claims.expires_at));
+            }
+            return Ok(claims);
+        }
+        let claims = Arc::new(self.verify_uncached(token, now)?);
+        self.verified.remember(token, claims.clone(), now);
+        Ok(claims)
+    }
+
+    fn verify_uncached(&self, token: &str, now: u64) -> Result<Claims, EntitlementError> {
         let rest = token
-            .trim()
             .strip_prefix(TOKEN_PREFIX)
             .ok_or(EntitlementError::Malformed)?;
         let (payload, tag) = rest.split_once('.').ok_or(EntitlementError::Malformed)?;
@@ -470,6 +535,58 @@ mod tests {
         ));
         let debug = format!("{:?}", EntitlementKeys::new("k", SECRET).unwrap());
         assert!(!debug.contains("0123456789"), "{debug}");
+    }
+
+    /// A remembered token is the token exactly as verified: a copy with another payload and
+    /// the same mac, one signed by another key, or the same token after expiry are judged as
+    /// if never seen.
+    #[test]
+    fn remembered_tokens_are_exactly_the_ones_verified() {
+        let keys = EntitlementKeys::new("k1", SECRET).unwrap();
+        let token = keys.sign(&Claims::new(GrantKind::Access, "path:/a", 100));
+        let first = keys.verify_shared(&token, 1).unwrap();
+        let again = keys.verify_shared(&format!(" {token} "), 2).unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "the second check is a lookup");
+        assert_eq!(keys.clone().verify(&token, 3).unwrap(), *first);
+
+        // Same mac, another payload (a longer expiry): refused.
+        let mut claims = (*first).clone();
+        claims.expires_at = u64::MAX;
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+        let tag = token.rsplit_once('.').unwrap().1;
+        let altered = format!("{TOKEN_PREFIX}{payload}.{tag}");
+        assert_eq!(
+            keys.verify_shared(&altered, 4),
+            Err(EntitlementError::BadSignature)
+        );
+        // Keys that never verified it do not know it, even sharing nothing but the id.
+        let forger = EntitlementKeys::new("k1", b"not the server's secret, 32 bytes").unwrap();
+        assert_eq!(
+            forger.verify(&token, 5),
+            Err(EntitlementError::BadSignature)
+        );
+        // Expiry still applies to a remembered token.
+        assert_eq!(
+            keys.verify_shared(&token, 100),
+            Err(EntitlementError::Expired(100))
+        );
+    }
+
+    #[test]
+    fn the_memory_of_verified_tokens_stays_bounded() {
+        let keys = EntitlementKeys::new("k1", SECRET).unwrap();
+        let tokens: Vec<String> = (0..REMEMBERED_TOKENS + 10)
+            .map(|i| keys.sign(&Claims::new(GrantKind::Access, format!("path:/{i}"), 1000)))
+            .collect();
+        for token in &tokens {
+            keys.verify_shared(token, 1).unwrap();
+        }
+        let remembered = keys.verified.0.lock().unwrap().len();
+        assert!(remembered <= REMEMBERED_TOKENS, "{remembered}");
+        // Forgotten or not, every token still verifies.
+        for token in tokens.iter().step_by(97) {
+            assert_eq!(keys.verify(token, 2).unwrap().expires_at, 1000);
+        }
     }
 
     #[test]

@@ -138,6 +138,22 @@ impl Rejection {
     pub fn to_response(&self) -> ResponseParts {
         response::rejection(self)
     }
+
+    /// [`to_response`](Self::to_response) as an `http` response, for integrations built on
+    /// the `http` crate (axum, hyper, tower). A route's bare challenge, served again, shares
+    /// its header values and body with the one rendered first.
+    ///
+    /// ```
+    /// use x402_runtime::{Reason, Rejection};
+    ///
+    /// let response = Rejection::new(Reason::STORE_UNAVAILABLE, "try again").to_http_response();
+    /// assert_eq!(response.status(), 503);
+    /// assert_eq!(response.headers()["cache-control"], "no-store");
+    /// assert_eq!(response.headers()["content-type"], "application/json");
+    /// ```
+    pub fn to_http_response(&self) -> http::Response<bytes::Bytes> {
+        response::rejection_http(self)
+    }
 }
 
 impl std::fmt::Display for Rejection {

@@ -53,7 +53,7 @@ impl ResourcePolicy {
         let path = view.path_and_query();
         let path = if path.starts_with('/') { path } else { "/" };
         if let Some(base) = &self.public_url {
-            return format!("{}{path}", base.trim_end_matches('/'));
+            return concat(&[base.trim_end_matches('/'), path]);
         }
         let (mut scheme, mut host) = (None, None);
         if self.trust_forwarded_headers {
@@ -83,8 +83,17 @@ impl ResourcePolicy {
             .or_else(|| view.header("host"))
             .filter(|h| is_plausible_host(h))
             .unwrap_or("localhost");
-        format!("{scheme}://{host}{path}")
+        concat(&[scheme, "://", host, path])
     }
+}
+
+/// The pieces joined, in one allocation of the right size (`format!` costs more per request).
+fn concat(pieces: &[&str]) -> String {
+    let mut out = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+    for piece in pieces {
+        out.push_str(piece);
+    }
+    out
 }
 
 /// The first element of a comma-separated header value.

@@ -18,11 +18,13 @@
 //! and error is sent with `cache-control: no-store`.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use x402_protocol::facilitator::SettleResponse;
 use x402_protocol::{ProtocolVersion, Reason, codec, headers};
 
+use crate::challenge::CachedChallenge;
 use crate::rejection::Rejection;
 
 /// Status, headers and body of a response, as plain data.
@@ -172,21 +174,95 @@ pub(crate) fn rejection(rejection: &Rejection) -> ResponseParts {
     crate::paywall::page(rejection, json_rejection).unwrap_or_else(|| json_rejection(rejection))
 }
 
+/// A rejection as JSON (and, for a bare challenge, its headers): the cached rendering when
+/// there is one.
 fn json_rejection(rejection: &Rejection) -> ResponseParts {
-    let Some(challenge) = rejection
-        .challenge()
-        .filter(|_| rejection.is_bare_challenge())
-    else {
-        return render(rejection);
-    };
-    // A bare challenge depends only on the route and the resource URL: reuse the last one.
-    let route = challenge.route();
-    if let Some(parts) = route.cached_challenge(challenge.resource()) {
-        return parts;
+    match cached(rejection) {
+        Some(cached) => cached.parts.clone(),
+        None => render(rejection),
     }
-    let parts = render(rejection);
-    route.cache_challenge(challenge.resource(), &parts);
-    parts
+}
+
+/// Renders a rejection as an `http` response. A bare challenge served again shares its header
+/// values and body with the cached one (no header text is copied or validated again).
+pub(crate) fn rejection_http(rejection: &Rejection) -> http::Response<Bytes> {
+    let (status, headers, body) = if let Some(parts) = rejection.answer() {
+        // A kept response sent again: rendered as it was kept, never cached.
+        (
+            status_code(parts.status),
+            header_map(&parts.headers),
+            parts.body.clone(),
+        )
+    } else if let Some(page) = crate::paywall::page(rejection, json_rejection) {
+        (
+            status_code(page.status),
+            header_map(&page.headers),
+            page.body,
+        )
+    } else if let Some(cached) = cached(rejection) {
+        let (status, headers) = cached.http.get_or_init(|| {
+            (
+                status_code(cached.parts.status),
+                header_map(&cached.parts.headers),
+            )
+        });
+        (*status, headers.clone(), cached.parts.body.clone())
+    } else {
+        let parts = render(rejection);
+        (
+            status_code(parts.status),
+            header_map(&parts.headers),
+            parts.body,
+        )
+    };
+    let mut response = http::Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// A bare challenge depends only on the route and the resource URL: the last one rendered is
+/// kept and reused.
+fn cached(rejection: &Rejection) -> Option<Arc<CachedChallenge>> {
+    let challenge = rejection
+        .challenge()
+        .filter(|_| rejection.is_bare_challenge())?;
+    let route = challenge.route();
+    if let Some(cached) = route.cached_challenge(challenge.resource()) {
+        return Some(cached);
+    }
+    let cached = Arc::new(CachedChallenge {
+        resource: challenge.resource().to_owned(),
+        parts: render(rejection),
+        http: std::sync::OnceLock::new(),
+    });
+    route.cache_challenge(cached.clone());
+    Some(cached)
+}
+
+fn status_code(status: u16) -> http::StatusCode {
+    http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// Headers as an `http` header map (appending, so repeated names survive). The runtime writes
+/// lower-case names and visible ASCII values, and a kept response's headers were valid when
+/// they were kept; anything else is dropped, logged.
+fn header_map(headers: &[(Cow<'static, str>, String)]) -> http::HeaderMap {
+    let mut map = http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        match (
+            http::HeaderName::try_from(name.as_ref()),
+            http::HeaderValue::try_from(value.as_str()),
+        ) {
+            (Ok(name), Ok(value)) => {
+                map.append(name, value);
+            }
+            _ => {
+                tracing::error!(target: "x402::response", %name, "dropping an unencodable header")
+            }
+        }
+    }
+    map
 }
 
 /// The v1 402 body: the v1 `PaymentRequired` plus a `message` for people.

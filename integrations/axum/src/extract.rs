@@ -1,16 +1,17 @@
+use axum_core::body::Body;
 use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use x402_runtime::{PaidRoute, Reason, Rejection, SettlementSlot};
 
-use crate::response::into_response;
 use crate::view::AxumView;
 
 x402_runtime::__payment_types!(SettlementSlot);
 
 impl IntoResponse for PaymentRejection {
+    /// The runtime's `http` rendering: a route's repeated 402 shares the cached header values.
     fn into_response(self) -> Response {
-        into_response(self.0.to_response())
+        self.0.to_http_response().map(Body::from)
     }
 }
 

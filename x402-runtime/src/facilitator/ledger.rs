@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -23,17 +24,43 @@ pub struct Transfer {
     pub value: U256,
     /// What made the payment unique (its authorization's nonce, its transaction…).
     pub key: PaymentKey,
-    /// The synthetic transaction id reported in the receipt.
+    /// The synthetic transaction id reported in the receipt: the ledger's random prefix and
+    /// the transfer's sequence number.
     pub transaction: B256,
 }
 
-type Account = (String, ChainAddress, ChainAddress);
+/// Network (CAIP-2 id: borrowed for built-in networks, so lookups allocate nothing), token,
+/// holder.
+type Account = (Cow<'static, str>, ChainAddress, ChainAddress);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     balances: HashMap<Account, U256>,
     used: HashSet<PaymentKey>,
     transfers: Vec<Transfer>,
+    /// Random bytes that start every transaction id of this ledger.
+    salt: B256,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            balances: HashMap::new(),
+            used: HashSet::new(),
+            transfers: Vec::new(),
+            salt: x402_protocol::eip3009::random_nonce(),
+        }
+    }
+}
+
+impl State {
+    /// A transaction id no other transfer of this ledger has (and, by its random prefix, no
+    /// other ledger's): no hashing per settlement.
+    fn next_transaction(&self) -> B256 {
+        let mut id = self.salt;
+        id.0[24..].copy_from_slice(&(self.transfers.len() as u64).to_be_bytes());
+        id
+    }
 }
 
 /// An in-memory token ledger that settles verified payments the way a chain would: each
@@ -79,7 +106,7 @@ impl DevLedger {
         let mut state = self.lock();
         let balance = state
             .balances
-            .entry((network.to_owned(), asset.into(), account.into()))
+            .entry((Cow::Owned(network.to_owned()), asset.into(), account.into()))
             .or_default();
         *balance = balance.saturating_add(amount);
     }
@@ -93,7 +120,7 @@ impl DevLedger {
     ) -> U256 {
         self.lock()
             .balances
-            .get(&(network.to_owned(), asset.into(), account.into()))
+            .get(&(Cow::Borrowed(network), asset.into(), account.into()))
             .copied()
             .unwrap_or_default()
     }
@@ -121,11 +148,7 @@ impl DevLedger {
         }
         let balance = state
             .balances
-            .get(&(
-                payment.network.caip2.to_string(),
-                payment.asset,
-                payment.payer,
-            ))
+            .get(&(payment.network.caip2.clone(), payment.asset, payment.payer))
             .copied()
             .unwrap_or_default();
         if balance < amount {
@@ -157,7 +180,7 @@ impl Settler for DevLedger {
         _payload: &PaymentPayload,
         amount: U256,
     ) -> SettleOutcome {
-        let network = payment.network.caip2.to_string();
+        let network = &payment.network.caip2;
         let mut state = self.lock();
         if let Err(invalid) = Self::check_locked(&state, payment, amount) {
             return SettleOutcome::Failed(invalid.into());
@@ -174,9 +197,9 @@ impl Settler for DevLedger {
             .or_default();
         *to = to.saturating_add(amount);
         state.used.insert(payment.key.clone());
-        let transaction = alloy_primitives::keccak256(payment.key.as_str());
+        let transaction = state.next_transaction();
         state.transfers.push(Transfer {
-            network,
+            network: network.to_string(),
             asset: payment.asset,
             from: payment.payer,
             to: payment.pay_to,

@@ -121,11 +121,21 @@ fn single_option<'r>(
     network: &str,
     asset: &str,
 ) -> Option<&'r AcceptOption> {
-    route.options.iter().find(|o| {
-        !o.prepaid
-            && o.network.caip2 == network
-            && x402_protocol::verify::same_address(&o.asset.address.to_string(), asset)
-    })
+    route
+        .options
+        .iter()
+        .find(|o| !o.prepaid && o.network.caip2 == network && written_as(&o.asset.address, asset))
+}
+
+/// Whether `text` is `address` as written on the wire: EVM hex in any letter case (compared
+/// with its remembered EIP-55 text, without allocating), Solana base58 exactly.
+fn written_as(address: &ChainAddress, text: &str) -> bool {
+    match address {
+        ChainAddress::Evm(evm) => {
+            x402_protocol::checksum::checksummed(evm).eq_ignore_ascii_case(text)
+        }
+        ChainAddress::Solana(_) => x402_protocol::verify::same_address(&address.to_string(), text),
+    }
 }
 
 static EPHEMERAL_WARNED: AtomicBool = AtomicBool::new(false);
@@ -144,7 +154,9 @@ impl Gate {
         let route = challenge.route();
         let mut problem: Option<EntitlementError> = None;
         for token in tokens {
-            let claims = match self.entitlement_keys.verify(token, now) {
+            // Shared with the keys' memory of verified tokens: a token seen before costs a
+            // lookup, not a mac and a JSON parse.
+            let claims = match self.entitlement_keys.verify_shared(token, now) {
                 Ok(claims) => claims,
                 Err(error) => {
                     problem.get_or_insert(error);
@@ -152,7 +164,7 @@ impl Gate {
                 }
             };
             if claims.scope != scope.id {
-                problem.get_or_insert(EntitlementError::OtherScope(claims.scope));
+                problem.get_or_insert(EntitlementError::OtherScope(claims.scope.clone()));
                 continue;
             }
             if !scope.group
@@ -172,7 +184,7 @@ impl Gate {
             }
             let Some(option) = single_option(route, &claims.network, &claims.asset) else {
                 // The route no longer accepts what bought the grant.
-                problem.get_or_insert(EntitlementError::OtherScope(claims.scope));
+                problem.get_or_insert(EntitlementError::OtherScope(claims.scope.clone()));
                 continue;
             };
             // A grant covers requests up to the price it was bought at (a dynamic price, a
@@ -257,7 +269,7 @@ impl Gate {
                     GrantKind::Access => Access::Entitlement(grant),
                     GrantKind::Prepaid => Access::Prepaid(grant),
                 },
-                transaction: Some(claims.transaction),
+                transaction: Some(claims.transaction.clone()),
                 resource: challenge.resource().to_owned(),
             };
             return Ok(Admission {

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -63,7 +64,17 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 #[derive(Debug, Clone)]
 pub struct SqliteJournal {
     pool: SqlitePool,
+    /// The connection every write goes through when this journal opened the file itself (else
+    /// `pool`): one connection keeps its page cache from one write to the next, where each of
+    /// a pool's connections finds its cache stale after another one wrote and reads the pages
+    /// back.
+    writes: SqlitePool,
     timeout: Duration,
+    /// Taken around every write: SQLite lets one connection write at a time, and a writer
+    /// that finds the file locked sleeps in SQLite's busy handler (1, 2, 5, 10… ms) before it
+    /// tries again. Queuing writers here hands the lock over as soon as it is free; readers
+    /// still run in parallel (WAL), and other processes still meet `busy_timeout`.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteJournal {
@@ -120,8 +131,10 @@ impl SqliteJournal {
         };
         sql::check_schema(&MIGRATOR, applied, url)?;
         Ok(SqliteJournal {
+            writes: pool.clone(),
             pool,
             timeout: DEFAULT_TIMEOUT,
+            writer: Arc::default(),
         })
     }
 
@@ -139,6 +152,36 @@ impl SqliteJournal {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT);
+        Self::pools(options, in_memory).await
+    }
+
+    /// Opens (creating if needed) the journal with the caller's connection options as they
+    /// are, with the pools [`open`](Self::open) uses (reads in parallel, writes through one
+    /// connection). For settings `open` does not choose, such as `synchronous = NORMAL` (with
+    /// WAL: a process crash loses nothing, a power loss may lose the last commits):
+    ///
+    /// ```
+    /// use x402_runtime::journal::SqliteJournal;
+    /// use x402_runtime::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let dir = std::env::temp_dir().join(format!("x402-doc-options-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let options = SqliteConnectOptions::new()
+    ///     .filename(dir.join("journal.db"))
+    ///     .create_if_missing(true)
+    ///     .journal_mode(SqliteJournalMode::Wal)
+    ///     .synchronous(SqliteSynchronous::Normal);
+    /// let journal = SqliteJournal::open_with_options(options).await?;
+    /// journal.close().await;
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), x402_runtime::journal::JournalError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn open_with_options(options: SqliteConnectOptions) -> Result<Self, JournalError> {
+        Self::pools(options, false).await
+    }
+
+    async fn pools(options: SqliteConnectOptions, in_memory: bool) -> Result<Self, JournalError> {
         let pool = if in_memory {
             // One connection that never closes: the database lives exactly as long as it.
             SqlitePoolOptions::new()
@@ -150,10 +193,20 @@ impl SqliteJournal {
             SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
         }
         .acquire_timeout(DEFAULT_TIMEOUT)
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
         .map_err(sql::error)?;
-        Self::from_pool(pool).await
+        let mut journal = Self::from_pool(pool).await?;
+        if !in_memory {
+            // Opened after the migrations ran.
+            journal.writes = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(DEFAULT_TIMEOUT)
+                .connect_with(options)
+                .await
+                .map_err(sql::error)?;
+        }
+        Ok(journal)
     }
 
     /// Uses a pool configured by the caller (WAL and a busy timeout are advised), creating or
@@ -161,8 +214,10 @@ impl SqliteJournal {
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, JournalError> {
         MIGRATOR.run(&pool).await.map_err(sql::migration_error)?;
         Ok(SqliteJournal {
+            writes: pool.clone(),
             pool,
             timeout: DEFAULT_TIMEOUT,
+            writer: Arc::default(),
         })
     }
 
@@ -185,6 +240,7 @@ impl SqliteJournal {
 
     /// Closes every connection, waiting for operations in progress.
     pub async fn close(&self) {
+        self.writes.close().await;
         self.pool.close().await;
     }
 
@@ -228,6 +284,7 @@ impl SqliteJournal {
         };
         let at = sql::ms(payment.at)?;
         let valid_before = payment.valid_before.map(sql::ms).transpose()?;
+        let _writing = self.writer.lock().await;
         sqlx::query_as::<_, RawRecord>(&format!(
             "INSERT INTO payments (id, payment_key, payment_id, fingerprint, route, resource, \
              method, payer, pay_to, amount, asset, network, scheme, x402_version, nonce, \
@@ -254,7 +311,7 @@ impl SqliteJournal {
         .bind(&payment.facilitator_request)
         .bind(at)
         .bind(at)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writes)
         .await
         .map_err(sql::error)?
         .map(RawRecord::into_record)
@@ -348,11 +405,13 @@ impl SqliteJournal {
             update.push("))");
         }
         update.push(format_args!(" RETURNING {COLUMNS}"));
+        let writing = self.writer.lock().await;
         let updated = update
             .build_query_as::<RawRecord>()
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writes)
             .await
             .map_err(sql::error)?;
+        drop(writing);
         if let Some(updated) = updated {
             return updated.into_record();
         }
@@ -377,6 +436,7 @@ impl SqliteJournal {
         response: StoredResponse,
     ) -> Result<PaymentRecord, JournalError> {
         let headers = sql::headers_json(&response)?;
+        let writing = self.writer.lock().await;
         let stored = sqlx::query_as::<_, RawRecord>(&format!(
             "UPDATE payments SET response_status = ?, response_headers = ?, response_body = ? \
              WHERE id = ? AND response_headers IS NULL RETURNING {COLUMNS}"
@@ -385,9 +445,10 @@ impl SqliteJournal {
         .bind(headers)
         .bind(response.body)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writes)
         .await
         .map_err(sql::error)?;
+        drop(writing);
         match stored {
             Some(stored) => stored.into_record(),
             None => self

@@ -70,10 +70,15 @@ impl ReplayStore for MemoryReplayStore {
             entries.map.retain(|_, (expiry, _)| *expiry > now);
             entries.next_sweep_len = (entries.map.len() * 2).max(1024);
         }
-        match entries.map.get(key) {
-            Some((existing, _)) if *existing > now => Ok(false),
-            _ => {
-                entries.map.insert(key.clone(), (expiry, owner.to_owned()));
+        // One lookup: the key is hashed once.
+        match entries.map.entry(key.clone()) {
+            std::collections::hash_map::Entry::Occupied(held) if held.get().0 > now => Ok(false),
+            std::collections::hash_map::Entry::Occupied(mut expired) => {
+                expired.insert((expiry, owner.to_owned()));
+                Ok(true)
+            }
+            std::collections::hash_map::Entry::Vacant(free) => {
+                free.insert((expiry, owner.to_owned()));
                 Ok(true)
             }
         }
