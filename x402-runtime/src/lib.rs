@@ -62,6 +62,7 @@
 mod builder;
 mod challenge;
 pub mod clock;
+pub mod config;
 pub mod entitlement;
 pub mod facilitator;
 mod gate;

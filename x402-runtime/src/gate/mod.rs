@@ -38,6 +38,7 @@ pub(crate) mod decode;
 pub(crate) mod prepare;
 pub(crate) mod redeem;
 pub(crate) mod settle;
+mod telemetry;
 
 pub use settle::ShutdownReport;
 
