@@ -1,6 +1,7 @@
 //! Real backends for the workspace's tests, and what to do when one is missing.
 //!
-//! A test that needs a backend asks for it here. When the backend is not available the test
+//! A test that needs a backend asks for it here: Redis ([`redis_url`], [`RedisServer`]) or
+//! Postgres ([`postgres_url`]). When the backend is not available the test
 //! prints `skipped: …` and passes, unless `X402_REQUIRE_BACKENDS=1` (set by `scripts/test` and
 //! CI), in which case it fails.
 
@@ -44,6 +45,47 @@ pub fn redis_url() -> Option<String> {
             None
         }
     }
+}
+
+/// The shared Postgres database from `X402_POSTGRES_URL` (`scripts/test` starts a throwaway
+/// cluster), or `None` (after [`skip`]) when it is not set. Tests sharing it keep apart by
+/// each working in a schema of its own ([`unique_identifier`]).
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("X402_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            skip("X402_POSTGRES_URL not set (scripts/test starts Postgres)");
+            None
+        }
+    }
+}
+
+/// A lower-case SQL identifier (`x402_<what>_<pid>_<nanos>_<n>`) no other test, test binary
+/// or concurrent run uses: a schema or database name. `what` should be lower-case letters,
+/// digits and `_`; anything else becomes `_`.
+pub fn unique_identifier(what: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let what: String = what
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // Postgres keeps the first 63 bytes of an identifier; keep the unique part within them.
+    let what = &what[..what.len().min(20)];
+    format!(
+        "x402_{what}_{}_{}_{n}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
 }
 
 /// A key prefix no other test, test binary or concurrent run uses.

@@ -10,6 +10,8 @@
 //! - [`facilitator`]: the [`Facilitator`] trait, an HTTP client and an embedded facilitator
 //!   with a dev ledger;
 //! - [`store`]: replay protection shared by all replicas;
+//! - [`journal`]: the durable record of every payment and its state changes (memory, SQLite,
+//!   Postgres);
 //! - [`response`]: the one mapping from decisions and errors to status, headers and JSON.
 //!
 //! # Cargo features
@@ -54,6 +56,10 @@
 //!   [`MemoryReplayStore`](store::MemoryReplayStore) protects a single process.
 //! - `secp256k1`: recover payment signers with libsecp256k1 (C) instead of the pure-Rust
 //!   `k256`.
+//! - `sqlite`: `journal::SqliteJournal`, the payment journal in a SQLite file (bundled SQLite
+//!   via [`sqlx`](https://docs.rs/sqlx), re-exported as `x402_runtime::sqlx`).
+//! - `postgres`: `journal::PostgresJournal`, the payment journal in Postgres, for several
+//!   replicas (sqlx; TLS by rustls).
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -66,6 +72,7 @@ pub mod config;
 pub mod entitlement;
 pub mod facilitator;
 mod gate;
+pub mod journal;
 mod payment;
 mod rejection;
 mod request;
@@ -82,6 +89,10 @@ pub mod __private;
 /// to [`RedisReplayStore::from_manager`](store::RedisReplayStore::from_manager).
 #[cfg(feature = "redis")]
 pub use ::redis;
+/// The `sqlx` crate the SQL journals are built with, for configuring their pools and
+/// connections.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use ::sqlx;
 pub use builder::{ConfigError, RouteCheck, X402Builder};
 pub use challenge::{AcceptOption, Challenge};
 pub use facilitator::{Facilitator, FacilitatorError};

@@ -7,6 +7,8 @@
 //! - `x402ctl keygen`: a fresh development key and its address.
 //! - `x402ctl serve`: a facilitator (`/verify`, `/settle`, `/supported`,
 //!   `/discovery/resources`) over the embedded verifier and a dev ledger.
+//! - `x402ctl payments --journal <url>`: list a payment journal (SQLite or Postgres) with
+//!   filters, or its totals per route, day, payer or network; a table or `--json`.
 //!
 //! Exit status: 0 on success; 1 when the request or server failed (or the final HTTP status is
 //! an error, or an inspected signature does not verify); 2 for usage mistakes and payments the
@@ -19,6 +21,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod inspect;
 mod pay;
+mod payments;
 mod serve;
 mod time;
 
@@ -48,6 +51,8 @@ enum Command {
     },
     /// Run a dev facilitator (embedded verifier, in-memory ledger) over HTTP.
     Serve(ServeArgs),
+    /// List journaled payments, or their totals, from a SQLite or Postgres journal.
+    Payments(PaymentsArgs),
 }
 
 /// Arguments of `x402ctl pay`.
@@ -91,6 +96,43 @@ pub(crate) struct ServeArgs {
     /// tokens of each network's default stablecoin (repeatable).
     #[arg(long)]
     fund: Vec<serve::Funding>,
+}
+
+/// Arguments of `x402ctl payments`.
+#[derive(Debug, Args)]
+pub(crate) struct PaymentsArgs {
+    /// The journal: sqlite://path/to/journal.db or postgres://user@host/database. It is only
+    /// read: nothing is created or upgraded.
+    #[arg(long, env = "X402_JOURNAL_URL", hide_env_values = true)]
+    journal: String,
+    /// Only this route.
+    #[arg(long)]
+    route: Option<String>,
+    /// Only this payer (EVM addresses in any letter case).
+    #[arg(long)]
+    payer: Option<String>,
+    /// Only these states: verified, settling, settled, failed, unknown, released
+    /// (repeatable or comma-separated).
+    #[arg(long, value_delimiter = ',', value_parser = payments::parse_state)]
+    state: Vec<x402_runtime::journal::PaymentState>,
+    /// Only this network (name or CAIP-2 id).
+    #[arg(long)]
+    network: Option<String>,
+    /// Only payments admitted at or after this time: unix seconds, RFC 3339 or a UTC date.
+    #[arg(long, value_parser = payments::parse_time)]
+    since: Option<u64>,
+    /// Only payments admitted before this time: unix seconds, RFC 3339 or a UTC date.
+    #[arg(long, value_parser = payments::parse_time)]
+    until: Option<u64>,
+    /// Show at most this many payments, newest first.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Show totals per route, day (UTC), payer or network instead of payments.
+    #[arg(long, value_name = "route|day|payer|network", value_parser = payments::parse_group)]
+    totals: Option<x402_runtime::journal::GroupBy>,
+    /// Print JSON instead of a table (amounts in atomic units, as base-10 strings).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Why a command failed, with its exit status.
@@ -188,6 +230,7 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Serve(args) => serve::run(args).await,
+        Command::Payments(args) => payments::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

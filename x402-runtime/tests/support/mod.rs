@@ -4,6 +4,7 @@
 //!   `replay_store_conformance!` macro that runs it against one backend;
 //! - [`entitlement_store`]: the same for `EntitlementStore` backends
 //!   (`entitlement_store_conformance!`);
+//! - [`journal`]: the same for `Journal` backends (`journal_conformance!`);
 //! - [`backends`]: real backends for tests — the Redis that `scripts/test` starts
 //!   (`X402_REDIS_URL`), a `redis-server` process a test owns, and the skip-or-fail rule
 //!   (`X402_REQUIRE_BACKENDS=1`).
@@ -15,4 +16,5 @@
 
 pub(crate) use x402_test_support as backends;
 pub(crate) mod entitlement_store;
+pub(crate) mod journal;
 pub(crate) mod replay_store;

@@ -1,0 +1,258 @@
+//! What the SQLite and Postgres journals share: decoding rows, filters, errors, timeouts.
+
+use std::future::Future;
+use std::time::Duration;
+
+use sqlx::{Database, Encode, QueryBuilder, Type};
+use x402_protocol::U256;
+use x402_protocol::amount::parse_decimal_u256;
+
+use super::{Filter, JournalError, PaymentRecord, PaymentState, StoredResponse};
+
+/// How long one operation on the request path may take by default, waiting for a connection
+/// included.
+pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long an operator's listing, totals or the reconciliation scan may take.
+pub(super) const REPORT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How many times an insert is tried when the record it conflicted with was released before
+/// it could be read.
+pub(super) const INSERT_TRIES: usize = 5;
+
+/// A row as the databases hand it over; [`RawRecord::into_record`] checks and converts it.
+#[derive(sqlx::FromRow)]
+pub(super) struct RawRecord {
+    id: String,
+    payment_key: String,
+    payment_id: Option<String>,
+    fingerprint: Option<String>,
+    route: String,
+    resource: String,
+    method: String,
+    payer: String,
+    pay_to: String,
+    amount: String,
+    settled_amount: Option<String>,
+    asset: String,
+    network: String,
+    scheme: String,
+    x402_version: i64,
+    nonce: String,
+    valid_before: Option<i64>,
+    state: String,
+    reconciled: bool,
+    attempts: i64,
+    tx: Option<String>,
+    error_reason: Option<String>,
+    error_message: Option<String>,
+    response_status: Option<i64>,
+    response_headers: Option<String>,
+    response_body: Option<Vec<u8>>,
+    facilitator_request: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl RawRecord {
+    pub(super) fn into_record(self) -> Result<PaymentRecord, JournalError> {
+        let id = self.id;
+        let corrupt = |what: &str, detail: String| {
+            JournalError::Corrupt(format!("payment {id}: {what}: {detail}"))
+        };
+        let amount = |text: &str| {
+            parse_decimal_u256(text).map_err(|e| corrupt("amount", format!("{e}: {text:?}")))
+        };
+        let response_status = self
+            .response_status
+            .map(|s| u16::try_from(s).map_err(|_| corrupt("response status", s.to_string())))
+            .transpose()?;
+        let response = match self.response_headers {
+            None => None,
+            Some(headers) => Some(StoredResponse {
+                status: response_status
+                    .ok_or_else(|| corrupt("response", "a response without status".to_owned()))?,
+                headers: serde_json::from_str(&headers)
+                    .map_err(|e| corrupt("response headers", e.to_string()))?,
+                body: self.response_body,
+            }),
+        };
+        Ok(PaymentRecord {
+            payment_key: self.payment_key,
+            payment_id: self.payment_id,
+            fingerprint: self.fingerprint,
+            route: self.route,
+            resource: self.resource,
+            method: self.method,
+            payer: self.payer,
+            pay_to: self.pay_to,
+            amount: amount(&self.amount)?,
+            settled_amount: self.settled_amount.as_deref().map(amount).transpose()?,
+            asset: self.asset,
+            network: self.network,
+            scheme: self.scheme,
+            x402_version: u8::try_from(self.x402_version)
+                .map_err(|_| corrupt("x402 version", self.x402_version.to_string()))?,
+            nonce: self.nonce,
+            valid_before: self
+                .valid_before
+                .map(|t| u64::try_from(t).map_err(|_| corrupt("valid_before", t.to_string())))
+                .transpose()?,
+            state: self
+                .state
+                .parse::<PaymentState>()
+                .map_err(|e| corrupt("state", e.to_string()))?,
+            reconciled: self.reconciled,
+            attempts: u32::try_from(self.attempts)
+                .map_err(|_| corrupt("attempts", self.attempts.to_string()))?,
+            transaction: self.tx,
+            error_reason: self.error_reason,
+            error_message: self.error_message,
+            response_status,
+            response,
+            facilitator_request: self.facilitator_request,
+            created_at: u64::try_from(self.created_at)
+                .map_err(|_| corrupt("created_at", self.created_at.to_string()))?,
+            updated_at: u64::try_from(self.updated_at)
+                .map_err(|_| corrupt("updated_at", self.updated_at.to_string()))?,
+            id,
+        })
+    }
+}
+
+/// Decodes rows into records.
+pub(super) fn records(rows: Vec<RawRecord>) -> Result<Vec<PaymentRecord>, JournalError> {
+    rows.into_iter().map(RawRecord::into_record).collect()
+}
+
+/// A response's headers as stored: a JSON array of `[name, value]` pairs.
+pub(super) fn headers_json(response: &StoredResponse) -> Result<String, JournalError> {
+    serde_json::to_string(&response.headers)
+        .map_err(|e| JournalError::Invalid(format!("response headers: {e}")))
+}
+
+/// Appends `AND …` conditions for `filter` (already [normalised](Filter::normalized)).
+pub(super) fn push_filter<'a, DB>(query: &mut QueryBuilder<'a, DB>, filter: &'a Filter)
+where
+    DB: Database,
+    String: Encode<'a, DB> + Type<DB>,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    for (column, value) in [
+        ("route", &filter.route),
+        ("payer", &filter.payer),
+        ("network", &filter.network),
+        ("asset", &filter.asset),
+    ] {
+        if let Some(value) = value {
+            query.push(format_args!(" AND {column} = "));
+            query.push_bind(value.as_str());
+        }
+    }
+    if !filter.states.is_empty() {
+        query.push(" AND state IN (");
+        let mut states = query.separated(", ");
+        for state in &filter.states {
+            states.push_bind(state.as_str());
+        }
+        query.push(")");
+    }
+    // Both were checked to fit by `Filter::normalized`.
+    if let Some(since) = filter.since.and_then(|t| i64::try_from(t).ok()) {
+        query.push(" AND created_at >= ");
+        query.push_bind(since);
+    }
+    if let Some(until) = filter.until.and_then(|t| i64::try_from(t).ok()) {
+        query.push(" AND created_at < ");
+        query.push_bind(until);
+    }
+}
+
+/// The state names of `states`, for binding into `IN (…)`.
+pub(super) fn state_names(states: &[PaymentState]) -> Vec<&'static str> {
+    states.iter().map(|s| s.as_str()).collect()
+}
+
+/// Runs `operation` under `limit`; too slow means unavailable.
+pub(super) async fn timed<T>(
+    limit: Duration,
+    what: &str,
+    operation: impl Future<Output = Result<T, JournalError>>,
+) -> Result<T, JournalError> {
+    tokio::time::timeout(limit, operation)
+        .await
+        .unwrap_or_else(|_| {
+            Err(JournalError::Unavailable(format!(
+                "{what} did not finish within {} ms",
+                limit.as_millis()
+            )))
+        })
+}
+
+/// Sorts a database error into the journal's kinds.
+pub(super) fn error(error: sqlx::Error) -> JournalError {
+    use sqlx::Error as E;
+    match error {
+        E::Configuration(e) => JournalError::Invalid(format!("journal configuration: {e}")),
+        E::Database(e) => {
+            use sqlx::error::ErrorKind;
+            match e.kind() {
+                ErrorKind::CheckViolation | ErrorKind::NotNullViolation => {
+                    JournalError::Invalid(format!("refused by the journal's schema: {e}"))
+                }
+                _ => JournalError::Unavailable(format!("database error: {e}")),
+            }
+        }
+        E::ColumnDecode { .. }
+        | E::Decode(_)
+        | E::ColumnNotFound(_)
+        | E::ColumnIndexOutOfBounds { .. }
+        | E::TypeNotFound { .. }
+        | E::RowNotFound => JournalError::Corrupt(error.to_string()),
+        E::Migrate(e) => JournalError::Migration(e.to_string()),
+        other => JournalError::Unavailable(other.to_string()),
+    }
+}
+
+/// The error for a failed migration.
+pub(super) fn migration_error(error: sqlx::migrate::MigrateError) -> JournalError {
+    JournalError::Migration(error.to_string())
+}
+
+/// Checks that a journal opened without migrating has exactly the schema `migrator` makes:
+/// `applied` is the highest migration the database recorded (`None`: no journal there).
+pub(super) fn check_schema(
+    migrator: &sqlx::migrate::Migrator,
+    applied: Option<i64>,
+    location: &str,
+) -> Result<(), JournalError> {
+    let expected = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    match applied {
+        None => Err(JournalError::Migration(format!(
+            "no payment journal at {location} (a server creates it on start)"
+        ))),
+        Some(version) if version < expected => Err(JournalError::Migration(format!(
+            "the journal at {location} has schema version {version}, older than this build's \
+             {expected}; start a server of this version on it once to upgrade it"
+        ))),
+        Some(version) if version > expected => Err(JournalError::Migration(format!(
+            "the journal at {location} has schema version {version}, newer than this build's \
+             {expected}; use a newer release"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The highest successful migration recorded, `None` when there is no migration table.
+pub(super) const APPLIED_VERSION: &str = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+
+/// `amount` as stored: base-10 text.
+pub(super) fn amount_text(amount: U256) -> String {
+    amount.to_string()
+}
+
+/// Checks a time for a `BIGINT` column.
+pub(super) fn ms(value: u64) -> Result<i64, JournalError> {
+    super::record::check_ms(value)
+}

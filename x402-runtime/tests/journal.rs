@@ -1,0 +1,669 @@
+//! The journal conformance suite (`support/journal.rs`) against every backend, plus what is
+//! particular to each: durability across reopening, timeouts and outages, URLs.
+
+mod support;
+
+/// The in-process journal; its "replicas" are handles on one journal.
+mod memory_journal {
+    use std::sync::Arc;
+
+    use x402_runtime::journal::MemoryJournal;
+
+    use crate::support;
+
+    async fn open(replicas: usize) -> Option<Vec<Arc<MemoryJournal>>> {
+        let journal = Arc::new(MemoryJournal::new());
+        Some(vec![journal; replicas])
+    }
+
+    support::journal::journal_conformance!(open);
+}
+
+/// A SQLite file; each replica has its own pool on it, as separate processes on one machine
+/// would.
+#[cfg(feature = "sqlite")]
+mod sqlite_journal {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use x402_runtime::journal::{
+        self, Filter, Journal, JournalError, Page, PaymentState, SqliteJournal, StoredResponse,
+        Transition,
+    };
+    use x402_runtime::sqlx::{self, Connection, Row, SqliteConnection};
+
+    use crate::support;
+    use crate::support::journal::{Guarded, TempDir, payment};
+
+    async fn open(replicas: usize) -> Option<Vec<Guarded<SqliteJournal>>> {
+        let dir = Arc::new(TempDir::new("sqlite"));
+        let path = dir.0.join("journal.db");
+        let mut journals = Vec::new();
+        for _ in 0..replicas {
+            let journal = SqliteJournal::open(&path)
+                .await
+                .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+            journals.push(Guarded::new(journal, dir.clone()));
+        }
+        Some(journals)
+    }
+
+    support::journal::journal_conformance!(open);
+
+    /// `sqlite::memory:` — one private database, shared by clones of the journal.
+    mod in_memory {
+        use x402_runtime::journal::SqliteJournal;
+
+        use crate::support;
+
+        async fn open(replicas: usize) -> Option<Vec<SqliteJournal>> {
+            let journal = SqliteJournal::in_memory().await.expect("in-memory SQLite");
+            Some(vec![journal; replicas])
+        }
+
+        support::journal::journal_conformance!(open);
+    }
+
+    #[tokio::test]
+    async fn records_survive_closing_and_reopening_the_file() {
+        let dir = TempDir::new("sqlite_reopen");
+        let path = dir.0.join("journal.db");
+        let journal = SqliteJournal::open(&path).await.unwrap();
+        let record = journal.insert(payment(1)).await.unwrap().into_record();
+        let record = journal
+            .transition(
+                &record.id,
+                Transition::new(
+                    &[PaymentState::Verified],
+                    PaymentState::Settling,
+                    record.updated_at + 1,
+                ),
+            )
+            .await
+            .unwrap();
+        let stored = journal
+            .store_response(
+                &record.id,
+                StoredResponse {
+                    status: 200,
+                    headers: vec![("payment-response".into(), "e30=".into())],
+                    body: Some(b"{\"ok\":true}".to_vec()),
+                },
+            )
+            .await
+            .unwrap();
+        journal.close().await;
+        drop(journal);
+
+        let reopened = SqliteJournal::open(&path).await.unwrap();
+        assert_eq!(
+            reopened.get(&record.id).await.unwrap(),
+            Some(stored.clone())
+        );
+        assert_eq!(
+            reopened
+                .needing_reconciliation(u64::MAX >> 1, 10)
+                .await
+                .unwrap(),
+            vec![stored],
+            "a crash mid-settlement leaves the record for reconciliation"
+        );
+        // The key is still held after the restart.
+        assert!(!reopened.insert(payment(1)).await.unwrap().is_created());
+    }
+
+    #[tokio::test]
+    async fn the_file_uses_wal_with_full_sync_and_a_busy_timeout() {
+        let dir = TempDir::new("sqlite_pragmas");
+        let journal = SqliteJournal::open(dir.0.join("journal.db")).await.unwrap();
+        let mut connection = journal.pool().acquire().await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *connection)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *connection)
+            .await
+            .unwrap();
+        assert_eq!(synchronous, 2, "FULL");
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut *connection)
+            .await
+            .unwrap();
+        assert_eq!(busy, 5000);
+        assert!(dir.0.join("journal.db-wal").exists());
+    }
+
+    #[tokio::test]
+    async fn connect_takes_sqlite_urls_and_creates_the_file() {
+        let dir = TempDir::new("sqlite_url");
+        let path = dir.0.join("by-url.db");
+        let url = format!("sqlite://{}", path.display());
+        let journal = journal::connect(&url).await.unwrap();
+        journal.insert(payment(1)).await.unwrap();
+        assert!(path.exists(), "{url} created {}", path.display());
+        drop(journal);
+        let again = journal::connect(&url).await.unwrap();
+        assert_eq!(
+            again
+                .query(&Filter::default(), &Page::first(10))
+                .await
+                .unwrap()
+                .records
+                .len(),
+            1
+        );
+
+        let memory = journal::connect("sqlite::memory:").await.unwrap();
+        assert!(memory.insert(payment(1)).await.unwrap().is_created());
+
+        let error = journal::connect(&format!("sqlite://{}/no/such/dir/j.db", dir.0.display()))
+            .await
+            .err()
+            .expect("a file in a missing directory cannot be created");
+        assert!(error.is_unavailable(), "{error}");
+    }
+
+    #[tokio::test]
+    async fn readers_open_only_an_existing_journal_of_their_schema() {
+        let dir = TempDir::new("sqlite_existing");
+        let path = dir.0.join("journal.db");
+        let url = format!("sqlite://{}", path.display());
+
+        let error = journal::connect_existing(&url)
+            .await
+            .err()
+            .expect("no file");
+        assert!(error.is_unavailable(), "{error}");
+        assert!(!path.exists(), "a reader creates no file");
+
+        // A SQLite file, but not a journal.
+        let mut other = SqliteConnection::connect(&format!("{url}?mode=rwc"))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE unrelated (x INTEGER)")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let error = journal::connect_existing(&url)
+            .await
+            .err()
+            .expect("no journal");
+        assert!(matches!(error, JournalError::Migration(_)), "{error}");
+        assert!(error.to_string().contains("no payment journal"), "{error}");
+        drop(other);
+        std::fs::remove_file(&path).unwrap();
+
+        let writer = SqliteJournal::open(&path).await.unwrap();
+        let record = writer.insert(payment(1)).await.unwrap().into_record();
+        let reader = journal::connect_existing(&url).await.unwrap();
+        assert_eq!(reader.get(&record.id).await.unwrap(), Some(record));
+
+        // A journal written by a newer release.
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'future', TRUE, x'00', 0)",
+        )
+        .execute(writer.pool())
+        .await
+        .unwrap();
+        let error = journal::connect_existing(&url)
+            .await
+            .err()
+            .expect("newer schema");
+        assert!(matches!(error, JournalError::Migration(_)), "{error}");
+        assert!(error.to_string().contains("newer"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_locked_database_fails_within_the_timeout() {
+        let dir = TempDir::new("sqlite_locked");
+        let path = dir.0.join("journal.db");
+        let journal = SqliteJournal::open(&path)
+            .await
+            .unwrap()
+            .with_timeout(Duration::from_millis(300));
+        assert_eq!(journal.timeout(), Duration::from_millis(300));
+        // Another process holds the write lock and does not let go.
+        let mut other = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+
+        let started = Instant::now();
+        let error = journal.insert(payment(1)).await.unwrap_err();
+        assert!(matches!(error, JournalError::Unavailable(_)), "{error}");
+        assert!(error.is_unavailable());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "gave up after {:?}",
+            started.elapsed()
+        );
+
+        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+        assert!(journal.insert(payment(1)).await.unwrap().is_created());
+    }
+
+    #[tokio::test]
+    async fn unreadable_rows_are_reported_not_guessed() {
+        let dir = TempDir::new("sqlite_corrupt");
+        let path = dir.0.join("journal.db");
+        let journal = SqliteJournal::open(&path).await.unwrap();
+        let record = journal.insert(payment(1)).await.unwrap().into_record();
+        // Something other than this library wrote headers it cannot read.
+        sqlx::query(
+            "UPDATE payments SET response_status = 200, response_headers = 'not json' WHERE id = ?",
+        )
+        .bind(&record.id)
+        .execute(journal.pool())
+        .await
+        .unwrap();
+        let error = journal.get(&record.id).await.unwrap_err();
+        assert!(matches!(error, JournalError::Corrupt(_)), "{error}");
+        assert!(error.is_unavailable());
+        // The schema itself refuses amounts that are not base-10 integers.
+        let refused = sqlx::query("UPDATE payments SET amount = '0x10' WHERE id = ?")
+            .bind(&record.id)
+            .execute(journal.pool())
+            .await;
+        assert!(refused.is_err());
+        let amount: String = sqlx::query("SELECT amount FROM payments WHERE id = ?")
+            .bind(&record.id)
+            .fetch_one(journal.pool())
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(amount, "10000", "amounts are stored as base-10 text");
+    }
+}
+
+/// Postgres from `X402_POSTGRES_URL`: each test gets a schema of its own, and each replica its
+/// own pool, as separate server processes would.
+#[cfg(feature = "postgres")]
+mod postgres_journal {
+    use std::str::FromStr;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use x402_runtime::U256;
+    use x402_runtime::journal::{
+        self, Filter, GroupBy, Journal, JournalError, PaymentState, PostgresJournal, Transition,
+    };
+    use x402_runtime::sqlx::postgres::PgConnectOptions;
+    use x402_runtime::sqlx::{self, Connection, PgConnection};
+
+    use crate::support;
+    use crate::support::backends::{free_port, postgres_url, unique_identifier};
+    use crate::support::journal::{Guarded, payment};
+
+    /// A schema dropped (from a thread of its own) when the last journal using it is gone.
+    struct Schema {
+        url: String,
+        name: String,
+    }
+
+    impl Schema {
+        async fn create(url: &str) -> Self {
+            let name = unique_identifier("journal");
+            let mut connection = PgConnection::connect(url)
+                .await
+                .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+            sqlx::query(&format!("CREATE SCHEMA {name}"))
+                .execute(&mut connection)
+                .await
+                .unwrap();
+            Schema {
+                url: url.to_owned(),
+                name,
+            }
+        }
+
+        fn options(&self) -> PgConnectOptions {
+            PgConnectOptions::from_str(&self.url)
+                .unwrap()
+                .options([("search_path", self.name.as_str())])
+        }
+    }
+
+    impl Drop for Schema {
+        fn drop(&mut self) {
+            let (url, name) = (self.url.clone(), self.name.clone());
+            let dropper = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    if let Ok(mut connection) = PgConnection::connect(&url).await {
+                        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                            .execute(&mut connection)
+                            .await;
+                    }
+                });
+            });
+            let _ = dropper.join();
+        }
+    }
+
+    async fn open(replicas: usize) -> Option<Vec<Guarded<PostgresJournal>>> {
+        let url = postgres_url()?;
+        let schema = Arc::new(Schema::create(&url).await);
+        let mut journals = Vec::new();
+        for _ in 0..replicas {
+            let journal = PostgresJournal::connect_with(schema.options())
+                .await
+                .unwrap_or_else(|e| panic!("open the journal in {}: {e}", schema.name));
+            journals.push(Guarded::new(journal, schema.clone()));
+        }
+        Some(journals)
+    }
+
+    support::journal::journal_conformance!(open);
+
+    #[tokio::test]
+    async fn records_survive_a_new_pool() {
+        let Some(url) = postgres_url() else { return };
+        let schema = Schema::create(&url).await;
+        let journal = PostgresJournal::connect_with(schema.options())
+            .await
+            .unwrap();
+        let record = journal.insert(payment(1)).await.unwrap().into_record();
+        let settled = journal
+            .transition(
+                &record.id,
+                Transition::new(
+                    &[PaymentState::Verified],
+                    PaymentState::Settling,
+                    record.updated_at + 1,
+                ),
+            )
+            .await
+            .unwrap();
+        journal.close().await;
+        drop(journal);
+        let fresh = PostgresJournal::connect_with(schema.options())
+            .await
+            .unwrap();
+        assert_eq!(fresh.get(&record.id).await.unwrap(), Some(settled));
+        fresh.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replicas_starting_together_migrate_once() {
+        let Some(url) = postgres_url() else { return };
+        let schema = Arc::new(Schema::create(&url).await);
+        let starts: Vec<_> = (0..6)
+            .map(|_| {
+                let options = schema.options();
+                tokio::spawn(async move { PostgresJournal::connect_with(options).await })
+            })
+            .collect();
+        let mut journals = Vec::new();
+        for start in starts {
+            journals.push(start.await.unwrap().expect("every replica starts"));
+        }
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+            .fetch_one(journals[0].pool())
+            .await
+            .unwrap();
+        assert_eq!(applied, 1);
+        for journal in &journals {
+            journal.close().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn amounts_are_numeric_and_summed_by_the_database() {
+        let Some(url) = postgres_url() else { return };
+        let schema = Schema::create(&url).await;
+        let journal = PostgresJournal::connect_with(schema.options())
+            .await
+            .unwrap();
+        let big = U256::from(1u8) << 255;
+        for n in 0..2 {
+            let mut new = payment(n);
+            new.amount = big - U256::from(1u8);
+            journal.insert(new).await.unwrap();
+        }
+        let (kind, sum): (String, String) = sqlx::query_as(
+            "SELECT pg_typeof(amount)::text, SUM(amount)::text FROM payments GROUP BY 1",
+        )
+        .fetch_one(journal.pool())
+        .await
+        .unwrap();
+        assert_eq!(kind, "numeric");
+        let expected =
+            "115792089237316195423570985008687907853269984665640564039457584007913129639934";
+        assert_eq!(sum, expected, "2^256 - 2");
+        assert_eq!(
+            journal
+                .totals(GroupBy::Route, &Filter::default())
+                .await
+                .unwrap()[0]
+                .authorized,
+            U256::MAX - U256::from(1u8)
+        );
+        journal.close().await;
+    }
+
+    #[tokio::test]
+    async fn connect_takes_postgres_urls_with_a_schema() {
+        let Some(url) = postgres_url() else { return };
+        let schema = Schema::create(&url).await;
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let with_schema = format!("{url}{separator}options[search_path]={}", schema.name);
+        let journal = journal::connect(&with_schema).await.unwrap();
+        let record = journal.insert(payment(1)).await.unwrap().into_record();
+        let mut raw = PgConnection::connect(&url).await.unwrap();
+        let found: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {}.payments WHERE id = $1",
+            schema.name
+        ))
+        .bind(&record.id)
+        .fetch_one(&mut raw)
+        .await
+        .unwrap();
+        assert_eq!(found, 1, "the journal used the schema the URL named");
+        let postgresql = with_schema.replacen("postgres://", "postgresql://", 1);
+        assert!(journal::connect(&postgresql).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn readers_with_select_only_rights_open_an_existing_journal() {
+        let Some(url) = postgres_url() else { return };
+        let schema = Schema::create(&url).await;
+        let mut admin = PgConnection::connect(&url).await.unwrap();
+        let role = unique_identifier("reader");
+        sqlx::query(&format!("CREATE ROLE {role} LOGIN"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        sqlx::query(&format!("GRANT USAGE ON SCHEMA {} TO {role}", schema.name))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let as_reader = || schema.options().username(&role);
+
+        let error = PostgresJournal::connect_existing_with(as_reader())
+            .await
+            .expect_err("nothing there yet");
+        assert!(matches!(error, JournalError::Migration(_)), "{error}");
+
+        let writer = PostgresJournal::connect_with(schema.options())
+            .await
+            .unwrap();
+        let record = writer.insert(payment(1)).await.unwrap().into_record();
+        sqlx::query(&format!(
+            "GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {role}",
+            schema.name
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        let reader = PostgresJournal::connect_existing_with(as_reader())
+            .await
+            .unwrap();
+        assert_eq!(reader.get(&record.id).await.unwrap(), Some(record.clone()));
+        assert_eq!(
+            reader
+                .totals(GroupBy::Payer, &Filter::default())
+                .await
+                .unwrap()[0]
+                .count,
+            1
+        );
+        // It really is read-only.
+        let error = reader.insert(payment(2)).await.unwrap_err();
+        assert!(error.to_string().contains("permission denied"), "{error}");
+        reader.close().await;
+        writer.close().await;
+        drop(schema);
+        sqlx::query(&format!("DROP ROLE {role}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_unavailable_and_the_password_stays_secret() {
+        let started = Instant::now();
+        let url = format!("postgres://app:hunter2@127.0.0.1:{}/payments", free_port());
+        let error = journal::connect(&url)
+            .await
+            .err()
+            .expect("nothing listens there");
+        assert!(error.is_unavailable(), "{error}");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+
+        let error = journal::connect("postgres://app:hunter2@[bad/payments")
+            .await
+            .err()
+            .expect("not a URL");
+        assert!(matches!(error, JournalError::Invalid(_)), "{error}");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_locked_table_fails_within_the_timeout() {
+        let Some(url) = postgres_url() else { return };
+        let schema = Schema::create(&url).await;
+        let journal = PostgresJournal::connect_with(schema.options())
+            .await
+            .unwrap()
+            .with_timeout(Duration::from_millis(300));
+        let mut other = PgConnection::connect_with(&schema.options()).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+        sqlx::query("LOCK TABLE payments IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let error = journal.insert(payment(1)).await.unwrap_err();
+        assert!(matches!(error, JournalError::Unavailable(_)), "{error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+        // The pool recovers once the lock is gone.
+        let mut created = false;
+        for _ in 0..20 {
+            match journal.insert(payment(2)).await {
+                Ok(inserted) => {
+                    created = inserted.is_created();
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        assert!(created, "the journal works again after the lock");
+        journal.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_database_that_goes_away_makes_every_operation_fail() {
+        let Some(url) = postgres_url() else { return };
+        let mut admin = PgConnection::connect(&url).await.unwrap();
+        let database = unique_identifier("gone");
+        sqlx::query(&format!("CREATE DATABASE {database}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let options = PgConnectOptions::from_str(&url)
+            .unwrap()
+            .database(&database);
+        let journal = PostgresJournal::connect_with(options)
+            .await
+            .unwrap()
+            .with_timeout(Duration::from_secs(2));
+        let record = journal.insert(payment(1)).await.unwrap().into_record();
+
+        // The database refuses connections and its sessions are ended: an outage.
+        sqlx::query(&format!(
+            "ALTER DATABASE {database} ALLOW_CONNECTIONS false"
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(&database)
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let insert = journal.insert(payment(2)).await;
+        let transition = journal
+            .transition(
+                &record.id,
+                Transition::new(
+                    &[PaymentState::Verified],
+                    PaymentState::Settling,
+                    record.updated_at + 1,
+                ),
+            )
+            .await;
+        let read = journal.get(&record.id).await;
+        for error in [insert.err(), transition.err(), read.err()] {
+            let error = error.expect("nothing succeeds while the database is gone");
+            assert!(error.is_unavailable(), "{error}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        journal.close().await;
+        sqlx::query(&format!("DROP DATABASE {database}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+}
+
+/// Without a feature there is no backend to test: say so (or fail when backends are required)
+/// rather than pass silently.
+#[cfg(not(feature = "sqlite"))]
+#[test]
+fn sqlite_journal() {
+    support::backends::skip(
+        "the sqlite feature is off (run with --features sqlite or --all-features, as scripts/test does)",
+    );
+}
+
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn postgres_journal() {
+    support::backends::skip(
+        "the postgres feature is off (run with --features postgres or --all-features, as scripts/test does)",
+    );
+}
