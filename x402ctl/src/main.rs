@@ -49,7 +49,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run a dev facilitator (embedded verifier, in-memory ledger) over HTTP.
+    /// Run a facilitator: settles on the configured chains (or, with --dev, into an
+    /// in-memory dev ledger).
     Serve(ServeArgs),
     /// List journaled payments, or their totals, from a SQLite or Postgres journal.
     Payments(PaymentsArgs),
@@ -86,14 +87,34 @@ pub(crate) struct PayArgs {
 /// Arguments of `x402ctl serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: IpAddr,
-    /// Port to listen on (0 picks a free one; the URL is the first line on stdout).
-    #[arg(long, default_value_t = 4022)]
-    port: u16,
+    /// The configuration file: networks (RPC URLs, signers, tokens) and `[facilitator]`
+    /// settings (default: the file in X402_CONFIG).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Development mode: settle into an in-memory dev ledger on every known network (no chain,
+    /// no money, no auth).
+    #[arg(long)]
+    dev: bool,
+    /// Address to listen on (default: `[facilitator] listen`, else 127.0.0.1).
+    #[arg(long)]
+    host: Option<IpAddr>,
+    /// Port to listen on (0 picks a free one; the URL is the first line on stdout; default:
+    /// `[facilitator] listen`, else 4022).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Environment variable holding the callers' bearer tokens, `name:token[,name:token…]`
+    /// (default: `[facilitator] auth_tokens_env`).
+    #[arg(long)]
+    auth_tokens_env: Option<String>,
+    /// Serve without caller authentication (only behind a gateway that authenticates).
+    #[arg(long)]
+    no_auth: bool,
+    /// The settlement journal: sqlite://path, postgres://…, memory: (default: `[facilitator]
+    /// journal`, else sqlite://x402-facilitator.db; memory: with --dev).
+    #[arg(long, env = "X402_JOURNAL_URL", hide_env_values = true)]
+    journal: Option<String>,
     /// Credit an account in the dev ledger: <address>=<amount>[@<network>], the amount in whole
-    /// tokens of each network's default stablecoin (repeatable).
+    /// tokens of each network's default stablecoin (repeatable; implies --dev).
     #[arg(long)]
     fund: Vec<serve::Funding>,
 }
