@@ -82,6 +82,16 @@ pub(crate) struct PayArgs {
     /// Print the response status and headers before the body.
     #[arg(short = 'i', long)]
     include: bool,
+    /// A configuration file whose networks and tokens the client knows (default: the file in
+    /// X402_CONFIG), so local chains and custom tokens can be paid.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// A network to know, as one `[[network]]` entry of the configuration format written as a
+    /// TOML inline table (repeatable), e.g. '{ name = "anvil", chain_id = 31337, token = [{
+    /// address = "0x…", symbol = "USDC", decimals = 6, eip712_name = "X402 Test USD",
+    /// eip712_version = "2", usd = true }] }'.
+    #[arg(long)]
+    chain: Vec<String>,
 }
 
 /// Arguments of `x402ctl serve`.

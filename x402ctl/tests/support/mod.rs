@@ -138,14 +138,29 @@ impl Drop for Facilitator {
 
 impl Setup {
     pub(crate) async fn start(&self, signers: &[usize]) -> Facilitator {
+        self.start_with(signers, &self.config, true).await
+    }
+
+    /// Starts `x402ctl serve --config <config>` (on a free port when `any_port`, else where the
+    /// file says).
+    pub(crate) async fn start_with(
+        &self,
+        signers: &[usize],
+        config: &std::path::Path,
+        any_port: bool,
+    ) -> Facilitator {
         let log = self
             .dir
             .0
             .join(format!("facilitator-{}.log", unique_identifier("run")));
         let mut command = tokio::process::Command::new(BIN);
+        command.arg("serve");
+        if any_port {
+            command.args(["--port", "0"]);
+        }
         command
-            .args(["serve", "--port", "0", "--config"])
-            .arg(&self.config)
+            .arg("--config")
+            .arg(config)
             .env("RUST_LOG", "info")
             .env(
                 "X402_TEST_CALLER_TOKENS",
