@@ -19,9 +19,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod dev;
 mod inspect;
 mod pay;
 mod payments;
+mod seller;
 mod serve;
 mod time;
 
@@ -52,6 +54,13 @@ enum Command {
     /// Run a facilitator: settles on the configured chains (or, with --dev, into an
     /// in-memory dev ledger).
     Serve(ServeArgs),
+    /// A whole dev network in one command: a local chain (anvil, when found) with the test
+    /// token and funded payers, the facilitator, and paid sellers; prints every URL and key,
+    /// stops everything on Ctrl-C.
+    Dev(DevArgs),
+    /// A small paid API configured by a configuration file (what `x402ctl dev` starts).
+    #[command(hide = true)]
+    Seller(seller::SellerArgs),
     /// List journaled payments, or their totals, from a SQLite or Postgres journal.
     Payments(PaymentsArgs),
 }
@@ -166,6 +175,28 @@ pub(crate) struct PaymentsArgs {
     json: bool,
 }
 
+/// Arguments of `x402ctl dev`.
+#[derive(Debug, Args)]
+pub(crate) struct DevArgs {
+    /// How many paid sellers to start (1 to 8).
+    #[arg(long, default_value_t = 1)]
+    sellers: usize,
+    /// The anvil binary (default: X402_ANVIL_BIN, `anvil` on the PATH, or
+    /// .tools/node_modules/.bin/anvil).
+    #[arg(long)]
+    anvil: Option<std::path::PathBuf>,
+    /// Do not start a chain: settle into the facilitator's in-memory dev ledger.
+    #[arg(long)]
+    no_anvil: bool,
+    /// Where to write the configuration, keys, journal and logs (default: a new temporary
+    /// directory).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// Show every process' log here instead of in files.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
 /// Why a command failed, with its exit status.
 #[derive(Debug)]
 pub(crate) struct Failure {
@@ -261,6 +292,8 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Serve(args) => serve::run(args).await,
+        Command::Dev(args) => dev::run(args).await,
+        Command::Seller(args) => seller::run(args).await,
         Command::Payments(args) => payments::run(args).await,
     };
     match result {
