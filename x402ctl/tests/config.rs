@@ -94,7 +94,11 @@ journal = "memory:"
     let facilitator = setup.start_with(&[8], &file, false).await;
     assert_eq!(facilitator.url, format!("http://127.0.0.1:{port}"));
 
-    // The server: everything from the same file.
+    // The server: everything from the same file. Its gate reports through the metrics
+    // facade; this process records them.
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .unwrap();
     let x402 = x402_examples::seller::x402_from_config(&file).unwrap();
     assert!(x402.gate().registry().network("eip155:31337").is_ok());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -134,6 +138,23 @@ journal = "memory:"
         .call("eth_getTransactionReceipt", json!([transaction]));
     assert_eq!(receipt["status"], "0x1");
     assert_eq!(setup.anvil.balance(setup.token, pay_to), U256::from(CENT));
+    let rendered = metrics.render();
+    for outcome in ["verified", "settled"] {
+        assert!(
+            rendered
+                .lines()
+                .any(|l| l.starts_with("x402_payments_total")
+                    && l.contains("route=\"x402_examples::seller::weather\"")
+                    && l.contains("network=\"eip155:31337\"")
+                    && l.contains(&format!("outcome=\"{outcome}\""))
+                    && l.ends_with(" 1")),
+            "{rendered}"
+        );
+    }
+    assert!(
+        rendered.contains("x402_payment_settle_seconds"),
+        "{rendered}"
+    );
 
     // The same chain given inline, with --chain, instead of a file.
     let chain = format!(
@@ -174,5 +195,55 @@ journal = "memory:"
     assert!(
         stderr.contains("--chain #1") && stderr.contains("chainid"),
         "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_facilitators_own_words_reach_the_client_bounded() {
+    let Some(setup) = setup(&[9], None, "") else {
+        return;
+    };
+    let facilitator = setup.start(&[9]).await;
+    // A server whose facilitator token is wrong: the facilitator answers 401 with its reason.
+    let file = setup.dir.0.join("server.toml");
+    std::fs::write(
+        setup.dir.0.join("wrong-token"),
+        "wrong-token-wrong-token-wrong\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "[[network]]\nname = \"anvil\"\nchain_id = {}\n[[network.token]]\naddress = \"{}\"\nsymbol = \"USDC\"\ndecimals = 6\neip712_name = \"{TOKEN_NAME}\"\neip712_version = \"{TOKEN_VERSION}\"\nusd = true\n[server]\nfacilitator = \"{}\"\nfacilitator_token_file = \"{}\"\npay_to = \"{}\"\nnetworks = \"anvil\"\n",
+            setup.anvil.chain_id(),
+            setup.token,
+            facilitator.url,
+            setup.dir.0.join("wrong-token").display(),
+            LocalSigner::random().address(),
+        ),
+    )
+    .unwrap();
+    let x402 = x402_examples::seller::x402_from_config(&file).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/weather", listener.local_addr().unwrap());
+    let app = x402_examples::seller::app(&x402);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let payer = LocalSigner::random();
+    setup
+        .anvil
+        .mint(setup.token, payer.address(), U256::from(CENT));
+    let config = file.display().to_string();
+    let out = pay(&["--config", &config, &url], &payer).await;
+    assert!(!out.status.success());
+    let body = text(&out.stdout);
+    assert!(
+        body.contains("facilitator_unavailable") && body.contains("the bearer token is not valid"),
+        "{body}"
+    );
+    // Nothing was paid.
+    assert_eq!(
+        setup.anvil.balance(setup.token, payer.address()),
+        U256::from(CENT)
     );
 }
