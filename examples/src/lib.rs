@@ -1,6 +1,7 @@
-//! Shared pieces of the examples: the quickstart's paid API, so that tests (and `x402ctl`'s)
-//! can start the very server the quickstart runs.
+//! Shared pieces of the examples: the quickstart's paid API and the MCP example's paid tools,
+//! so that tests (and `x402ctl`'s) can start the very servers the examples run.
 
+pub mod mcp;
 pub mod quickstart;
 pub mod seller;
 pub mod term;

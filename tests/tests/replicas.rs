@@ -183,11 +183,22 @@ async fn one_payment_sent_1000_times_across_four_replicas_is_served_and_settled_
     }))
     .await;
     let (served, others) = tally(&answers);
-    assert_eq!(served, 1, "exactly one request is served");
-    assert_eq!(
-        others,
-        [(402, Some("invalid_exact_evm_nonce_already_used".to_owned()))]
-    );
+    // Copies reaching another replica are replays (its journal has no record, the shared
+    // replay store refuses them). Copies reaching the serving replica get what its journal
+    // says: in progress, settlement pending, or (once settled) the kept answer again.
+    assert!(served >= 1, "the payment is served");
+    let allowed = [
+        (402, "invalid_exact_evm_nonce_already_used"),
+        (409, "payment_in_progress"),
+        (504, "settlement_pending"),
+    ];
+    for (status, reason) in &others {
+        assert!(
+            allowed.contains(&(*status, reason.as_deref().unwrap_or_default())),
+            "a copy got {status} {reason:?}"
+        );
+    }
+    assert!(others.iter().any(|(status, _)| *status == 402));
     assert_eq!(w.facilitator.ledger.transfers().len(), 1, "settled once");
     assert_eq!(
         w.hits(&replicas).await,

@@ -654,10 +654,11 @@ async fn a_replay_is_stopped_by_the_store_and_then_by_the_chain() {
     let admission = gate.evaluate(&request, &PAID).await.into_result().unwrap();
 
     // While the first copy is admitted but not yet settled, the chain still calls the
-    // authorization unused: only the gate's replay store stops the second copy.
+    // authorization unused: only the gate (its replay store, then its journal, which says the
+    // payment is being served) stops the second copy.
     let copy = rejected(gate.evaluate(&request, &PAID).await);
-    assert_eq!(copy.reason(), &Reason::NONCE_ALREADY_USED);
-    assert!(!copy.message().contains("on chain"), "{}", copy.message());
+    assert_eq!(copy.reason(), &Reason::PAYMENT_IN_PROGRESS);
+    assert_eq!(copy.status(), 409);
     assert!(!chain.used(&payload).await);
 
     assert!(matches!(
@@ -667,10 +668,12 @@ async fn a_replay_is_stopped_by_the_store_and_then_by_the_chain() {
     assert_eq!(chain.balance(pay_to).await, U256::from(PRICE));
     assert!(chain.used(&payload).await);
 
-    // The first gate's store still holds it; another replica with an empty replay store asks
-    // the chain, which knows the nonce is spent.
+    // The first gate's journal knows it settled (its answer was not kept here: the test
+    // passed only a status); another replica with an empty replay store and journal asks the
+    // chain, which knows the nonce is spent.
     let again = rejected(gate.evaluate(&request, &PAID).await);
-    assert_eq!(again.reason(), &Reason::NONCE_ALREADY_USED);
+    assert_eq!(again.reason(), &Reason::PAYMENT_ALREADY_SETTLED);
+    assert_eq!(again.status(), 409);
     let fresh = chain.gate(settler, pay_to).await;
     let again = rejected(fresh.evaluate(&request, &PAID).await);
     assert_eq!(again.reason(), &Reason::NONCE_ALREADY_USED);

@@ -12,7 +12,15 @@
 //!   domain, plus networks and tokens you register;
 //! - exact money: [`Price`] (`"$0.01"`, `"0.01 USDC"`, `"10000 atomic"`) and [`Decimal`];
 //! - [`eip3009`]: typed-data hashing, signing, signer recovery and the facilitator checks;
-//! - [`Reason`] codes for everything that can be rejected.
+//! - [`Reason`] codes for everything that can be rejected;
+//! - extensions: [`siwx`] (sign-in-with-x: returning payers prove their wallet), [`bazaar`]
+//!   (discovery metadata) and [`payment_identifier`] (idempotent payments).
+//!
+//! # Cargo features
+//!
+//! - `secp256k1`: recover signers with libsecp256k1 (C) instead of `k256`;
+//! - `siws`: sign-in-with-x for Solana wallets (ed25519 via `ed25519-dalek`, base58 via
+//!   `bs58`).
 //!
 //! ```
 //! use x402_protocol::{codec, v2, NetworkRegistry, Price};
@@ -41,6 +49,7 @@
 
 pub mod address;
 pub mod amount;
+pub mod bazaar;
 pub mod client;
 pub mod codec;
 pub mod eip3009;
@@ -48,9 +57,11 @@ pub mod exact;
 pub mod facilitator;
 pub mod network;
 pub mod payload;
+pub mod payment_identifier;
 pub mod price;
 pub mod reason;
 pub mod serde_util;
+pub mod siwx;
 pub mod v1;
 pub mod v2;
 pub mod verify;

@@ -93,9 +93,18 @@ reasons! {
     SETTLEMENT_PENDING = "settlement_pending";
     /// A `payment-identifier` id was already used for a different request.
     PAYMENT_ID_CONFLICT = "payment_identifier_conflict";
-    /// The route requires a `payment-identifier` id and the payment has none, or a malformed
-    /// one.
+    /// The route requires a `payment-identifier` id and the payment has none.
     PAYMENT_ID_REQUIRED = "payment_identifier_required";
+    /// The `payment-identifier` extension or its id is malformed.
+    PAYMENT_ID_INVALID = "invalid_payment_identifier";
+    /// The payment was settled earlier, but the response it bought was not kept (too large or
+    /// streamed), so it cannot be sent again; the receipt says what was paid.
+    PAYMENT_ALREADY_SETTLED = "payment_already_settled";
+    /// A request with this payment is still being processed; retry shortly with the same
+    /// payment.
+    PAYMENT_IN_PROGRESS = "payment_in_progress";
+    /// The answer to an earlier request with the same payment, sent again (not an error).
+    PAYMENT_REPLAYED = "payment_replayed";
 
     // --- Entitlements (pay once, reuse) and prepaid sessions. Clients drop a token answered
     // with any `entitlement_*` reason. ---

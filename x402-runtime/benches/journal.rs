@@ -33,6 +33,7 @@ fn payment() -> NewPayment {
     let n = N.fetch_add(1, Ordering::Relaxed);
     let nonce = format!("{n:#066x}");
     NewPayment {
+        id: None,
         payment_key: format!(
             "eip155:8453:0x833589fcd6edb6e08f4c7c32d4f71b54bda02913:0x70997970c51812dc3a010c7d01b50e0d17dc79c8:{nonce}"
         ),

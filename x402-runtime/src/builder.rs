@@ -11,7 +11,9 @@ use x402_protocol::{AssetInfo, ChainAddress, NetworkError, NetworkInfo, NetworkR
 use crate::clock::{Clock, SystemClock};
 use crate::entitlement::EntitlementKeys;
 use crate::facilitator::{EmbeddedFacilitator, Facilitator, FacilitatorError, HttpFacilitator};
-use crate::gate::Gate;
+use crate::gate::reconcile::Reconciler;
+use crate::gate::{Gate, PaymentIds};
+use crate::journal::{Journal, LazyJournal, MemoryJournal};
 use crate::request::ResourcePolicy;
 use crate::route::{RouteSpec, registered_routes};
 use crate::scheme::{Scheme, Schemes};
@@ -68,6 +70,9 @@ enum FacilitatorChoice {
     Given(Arc<dyn Facilitator>),
 }
 
+/// The default largest response body kept for retries.
+pub const DEFAULT_KEEP_RESPONSE_BYTES: usize = 1 << 20;
+
 /// What [`X402Builder::build`] does with a `#[paid]` route it cannot serve as configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -118,6 +123,11 @@ pub struct X402Builder<T = Gate> {
     max_header_bytes: usize,
     max_authorization_lifetime: Duration,
     deferred_error: Option<ConfigError>,
+    journal: Option<Arc<dyn Journal>>,
+    keep_response_bytes: usize,
+    payment_ids: PaymentIds,
+    reconcile_after: Option<Duration>,
+    reconcile_every: Option<Duration>,
     target: PhantomData<fn() -> T>,
 }
 
@@ -143,6 +153,11 @@ impl<T> Default for X402Builder<T> {
             max_header_bytes: codec::DEFAULT_MAX_HEADER_BYTES,
             max_authorization_lifetime: Duration::from_secs(24 * 60 * 60),
             deferred_error: None,
+            journal: None,
+            keep_response_bytes: DEFAULT_KEEP_RESPONSE_BYTES,
+            payment_ids: PaymentIds::Optional,
+            reconcile_after: None,
+            reconcile_every: Some(Duration::from_secs(30)),
             target: PhantomData,
         }
     }
@@ -390,6 +405,68 @@ impl<T: From<Gate>> X402Builder<T> {
         }
     }
 
+    /// Where admitted payments and every change of their state are recorded (default: in
+    /// memory). Use a SQLite file for a single server, Postgres for replicas: the journal is
+    /// what answers a client whose answer was lost, what reconciliation resolves after a crash,
+    /// and what `x402ctl payments` reports.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "sqlite")]
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use x402_runtime::Gate;
+    /// use x402_runtime::journal::SqliteJournal;
+    ///
+    /// let gate = Gate::builder()
+    ///     .facilitator("https://x402.org/facilitator")
+    ///     .pay_to("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
+    ///     .journal(SqliteJournal::open("payments.db").await?)
+    ///     .build()?;
+    /// # let _ = gate; Ok(()) }
+    /// ```
+    pub fn journal(mut self, journal: impl Journal) -> Self {
+        self.journal = Some(Arc::new(journal));
+        self
+    }
+
+    /// The journal at `url` (`sqlite://payments.db`, `postgres://…`, `memory:`), opened (and
+    /// created, migrated) in the background as the gate starts; until it is open, paid
+    /// requests wait for it, and fail closed (503) if it cannot be opened.
+    pub fn journal_url(mut self, url: impl Into<String>) -> Self {
+        self.journal = Some(Arc::new(LazyJournal::new(url)));
+        self
+    }
+
+    /// The largest response body kept in the journal to answer a retried payment (default
+    /// 1 MiB); larger or streamed responses are not kept, and a retry gets 409
+    /// `payment_already_settled` with the receipt instead.
+    pub fn keep_response_bytes(mut self, bytes: usize) -> Self {
+        self.keep_response_bytes = bytes;
+        self
+    }
+
+    /// How the `payment-identifier` extension is offered (default: declared, optional).
+    pub fn payment_ids(mut self, policy: PaymentIds) -> Self {
+        self.payment_ids = policy;
+        self
+    }
+
+    /// How old an open journal record (verified, settling, unknown) must be before
+    /// reconciliation resolves it (default: twice the settlement timeout, at least 2 minutes).
+    /// It must exceed the time a handler and its settlement can take, or reconciliation would
+    /// release payments still being served.
+    pub fn reconcile_after(mut self, age: Duration) -> Self {
+        self.reconcile_after = Some(age);
+        self
+    }
+
+    /// How often the gate reconciles in the background (default every 30 s, starting at
+    /// start-up, when built inside a tokio runtime); `None` turns it off
+    /// ([`Gate::reconcile`] still works).
+    pub fn reconcile_every(mut self, every: Option<Duration>) -> Self {
+        self.reconcile_every = every;
+        self
+    }
+
     /// Reads settings from the environment, overriding what was set before
     /// (`X402_PAY_TO` may list one address per chain family, comma-separated). A
     /// configuration named by `X402_CONFIG` (a file) or held in `X402_CONFIG_TOML` is applied
@@ -407,6 +484,7 @@ impl<T: From<Gate>> X402Builder<T> {
     /// | `X402_TRUST_FORWARDED_HEADERS` | `true` / `false` |
     /// | `X402_FACILITATOR_TIMEOUT_MS` | facilitator timeout in milliseconds |
     /// | `X402_ENTITLEMENT_KEYS` | `id:hexsecret[,id:hexsecret…]`, current key first, then previous keys |
+    /// | `X402_JOURNAL_URL` | the payment journal: `sqlite://payments.db`, `postgres://…`, `memory:` |
     ///
     /// Bad values are reported by [`build`](Self::build).
     pub fn read_env(self) -> Self {
@@ -474,6 +552,9 @@ impl<T: From<Gate>> X402Builder<T> {
                     });
                 }
             }
+        }
+        if let Some(url) = get("X402_JOURNAL_URL").filter(|v| !v.trim().is_empty()) {
+            self = self.journal_url(url.trim());
         }
         if let Some(ms) = get("X402_FACILITATOR_TIMEOUT_MS") {
             match ms.trim().parse::<u64>() {
@@ -595,14 +676,50 @@ impl<T: From<Gate>> X402Builder<T> {
             }
             FacilitatorChoice::Given(facilitator) => facilitator,
         };
+        let durable = self.journal.is_some();
+        let journal = self
+            .journal
+            .unwrap_or_else(|| Arc::new(MemoryJournal::new()));
+        if !durable && dev_ledger.is_none() {
+            tracing::warn!(
+                target: "x402::config",
+                "payments are journaled in memory only: records of real payments are lost on restart; configure X402Builder::journal or X402_JOURNAL_URL (sqlite://… for one server, postgres://… for replicas)"
+            );
+        }
+        let replay = self
+            .replay
+            .unwrap_or_else(|| Arc::new(MemoryReplayStore::new()));
+        let reconciler = Reconciler {
+            journal: journal.clone(),
+            replay: replay.clone(),
+            facilitator: facilitator.clone(),
+            embedded: embedded.clone(),
+            schemes: self.schemes.clone(),
+            registry: registry.clone(),
+            timeout: self.settlement_timeout,
+            after: self
+                .reconcile_after
+                .unwrap_or_else(|| (self.settlement_timeout * 2).max(Duration::from_secs(120))),
+        };
+        if let Some(every) = self.reconcile_every
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let reconciler = reconciler.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Err(error) = reconciler.run().await {
+                        tracing::warn!(target: "x402::journal", %error, "reconciliation pass failed");
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            });
+        }
         Ok(Gate {
             facilitator,
             embedded,
             local_checks: self.local_checks,
             schemes: self.schemes,
-            replay: self
-                .replay
-                .unwrap_or_else(|| Arc::new(MemoryReplayStore::new())),
+            replay,
             registry,
             clock,
             pay_to,
@@ -622,6 +739,10 @@ impl<T: From<Gate>> X402Builder<T> {
                 .entitlements
                 .unwrap_or_else(|| Arc::new(MemoryEntitlementStore::new())),
             settlements: Default::default(),
+            journal,
+            keep_response_bytes: self.keep_response_bytes,
+            payment_ids: self.payment_ids,
+            reconciler,
         })
     }
 }

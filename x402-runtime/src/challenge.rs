@@ -61,6 +61,8 @@ pub(crate) struct PreparedRoute {
     pub(crate) v2_accepts: Vec<v2::PaymentRequirements>,
     /// The v1 entries, as sent in the 402 body (resource filled in per request).
     pub(crate) v1_accepts: Vec<v1::PaymentRequirements>,
+    /// The v2 `extensions` the 402 declares (payment-identifier, …).
+    pub(crate) extensions: Option<serde_json::Value>,
     /// The last bare challenge rendered, with its resource URL: a paid route asked for
     /// repeatedly without payment answers identically each time.
     pub(crate) last_challenge: Mutex<Option<(String, ResponseParts)>>,
@@ -71,6 +73,7 @@ impl PreparedRoute {
         spec: &'static RouteSpec,
         options: Vec<AcceptOption>,
         max_timeout_seconds: u64,
+        extensions: Option<serde_json::Value>,
     ) -> Self {
         let (v1, v2) = match spec.only {
             None => (true, true),
@@ -147,6 +150,7 @@ impl PreparedRoute {
             accept_option,
             v2_accepts,
             v1_accepts,
+            extensions,
             last_challenge: Mutex::new(None),
         }
     }
@@ -225,7 +229,7 @@ impl Challenge {
                 mime_type: spec.mime_type.to_owned(),
             }),
             accepts: self.route.v2_accepts.clone(),
-            extensions: None,
+            extensions: self.route.extensions.clone(),
         }
     }
 

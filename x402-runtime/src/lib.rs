@@ -14,7 +14,10 @@
 //! - [`store`]: replay protection shared by all replicas;
 //! - [`journal`]: the durable record of every payment and its state changes (memory, SQLite,
 //!   Postgres);
-//! - [`response`]: the one mapping from decisions and errors to status, headers and JSON.
+//! - [`response`]: the one mapping from decisions and errors to status, headers and JSON;
+//! - [`siwx`]: sign-in-with-x challenges and verification (returning payers);
+//! - [`discovery`]: the Bazaar catalogue, its endpoints and a client;
+//! - [`hooks`]: lifecycle hooks around verification and settlement, failing closed.
 //!
 //! # Cargo features
 //!
@@ -56,6 +59,7 @@
 //!   the [`redis`](https://docs.rs/redis) crate (tokio and its connection manager only), which
 //!   is re-exported as `x402_runtime::redis`. Without it, the default
 //!   [`MemoryReplayStore`](store::MemoryReplayStore) protects a single process.
+//! - `siws`: sign-in-with-x for Solana wallets (ed25519 signatures, base58 keys).
 //! - `secp256k1`: recover payment signers with libsecp256k1 (C) instead of the pure-Rust
 //!   `k256`.
 //! - `sqlite`: `journal::SqliteJournal`, the payment journal in a SQLite file (bundled SQLite
@@ -71,9 +75,11 @@ mod builder;
 mod challenge;
 pub mod clock;
 pub mod config;
+pub mod discovery;
 pub mod entitlement;
 pub mod facilitator;
 mod gate;
+pub mod hooks;
 pub mod journal;
 mod payment;
 mod rejection;
@@ -81,6 +87,7 @@ mod request;
 pub mod response;
 mod route;
 pub mod scheme;
+pub mod siwx;
 mod slot;
 pub mod store;
 
@@ -95,15 +102,17 @@ pub use ::redis;
 /// connections.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use ::sqlx;
-pub use builder::{ConfigError, RouteCheck, X402Builder};
+pub use builder::{ConfigError, DEFAULT_KEEP_RESPONSE_BYTES, RouteCheck, X402Builder};
 pub use challenge::{AcceptOption, Challenge};
 pub use facilitator::{Facilitator, FacilitatorError};
 pub use gate::redeem::DEFAULT_GRANT_LIFETIME;
-pub use gate::{Admission, Completion, Decision, Gate, Pending, ShutdownReport};
+pub use gate::{
+    Admission, Completion, Decision, Gate, PaymentIds, Pending, ReconcileReport, ShutdownReport,
+};
 pub use payment::{Access, Grant, PaymentInfo};
 pub use rejection::Rejection;
 pub use request::{RequestView, ResourcePolicy};
-pub use response::ResponseParts;
+pub use response::{HandlerResponse, ResponseParts};
 pub use route::{
     AccessSpec, DEFAULT_MAX_TIMEOUT_SECONDS, DynamicPrice, PaidRoute, PriceSpec, RegisteredRoute,
     RouteSpec, SettleMode, registered_routes,

@@ -22,6 +22,7 @@ pub struct Rejection {
     version: Option<ProtocolVersion>,
     challenge: Option<Arc<Challenge>>,
     settlement: Option<Box<SettleResponse>>,
+    answer: Option<Box<ResponseParts>>,
 }
 
 impl Rejection {
@@ -34,7 +35,31 @@ impl Rejection {
             version: None,
             challenge: None,
             settlement: None,
+            answer: None,
         }
+    }
+
+    /// The gate answers in the handler's place with `parts`: the response an earlier request
+    /// with the same payment was given (kept in the journal), sent again to a client whose
+    /// answer was lost. Not an error, though it travels like one (a framework extractor can
+    /// only stop a request by failing).
+    pub(crate) fn answer_with(parts: ResponseParts) -> Self {
+        let mut rejection =
+            Rejection::new(Reason::PAYMENT_REPLAYED, "an earlier answer, sent again");
+        rejection.answer = Some(Box::new(parts));
+        rejection
+    }
+
+    /// The response this stands for when the gate answers in the handler's place (see
+    /// [`is_answer`](Self::is_answer)).
+    pub(crate) fn answer(&self) -> Option<&ResponseParts> {
+        self.answer.as_deref()
+    }
+
+    /// Whether this is not a refusal but an answer the gate gives in the handler's place (a
+    /// kept response sent again): integrations must send it as it is, whatever its status.
+    pub fn is_answer(&self) -> bool {
+        self.answer.is_some()
     }
 
     /// Attaches the route's challenge, so a 402 tells the client how to pay.
@@ -84,7 +109,10 @@ impl Rejection {
 
     /// The HTTP status this rejection is sent with.
     pub fn status(&self) -> u16 {
-        response::status_for(&self.reason)
+        match &self.answer {
+            Some(parts) => parts.status,
+            None => response::status_for(&self.reason),
+        }
     }
 
     /// The route's challenge, when attached.

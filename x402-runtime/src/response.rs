@@ -4,11 +4,11 @@
 //!
 //! | reason | status |
 //! | --- | --- |
-//! | `invalid_payload` (undecodable payment header), `payment_identifier_required` | 400 |
+//! | `invalid_payload` (undecodable payment header), `payment_identifier_required`, `invalid_payment_identifier` | 400 |
 //! | `payment_header_too_large` | 431 |
 //! | `x402_not_configured`, `price_unavailable` | 500 |
 //! | `facilitator_unavailable`, `facilitator_invalid_response` | 502 |
-//! | `payment_identifier_conflict` (a payment id reused for another request) | 409 |
+//! | `payment_identifier_conflict` (a payment id reused for another request), `payment_in_progress`, `payment_already_settled` (its response was not kept) | 409 |
 //! | `store_unavailable` | 503 |
 //! | `facilitator_timeout`, `settlement_pending` (settlement outcome not known yet) | 504 |
 //! | everything else (no payment, invalid payment, replay, failed settlement, facilitator reasons) | 402, with the full challenge |
@@ -16,6 +16,8 @@
 //! A 402 carries the v2 `PAYMENT-REQUIRED` header *and* the v1 JSON body, so clients of either
 //! generation can pay. Other errors carry `{"error": <reason>, "message": <text>}`. Every 402
 //! and error is sent with `cache-control: no-store`.
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 use x402_protocol::facilitator::SettleResponse;
@@ -28,8 +30,8 @@ use crate::rejection::Rejection;
 pub struct ResponseParts {
     /// HTTP status code.
     pub status: u16,
-    /// Headers to set (lower-case names).
-    pub headers: Vec<(&'static str, String)>,
+    /// Headers to set (lower-case names): the runtime's own, or a kept response's.
+    pub headers: Vec<(Cow<'static, str>, String)>,
     /// JSON body.
     pub body: Bytes,
 }
@@ -44,6 +46,46 @@ impl ResponseParts {
     }
 }
 
+/// What a handler answered, as the gate needs it after the handler: the status decides
+/// whether the payment is settled, and a paid response (status, headers, body) is kept in the
+/// journal to answer retries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandlerResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The handler's headers (lower-case names), without hop-by-hop ones.
+    pub headers: Vec<(String, String)>,
+    /// The body, when it was captured (small enough and not streamed).
+    pub body: Option<Bytes>,
+}
+
+impl HandlerResponse {
+    /// Only the status is known (the body is streamed, or the caller does not capture).
+    pub fn status(status: u16) -> Self {
+        HandlerResponse {
+            status,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// Headers that describe the connection or the framing, not the content: not kept.
+    pub fn is_hop_by_hop(name: &str) -> bool {
+        [
+            "connection",
+            "keep-alive",
+            "transfer-encoding",
+            "content-length",
+            "date",
+            "set-cookie",
+            "trailer",
+            "upgrade",
+        ]
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
+    }
+}
+
 /// `access-control-expose-headers` value: browsers only let scripts read headers listed here.
 pub const EXPOSE_HEADERS: &str = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE, X402-ENTITLEMENT, X402-ENTITLEMENT-SCOPE";
 
@@ -54,7 +96,10 @@ pub const CONTENT_TYPE_JSON: &str = "application/json";
 /// payment failures: 402.
 pub fn status_for(reason: &Reason) -> u16 {
     match reason.as_str() {
-        r if r == Reason::INVALID_PAYLOAD.as_str() || r == Reason::PAYMENT_ID_REQUIRED.as_str() => {
+        r if r == Reason::INVALID_PAYLOAD.as_str()
+            || r == Reason::PAYMENT_ID_REQUIRED.as_str()
+            || r == Reason::PAYMENT_ID_INVALID.as_str() =>
+        {
             400
         }
         r if r == Reason::HEADER_TOO_LARGE.as_str() => 431,
@@ -70,7 +115,12 @@ pub fn status_for(reason: &Reason) -> u16 {
         {
             504
         }
-        r if r == Reason::PAYMENT_ID_CONFLICT.as_str() => 409,
+        r if r == Reason::PAYMENT_ID_CONFLICT.as_str()
+            || r == Reason::PAYMENT_ALREADY_SETTLED.as_str()
+            || r == Reason::PAYMENT_IN_PROGRESS.as_str() =>
+        {
+            409
+        }
         _ => 402,
     }
 }
@@ -115,6 +165,9 @@ pub fn paid_cache_control(existing: Option<&str>) -> String {
 
 /// Renders a rejection (a bare challenge is the rejection `payment_required`).
 pub(crate) fn rejection(rejection: &Rejection) -> ResponseParts {
+    if let Some(parts) = rejection.answer() {
+        return parts.clone();
+    }
     let Some(challenge) = rejection
         .challenge()
         .filter(|_| rejection.is_bare_challenge())
@@ -154,7 +207,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
 fn render(rejection: &Rejection) -> ResponseParts {
     let reason = rejection.reason();
     let status = status_for(reason);
-    let mut headers = vec![
+    let mut headers: Vec<(&'static str, String)> = vec![
         ("content-type", CONTENT_TYPE_JSON.to_owned()),
         ("cache-control", NO_STORE.to_owned()),
     ];
@@ -199,7 +252,10 @@ fn render(rejection: &Rejection) -> ResponseParts {
     };
     ResponseParts {
         status,
-        headers,
+        headers: headers
+            .into_iter()
+            .map(|(name, value)| (Cow::Borrowed(name), value))
+            .collect(),
         body: Bytes::from(body),
     }
 }

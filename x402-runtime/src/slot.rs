@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::gate::{Completion, Gate, Pending};
 use crate::rejection::Rejection;
+use crate::response::HandlerResponse;
 
 /// A request-local place where the `Payment` extractor leaves the work owed after the handler
 /// (settling a payment, or giving back a drawn use), for the integration's post-handler step
@@ -77,6 +78,21 @@ impl SettlementSlot {
         let result = gate.settle_before(&mut pending).await;
         *self.lock() = Some((gate, pending));
         result
+    }
+
+    /// Whether the parked work is a payment whose response should be captured for
+    /// [`finish_with`](Self::finish_with) (see [`Pending::keeps_response`]).
+    pub fn keeps_response(&self) -> bool {
+        self.lock()
+            .as_ref()
+            .is_some_and(|(_, pending)| pending.keeps_response())
+    }
+
+    /// [`finish`](Self::finish) with the handler's whole response, kept for retries (see
+    /// [`Gate::finish_with`]).
+    pub async fn finish_with(&self, response: HandlerResponse) -> Option<Completion> {
+        let (gate, pending) = self.lock().take()?;
+        Some(gate.finish_with(pending, response).await)
     }
 
     /// After the handler: finishes what was parked (see [`Gate::finish`]) with the status of

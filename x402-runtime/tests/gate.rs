@@ -154,7 +154,23 @@ async fn a_replayed_payment_is_rejected_with_its_reason() {
         w.gate.finish(first.pending, 200).await,
         Completion::Deliver { .. }
     ));
-    let replay = rejected(w.gate.evaluate(&request, &WEATHER).await);
+    // Sent again to the route it paid for: the journal knows it settled. This gate was given
+    // only a status, so there is no kept answer to send again; the receipt says what was paid.
+    let again = rejected(w.gate.evaluate(&request, &WEATHER).await);
+    assert_eq!(again.reason(), &Reason::PAYMENT_ALREADY_SETTLED);
+    let answer = again.to_response();
+    assert_eq!(answer.status, 409);
+    let receipt = answer.header("payment-response").expect("a receipt");
+    let receipt: x402_protocol::facilitator::SettleResponse =
+        x402_protocol::codec::decode(receipt, 4096).unwrap();
+    assert!(receipt.success);
+
+    // Sent to another resource, it is a replay.
+    let elsewhere = Req {
+        path: "/elsewhere",
+        headers: request.headers.clone(),
+    };
+    let replay = rejected(w.gate.evaluate(&elsewhere, &WEATHER).await);
     assert_eq!(replay.reason(), &Reason::NONCE_ALREADY_USED);
     let response = replay.to_response();
     assert_eq!(response.status, 402);
@@ -193,7 +209,15 @@ async fn of_64_concurrent_copies_of_one_payment_exactly_one_is_verified() {
     for task in tasks {
         match task.await.unwrap() {
             Decision::Admitted(_) => verified += 1,
-            other => assert_eq!(rejected(other).reason(), &Reason::NONCE_ALREADY_USED),
+            // A copy that finds the journal record is told the payment is being served; one
+            // that loses the race before the record is written is refused as a replay.
+            other => {
+                let reason = rejected(other).reason().clone();
+                assert!(
+                    reason == Reason::PAYMENT_IN_PROGRESS || reason == Reason::NONCE_ALREADY_USED,
+                    "{reason:?}"
+                );
+            }
         }
     }
     assert_eq!(verified, 1);

@@ -5,10 +5,15 @@
 //! - `x402ctl inspect <header value | JSON | url>`: explains a 402, a payment or a receipt and
 //!   checks a payment's signature offline.
 //! - `x402ctl keygen`: a fresh development key and its address.
+//! - `x402ctl discover <facilitator>`: what a facilitator's Bazaar catalogue lists
+//!   (`--type`, `--network`, `--pay-to`, `--scheme`, `--extension`, `--limit`, `--offset`,
+//!   `--all`, `--search <words>`, `--json`).
 //! - `x402ctl serve`: a facilitator (`/verify`, `/settle`, `/supported`,
 //!   `/discovery/resources`) over the embedded verifier and a dev ledger.
 //! - `x402ctl payments --journal <url>`: list a payment journal (SQLite or Postgres) with
 //!   filters, or its totals per route, day, payer or network; a table or `--json`.
+//! - `x402ctl mcp call <server> <tool> [--args JSON]`: call a tool of an MCP server (a stdio
+//!   command or a streamable HTTP URL) and pay for it, with the flags of `pay`.
 //!
 //! Exit status: 0 on success; 1 when the request or server failed (or the final HTTP status is
 //! an error, or an inspected signature does not verify); 2 for usage mistakes and payments the
@@ -20,7 +25,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod dev;
+mod discover;
 mod inspect;
+mod mcp;
 mod pay;
 mod payments;
 mod seller;
@@ -63,6 +70,81 @@ enum Command {
     Seller(seller::SellerArgs),
     /// List journaled payments, or their totals, from a SQLite or Postgres journal.
     Payments(PaymentsArgs),
+    /// List what a facilitator's Bazaar catalogue offers (or search it).
+    Discover(DiscoverArgs),
+    /// Use MCP servers whose tools are paid with x402.
+    Mcp {
+        #[command(subcommand)]
+        command: McpCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum McpCommand {
+    /// Call a tool and pay for it (prints the tool's text; the payment goes to stderr).
+    Call(McpCallArgs),
+}
+
+/// Arguments of `x402ctl discover`.
+#[derive(Debug, Args)]
+pub(crate) struct DiscoverArgs {
+    /// The facilitator's base URL (its `/discovery/resources` is asked).
+    facilitator: String,
+    /// Only resources of this type: http or mcp.
+    #[arg(long = "type")]
+    kind: Option<String>,
+    /// Only resources payable on this network (CAIP-2 id or name).
+    #[arg(long)]
+    network: Option<String>,
+    /// Only resources paying this recipient.
+    #[arg(long)]
+    pay_to: Option<String>,
+    /// Only resources with this scheme (exact, upto, …).
+    #[arg(long)]
+    scheme: Option<String>,
+    /// Only resources declaring this extension (repeatable).
+    #[arg(long)]
+    extension: Vec<String>,
+    /// Page size, 1–100.
+    #[arg(long, default_value_t = 20)]
+    limit: u32,
+    /// Entries to skip.
+    #[arg(long, default_value_t = 0)]
+    offset: u64,
+    /// Follow the pages to the end (at most 10 000 entries).
+    #[arg(long)]
+    all: bool,
+    /// Search for these words instead of listing (`/discovery/search`).
+    #[arg(long)]
+    search: Option<String>,
+    /// Print the JSON answer.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `x402ctl mcp call`.
+#[derive(Debug, Args)]
+pub(crate) struct McpCallArgs {
+    /// The MCP server: a streamable HTTP URL (`http://127.0.0.1:8000/mcp`) or a command line
+    /// that starts a stdio server (split on whitespace).
+    server: String,
+    /// The tool's name.
+    tool: String,
+    /// The tool's arguments, a JSON object.
+    #[arg(long)]
+    args: Option<String>,
+    /// The most this call may cost: "$0.10", "0.10" (dollars) or "5 EURC".
+    #[arg(long, default_value = x402_client::DEFAULT_MAX_PER_REQUEST)]
+    max: String,
+    /// Environment variable holding the payer's private key.
+    #[arg(long, default_value = "X402_PRIVATE_KEY")]
+    key_env: String,
+    /// Only pay on this network (v1 name or CAIP-2 id; repeatable).
+    #[arg(long)]
+    network: Vec<String>,
+    /// Print the whole tool result as JSON (with `_meta`) instead of its text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `x402ctl pay`.
@@ -295,6 +377,10 @@ async fn main() -> ExitCode {
         Command::Dev(args) => dev::run(args).await,
         Command::Seller(args) => seller::run(args).await,
         Command::Payments(args) => payments::run(args).await,
+        Command::Discover(args) => discover::run(args).await,
+        Command::Mcp {
+            command: McpCommand::Call(args),
+        } => mcp::call(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -135,6 +135,25 @@ fn summarize(
     body: &[u8],
     registry: &NetworkRegistry,
 ) -> String {
+    let mut text = payment_summary(record);
+    if let PaymentStatus::Rejected { .. } = record.status {
+        let challenge = Challenge::parse(
+            response_headers
+                .get(headers::PAYMENT_REQUIRED)
+                .and_then(|v| v.to_str().ok()),
+            body,
+        );
+        if let Ok(challenge) = challenge {
+            text.push_str("\nx402: the server accepts:\n");
+            text.push_str(&challenge.describe_accepts(registry));
+        }
+    }
+    text
+}
+
+/// What became of a payment, for people: a headline and its details (shared by `pay` and
+/// `mcp call`).
+pub(crate) fn payment_summary(record: &PaymentRecord) -> String {
     let what = format!("{} on {}", record.amount_display(), record.network);
     let mut lines = Vec::new();
     let mut detail = |name: &str, value: String| lines.push(format!("  {name:<12} {value}"));
@@ -161,6 +180,9 @@ fn summarize(
         PaymentStatus::Unconfirmed { status } => format!(
             "x402: sent {what}; HTTP {status} without a settlement receipt (probably settled)"
         ),
+        PaymentStatus::ToolError => format!(
+            "x402: sent {what}, but the tool answered with an error and the payment was not settled (not charged)"
+        ),
         PaymentStatus::Sent => format!("x402: sent {what}; no answer"),
         other => format!("x402: {what}: {other}"),
     };
@@ -185,18 +207,6 @@ fn summarize(
     for line in lines {
         text.push('\n');
         text.push_str(&line);
-    }
-    if let PaymentStatus::Rejected { .. } = record.status {
-        let challenge = Challenge::parse(
-            response_headers
-                .get(headers::PAYMENT_REQUIRED)
-                .and_then(|v| v.to_str().ok()),
-            body,
-        );
-        if let Ok(challenge) = challenge {
-            text.push_str("\nx402: the server accepts:\n");
-            text.push_str(&challenge.describe_accepts(registry));
-        }
     }
     text
 }

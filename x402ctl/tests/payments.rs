@@ -67,6 +67,7 @@ fn payment(
     at: u64,
 ) -> NewPayment {
     NewPayment {
+        id: None,
         payment_key: format!("{network}:{asset}:{payer}:{n}").to_lowercase(),
         payment_id: None,
         fingerprint: None,

@@ -2,11 +2,12 @@ use std::future::{Ready, ready};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use actix_web::body::{BodySize, to_bytes_limited};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::{Error, HttpMessage};
 use futures_util::future::LocalBoxFuture;
-use x402_runtime::{Completion, Gate, SettlementSlot};
+use x402_runtime::{Completion, Gate, HandlerResponse, SettlementSlot};
 
 use crate::response::{append_headers, into_response, make_private};
 
@@ -61,16 +62,26 @@ where
         let slot = SettlementSlot::new(self.gate.clone());
         request.extensions_mut().insert(slot.clone());
         let service = self.service.clone();
+        let keep = self.gate.keep_response_bytes();
         Box::pin(async move {
-            let mut response = service.call(request).await?;
-            match slot.finish(response.status().as_u16()).await {
-                None => Ok(response.map_into_left_body()),
+            let response = service.call(request).await?;
+            let (mut response, handled) = if slot.keeps_response() {
+                capture(response, keep).await
+            } else {
+                let status = response.status().as_u16();
+                (
+                    response.map_into_left_body(),
+                    HandlerResponse::status(status),
+                )
+            };
+            match slot.finish_with(handled).await {
+                None => Ok(response),
                 Some(Completion::Deliver { headers, private }) => {
                     append_headers(response.headers_mut(), headers);
                     if private {
                         make_private(response.headers_mut());
                     }
-                    Ok(response.map_into_left_body())
+                    Ok(response)
                 }
                 Some(Completion::Replace(parts)) => {
                     let (request, _discarded) = response.into_parts();
@@ -78,5 +89,63 @@ where
                 }
             }
         })
+    }
+}
+
+/// The handler's response as the gate keeps it (status, headers, and the body when its size is
+/// known and at most `limit`), and the response to send on, rebuilt from the captured bytes.
+async fn capture<B: MessageBody + 'static>(
+    response: ServiceResponse<B>,
+    limit: usize,
+) -> (ServiceResponse<EitherBody<B>>, HandlerResponse) {
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
+    let small = match response.response().body().size() {
+        BodySize::Sized(len) => usize::try_from(len).is_ok_and(|len| len <= limit),
+        BodySize::None => true,
+        BodySize::Stream => false,
+    };
+    if !small {
+        // Streamed or large: sent as it is, not kept.
+        return (
+            response.map_into_left_body(),
+            HandlerResponse {
+                status,
+                headers,
+                body: None,
+            },
+        );
+    }
+    let (request, response) = response.into_parts();
+    let (head, body) = response.into_parts();
+    match to_bytes_limited(body, limit).await {
+        Ok(Ok(bytes)) => {
+            let response = head.set_body(bytes.clone()).map_into_boxed_body();
+            (
+                ServiceResponse::new(request, response).map_into_right_body(),
+                HandlerResponse {
+                    status,
+                    headers,
+                    body: Some(bytes),
+                },
+            )
+        }
+        _ => {
+            // The body failed while being produced (or outgrew its announced size): the client
+            // cannot get it, so it is not paid for either.
+            tracing::error!(target: "x402::actix", "the handler's response body failed");
+            let response =
+                actix_web::HttpResponse::InternalServerError().body("the response body failed");
+            (
+                ServiceResponse::new(request, response).map_into_right_body(),
+                HandlerResponse::status(500),
+            )
+        }
     }
 }

@@ -1,16 +1,24 @@
+use std::borrow::Cow;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use x402_runtime::ResponseParts;
 
 /// Adds runtime-chosen headers (appending, so several `set-cookie`s survive).
-pub(crate) fn append_headers(map: &mut HeaderMap, headers: Vec<(&'static str, String)>) {
+pub(crate) fn append_headers<N: Into<Cow<'static, str>>>(
+    map: &mut HeaderMap,
+    headers: Vec<(N, String)>,
+) {
     for (name, value) in headers {
-        match HeaderValue::try_from(value) {
-            Ok(value) => map.append(HeaderName::from_static(name), value),
-            Err(error) => {
-                tracing::error!(target: "x402::actix", %name, %error, "dropping an unencodable header")
-            }
+        let name = name.into();
+        let parsed = match &name {
+            Cow::Borrowed(name) => Ok(HeaderName::from_static(name)),
+            Cow::Owned(name) => HeaderName::try_from(name.as_str()),
+        };
+        match (parsed, HeaderValue::try_from(value)) {
+            (Ok(header), Ok(value)) => map.append(header, value),
+            _ => tracing::error!(target: "x402::actix", %name, "dropping an unencodable header"),
         }
     }
 }

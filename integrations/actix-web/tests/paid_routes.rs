@@ -163,9 +163,24 @@ async fn unpaid_paid_and_replayed_requests() {
                 .to_request(),
         )
         .await;
-        assert_eq!(replay.status(), StatusCode::PAYMENT_REQUIRED);
-        let body: serde_json::Value = test::read_body_json(replay).await;
-        assert_eq!(body["error"], "invalid_exact_evm_nonce_already_used");
+        // A resend of a settled authorization (the client lost its answer) gets the stored
+        // answer and receipt again; the ledger below shows it was not charged twice.
+        assert_eq!(replay.status(), StatusCode::OK);
+        let replayed: SettleResponse = codec::decode(
+            replay
+                .headers()
+                .get(receipt_header)
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            4096,
+        )
+        .unwrap();
+        assert_eq!(replayed.transaction, receipt.transaction);
+        assert_eq!(
+            test::read_body(replay).await,
+            format!("sunny for {}", payer.address()).as_bytes()
+        );
     }
     assert_eq!(x402.gate().dev_ledger().unwrap().transfers().len(), 2);
 }

@@ -1,12 +1,15 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use axum_core::body::Body;
 use axum_core::response::Response;
 use futures_util::future::BoxFuture;
 use http::Request;
+use http_body::Body as _;
+use http_body_util::BodyExt;
 use tower_layer::Layer;
 use tower_service::Service;
-use x402_runtime::{Completion, Gate, SettlementSlot};
+use x402_runtime::{Completion, Gate, HandlerResponse, SettlementSlot};
 
 use crate::response::{append_headers, into_response, make_private};
 
@@ -63,9 +66,16 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let future = inner.call(request);
+        let keep = self.gate.keep_response_bytes();
         Box::pin(async move {
-            let mut response = future.await?;
-            match slot.finish(response.status().as_u16()).await {
+            let response = future.await?;
+            let (mut response, handled) = if slot.keeps_response() {
+                capture(response, keep).await
+            } else {
+                let status = response.status().as_u16();
+                (response, HandlerResponse::status(status))
+            };
+            match slot.finish_with(handled).await {
                 None => Ok(response),
                 Some(Completion::Deliver { headers, private }) => {
                     append_headers(&mut response, headers);
@@ -77,5 +87,57 @@ where
                 Some(Completion::Replace(parts)) => Ok(into_response(parts)),
             }
         })
+    }
+}
+
+/// The handler's response as the gate keeps it (status, headers, and the body when its size is
+/// known and at most `limit`), and the response to send on, rebuilt from the captured bytes.
+async fn capture(response: Response, limit: usize) -> (Response, HandlerResponse) {
+    let (parts, body) = response.into_parts();
+    let headers = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
+    let status = parts.status.as_u16();
+    let small = body
+        .size_hint()
+        .exact()
+        .is_some_and(|len| usize::try_from(len).is_ok_and(|len| len <= limit));
+    if !small {
+        // Streamed or large: sent as it is, not kept.
+        let response = Response::from_parts(parts, body);
+        return (
+            response,
+            HandlerResponse {
+                status,
+                headers,
+                body: None,
+            },
+        );
+    }
+    match body.collect().await {
+        Ok(collected) => {
+            let bytes = collected.to_bytes();
+            let response = Response::from_parts(parts, Body::from(bytes.clone()));
+            (
+                response,
+                HandlerResponse {
+                    status,
+                    headers,
+                    body: Some(bytes),
+                },
+            )
+        }
+        Err(error) => {
+            // The body failed while being produced: the client cannot get it, so it is not
+            // paid for either.
+            tracing::error!(target: "x402::axum", %error, "the handler's response body failed");
+            let mut response = Response::new(Body::from("the response body failed"));
+            *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            (response, HandlerResponse::status(500))
+        }
     }
 }

@@ -1,20 +1,26 @@
+use std::borrow::Cow;
+
 use axum_core::body::Body;
 use axum_core::response::Response;
 use http::{HeaderName, HeaderValue, StatusCode};
 use x402_runtime::ResponseParts;
 
 /// Adds runtime-chosen headers to a response (appending, so several `set-cookie`s survive).
-pub(crate) fn append_headers(response: &mut Response, headers: Vec<(&'static str, String)>) {
+pub(crate) fn append_headers<N: Into<Cow<'static, str>>>(
+    response: &mut Response,
+    headers: Vec<(N, String)>,
+) {
     for (name, value) in headers {
-        match HeaderValue::try_from(value) {
-            Ok(value) => {
-                response
-                    .headers_mut()
-                    .append(HeaderName::from_static(name), value);
+        let name = name.into();
+        let parsed = match &name {
+            Cow::Borrowed(name) => Ok(HeaderName::from_static(name)),
+            Cow::Owned(name) => HeaderName::try_from(name.as_str()),
+        };
+        match (parsed, HeaderValue::try_from(value)) {
+            (Ok(header), Ok(value)) => {
+                response.headers_mut().append(header, value);
             }
-            Err(error) => {
-                tracing::error!(target: "x402::axum", %name, %error, "dropping an unencodable header")
-            }
+            _ => tracing::error!(target: "x402::axum", %name, "dropping an unencodable header"),
         }
     }
 }

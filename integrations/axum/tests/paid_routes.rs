@@ -354,14 +354,27 @@ async fn valid_v1_and_v2_payments_get_200_and_a_receipt() {
                 payee_before + U256::from(10_000u64)
             );
 
-            // The same header again is a replay.
-            let replay = app.get("/weather", &[(name, &value)]).await;
+            // The same header again (a client whose answer was lost) gets the kept answer
+            // and receipt, and is not charged again.
+            let again = app.get("/weather", &[(name, &value)]).await;
+            assert_eq!(again.status, StatusCode::OK, "{}", again.text());
+            assert_eq!(again.text(), reply.text());
+            let kept: SettleResponse =
+                codec::decode(again.header(receipt_header).unwrap(), 4096).unwrap();
+            assert_eq!(kept.transaction, receipt.transaction);
+
+            // On another route at the same price it is a replay like any other.
+            let replay = app.get("/before", &[(name, &value)]).await;
             assert_eq!(replay.status, StatusCode::PAYMENT_REQUIRED);
             assert_eq!(
                 replay.json()["error"],
                 "invalid_exact_evm_nonce_already_used"
             );
             assert!(replay.header("payment-required").is_some());
+            assert_eq!(
+                balance(&s.x402, PAY_TO.parse().unwrap()),
+                payee_before + U256::from(10_000u64)
+            );
         }
     }
 }
@@ -539,15 +552,25 @@ async fn concurrent_copies_of_a_payment_are_served_once() {
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let (app, value) = (app.clone(), value.clone());
-            tokio::spawn(async move { app.get("/weather", &[(name, &value)]).await.status })
+            tokio::spawn(async move {
+                let reply = app.get("/weather", &[(name, &value)]).await;
+                (reply.status, reply.text())
+            })
         })
         .collect();
-    let mut served = 0;
+    // The handler runs once; copies that arrive later get its kept answer, copies that arrive
+    // while it runs are told to retry.
+    let mut served = Vec::new();
     for task in tasks {
-        if task.await.unwrap() == StatusCode::OK {
-            served += 1;
+        let (status, text) = task.await.unwrap();
+        match status {
+            StatusCode::OK => served.push(text),
+            StatusCode::CONFLICT => assert!(text.contains("payment_in_progress"), "{text}"),
+            StatusCode::GATEWAY_TIMEOUT => assert!(text.contains("settlement_pending"), "{text}"),
+            other => panic!("a copy got {other}: {text}"),
         }
     }
-    assert_eq!(served, 1);
+    assert!(!served.is_empty());
+    assert!(served.iter().all(|t| *t == served[0]), "{served:?}");
     assert_eq!(s.x402.gate().dev_ledger().unwrap().transfers().len(), 1);
 }

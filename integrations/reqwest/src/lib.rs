@@ -59,32 +59,23 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-mod approve;
-mod cache;
-pub mod challenge;
 pub mod entitlement;
-mod error;
 mod middleware;
-pub mod policy;
-mod record;
-mod signer;
 
-pub use approve::{Approval, ApprovePayment, PaymentProposal};
-pub use async_trait::async_trait;
-pub use cache::PaymentKey;
-pub use challenge::{Challenge, ChallengeError};
-pub use error::{ConfigError, X402Error, payment_error};
 pub use middleware::{
-    PaymentResponseExt, X402Middleware, X402MiddlewareBuilder, same_origin_redirects,
+    PaymentResponseExt, X402Middleware, X402MiddlewareBuilder, payment_error, same_origin_redirects,
 };
-pub use policy::{DEFAULT_MAX_PER_REQUEST, LimitError, LimitUnit, Refusal, RefusalReason};
-pub use record::{PaymentRecord, PaymentStatus};
+// The transport-independent half (offers, caps, budget, approval, signing, history) lives in
+// `x402-client`, shared with `rmcp-x402`; its items are re-exported here under their old names.
 #[cfg(feature = "alloy")]
-pub use signer::AlloySigner;
-pub use signer::{
-    KeyError, KeyLoadError, LocalSigner, PaymentSigner, SignerError, key_from_env, key_from_hex,
+pub use x402_client::AlloySigner;
+pub use x402_client::{
+    Approval, ApprovePayment, Challenge, ChallengeError, ConfigError, DEFAULT_MAX_PER_REQUEST,
+    KeyError, KeyLoadError, LimitError, LimitUnit, LocalSigner, Payer, PaymentKey, PaymentProposal,
+    PaymentRecord, PaymentSigner, PaymentStatus, Refusal, RefusalReason, SignerError, X402Error,
+    async_trait, challenge, key_from_env, key_from_hex, policy,
 };
-pub use x402_protocol;
+pub use {x402_client, x402_protocol};
 
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]

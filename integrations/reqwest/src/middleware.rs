@@ -1,49 +1,60 @@
 //! The middleware: send, meet a 402, choose, sign, retry once, report.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy_primitives::Address;
 use bytes::Bytes;
-use http::{Extensions, HeaderMap, HeaderValue, StatusCode};
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use reqwest::{Request, Response, ResponseBuilderExt, Url};
 use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
-use serde_json::{Map, Value, json};
-use x402_protocol::client::prepare_payment;
-use x402_protocol::eip3009::RecoveryBackend;
-use x402_protocol::facilitator::{PaymentRequirements, SettleResponse};
-use x402_protocol::{AssetInfo, NetworkInfo, NetworkRegistry, ProtocolVersion, codec, headers, v1};
+use serde_json::Value;
+use x402_client::challenge::MAX_CHALLENGE_HEADER_BYTES;
+use x402_client::{
+    ApprovePayment, Challenge, ChallengeError, ConfigError, LimitUnit, Payer, PayerBuilder,
+    PaymentKey, PaymentRecord, PaymentSigner, PaymentStatus, RequestId, ReuseCache, SignedPayment,
+    X402Error, unix_now,
+};
+use x402_protocol::facilitator::SettleResponse;
+use x402_protocol::{AssetInfo, NetworkInfo, NetworkRegistry, ProtocolVersion, codec, headers};
 
-use crate::approve::{Approval, ApprovePayment, PaymentProposal};
-use crate::cache::{PaymentKey, RequestId, ReuseCache, SignedHeader};
-use crate::challenge::{Challenge, ChallengeError, MAX_CHALLENGE_HEADER_BYTES};
 use crate::entitlement::{ENTITLEMENT_HEADER, ENTITLEMENT_REASON_PREFIX, Entitlements, Presented};
-use crate::error::{ConfigError, X402Error};
-use crate::policy::{Candidate, Ledger, LimitUnit, Policy, PolicySettings, Refusal, parse_limit};
-use crate::record::{PaymentRecord, PaymentStatus};
-use crate::signer::PaymentSigner;
-
-/// A freshly signed payment header.
-struct Signed {
-    value: HeaderValue,
-    nonce: alloy_primitives::B256,
-    valid_before: u64,
-}
 
 /// The most of a 401/402 body read to find a challenge or a reason.
 const MAX_ERROR_BODY_BYTES: usize = 1024 * 1024;
-
-/// Payments kept in the history by default.
-const DEFAULT_HISTORY_LIMIT: usize = 1000;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+/// The identity of a logical request for payment reuse: the caller's [`PaymentKey`], else its
+/// method, URL and body.
+fn request_id(request: &Request, key: Option<&PaymentKey>) -> RequestId {
+    if let Some(key) = key {
+        return RequestId::from_key(key);
+    }
+    let method = request.method().as_str().as_bytes();
+    let url = request.url().as_str().as_bytes();
+    match request.body().map(|b| b.as_bytes()) {
+        Some(Some(body)) => RequestId::from_parts([method, url, body]),
+        // A streamed body cannot be resent, so it can never be retried with a payment anyway;
+        // any key will do.
+        Some(None) => RequestId::from_parts([method, url, b"\0stream".as_slice()]),
+        None => RequestId::from_parts([method, url]),
+    }
+}
+
+/// The header carrying a signed payment, marked sensitive (never logged).
+fn payment_header(
+    signed: &SignedPayment,
+    url: &Url,
+) -> Result<(HeaderName, HeaderValue), X402Error> {
+    let mut value =
+        HeaderValue::from_str(signed.header_value()).map_err(|e| X402Error::Prepare {
+            url: url.to_string(),
+            message: format!("the payment header is not a valid header value: {e}"),
+        })?;
+    value.set_sensitive(true);
+    Ok((HeaderName::from_static(signed.header_name()), value))
 }
 
 /// Pays x402 `402 Payment Required` responses for a
@@ -82,13 +93,7 @@ pub struct X402Middleware {
 }
 
 struct Inner {
-    signer: Arc<dyn PaymentSigner>,
-    payer: Address,
-    policy: Policy,
-    ledger: Mutex<Ledger>,
-    approver: Option<Arc<dyn ApprovePayment>>,
-    history: Mutex<Vec<PaymentRecord>>,
-    history_limit: usize,
+    payer: Payer,
     reuse: Mutex<ReuseCache>,
     entitlements: Option<Mutex<Entitlements>>,
 }
@@ -97,52 +102,37 @@ impl std::fmt::Debug for X402Middleware {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("X402Middleware")
             .field("payer", &self.inner.payer)
-            .field("policy", &self.inner.policy)
-            .field("approval_hook", &self.inner.approver.is_some())
             .field("entitlements", &self.inner.entitlements.is_some())
             .finish_non_exhaustive()
     }
 }
 
-/// Configures an [`X402Middleware`].
+/// Configures an [`X402Middleware`]. The payment settings are those of
+/// [`x402_client::PayerBuilder`]; this builder adds the HTTP-only ones.
 #[must_use]
 pub struct X402MiddlewareBuilder {
-    signer: Arc<dyn PaymentSigner>,
-    registry: NetworkRegistry,
-    settings: PolicySettings,
-    approver: Option<Arc<dyn ApprovePayment>>,
+    payer: PayerBuilder,
     entitlements: bool,
-    history_limit: usize,
-    error: Option<ConfigError>,
 }
 
 impl X402MiddlewareBuilder {
-    fn fail(mut self, error: ConfigError) -> Self {
-        self.error.get_or_insert(error);
-        self
-    }
-
     /// Replaces the networks and tokens the client knows (default:
     /// [`NetworkRegistry::builtin`]). Only offers on known networks, in known tokens, are paid.
     pub fn registry(mut self, registry: NetworkRegistry) -> Self {
-        self.registry = registry;
+        self.payer = self.payer.registry(registry);
         self
     }
 
     /// Adds a network, such as a local dev chain.
     pub fn network(mut self, network: NetworkInfo) -> Self {
-        match self.registry.register_network(network) {
-            Ok(_) => self,
-            Err(e) => self.fail(e.into()),
-        }
+        self.payer = self.payer.network(network);
+        self
     }
 
     /// Adds a token on a known network (by v1 name or CAIP-2 id).
     pub fn asset(mut self, network: &str, asset: AssetInfo) -> Self {
-        match self.registry.register_asset(network, asset) {
-            Ok(_) => self,
-            Err(e) => self.fail(e.into()),
-        }
+        self.payer = self.payer.asset(network, asset);
+        self
     }
 
     /// Pays only on these networks (v1 names or CAIP-2 ids).
@@ -151,7 +141,7 @@ impl X402MiddlewareBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.settings.allowed = Some(networks.into_iter().map(Into::into).collect());
+        self.payer = self.payer.networks(networks);
         self
     }
 
@@ -161,7 +151,7 @@ impl X402MiddlewareBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.settings.preferred_networks = networks.into_iter().map(Into::into).collect();
+        self.payer = self.payer.prefer_networks(networks);
         self
     }
 
@@ -172,7 +162,7 @@ impl X402MiddlewareBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.settings.preferred_assets = assets.into_iter().map(Into::into).collect();
+        self.payer = self.payer.prefer_assets(assets);
         self
     }
 
@@ -181,22 +171,14 @@ impl X402MiddlewareBuilder {
     /// the default cap of [`DEFAULT_MAX_PER_REQUEST`](crate::DEFAULT_MAX_PER_REQUEST); tokens no
     /// cap covers are not paid. See [`policy`](crate::policy) for units.
     pub fn max_per_request(mut self, limit: &str) -> Self {
-        match parse_limit(limit) {
-            Ok(limit) => {
-                self.settings
-                    .per_request
-                    .get_or_insert_with(Vec::new)
-                    .push(limit);
-                self
-            }
-            Err(e) => self.fail(e.into()),
-        }
+        self.payer = self.payer.max_per_request(limit);
+        self
     }
 
     /// Removes every per-request cap, including the default one. Only the budget (if any) and
     /// the approval hook then stand between a server and your funds.
     pub fn no_per_request_cap(mut self) -> Self {
-        self.settings.per_request = Some(Vec::new());
+        self.payer = self.payer.no_per_request_cap();
         self
     }
 
@@ -204,21 +186,13 @@ impl X402MiddlewareBuilder {
     /// other units. Without a budget the total is unlimited; with one, tokens no budget covers
     /// are not paid.
     pub fn budget(mut self, limit: &str) -> Self {
-        match parse_limit(limit) {
-            Ok(limit) => {
-                self.settings
-                    .budget
-                    .get_or_insert_with(Vec::new)
-                    .push(limit);
-                self
-            }
-            Err(e) => self.fail(e.into()),
-        }
+        self.payer = self.payer.budget(limit);
+        self
     }
 
     /// Asks `hook` before every payment; it can refuse. See [`ApprovePayment`].
     pub fn approve(mut self, hook: impl ApprovePayment) -> Self {
-        self.approver = Some(Arc::new(hook));
+        self.payer = self.payer.approve(hook);
         self
     }
 
@@ -231,31 +205,16 @@ impl X402MiddlewareBuilder {
 
     /// How many payments the history keeps (default 1000; the oldest go first).
     pub fn history_limit(mut self, limit: usize) -> Self {
-        self.history_limit = limit;
+        self.payer = self.payer.history_limit(limit);
         self
     }
 
     /// Builds the middleware, reporting the first configuration mistake.
     pub fn build(self) -> Result<X402Middleware, ConfigError> {
-        if let Some(error) = self.error {
-            return Err(error);
-        }
-        let policy = Policy::new(self.registry, self.settings)?;
-        Ok(X402Middleware {
-            inner: Arc::new(Inner {
-                payer: self.signer.address(),
-                signer: self.signer,
-                policy,
-                ledger: Mutex::new(Ledger::default()),
-                approver: self.approver,
-                history: Mutex::new(Vec::new()),
-                history_limit: self.history_limit,
-                reuse: Mutex::new(ReuseCache::default()),
-                entitlements: self
-                    .entitlements
-                    .then(|| Mutex::new(Entitlements::default())),
-            }),
-        })
+        Ok(X402Middleware::with_payer(
+            self.payer.build()?,
+            self.entitlements,
+        ))
     }
 }
 
@@ -263,13 +222,34 @@ impl X402Middleware {
     /// Starts configuring a middleware that pays from `signer`'s address.
     pub fn builder(signer: impl PaymentSigner) -> X402MiddlewareBuilder {
         X402MiddlewareBuilder {
-            signer: Arc::new(signer),
-            registry: NetworkRegistry::builtin(),
-            settings: PolicySettings::default(),
-            approver: None,
+            payer: Payer::builder(signer),
             entitlements: true,
-            history_limit: DEFAULT_HISTORY_LIMIT,
-            error: None,
+        }
+    }
+
+    /// A middleware that pays with an existing [`Payer`], sharing its caps, budget, approval
+    /// hook and history with every other user of that payer (an `rmcp-x402` MCP client, say).
+    /// Entitlement tokens are kept.
+    ///
+    /// ```
+    /// use reqwest_x402::{LocalSigner, Payer, X402Middleware};
+    ///
+    /// let payer = Payer::builder(LocalSigner::random()).budget("$1").build()?;
+    /// let x402 = X402Middleware::from_payer(payer.clone());
+    /// assert_eq!(x402.address(), payer.address());
+    /// # Ok::<(), reqwest_x402::ConfigError>(())
+    /// ```
+    pub fn from_payer(payer: Payer) -> Self {
+        Self::with_payer(payer, true)
+    }
+
+    fn with_payer(payer: Payer, entitlements: bool) -> Self {
+        X402Middleware {
+            inner: Arc::new(Inner {
+                payer,
+                reuse: Mutex::new(ReuseCache::default()),
+                entitlements: entitlements.then(|| Mutex::new(Entitlements::default())),
+            }),
         }
     }
 
@@ -297,29 +277,34 @@ impl X402Middleware {
             .build()
     }
 
+    /// The payer: caps, budget, approval hook and history (shareable with other transports).
+    pub fn payer(&self) -> &Payer {
+        &self.inner.payer
+    }
+
     /// The paying address.
     pub fn address(&self) -> Address {
-        self.inner.payer
+        self.inner.payer.address()
     }
 
     /// The networks and tokens the client knows.
     pub fn registry(&self) -> &NetworkRegistry {
-        &self.inner.policy.registry
+        self.inner.payer.registry()
     }
 
     /// Every payment signed so far (up to the history limit), oldest first.
     pub fn history(&self) -> Vec<PaymentRecord> {
-        lock(&self.inner.history).clone()
+        self.inner.payer.history()
     }
 
     /// What has been committed per unit (`USD`, `EURC`…), for people.
     pub fn spent(&self) -> Vec<(LimitUnit, String)> {
-        lock(&self.inner.ledger).spent()
+        self.inner.payer.spent()
     }
 
     /// What is left of each budget, for people; empty without a budget.
     pub fn remaining_budget(&self) -> Vec<(LimitUnit, String)> {
-        lock(&self.inner.ledger).remaining(&self.inner.policy)
+        self.inner.payer.remaining_budget()
     }
 
     /// The origins and path scopes for which an entitlement token is held (never the tokens).
@@ -454,15 +439,15 @@ impl Inner {
             if reuse.is_empty() {
                 None
             } else {
-                let id = RequestId::of(&request, key.as_ref());
+                let id = request_id(&request, key.as_ref());
                 reuse.take(&id, unix_now()).map(|signed| (id, signed))
             }
         };
         if let Some((id, signed)) = kept {
             tracing::info!(target: "x402::client", %url, nonce = %signed.record.nonce, "reusing the authorization signed for this request");
-            request
-                .headers_mut()
-                .insert(signed.name, signed.value.clone());
+            let (name, value) =
+                payment_header(&signed, &url).map_err(reqwest_middleware::Error::middleware)?;
+            request.headers_mut().insert(name, value);
             return self.send_paid(request, signed, id, extensions, next).await;
         }
 
@@ -510,12 +495,14 @@ impl Inner {
             ));
         };
         let signed = self
-            .pay(&method, &url, &challenge)
+            .payer
+            .pay(&method, url.as_str(), &challenge)
             .await
-            .map_err(reqwest_middleware::Error::middleware)?;
+            .and_then(|signed| payment_header(&signed, &url).map(|header| (signed, header)));
+        let (signed, (name, value)) = signed.map_err(reqwest_middleware::Error::middleware)?;
         // The copy has the original's method, URL and body: the same identity.
-        let id = RequestId::of(&paid, key.as_ref());
-        paid.headers_mut().insert(signed.name, signed.value.clone());
+        let id = request_id(&paid, key.as_ref());
+        paid.headers_mut().insert(name, value);
         self.send_paid(paid, signed, id, extensions, next).await
     }
 
@@ -569,185 +556,11 @@ impl Inner {
         }
     }
 
-    /// Chooses an offer, commits it against the budget, asks the hook, signs, records.
-    async fn pay(
-        &self,
-        method: &str,
-        url: &Url,
-        challenge: &Challenge,
-    ) -> Result<SignedHeader, X402Error> {
-        let policy = &self.policy;
-        let (candidates, mut refusals) = policy.candidates(challenge);
-        let mut chosen = None;
-        {
-            let mut ledger = lock(&self.ledger);
-            for candidate in candidates {
-                match ledger.reserve(policy, &candidate) {
-                    Ok(reservation) => {
-                        chosen = Some((candidate, reservation));
-                        break;
-                    }
-                    Err(reason) => refusals.push(Refusal {
-                        offer: challenge.accepts[candidate.index].describe(&policy.registry),
-                        reason,
-                    }),
-                }
-            }
-        }
-        let Some((candidate, reservation)) = chosen else {
-            return Err(X402Error::NoPayableOffer {
-                url: url.to_string(),
-                refusals,
-            });
-        };
-        let resource = challenge
-            .resource_url()
-            .map_or_else(|| url.to_string(), str::to_owned);
-        let proposal = PaymentProposal {
-            method: method.to_owned(),
-            url: url.to_string(),
-            resource: resource.clone(),
-            description: description(challenge, &candidate),
-            version: challenge.version,
-            network: candidate.network.clone(),
-            asset: candidate.asset.clone(),
-            amount: candidate.amount(),
-            pay_to: candidate.pay_to,
-            requirements: candidate.requirements.clone(),
-        };
-        if let Some(approver) = &self.approver
-            && let Approval::Refuse(reason) = approver.approve(&proposal).await
-        {
-            lock(&self.ledger).release(reservation);
-            return Err(X402Error::NotApproved {
-                proposal: Box::new(proposal),
-                reason,
-            });
-        }
-        let signed = match self.sign(url, challenge, &candidate).await {
-            Ok(signed) => signed,
-            Err(error) => {
-                lock(&self.ledger).release(reservation);
-                return Err(error);
-            }
-        };
-        tracing::info!(
-            target: "x402::client",
-            amount = %proposal.amount_display(),
-            network = %candidate.network,
-            pay_to = %candidate.pay_to,
-            %url,
-            "paying"
-        );
-        let record = PaymentRecord {
-            signed_at: SystemTime::now(),
-            method: method.to_owned(),
-            url: url.to_string(),
-            resource,
-            version: challenge.version,
-            network: candidate.network,
-            asset: candidate.asset,
-            amount: proposal.amount,
-            pay_to: candidate.pay_to,
-            payer: self.payer,
-            nonce: signed.nonce,
-            valid_before: signed.valid_before,
-            attempts: 0,
-            status: PaymentStatus::Sent,
-            receipt: None,
-        };
-        self.record(record.clone());
-        Ok(SignedHeader {
-            name: challenge.version.payment_header(),
-            value: signed.value,
-            record,
-        })
-    }
-
-    /// Builds, signs and checks the payment header for the chosen offer.
-    async fn sign(
-        &self,
-        url: &Url,
-        challenge: &Challenge,
-        candidate: &Candidate,
-    ) -> Result<Signed, X402Error> {
-        let resource = challenge.resource_info();
-        let prepared = prepare_payment(
-            &candidate.requirements,
-            resource.as_ref(),
-            self.payer,
-            &self.policy.registry,
-            unix_now(),
-        )
-        .map_err(|e| X402Error::Prepare {
-            url: url.to_string(),
-            message: e.to_string(),
-        })?;
-        let signature = self.signer.sign_digest(prepared.digest()).await?;
-        // A signature that does not recover to the payer would be refused anyway; it may also
-        // mean the signer is not who it claims to be. Do not send it.
-        match RecoveryBackend::default().recover(&prepared.digest(), &signature) {
-            Ok(recovered) if recovered == self.payer => {}
-            Ok(recovered) => {
-                return Err(X402Error::BadSignature {
-                    expected: self.payer,
-                    detail: format!("it recovers to {recovered}"),
-                });
-            }
-            Err(e) => {
-                return Err(X402Error::BadSignature {
-                    expected: self.payer,
-                    detail: e.to_string(),
-                });
-            }
-        }
-        let nonce = prepared.authorization().nonce;
-        let valid_before = prepared.authorization().valid_before.saturating_to::<u64>();
-        let payload = prepared.exact_payload(signature.to_vec());
-        let json = match &candidate.requirements {
-            PaymentRequirements::V1(r) => json!(v1::PaymentPayload {
-                x402_version: Default::default(),
-                scheme: r.scheme.clone(),
-                network: r.network.clone(),
-                payload: payload.clone().into(),
-            }),
-            PaymentRequirements::V2(_) => {
-                // `accepted` is the entry exactly as offered (unknown fields included): servers
-                // compare it with what they offered.
-                let mut object = Map::new();
-                object.insert("x402Version".into(), json!(2));
-                if let Some(resource) = &challenge.resource {
-                    object.insert("resource".into(), resource.clone());
-                }
-                object.insert(
-                    "accepted".into(),
-                    challenge.accepts[candidate.index].raw.clone(),
-                );
-                object.insert("payload".into(), json!(payload));
-                if let Some(extensions) = &challenge.extensions {
-                    object.insert("extensions".into(), extensions.clone());
-                }
-                Value::Object(object)
-            }
-        };
-        let mut value =
-            HeaderValue::from_str(&codec::encode(&json)).map_err(|e| X402Error::Prepare {
-                url: url.to_string(),
-                message: format!("the payment header is not a valid header value: {e}"),
-            })?;
-        value.set_sensitive(true);
-        Ok(Signed {
-            value,
-            nonce,
-            valid_before,
-        })
-    }
-
     /// Sends a request carrying a payment and reports what became of the payment.
     async fn send_paid(
         &self,
         request: Request,
-        signed: SignedHeader,
+        signed: SignedPayment,
         id: RequestId,
         extensions: &mut Extensions,
         next: Next<'_>,
@@ -755,7 +568,7 @@ impl Inner {
         let url = request.url().clone();
         let mut signed = signed;
         signed.record.attempts += 1;
-        self.sync(&signed.record);
+        self.payer.update(&signed.record);
         let response = match next.run(request, extensions).await {
             Ok(response) => response,
             Err(error) => {
@@ -815,7 +628,7 @@ impl Inner {
         };
         signed.record.status = status;
         signed.record.receipt = receipt;
-        self.sync(&signed.record);
+        self.payer.update(&signed.record);
         tracing::info!(target: "x402::client", summary = %signed.record.summary(), "payment answered");
         if matches!(signed.record.status, PaymentStatus::NotSettled { .. }) {
             // Not settled (the handler failed): the authorization is still good for this
@@ -825,37 +638,26 @@ impl Inner {
         response.extensions_mut().insert(signed.record);
         Ok(response)
     }
-
-    fn record(&self, record: PaymentRecord) {
-        let mut history = lock(&self.history);
-        history.push(record);
-        let excess = history.len().saturating_sub(self.history_limit.max(1));
-        history.drain(..excess);
-    }
-
-    /// Copies a payment's new state into the history (if it is still there).
-    fn sync(&self, record: &PaymentRecord) {
-        let mut history = lock(&self.history);
-        if let Some(kept) = history.iter_mut().rev().find(|r| r.nonce == record.nonce) {
-            *kept = record.clone();
-        }
-    }
 }
 
-fn description(challenge: &Challenge, candidate: &Candidate) -> Option<String> {
-    let from_resource = challenge
-        .resource
-        .as_ref()
-        .and_then(|r| r.get("description"))
-        .and_then(Value::as_str);
-    let from_entry = match &candidate.requirements {
-        PaymentRequirements::V1(r) => Some(r.description.as_str()),
-        PaymentRequirements::V2(_) => None,
-    };
-    from_resource
-        .or(from_entry)
-        .filter(|d| !d.is_empty())
-        .map(str::to_owned)
+/// The [`X402Error`] inside a middleware error, if that is what it is.
+///
+/// ```no_run
+/// # async fn demo(client: reqwest_middleware::ClientWithMiddleware) {
+/// match client.get("https://api.example.com/report").send().await {
+///     Ok(response) => println!("{}", response.status()),
+///     Err(error) => match reqwest_x402::payment_error(&error) {
+///         Some(refused) => eprintln!("not paid: {refused}"),
+///         None => eprintln!("request failed: {error}"),
+///     },
+/// }
+/// # }
+/// ```
+pub fn payment_error(error: &reqwest_middleware::Error) -> Option<&X402Error> {
+    match error {
+        reqwest_middleware::Error::Middleware(e) => e.downcast_ref::<X402Error>(),
+        reqwest_middleware::Error::Reqwest(_) => None,
+    }
 }
 
 /// A redirect policy that follows at most 10 redirects and only within the origin (scheme,
@@ -882,4 +684,34 @@ pub fn same_origin_redirects() -> reqwest::redirect::Policy {
             attempt.follow()
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: reqwest::Method, url: &str, body: &'static str) -> Request {
+        let mut request = Request::new(method, url.parse().unwrap());
+        *request.body_mut() = Some(body.into());
+        request
+    }
+
+    #[test]
+    fn requests_are_identified_by_method_url_and_body_or_by_key() {
+        let post = |body| request_id(&request(reqwest::Method::POST, "http://a/x", body), None);
+        assert_eq!(post("1"), post("1"));
+        assert_ne!(post("1"), post("2"));
+        let other_url = request_id(&request(reqwest::Method::POST, "http://a/y", "1"), None);
+        assert_ne!(post("1"), other_url);
+        let get = request_id(&request(reqwest::Method::GET, "http://a/x", "1"), None);
+        assert_ne!(post("1"), get);
+        let key = PaymentKey::new("order-1");
+        assert_eq!(
+            request_id(
+                &request(reqwest::Method::POST, "http://a/x", "1"),
+                Some(&key)
+            ),
+            request_id(&request(reqwest::Method::GET, "http://b/", ""), Some(&key))
+        );
+    }
 }

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Request, Response, Rocket};
-use x402_runtime::{Completion, Gate};
+use x402_runtime::{Completion, Gate, HandlerResponse};
 
 use crate::catcher::ChallengeCatcher;
 use crate::guard::NOT_SERVED;
@@ -95,7 +95,12 @@ impl Fairing for X402Fairing {
         } else {
             NOT_SERVED
         };
-        match self.gate.finish(pending, status).await {
+        let handled = if status < 400 && pending.keeps_response() {
+            capture(response, self.gate.keep_response_bytes()).await
+        } else {
+            HandlerResponse::status(status)
+        };
+        match self.gate.finish_with(pending, handled).await {
             Completion::Deliver { headers, private } => {
                 append_headers(response, headers);
                 if private {
@@ -104,6 +109,48 @@ impl Fairing for X402Fairing {
             }
             // The handler's response is withdrawn entirely, headers included.
             Completion::Replace(parts) => *response = build(parts),
+        }
+    }
+}
+
+/// The handler's response as the gate keeps it (status, headers, and the body when its size is
+/// known and at most `limit`); the body is put back for sending.
+async fn capture(response: &mut Response<'_>, limit: usize) -> HandlerResponse {
+    let status = response.status().code;
+    let headers = response
+        .headers()
+        .iter()
+        .map(|header| (header.name().as_str().to_owned(), header.value().to_owned()))
+        .collect();
+    let small = response
+        .body()
+        .preset_size()
+        .is_some_and(|len| len <= limit);
+    if !small {
+        // Streamed or large: sent as it is, not kept.
+        return HandlerResponse {
+            status,
+            headers,
+            body: None,
+        };
+    }
+    match response.body_mut().to_bytes().await {
+        Ok(bytes) => {
+            let body = bytes::Bytes::from(bytes);
+            response.set_sized_body(body.len(), std::io::Cursor::new(body.clone()));
+            HandlerResponse {
+                status,
+                headers,
+                body: Some(body),
+            }
+        }
+        Err(error) => {
+            // The body failed while being produced: the client cannot get it, so it is not
+            // paid for either.
+            log::error!(target: "x402::rocket", "the handler's response body failed: {error}");
+            response.set_status(rocket::http::Status::InternalServerError);
+            response.set_sized_body(0, std::io::Cursor::new(Vec::new()));
+            HandlerResponse::status(500)
         }
     }
 }

@@ -84,6 +84,14 @@ impl<'r, T: PaidRoute> FromRequest<'r> for Payment<T> {
                     Some(SettleHandle::new(installed.gate.clone(), slot.clone())),
                 ))
             }
+            Err(rejection) if rejection.is_answer() => {
+                // Not a refusal: a kept response sent again. Rocket only stops a request on an
+                // error status, so the guard fails as a 402 and the fairing replaces the
+                // response with the answer.
+                let parts = rejection.to_response();
+                slot.put(&installed.parked, route, slot::Outcome::Answered(parts));
+                Outcome::Error((Status::PaymentRequired, PaymentRejection(rejection)))
+            }
             Err(rejection) => {
                 let parts = rejection.to_response();
                 let status = Status::new(parts.status);

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::io::Cursor;
 
 use rocket::Response;
@@ -13,8 +14,12 @@ fn is_sendable(value: &str) -> bool {
 }
 
 /// Adds runtime-chosen headers to a response (appending, so several `set-cookie`s survive).
-pub(crate) fn append_headers(response: &mut Response<'_>, headers: Vec<(&'static str, String)>) {
+pub(crate) fn append_headers<N: Into<Cow<'static, str>>>(
+    response: &mut Response<'_>,
+    headers: Vec<(N, String)>,
+) {
     for (name, value) in headers {
+        let name = name.into();
         if is_sendable(&value) {
             response.adjoin_header(Header::new(name, value));
         } else {
@@ -36,7 +41,7 @@ pub(crate) fn make_private(response: &mut Response<'_>) {
 pub(crate) fn render_over(response: &mut Response<'_>, parts: ResponseParts) {
     response.set_status(Status::new(parts.status));
     for (name, _) in &parts.headers {
-        response.remove_header(name);
+        response.remove_header(name.as_ref());
     }
     append_headers(response, parts.headers);
     let len = parts.body.len();
@@ -73,10 +78,10 @@ mod tests {
             ResponseParts {
                 status: 402,
                 headers: vec![
-                    ("content-type", "application/json".to_owned()),
-                    ("set-cookie", "a=1".to_owned()),
-                    ("set-cookie", "b=2".to_owned()),
-                    ("x-bad", "line\nbreak".to_owned()),
+                    ("content-type".into(), "application/json".to_owned()),
+                    ("set-cookie".into(), "a=1".to_owned()),
+                    ("set-cookie".into(), "b=2".to_owned()),
+                    ("x-bad".into(), "line\nbreak".to_owned()),
                 ],
                 body: "{}".into(),
             },

@@ -64,6 +64,9 @@ pub(crate) enum Outcome {
     Admitted(Pending),
     /// The runtime's response for a rejected request, to replace Rocket's error response.
     Rejected(ResponseParts),
+    /// The runtime's answer in the handler's place (a kept response sent again to a retried
+    /// payment), to replace whatever Rocket made of the failed guard, whatever its status.
+    Answered(ResponseParts),
 }
 
 pub(crate) struct Parked {
@@ -110,6 +113,11 @@ impl Slot {
                 outcome: Outcome::Rejected(parts),
                 ..
             }) if parked_route == route && parts.status == status => Some(parts),
+            Some(Parked {
+                route: parked_route,
+                outcome: Outcome::Answered(parts),
+                ..
+            }) if parked_route == route => Some(parts),
             other => {
                 *slot = other;
                 None
@@ -137,7 +145,7 @@ impl x402_runtime::__private::SettleHandle for SettleHandle {
         };
         let result = match &mut parked.outcome {
             Outcome::Admitted(pending) => self.gate.settle_before(pending).await,
-            Outcome::Rejected(_) => Ok(None),
+            Outcome::Rejected(_) | Outcome::Answered(_) => Ok(None),
         };
         self.slot.restore(parked);
         result

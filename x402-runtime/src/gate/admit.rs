@@ -12,15 +12,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use x402_protocol::facilitator::{FacilitatorRequest, PaymentRequirements, VerifyResponse};
+use x402_protocol::facilitator::{
+    FacilitatorRequest, PaymentPayload, PaymentRequirements, VerifyResponse,
+};
+use x402_protocol::payment_identifier::{PaymentIdError, extract_id};
 use x402_protocol::verify::{InvalidPayment, VerifiedPayment, select_requirement};
 use x402_protocol::{ProtocolVersion, Reason};
 
 use super::redeem::Scope;
+use super::retry::journal_rejection;
 use super::telemetry;
-use super::{Admission, Gate, PaymentPending, Pending, PendingKind, store_rejection};
+use super::{Admission, Gate, PaymentIds, PaymentPending, Pending, PendingKind, store_rejection};
 use crate::challenge::{AcceptOption, Challenge};
 use crate::facilitator::{FacilitatorError, SettlerError, bounded_message, bounded_reason};
+use crate::journal::{Inserted, NewPayment, fingerprint, new_record_id, now_ms};
 use crate::payment::{Access, PaymentInfo};
 use crate::rejection::Rejection;
 use crate::route::SettleMode;
@@ -63,10 +68,19 @@ pub(crate) fn facilitator_rejection(error: FacilitatorError, timeout: Duration) 
     }
 }
 
-/// A random token that marks one admission's hold on a replay record.
-fn owner_token() -> String {
-    let bytes = x402_protocol::eip3009::random_nonce();
-    x402_protocol::Bytes::copy_from_slice(&bytes[..16]).to_string()
+/// The `payment-identifier` id of a payment, checked against the server's policy.
+fn payment_id(payload: &PaymentPayload, policy: PaymentIds) -> Result<Option<String>, Rejection> {
+    let PaymentPayload::V2(p) = payload else {
+        // v1 payments cannot carry extensions.
+        return Ok(None);
+    };
+    extract_id(p.extensions.as_ref(), policy == PaymentIds::Required).map_err(|error| {
+        let reason = match error {
+            PaymentIdError::Missing => Reason::PAYMENT_ID_REQUIRED,
+            _ => Reason::PAYMENT_ID_INVALID,
+        };
+        Rejection::new(reason, error.to_string()).with_version(ProtocolVersion::V2)
+    })
 }
 
 impl Gate {
@@ -130,6 +144,7 @@ impl Gate {
         method: &str,
     ) -> Result<Admission, Rejection> {
         let payload = self.decode(version, value, &challenge)?;
+        let payment_id = payment_id(&payload, self.payment_ids)?;
         let claimed = payload.payload().claimed_payer();
         let reject = |invalid: InvalidPayment| {
             Rejection::new(invalid.reason, invalid.message)
@@ -146,6 +161,44 @@ impl Gate {
         }
         let request = FacilitatorRequest::new(payload, requirements);
         let now = self.clock.now_unix();
+        // What the payment id is bound to: the operation paid for, not the signature (a client
+        // may sign its retry afresh under the same id).
+        let fingerprint = payment_id.as_ref().map(|_| {
+            let amount = option.amount.to_string();
+            let pay_to = option.pay_to.to_string();
+            let asset = option.asset.address.to_string();
+            fingerprint(&[
+                method,
+                challenge.resource(),
+                request.payment_requirements.scheme(),
+                &option.network.caip2,
+                &asset,
+                &amount,
+                &pay_to,
+            ])
+        });
+        if let Some(id) = &payment_id {
+            let earlier = self
+                .journal
+                .find_by_payment_id(id)
+                .await
+                .map_err(journal_rejection)?;
+            if let Some(earlier) = earlier.filter(|r| r.state.holds_keys()) {
+                if earlier.fingerprint != fingerprint {
+                    return Err(Rejection::new(
+                        Reason::PAYMENT_ID_CONFLICT,
+                        format!(
+                            "payment id {id} was already used for another request ({} {}); use a new id for a new request",
+                            earlier.method, earlier.resource
+                        ),
+                    )
+                    .with_version(version));
+                }
+                if let Some(answer) = self.answer_from_record(earlier).await {
+                    return Err(answer);
+                }
+            }
+        }
 
         let checked_here = self.embedded.is_some() || self.local_checks;
         let verified = if checked_here {
@@ -192,17 +245,90 @@ impl Gate {
             Some(expires_at) => Duration::from_secs(expires_at.saturating_sub(now)) + REPLAY_MARGIN,
             None => CHAIN_BOUND_LIFETIME + REPLAY_MARGIN,
         };
-        let owner = owner_token();
+        // The journal record's id, chosen now: it is also the owner of the replay reservation,
+        // so reconciliation can give the reservation back.
+        let record = new_record_id(now_ms()).map_err(journal_rejection)?;
+        let owner = record.clone();
 
         if checked_here {
-            self.reserve(&verified, &owner, ttl, &reject).await?;
+            self.reserve(
+                &verified,
+                &owner,
+                ttl,
+                (method, challenge.resource()),
+                &reject,
+            )
+            .await?;
             if let Err(rejection) = self.confirm(&request, &verified, &reject).await {
                 self.release(&verified, &owner).await;
                 return Err(rejection);
             }
         } else {
-            self.confirm(&request, &verified, &reject).await?;
-            self.reserve(&verified, &owner, ttl, &reject).await?;
+            if let Err(rejection) = self.confirm(&request, &verified, &reject).await {
+                // The facilitator knows it as spent: if this gate served it, its journal says
+                // how (a lost answer gets its kept response).
+                if rejection.reason() == &Reason::NONCE_ALREADY_USED
+                    && let Some(answer) = self
+                        .answer_known(&verified, (method, challenge.resource()))
+                        .await?
+                {
+                    return Err(answer);
+                }
+                return Err(rejection);
+            }
+            self.reserve(
+                &verified,
+                &owner,
+                ttl,
+                (method, challenge.resource()),
+                &reject,
+            )
+            .await?;
+        }
+
+        // Recorded before the handler runs. A record already holding this payment (another
+        // replica admitted it, or an earlier process) answers instead.
+        let new = NewPayment {
+            id: Some(record.clone()),
+            payment_key: verified.key.to_string(),
+            payment_id,
+            fingerprint,
+            route: challenge.route().spec.name(),
+            resource: challenge.resource().to_owned(),
+            method: method.to_owned(),
+            payer: verified.payer.to_string(),
+            pay_to: option.pay_to.to_string(),
+            amount: option.amount,
+            asset: option.asset.address.to_string(),
+            network: request.payment_requirements.network().to_owned(),
+            scheme: request.payment_requirements.scheme().to_owned(),
+            x402_version: version.number(),
+            nonce: verified
+                .key
+                .as_str()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            valid_before: verified.expires_at,
+            facilitator_request: serde_json::to_string(&request).unwrap_or_default(),
+            at: now_ms(),
+        };
+        match self.journal.insert(new).await {
+            Ok(Inserted::Created(_)) => {}
+            Ok(Inserted::Existing(earlier)) => {
+                self.release(&verified, &owner).await;
+                return Err(self.answer_from_record(earlier).await.unwrap_or_else(|| {
+                    reject(InvalidPayment::new(
+                        Reason::NONCE_ALREADY_USED,
+                        "this payment was already used; sign a new one",
+                    ))
+                }));
+            }
+            Err(error) => {
+                self.release(&verified, &owner).await;
+                return Err(journal_rejection(error));
+            }
         }
 
         let grant = scope
@@ -213,8 +339,8 @@ impl Gate {
             version,
             request,
             verified,
-            owner,
             challenge: challenge.clone(),
+            record,
             settle_before: route.settle == SettleMode::Before,
             settled: None,
             released: false,
@@ -233,6 +359,7 @@ impl Gate {
         verified: &VerifiedPayment,
         owner: &str,
         ttl: Duration,
+        (method, resource): (&str, &str),
         reject: &impl Fn(InvalidPayment) -> Rejection,
     ) -> Result<(), Rejection> {
         let reserved = self
@@ -241,16 +368,39 @@ impl Gate {
             .await
             .map_err(store_rejection)?;
         if reserved {
-            Ok(())
-        } else {
-            Err(reject(
-                InvalidPayment::new(
-                    Reason::NONCE_ALREADY_USED,
-                    "this payment was already used; sign a new one",
-                )
-                .with_payer(Some(verified.payer)),
-            ))
+            return Ok(());
         }
+        if let Some(answer) = self.answer_known(verified, (method, resource)).await? {
+            return Err(answer);
+        }
+        Err(reject(
+            InvalidPayment::new(
+                Reason::NONCE_ALREADY_USED,
+                "this payment was already used; sign a new one",
+            )
+            .with_payer(Some(verified.payer)),
+        ))
+    }
+
+    /// A payment used before: the journal may know how that ended (a lost answer, a pending
+    /// settlement) and answer it, when this is the request it paid for (a copy sent to another
+    /// route is a replay like any other).
+    async fn answer_known(
+        &self,
+        verified: &VerifiedPayment,
+        (method, resource): (&str, &str),
+    ) -> Result<Option<Rejection>, Rejection> {
+        let earlier = self
+            .journal
+            .find_by_payment_key(verified.key.as_str())
+            .await
+            .map_err(journal_rejection)?;
+        Ok(
+            match earlier.filter(|r| r.method == method && r.resource == resource) {
+                Some(earlier) => self.answer_from_record(earlier).await,
+                None => None,
+            },
+        )
     }
 
     /// The facilitator's word on a payment the scheme accepted: the embedded facilitator's

@@ -10,6 +10,11 @@
 //! 5. [`settle`]: after the handler, a successful response is paid for: the payment is settled
 //!    (or was, before the handler, on `settle = "before"` routes) and the receipt added.
 //!
+//! Every admitted payment is recorded in the [journal](crate::journal) before its handler runs,
+//! and every change of its state after. [`retry`] answers a client that sends a payment again
+//! (its answer was lost, or its settlement was pending) from that record, and [`reconcile`]
+//! resolves what a crash or a timeout left open.
+//!
 //! Every refusal is a [`Rejection`]; the one mapping to HTTP lives in [`crate::response`].
 
 use std::collections::HashMap;
@@ -25,10 +30,11 @@ use crate::challenge::{Challenge, PreparedRoute};
 use crate::clock::Clock;
 use crate::entitlement::EntitlementKeys;
 use crate::facilitator::{DevLedger, EmbeddedFacilitator, Facilitator};
+use crate::journal::Journal;
 use crate::payment::PaymentInfo;
 use crate::rejection::Rejection;
 use crate::request::{RequestView, ResourcePolicy};
-use crate::response::ResponseParts;
+use crate::response::{HandlerResponse, ResponseParts};
 use crate::route::RouteSpec;
 use crate::scheme::Schemes;
 use crate::store::{EntitlementStore, ReplayStore, StoreError};
@@ -36,10 +42,13 @@ use crate::store::{EntitlementStore, ReplayStore, StoreError};
 pub(crate) mod admit;
 pub(crate) mod decode;
 pub(crate) mod prepare;
+pub(crate) mod reconcile;
 pub(crate) mod redeem;
+pub(crate) mod retry;
 pub(crate) mod settle;
 mod telemetry;
 
+pub use reconcile::ReconcileReport;
 pub use settle::ShutdownReport;
 
 use redeem::{GrantPlan, Scope};
@@ -98,6 +107,12 @@ impl Pending {
     pub fn settles_before(&self) -> bool {
         matches!(&self.0, PendingKind::Payment(p) if p.settle_before && p.settled.is_none())
     }
+
+    /// Whether the handler's response should be captured and given to
+    /// [`Gate::finish_with`]: it answers a payment, which is kept for retries.
+    pub fn keeps_response(&self) -> bool {
+        matches!(&self.0, PendingKind::Payment(_))
+    }
 }
 
 #[derive(Debug)]
@@ -116,9 +131,9 @@ pub(crate) struct PaymentPending {
     pub(crate) version: ProtocolVersion,
     pub(crate) request: FacilitatorRequest,
     pub(crate) verified: VerifiedPayment,
-    /// Proves this admission's hold on the replay record, so only it may release it.
-    pub(crate) owner: String,
     pub(crate) challenge: Arc<Challenge>,
+    /// The payment's record in the journal.
+    pub(crate) record: String,
     pub(crate) settle_before: bool,
     pub(crate) settled: Option<SettleResponse>,
     /// Settlement provably failed and the reservation was given up.
@@ -182,6 +197,24 @@ pub struct Gate {
     pub(crate) entitlements: Arc<dyn EntitlementStore>,
     pub(crate) ephemeral_keys: bool,
     pub(crate) settlements: settle::InFlight,
+    pub(crate) journal: Arc<dyn Journal>,
+    /// The largest response body kept for answering retries.
+    pub(crate) keep_response_bytes: usize,
+    pub(crate) payment_ids: PaymentIds,
+    /// Resolves open journal records (also in a background task).
+    pub(crate) reconciler: reconcile::Reconciler,
+}
+
+/// How the `payment-identifier` extension is offered and enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PaymentIds {
+    /// Not declared in 402s; ids sent anyway are still honoured.
+    Off,
+    /// Declared, optional (the default).
+    Optional,
+    /// Declared and required: a v2 payment without an id is refused with 400.
+    Required,
 }
 
 impl std::fmt::Debug for Gate {
@@ -195,6 +228,8 @@ impl std::fmt::Debug for Gate {
             .field("embedded", &self.embedded.is_some())
             .field("local_checks", &self.local_checks)
             .field("dev_ledger", &self.dev_ledger.is_some())
+            .field("payment_ids", &self.payment_ids)
+            .field("keep_response_bytes", &self.keep_response_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -231,6 +266,16 @@ impl Gate {
     /// The schemes payments are checked with.
     pub fn schemes(&self) -> &Schemes {
         &self.schemes
+    }
+
+    /// The largest response body kept in the journal to answer a retried payment.
+    pub fn keep_response_bytes(&self) -> usize {
+        self.keep_response_bytes
+    }
+
+    /// The payment journal.
+    pub fn journal(&self) -> &Arc<dyn Journal> {
+        &self.journal
     }
 
     /// The default recipient for a chain family, if one is configured.
@@ -320,6 +365,18 @@ impl Gate {
     ///   402 (or 502); if its outcome is not known in time, by a 504 `settlement_pending`, and
     ///   the payment stays the client's to retry.
     pub async fn finish(&self, pending: Pending, status: u16) -> Completion {
+        self.finish_with(pending, HandlerResponse::status(status))
+            .await
+    }
+
+    /// [`finish`](Self::finish) with the handler's whole response: a paid response (status,
+    /// headers, and its body up to [`keep_response_bytes`](Self::keep_response_bytes)) is
+    /// kept in the journal before settlement, so that a client whose answer is lost, or whose
+    /// settlement was pending, gets it when it sends the same payment again, without being
+    /// charged again. Integrations call this; [`Pending::keeps_response`] says when the
+    /// response is worth capturing.
+    pub async fn finish_with(&self, pending: Pending, response: HandlerResponse) -> Completion {
+        let status = response.status;
         match pending.0 {
             PendingKind::Nothing => Completion::nothing(),
             PendingKind::Drawn { id, amount } => {
@@ -334,7 +391,7 @@ impl Gate {
                     private: status < 400,
                 }
             }
-            PendingKind::Payment(payment) => self.finish_payment(*payment, status).await,
+            PendingKind::Payment(payment) => self.finish_payment(*payment, response).await,
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, PoisonError};
 
 use x402_protocol::{ChainAddress, Family, Price, Reason, U256};
 
-use super::Gate;
+use super::{Gate, PaymentIds};
 use crate::challenge::{AcceptOption, Challenge, PreparedRoute};
 use crate::rejection::Rejection;
 use crate::request::RequestView;
@@ -138,7 +138,19 @@ impl Gate {
                 });
             }
         }
-        Ok(PreparedRoute::new(spec, options, max_timeout_seconds))
+        let extensions = match self.payment_ids {
+            PaymentIds::Off => None,
+            policy => Some(serde_json::json!({
+                x402_protocol::payment_identifier::EXTENSION_KEY:
+                    x402_protocol::payment_identifier::declare(policy == PaymentIds::Required),
+            })),
+        };
+        Ok(PreparedRoute::new(
+            spec,
+            options,
+            max_timeout_seconds,
+            extensions,
+        ))
     }
 
     /// The route resolved on this server's networks; fixed prices are resolved once.

@@ -11,7 +11,8 @@
 //! Settlement runs in a task of its own, so a client that disconnects cannot cancel it half
 //! way; [`Gate::shutdown`] waits for the ones in flight.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
@@ -26,13 +27,42 @@ use crate::facilitator::{
     EmbeddedFacilitator, Facilitator, FacilitatorError, SettleOutcome, SettlerError,
     bounded_message, bounded_reason, settle_response,
 };
+use crate::journal::{Journal, PaymentState, StoredResponse, Transition, now_ms};
 use crate::rejection::Rejection;
-use crate::response;
+use crate::response::{self, HandlerResponse};
 use crate::store::ReplayStore;
 
-/// Settlements in flight, for graceful shutdown.
+/// Settlements in flight, for graceful shutdown: the tasks, and the journal records they own.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct InFlight(TaskTracker);
+pub(crate) struct InFlight {
+    tasks: TaskTracker,
+    records: Arc<Mutex<HashSet<String>>>,
+}
+
+impl InFlight {
+    fn spawn<F>(&self, record: String, work: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let records = self.records.clone();
+        lock(&records).insert(record.clone());
+        self.tasks.spawn(async move {
+            let output = work.await;
+            lock(&records).remove(&record);
+            output
+        })
+    }
+
+    fn unfinished(&self) -> Vec<String> {
+        lock(&self.records).iter().cloned().collect()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Each update is a single insert or remove: a poisoned lock still guards sound data.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// What [`Gate::shutdown`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,10 +87,12 @@ struct Job {
     facilitator: Arc<dyn Facilitator>,
     embedded: Option<Arc<EmbeddedFacilitator>>,
     replay: Arc<dyn ReplayStore>,
+    journal: Arc<dyn Journal>,
     timeout: Duration,
     request: FacilitatorRequest,
     verified: VerifiedPayment,
-    owner: String,
+    /// The journal record (also the owner of the replay reservation).
+    record: String,
     route: &'static str,
 }
 
@@ -99,6 +131,19 @@ impl Job {
         let version = self.request.payment_payload.version();
         let network = self.request.payment_requirements.network().to_owned();
         let payer = self.verified.payer;
+        // Recorded before anything is submitted: a record still `verified` later proves nothing
+        // was, one `settling` that something may have been.
+        let settling = Transition::new(&[PaymentState::Verified], PaymentState::Settling, now_ms());
+        if let Err(error) = self.journal.transition(&self.record, settling).await {
+            tracing::error!(target: "x402::journal", record = %self.record, %error, "could not record the start of a settlement; not settling");
+            if let Err(error) = self.replay.remove(&self.verified.key, &self.record).await {
+                tracing::warn!(target: "x402::store", %error, "could not release an unsettled payment");
+            }
+            return Outcome::Failed(Rejection::new(
+                Reason::STORE_UNAVAILABLE,
+                "the payment journal is unavailable; nothing was charged",
+            ));
+        }
         let outcome = match &self.embedded {
             Some(embedded) => {
                 let amount = self.verified.amount;
@@ -143,7 +188,7 @@ impl Job {
             ),
             Outcome::Failed(rejection) => {
                 tracing::warn!(target: "x402::settlement", %payer, reason = %rejection.reason(), message = rejection.message(), "settlement failed; the payment is released");
-                if let Err(error) = self.replay.remove(&self.verified.key, &self.owner).await {
+                if let Err(error) = self.replay.remove(&self.verified.key, &self.record).await {
                     tracing::warn!(target: "x402::store", %error, key = %self.verified.key, "could not release a payment whose settlement failed");
                 }
             }
@@ -155,7 +200,40 @@ impl Job {
                 "settlement outcome unknown; the payment stays reserved"
             ),
         }
+        self.record_outcome(&outcome).await;
         outcome
+    }
+
+    /// Writes the outcome to the journal. A failure to write leaves the record `settling`,
+    /// which reconciliation resolves from the chain; the outcome stands either way.
+    async fn record_outcome(&self, outcome: &Outcome) {
+        let now = now_ms();
+        let change = match outcome {
+            Outcome::Settled(receipt) => {
+                let mut change =
+                    Transition::new(&[PaymentState::Settling], PaymentState::Settled, now)
+                        .transaction(receipt.transaction.clone());
+                if let Some(amount) = receipt.amount.as_deref().and_then(|a| a.parse().ok()) {
+                    change = change.settled_amount(amount);
+                }
+                change
+            }
+            Outcome::Failed(rejection) => {
+                Transition::new(&[PaymentState::Settling], PaymentState::Failed, now)
+                    .error(rejection.reason().to_string(), rejection.message())
+            }
+            Outcome::Unknown(receipt) => {
+                let mut change =
+                    Transition::new(&[PaymentState::Settling], PaymentState::Unknown, now);
+                if !receipt.transaction.is_empty() {
+                    change = change.transaction(receipt.transaction.clone());
+                }
+                change
+            }
+        };
+        if let Err(error) = self.journal.transition(&self.record, change).await {
+            tracing::error!(target: "x402::journal", record = %self.record, %error, "could not record a settlement's outcome; reconciliation will resolve it");
+        }
     }
 
     /// A settler's outcome (embedded facilitator).
@@ -316,14 +394,16 @@ impl Gate {
             facilitator: self.facilitator.clone(),
             embedded: self.embedded.clone(),
             replay: self.replay.clone(),
+            journal: self.journal.clone(),
             timeout: self.settlement_timeout,
             request: pending.request.clone(),
             verified: pending.verified.clone(),
-            owner: pending.owner.clone(),
+            record: pending.record.clone(),
             route: telemetry::route_label(pending.challenge.route().spec),
         };
         let network = pending.request.payment_requirements.network().to_owned();
-        let task = self.settlements.0.spawn(job.run());
+        let record = pending.record.clone();
+        let task = self.settlements.spawn(record, job.run());
         let outcome = task.await.unwrap_or_else(|error| {
             tracing::error!(target: "x402::settlement", %error, "the settlement task failed");
             Outcome::Unknown(pending_receipt(
@@ -371,22 +451,59 @@ impl Gate {
         if let Some(plan) = &pending.grant
             && let Err(rejection) = self.open_grant(plan).await
         {
-            self.release(&pending.verified, &pending.owner).await;
+            self.release_unsettled(pending, 503).await;
             pending.released = true;
             return Err(rejection);
         }
         self.settle_now(pending).await
     }
 
+    /// Gives back an admitted payment that will not be settled (its handler failed, its grant
+    /// could not be opened): the reservation is released and the record says so.
+    pub(crate) async fn release_unsettled(&self, pending: &PaymentPending, status: u16) {
+        self.release(&pending.verified, &pending.record).await;
+        let change = Transition::new(&[PaymentState::Verified], PaymentState::Released, now_ms())
+            .response_status(status);
+        if let Err(error) = self.journal.transition(&pending.record, change).await {
+            tracing::warn!(target: "x402::journal", record = %pending.record, %error, "could not record a released payment; reconciliation will");
+        }
+    }
+
+    /// Keeps the handler's response (status, headers, body up to the limit) in the journal, to
+    /// answer the same payment sent again. Kept before settlement, so that a client whose
+    /// answer is lost after a settlement finds it.
+    async fn keep_response(&self, record: &str, response: HandlerResponse) {
+        let body = response
+            .body
+            .filter(|body| body.len() <= self.keep_response_bytes)
+            .map(|body| body.to_vec());
+        let kept = StoredResponse {
+            status: response.status,
+            headers: response
+                .headers
+                .into_iter()
+                .filter(|(name, _)| !HandlerResponse::is_hop_by_hop(name))
+                .collect(),
+            body,
+        };
+        if let Err(error) = self.journal.store_response(record, kept).await {
+            tracing::warn!(target: "x402::journal", %record, %error, "could not keep a paid response for retries");
+        }
+    }
+
     pub(crate) async fn finish_payment(
         &self,
         mut pending: PaymentPending,
-        status: u16,
+        response: HandlerResponse,
     ) -> Completion {
+        let status = response.status;
+        if status < 400 {
+            self.keep_response(&pending.record, response).await;
+        }
         if pending.settled.is_none() && !pending.unresolved && !pending.released {
             if status >= 400 {
                 tracing::info!(target: "x402::settlement", status, payer = %pending.verified.payer, "handler failed; payment not settled");
-                self.release(&pending.verified, &pending.owner).await;
+                self.release_unsettled(&pending, status).await;
                 return Completion::nothing();
             }
             if let Err(rejection) = self.settle_admitted(&mut pending).await {
@@ -413,13 +530,35 @@ impl Gate {
     /// journal, are resolved by the next start's reconciliation). Call it when the server
     /// shuts down, after it stopped accepting requests.
     pub async fn shutdown(&self, limit: Duration) -> ShutdownReport {
-        let tracker = &self.settlements.0;
+        let tracker = &self.settlements.tasks;
         tracker.close();
-        if tokio::time::timeout(limit, tracker.wait()).await.is_err() {
-            tracing::warn!(target: "x402::settlement", unfinished = tracker.len(), "shutting down with settlements in flight");
+        if tokio::time::timeout(limit, tracker.wait()).await.is_ok() {
+            return ShutdownReport { unfinished: 0 };
+        }
+        // Whatever is still running has been submitted or is about to be: its outcome is
+        // unknown to this process, and the journal says so, for the next start to resolve.
+        let unfinished = self.settlements.unfinished();
+        tracing::warn!(target: "x402::settlement", unfinished = unfinished.len(), "shutting down with settlements in flight; marking them unknown");
+        for record in &unfinished {
+            let change = Transition::new(
+                &[PaymentState::Verified, PaymentState::Settling],
+                PaymentState::Unknown,
+                now_ms(),
+            );
+            let change = match self.journal.get(record).await {
+                Ok(Some(current)) if current.state == PaymentState::Verified => {
+                    // Not submitted yet: nothing happened.
+                    Transition::new(&[PaymentState::Verified], PaymentState::Released, now_ms())
+                        .error("shutdown", "the server shut down before settling")
+                }
+                _ => change,
+            };
+            if let Err(error) = self.journal.transition(record, change).await {
+                tracing::warn!(target: "x402::journal", %record, %error, "could not record an unfinished settlement");
+            }
         }
         ShutdownReport {
-            unfinished: tracker.len(),
+            unfinished: unfinished.len(),
         }
     }
 }

@@ -70,7 +70,10 @@ impl Inner {
 impl Journal for MemoryJournal {
     async fn insert(&self, payment: NewPayment) -> Result<Inserted, JournalError> {
         let payment = payment.prepared()?;
-        let id = new_id(payment.at)?;
+        let id = match &payment.id {
+            Some(id) => id.clone(),
+            None => new_id(payment.at)?,
+        };
         let mut inner = self.lock();
         let holder = inner.by_key.get(&payment.payment_key).or_else(|| {
             payment

@@ -36,6 +36,7 @@
 //! let journal = MemoryJournal::new();
 //! let admitted = journal
 //!     .insert(NewPayment {
+//!         id: None,
 //!         payment_key: "eip155:8453:0xusdc:0xpayer:0x01".into(),
 //!         payment_id: None,
 //!         fingerprint: None,
@@ -82,6 +83,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 mod error;
+mod lazy;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -93,13 +95,14 @@ mod sql;
 mod sqlite;
 
 pub use error::JournalError;
+pub use lazy::LazyJournal;
 pub use memory::MemoryJournal;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresJournal;
 pub use query::{Cursor, Filter, GroupBy, MAX_PAGE, Page, Records, Total};
 pub use record::{
     Inserted, NewPayment, PaymentRecord, PaymentState, StoredResponse, Transition,
-    canonical_address, evm_payment_key, fingerprint, now_ms, utc_day,
+    canonical_address, evm_payment_key, fingerprint, new_record_id, now_ms, utc_day,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteJournal;

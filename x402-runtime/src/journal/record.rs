@@ -144,9 +144,13 @@ pub struct StoredResponse {
 /// A payment being admitted: what the gate knows before the handler runs.
 ///
 /// [`Journal::insert`](super::Journal::insert) records it in state
-/// [`Verified`](PaymentState::Verified) under a fresh [`PaymentRecord::id`].
+/// [`Verified`](PaymentState::Verified) under its `id`, or a fresh [`PaymentRecord::id`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPayment {
+    /// The record's id, when the caller chose one ([`new_record_id`]); a fresh one otherwise.
+    /// The gate uses it as the owner token of the payment's replay reservation, so that
+    /// reconciliation can give the reservation back.
+    pub id: Option<String>,
     /// The replay key, unique per authorization: [`evm_payment_key`] for EVM payments.
     pub payment_key: String,
     /// The payment-identifier extension's id, when the client sent one.
@@ -545,6 +549,12 @@ pub(crate) fn check_ms(ms: u64) -> Result<i64, JournalError> {
 /// A fresh record id: 12 hex digits of the creation time in milliseconds, then 20 random hex
 /// digits (80 bits), so ids are unique and sort by creation time.
 pub(crate) fn new_id(at: u64) -> Result<String, JournalError> {
+    new_record_id(at)
+}
+
+/// A fresh record id for a payment admitted at `at` (unix milliseconds): time-ordered, then
+/// random (80 bits).
+pub fn new_record_id(at: u64) -> Result<String, JournalError> {
     let mut random = [0u8; 10];
     getrandom::fill(&mut random)
         .map_err(|e| JournalError::Unavailable(format!("no randomness for a record id: {e}")))?;
@@ -742,6 +752,7 @@ mod tests {
         let mut record = PaymentRecord::admitted(
             "id".to_owned(),
             NewPayment {
+                id: None,
                 payment_key: "k".to_owned(),
                 payment_id: None,
                 fingerprint: None,

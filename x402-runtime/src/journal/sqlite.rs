@@ -222,7 +222,10 @@ impl SqliteJournal {
         &self,
         payment: &NewPayment,
     ) -> Result<Option<PaymentRecord>, JournalError> {
-        let id = new_id(payment.at)?;
+        let id = match &payment.id {
+            Some(id) => id.clone(),
+            None => new_id(payment.at)?,
+        };
         let at = sql::ms(payment.at)?;
         let valid_before = payment.valid_before.map(sql::ms).transpose()?;
         sqlx::query_as::<_, RawRecord>(&format!(

@@ -15,13 +15,15 @@ use x402_protocol::verify::PaymentKey;
 
 mod entitlement;
 mod memory;
+mod nonce;
 #[cfg(feature = "redis")]
 mod redis;
 
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisEntitlementStore, RedisReplayStore, RedisStoreError};
+pub use self::redis::{RedisEntitlementStore, RedisNonceStore, RedisReplayStore, RedisStoreError};
 pub use entitlement::{EntitlementStore, MAX_COUNTER, MemoryEntitlementStore, Take};
 pub use memory::MemoryReplayStore;
+pub use nonce::{MemoryNonceStore, NonceStore};
 
 /// The longest time a backend keeps a record; longer TTLs are shortened to it. A century is far
 /// beyond any sensible authorization lifetime (the gate accepts a day by default), and short

@@ -22,6 +22,9 @@ use redis::{Client, Cmd, IntoConnectionInfo, RedisError, Value};
 
 use super::{EntitlementStore, MAX_COUNTER, MAX_TTL, ReplayKey, ReplayStore, StoreError, Take};
 
+mod nonce;
+pub use nonce::RedisNonceStore;
+
 /// Why a Redis store operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -82,6 +82,7 @@ const USDC_SEPOLIA: &str = "0x036CbD53842c5426634e7929541eC2318f3dCF7e";
 /// A payment whose key, nonce and payment id derive from `n`.
 pub(crate) fn payment(n: u64) -> NewPayment {
     NewPayment {
+        id: None,
         payment_key: format!("eip155:8453:{USDC_BASE}:{PAYER_A}:{n:#066x}").to_lowercase(),
         payment_id: Some(format!("pay_{n:032x}")),
         fingerprint: Some(format!("fp-{n}")),

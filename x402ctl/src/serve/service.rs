@@ -853,6 +853,7 @@ fn new_payment(
         ),
     };
     NewPayment {
+        id: None,
         payment_key: key.to_owned(),
         payment_id: None,
         fingerprint: None,

@@ -18,7 +18,8 @@ use axum::routing::get;
 use x402_protocol::{Address, ProtocolVersion, U256, headers};
 use x402_runtime::facilitator::DevLedger;
 use x402_runtime::{
-    Completion, Decision, Gate, PaymentInfo, RequestView, ResponseParts, RouteSpec, X402Builder,
+    Completion, Decision, Gate, HandlerResponse, PaymentInfo, RequestView, ResponseParts,
+    RouteSpec, X402Builder,
 };
 
 /// The recipient of every test route (the official vectors' `payTo`).
@@ -161,7 +162,7 @@ pub fn into_response(parts: ResponseParts, flavor: Flavor) -> Response {
             continue;
         }
         response.headers_mut().insert(
-            HeaderName::from_static(name),
+            HeaderName::try_from(name.as_ref()).unwrap(),
             HeaderValue::from_str(&value).unwrap(),
         );
     }
@@ -200,12 +201,26 @@ async fn x402(
         }
     };
     parts.extensions.insert(admission.payment.clone());
-    let mut response = next.run(Request::from_parts(parts, body)).await;
-    match state
-        .gate
-        .finish(admission.pending, response.status().as_u16())
-        .await
-    {
+    let response = next.run(Request::from_parts(parts, body)).await;
+    // The handler's whole answer goes to the gate, which keeps it for a resend of the payment.
+    let (head, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    let kept = HandlerResponse {
+        status: head.status.as_u16(),
+        headers: head
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+        body: Some(bytes.clone()),
+    };
+    let mut response = Response::from_parts(head, Body::from(bytes));
+    match state.gate.finish_with(admission.pending, kept).await {
         Completion::Deliver { headers, .. } => {
             for (name, value) in headers {
                 response.headers_mut().insert(

@@ -1,5 +1,5 @@
 //! What the client paid: one [`PaymentRecord`] per signed authorization, kept in the client's
-//! history and attached to the response that carried it.
+//! history and handed back with the response (or tool result) that carried it.
 
 use std::fmt;
 use std::time::SystemTime;
@@ -38,9 +38,13 @@ pub enum PaymentStatus {
     },
     /// A success status without a settlement receipt: most likely settled, unconfirmed.
     Unconfirmed {
-        /// The HTTP status.
+        /// The HTTP status (200 for an MCP tool result that is not an error).
         status: u16,
     },
+    /// MCP: the tool answered with an error result and no receipt. Servers do not settle a
+    /// failed tool call, so the authorization is unspent and is reused if the same call is
+    /// made again.
+    ToolError,
 }
 
 impl fmt::Display for PaymentStatus {
@@ -61,6 +65,7 @@ impl fmt::Display for PaymentStatus {
             PaymentStatus::Unconfirmed { status } => {
                 write!(f, "HTTP {status} without a settlement receipt")
             }
+            PaymentStatus::ToolError => f.write_str("not settled: the tool answered with an error"),
         }
     }
 }
@@ -70,11 +75,11 @@ impl fmt::Display for PaymentStatus {
 pub struct PaymentRecord {
     /// When it was signed.
     pub signed_at: SystemTime,
-    /// The request's method.
+    /// The request's method (`tools/call` for an MCP tool).
     pub method: String,
-    /// The request's URL.
+    /// The request's URL (`mcp://tool/<name>` for an MCP tool).
     pub url: String,
-    /// The resource URL the server named in its 402.
+    /// The resource URL the server named in its challenge.
     pub resource: String,
     /// The protocol generation used.
     pub version: ProtocolVersion,

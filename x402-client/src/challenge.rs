@@ -117,7 +117,7 @@ impl Challenge {
     /// `x402Version: 1`.
     ///
     /// ```
-    /// use reqwest_x402::Challenge;
+    /// use x402_client::Challenge;
     ///
     /// let body = br#"{"x402Version":1,"error":"X-PAYMENT header is required","accepts":[{
     ///   "scheme":"exact","network":"base-sepolia","maxAmountRequired":"10000",
@@ -127,7 +127,7 @@ impl Challenge {
     /// let challenge = Challenge::parse(None, body)?;
     /// assert_eq!(challenge.version, x402_protocol::ProtocolVersion::V1);
     /// assert_eq!(challenge.accepts.len(), 1);
-    /// # Ok::<(), reqwest_x402::ChallengeError>(())
+    /// # Ok::<(), x402_client::ChallengeError>(())
     /// ```
     pub fn parse(header: Option<&str>, body: &[u8]) -> Result<Self, ChallengeError> {
         let header_result = header.map(Self::from_header);

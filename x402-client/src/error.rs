@@ -8,7 +8,8 @@ use crate::challenge::ChallengeError;
 use crate::policy::{LimitError, Refusal};
 use crate::signer::SignerError;
 
-/// Why a [`X402Middleware`](crate::X402Middleware) could not be built.
+/// Why a [`Payer`](crate::Payer) (or a client built on one, such as `reqwest-x402`'s
+/// middleware or `rmcp-x402`'s MCP client) could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -20,17 +21,19 @@ pub enum ConfigError {
     Limit(#[from] LimitError),
 }
 
-/// Why the client did not pay a 402. Nothing was signed unless the variant says so.
+/// Why the client did not pay a payment challenge (an HTTP 402, or an MCP tool's
+/// payment-required result). Nothing was signed unless the variant says so.
 ///
-/// Returned inside [`reqwest_middleware::Error::Middleware`]; get it back with
-/// [`payment_error`](crate::payment_error).
+/// Transports return it inside their own error: `reqwest-x402` inside
+/// `reqwest_middleware::Error::Middleware` (get it back with `reqwest_x402::payment_error`),
+/// `rmcp-x402` as `McpPayError::Payment`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum X402Error {
     /// None of the offered ways to pay is acceptable; each is listed with the reason.
     #[error("{}", no_payable_offer(url, refusals))]
     NoPayableOffer {
-        /// The request URL.
+        /// The request URL (for MCP, the tool's resource URL, `mcp://tool/<name>`).
         url: String,
         /// Every offer, with why it was not taken.
         refusals: Vec<Refusal>,
@@ -56,7 +59,8 @@ pub enum X402Error {
         /// What is wrong with the challenge.
         error: ChallengeError,
     },
-    /// The request body is a stream, which cannot be sent a second time with a payment.
+    /// The request body is a stream, which cannot be sent a second time with a payment (HTTP
+    /// only).
     #[error(
         "cannot pay for {url}: the request body is a stream and cannot be sent again with a payment; send a buffered body"
     )]
@@ -100,24 +104,4 @@ fn no_payable_offer(url: &str, refusals: &[Refusal]) -> String {
         text.push_str(&refusal.reason.to_string());
     }
     text
-}
-
-/// The [`X402Error`] inside a middleware error, if that is what it is.
-///
-/// ```no_run
-/// # async fn demo(client: reqwest_middleware::ClientWithMiddleware) {
-/// match client.get("https://api.example.com/report").send().await {
-///     Ok(response) => println!("{}", response.status()),
-///     Err(error) => match reqwest_x402::payment_error(&error) {
-///         Some(refused) => eprintln!("not paid: {refused}"),
-///         None => eprintln!("request failed: {error}"),
-///     },
-/// }
-/// # }
-/// ```
-pub fn payment_error(error: &reqwest_middleware::Error) -> Option<&X402Error> {
-    match error {
-        reqwest_middleware::Error::Middleware(e) => e.downcast_ref::<X402Error>(),
-        reqwest_middleware::Error::Reqwest(_) => None,
-    }
 }

@@ -60,9 +60,9 @@ pub enum Approval {
 /// Implemented for async closures taking the proposal by value:
 ///
 /// ```
-/// use reqwest_x402::{Approval, LocalSigner, PaymentProposal, X402Middleware};
+/// use x402_client::{Approval, LocalSigner, PaymentProposal, Payer};
 ///
-/// let x402 = X402Middleware::builder(LocalSigner::random())
+/// let payer = Payer::builder(LocalSigner::random())
 ///     .approve(|proposal: PaymentProposal| async move {
 ///         if proposal.pay_to.to_string().starts_with("0x3C44") {
 ///             Approval::Approve
@@ -71,8 +71,8 @@ pub enum Approval {
 ///         }
 ///     })
 ///     .build()?;
-/// # let _ = x402;
-/// # Ok::<(), reqwest_x402::ConfigError>(())
+/// # let _ = payer;
+/// # Ok::<(), x402_client::ConfigError>(())
 /// ```
 #[async_trait]
 pub trait ApprovePayment: Send + Sync + 'static {

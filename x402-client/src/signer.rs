@@ -24,7 +24,7 @@ pub struct SignerError(pub String);
 /// wrapped in [`AlloySigner`]. Implement it to sign with a remote or hardware key.
 ///
 /// ```
-/// use reqwest_x402::{LocalSigner, PaymentSigner, SignerError};
+/// use x402_client::{LocalSigner, PaymentSigner, SignerError};
 /// use x402_protocol::{Address, B256};
 ///
 /// /// Signs with an inner key and counts signatures.
@@ -77,7 +77,7 @@ impl<S: PaymentSigner + ?Sized> PaymentSigner for Arc<S> {
 ///
 /// ```
 /// # #[cfg(feature = "alloy")] {
-/// use reqwest_x402::{AlloySigner, PaymentSigner};
+/// use x402_client::{AlloySigner, PaymentSigner};
 ///
 /// # fn take(_: impl PaymentSigner) {}
 /// # fn demo(wallet: impl alloy_signer::Signer + Send + Sync + 'static) {
@@ -136,7 +136,7 @@ pub enum KeyLoadError {
 /// wipes the key when dropped.
 ///
 /// ```
-/// let signer = reqwest_x402::key_from_hex(
+/// let signer = x402_client::key_from_hex(
 ///     "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
 /// )?;
 /// assert_eq!(
@@ -144,7 +144,7 @@ pub enum KeyLoadError {
 ///     "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 /// );
 /// assert!(!format!("{signer:?}").contains("59c6995e"));
-/// # Ok::<(), reqwest_x402::KeyError>(())
+/// # Ok::<(), x402_client::KeyError>(())
 /// ```
 pub fn key_from_hex(hex: &str) -> Result<LocalSigner, KeyError> {
     LocalSigner::from_hex(hex)
@@ -156,9 +156,9 @@ pub fn key_from_hex(hex: &str) -> Result<LocalSigner, KeyError> {
 /// its value.
 ///
 /// ```no_run
-/// let signer = reqwest_x402::key_from_env("X402_PRIVATE_KEY")?;
+/// let signer = x402_client::key_from_env("X402_PRIVATE_KEY")?;
 /// println!("paying from {}", signer.address());
-/// # Ok::<(), reqwest_x402::KeyLoadError>(())
+/// # Ok::<(), x402_client::KeyLoadError>(())
 /// ```
 pub fn key_from_env(var: &str) -> Result<LocalSigner, KeyLoadError> {
     let value = std::env::var(var)
