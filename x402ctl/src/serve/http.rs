@@ -5,7 +5,8 @@
 //! | `POST /verify` | bearer | `VerifyResponse`; 200 also for `isValid: false` |
 //! | `POST /settle` | bearer | `SettleResponse`; 200 also for `success: false` (including `settlement_pending`) |
 //! | `GET /supported` | bearer | kinds, `signers`, `extra` where a scheme needs it |
-//! | `GET /discovery/resources` | bearer | the resources settled here (`type`, `limit`, `offset`) |
+//! | `GET /discovery/resources` | bearer | the Bazaar catalogue of resources settled here (`type`, `payTo`, `network`, `limit`, `offset`, …) |
+//! | `GET /discovery/search` | bearer | the same catalogue searched by words (`query`, `limit`, `cursor`) |
 //! | `GET /health` | none | `{"status": "ok"}` (503 when the journal is down) |
 //! | `GET /metrics` | none | Prometheus text |
 //!
@@ -20,20 +21,18 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde::Deserialize;
 use serde_json::json;
 use x402_protocol::facilitator::FacilitatorRequest;
-use x402_runtime::FacilitatorError;
 use x402_runtime::journal::Journal as _;
+use x402_runtime::{FacilitatorError, ResponseParts};
 
 use super::auth::{Tokens, Verdict};
-use super::catalog;
 use super::limit::RateLimit;
 use super::service::Service;
 use super::telemetry;
@@ -133,37 +132,36 @@ async fn supported(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-#[derive(Deserialize)]
-struct Page {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    limit: Option<usize>,
-    offset: Option<usize>,
+async fn discovery(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Response {
+    parts(
+        app.service
+            .catalog
+            .resources_answer(query.as_deref().unwrap_or("")),
+    )
 }
 
-async fn discovery(
-    State(app): State<Arc<App>>,
-    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Ok(Query(page)) = page else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "limit and offset must be non-negative integers",
-        );
-    };
-    let query = catalog::Query {
-        kind: page.kind,
-        limit: page.limit.unwrap_or(20).clamp(1, catalog::MAX_LIMIT),
-        offset: page.offset.unwrap_or(0),
-    };
-    let (items, total) = app.service.catalog.list(&query);
-    axum::Json(json!({
-        "x402Version": 2,
-        "items": items,
-        "pagination": {"limit": query.limit, "offset": query.offset, "total": total}
-    }))
-    .into_response()
+async fn search(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Response {
+    parts(
+        app.service
+            .catalog
+            .search_answer(query.as_deref().unwrap_or("")),
+    )
+}
+
+/// A framework-free answer of the runtime as an axum response.
+fn parts(parts: ResponseParts) -> Response {
+    let mut response = Response::new(Body::from(parts.body));
+    *response.status_mut() =
+        StatusCode::from_u16(parts.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in parts.headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
 }
 
 async fn health(State(app): State<Arc<App>>) -> Response {
@@ -264,7 +262,7 @@ async fn count(request: Request<Body>, next: Next) -> Response {
         "/verify" => "verify",
         "/settle" => "settle",
         "/supported" => "supported",
-        "/discovery/resources" => "discovery",
+        "/discovery/resources" | "/discovery/search" => "discovery",
         "/health" => "health",
         "/metrics" => "metrics",
         _ => "other",
@@ -281,6 +279,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/settle", post(settle))
         .route("/supported", get(supported))
         .route("/discovery/resources", get(discovery))
+        .route("/discovery/search", get(search))
         .route_layer(middleware::from_fn_with_state(app.clone(), guard));
     Router::new()
         .merge(guarded)

@@ -325,7 +325,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
         facilitator,
         routes,
         journal,
-        Arc::new(catalog::MemoryCatalog::default()),
+        Arc::new(x402_runtime::discovery::DiscoveryCatalog::new()),
         service::Settings {
             settle_wait: settings.settle_wait.unwrap_or(DEFAULT_SETTLE_WAIT),
             reconcile_every: settings.reconcile_every.unwrap_or(DEFAULT_RECONCILE_EVERY),
@@ -376,7 +376,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
     // The first line of stdout is the URL, for scripts.
     println!("http://{bound}");
     eprintln!(
-        "x402ctl serve: facilitator listening on http://{bound} (POST /verify, POST /settle, GET /supported, GET /discovery/resources, GET /health, GET /metrics)"
+        "x402ctl serve: facilitator listening on http://{bound} (POST /verify, POST /settle, GET /supported, GET /discovery/resources, GET /discovery/search, GET /health, GET /metrics)"
     );
     if dev {
         eprintln!(

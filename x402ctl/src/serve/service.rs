@@ -758,7 +758,7 @@ impl Service {
                     if let Ok(answer) = &answer
                         && answer.success
                     {
-                        self.catalog.record(&request, now_ms() / 1000);
+                        self.catalog.record(&request);
                     }
                     self.land(&key, &flight, answer.map_err(|e| e.to_string()));
                     return;
