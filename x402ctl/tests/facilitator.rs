@@ -683,3 +683,56 @@ fn write_minimal(path: &Path, rpc: &str, key_env: &str) {
     )
     .unwrap();
 }
+
+/// While a settlement's transaction is not mined, `/settle` answers `settlement_pending` with
+/// its transaction, and a retried `/settle` for the same payment returns that same
+/// transaction instead of submitting another; once mined, the retry gets the success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_settle_while_unmined_is_pending_on_the_same_transaction() {
+    let Some(setup) = setup(&[4], None, "") else {
+        return;
+    };
+    // Answer after a short wait instead of waiting for the receipt.
+    let config = std::fs::read_to_string(&setup.config).unwrap();
+    assert!(config.contains("settle_wait = \"90s\""));
+    std::fs::write(
+        &setup.config,
+        config.replace("settle_wait = \"90s\"", "settle_wait = \"300ms\""),
+    )
+    .unwrap();
+    let facilitator = setup.start(&[4]).await;
+    let http = reqwest::Client::new();
+    let url = &facilitator.url;
+    let pay_to = LocalSigner::random().address();
+    let request = setup.payments(1, pay_to).remove(0);
+    setup.anvil.call("evm_setAutomine", json!([false]));
+
+    let (status, first) = post(&http, url, "/settle", &request).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["success"], false, "{first}\n{}", facilitator.logs());
+    assert_eq!(first["errorReason"], "settlement_pending", "{first}");
+    let transaction = first["transaction"].as_str().unwrap().to_owned();
+    assert!(
+        transaction.starts_with("0x") && transaction.len() == 66,
+        "{first}"
+    );
+    let (_, again) = post(&http, url, "/settle", &request).await;
+    assert_eq!(again["errorReason"], "settlement_pending", "{again}");
+    assert_eq!(again["transaction"], transaction.as_str());
+    // Nothing mined, one transaction waiting: the retry submitted nothing.
+    let pool = setup.anvil.call("txpool_status", json!([]));
+    assert_eq!(pool["pending"], "0x1", "{pool}");
+    assert_eq!(setup.anvil.balance(setup.token, pay_to), U256::ZERO);
+
+    setup.anvil.call("evm_mine", json!([]));
+    setup.anvil.call("evm_setAutomine", json!([true]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = settle_until_final(&http, url, &request, deadline).await;
+    assert_eq!(done["success"], true, "{done}\n{}", facilitator.logs());
+    assert_eq!(done["transaction"], transaction.as_str());
+    assert_eq!(setup.anvil.balance(setup.token, pay_to), U256::from(PRICE));
+    let receipt = setup
+        .anvil
+        .call("eth_getTransactionReceipt", json!([transaction]));
+    assert_eq!(receipt["status"], "0x1");
+}
