@@ -5,6 +5,8 @@
 //! prints `skipped: …` and passes, unless `X402_REQUIRE_BACKENDS=1` (set by `scripts/test` and
 //! CI), in which case it fails.
 
+pub mod anvil;
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -5,13 +5,16 @@ use std::future::IntoFuture;
 use std::time::Duration;
 
 use alloy_network::{Ethereum, EthereumWallet};
-use alloy_provider::{Provider, ProviderBuilder, RootProvider};
+use std::sync::atomic::AtomicUsize;
+
+use alloy_primitives::Address;
+use alloy_provider::{Provider, RootProvider};
 use alloy_rpc_client::RpcClient;
 use alloy_signer_local::PrivateKeySigner;
-use tokio::sync::Mutex;
 use tokio::time::timeout;
 
 use crate::EvmSettler;
+use crate::sender::{Pacing, Sender};
 use crate::text::{parse_key, redact, redact_url};
 
 /// Default limit for one JSON-RPC call.
@@ -20,6 +23,8 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default pause between receipt polls.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// Default time after which an unmined transaction is sent again with higher fees.
+pub const DEFAULT_BUMP_AFTER: Duration = Duration::from_secs(15);
 
 /// Why an [`EvmSettler`] could not be set up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,17 +58,22 @@ pub enum EvmSettlerError {
     /// The HTTP client could not be built.
     #[error("HTTP client: {0}")]
     Client(String),
+    /// The same key was given twice: its two senders would take the same nonces.
+    #[error("signer {0} is configured twice; give each signer its own key")]
+    DuplicateSigner(Address),
 }
 
 /// Configures an [`EvmSettler`]; finish with [`connect`](Self::connect).
 #[must_use]
 pub struct EvmSettlerBuilder {
     pub(crate) rpc_url: String,
-    pub(crate) signer: Option<Result<PrivateKeySigner, EvmSettlerError>>,
+    pub(crate) signers: Vec<Result<PrivateKeySigner, EvmSettlerError>>,
     pub(crate) chain_id: Option<u64>,
     pub(crate) call_timeout: Duration,
     pub(crate) receipt_timeout: Duration,
     pub(crate) poll_interval: Duration,
+    pub(crate) bump_after: Duration,
+    pub(crate) max_fee_per_gas: Option<u128>,
 }
 
 impl fmt::Debug for EvmSettlerBuilder {
@@ -71,25 +81,29 @@ impl fmt::Debug for EvmSettlerBuilder {
         f.debug_struct("EvmSettlerBuilder")
             .field("rpc", &redact_url(&self.rpc_url))
             .field(
-                "facilitator",
+                "signers",
                 &self
-                    .signer
-                    .as_ref()
-                    .map(|s| s.as_ref().map(PrivateKeySigner::address)),
+                    .signers
+                    .iter()
+                    .map(|s| s.as_ref().map(PrivateKeySigner::address))
+                    .collect::<Vec<_>>(),
             )
             .field("chain_id", &self.chain_id)
             .field("call_timeout", &self.call_timeout)
             .field("receipt_timeout", &self.receipt_timeout)
             .field("poll_interval", &self.poll_interval)
+            .field("bump_after", &self.bump_after)
+            .field("max_fee_per_gas", &self.max_fee_per_gas)
             .finish()
     }
 }
 
 impl EvmSettlerBuilder {
-    /// The facilitator's private key (64 hex digits, `0x` optional). Its account submits the
-    /// transfers and pays their gas; it needs the chain's native coin, not the token.
+    /// A private key of the facilitator (64 hex digits, `0x` optional). Its account submits
+    /// transfers and pays their gas; it needs the chain's native coin, not the token. Call it
+    /// once per key: several accounts share the load, each with its own nonces.
     pub fn private_key(mut self, hex: &str) -> Self {
-        self.signer = Some(parse_key(hex));
+        self.signers.push(parse_key(hex));
         self
     }
 
@@ -120,9 +134,34 @@ impl EvmSettlerBuilder {
         self
     }
 
+    /// After how long a transaction that is not mined is sent again with higher fees
+    /// (default [`DEFAULT_BUMP_AFTER`]): at least an eighth more on every fee, or what the chain
+    /// asks now if that is more, under the same nonce.
+    pub fn bump_after(mut self, after: Duration) -> Self {
+        self.bump_after = after;
+        self
+    }
+
+    /// The most the facilitator pays per gas (wei), whatever the chain asks and however often
+    /// a transaction is re-priced (default: no cap).
+    pub fn max_fee_per_gas(mut self, wei: u128) -> Self {
+        self.max_fee_per_gas = Some(wei);
+        self
+    }
+
     /// Checks the configuration, asks the node for its chain id, and builds the settler.
     pub async fn connect(self) -> Result<EvmSettler, EvmSettlerError> {
-        let signer = self.signer.ok_or(EvmSettlerError::MissingKey)??;
+        if self.signers.is_empty() {
+            return Err(EvmSettlerError::MissingKey);
+        }
+        let mut signers: Vec<PrivateKeySigner> = Vec::with_capacity(self.signers.len());
+        for signer in self.signers {
+            let signer = signer?;
+            if signers.iter().any(|s| s.address() == signer.address()) {
+                return Err(EvmSettlerError::DuplicateSigner(signer.address()));
+            }
+            signers.push(signer);
+        }
         let url =
             reqwest::Url::parse(self.rpc_url.trim()).map_err(|_| EvmSettlerError::InvalidUrl)?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -136,7 +175,7 @@ impl EvmSettlerBuilder {
         let client = RpcClient::new_http_with_client(http, url);
         let rpc = redact_url(&self.rpc_url);
 
-        let root = RootProvider::<Ethereum>::new(client.clone());
+        let root = RootProvider::<Ethereum>::new(client);
         let found = match timeout(self.call_timeout, root.get_chain_id().into_future()).await {
             Err(_) => return Err(EvmSettlerError::Timeout(self.call_timeout)),
             Ok(Err(e)) => {
@@ -154,27 +193,40 @@ impl EvmSettlerBuilder {
             return Err(EvmSettlerError::ChainMismatch { expected, found });
         }
 
-        let address = signer.address();
-        // Gas and fees are estimated per transfer; the nonce is read from the node's pending
-        // count each time (sends are serialised below), so a failed send leaves no gap.
-        let provider = ProviderBuilder::default()
-            .with_gas_estimation()
-            .with_simple_nonce_management()
-            .with_chain_id(found)
-            .wallet(EthereumWallet::from(signer))
-            .connect_client(client)
-            .erased();
-        tracing::info!(target: "x402::settlement", %address, chain_id = found, %rpc, "EVM settler connected");
+        // Reads, estimates and raw sends; every transaction is signed by its sender, with
+        // nonces kept locally (see `sender`), so no filler runs here.
+        let provider = root.erased();
+        let pacing = Pacing {
+            call_timeout: self.call_timeout,
+            poll_interval: self.poll_interval,
+            bump_after: self.bump_after,
+            max_fee_per_gas: self.max_fee_per_gas,
+        };
+        let senders: Vec<_> = signers
+            .into_iter()
+            .map(|signer| {
+                let address = signer.address();
+                Sender::start(
+                    address,
+                    EthereumWallet::from(signer),
+                    provider.clone(),
+                    found,
+                    pacing,
+                )
+            })
+            .collect();
+        let addresses: Vec<_> = senders.iter().map(|s| s.address).collect();
+        tracing::info!(target: "x402::settlement", signers = ?addresses, chain_id = found, %rpc, "EVM settler connected");
         Ok(EvmSettler {
             provider,
             chain_id: found,
-            address,
+            senders,
+            turn: AtomicUsize::new(0),
             rpc,
             rpc_url: self.rpc_url,
             call_timeout: self.call_timeout,
             receipt_timeout: self.receipt_timeout,
-            poll_interval: self.poll_interval,
-            send_lock: Mutex::new(()),
+            pacing,
         })
     }
 }

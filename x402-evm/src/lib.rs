@@ -8,19 +8,25 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | `builder` | [`EvmSettlerBuilder`]: RPC URL, key, chain, timeouts; connecting |
+//! | `builder` | [`EvmSettlerBuilder`]: RPC URL, keys, chain, timeouts, fee policy; connecting |
+//! | `config` | [`EvmSettler::from_config`]: a settler for a configured network |
 //! | `settler` | [`EvmSettler`]: checks, submission, receipts, resolution |
+//! | `sender` | one sending account: signing, nonces, receipts, re-pricing, gap filling |
+//! | `nonce` | the local nonce allocator |
 //! | `eip3009` | the calldata of `transferWithAuthorization` |
 //! | `text` | revert reasons in words, keys, redacted RPC URLs |
 
 mod abi;
 mod builder;
+mod config;
 mod eip3009;
+mod nonce;
+mod sender;
 mod settler;
 mod text;
 
 pub use builder::{
-    DEFAULT_CALL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_RECEIPT_TIMEOUT, EvmSettlerBuilder,
-    EvmSettlerError,
+    DEFAULT_BUMP_AFTER, DEFAULT_CALL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_RECEIPT_TIMEOUT,
+    EvmSettlerBuilder, EvmSettlerError,
 };
 pub use settler::EvmSettler;

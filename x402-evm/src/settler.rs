@@ -3,6 +3,8 @@
 
 use std::fmt;
 use std::future::IntoFuture;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use alloy_network::ReceiptResponse;
@@ -11,19 +13,20 @@ use alloy_rpc_types_eth::{Filter, TransactionInput, TransactionRequest};
 use alloy_sol_types::{SolCall, SolEvent};
 use alloy_transport::TransportError;
 use async_trait::async_trait;
-use tokio::sync::Mutex;
 use tokio::time::{Instant, timeout};
 use x402_protocol::exact::ExactEvmPayload;
 use x402_protocol::facilitator::PaymentPayload;
 use x402_protocol::verify::{InvalidPayment, VerifiedPayment};
 use x402_protocol::{Address, B256, ChainAddress, NetworkInfo, Reason, U256};
-use x402_runtime::facilitator::{SettleOutcome, Settler, SettlerError};
+use x402_runtime::facilitator::{SettleObserver, SettleOutcome, Settler, SettlerError};
 
 use crate::abi::Eip3009Token;
 use crate::builder::{
-    DEFAULT_CALL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_RECEIPT_TIMEOUT, EvmSettlerBuilder,
+    DEFAULT_BUMP_AFTER, DEFAULT_CALL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_RECEIPT_TIMEOUT,
+    EvmSettlerBuilder,
 };
 use crate::eip3009::transfer_call;
+use crate::sender::{Event, Pacing, Sender, SubmitError, Submitted};
 use crate::text::{describe_revert, redact};
 
 /// Settles verified payments on an EVM chain: submits the payer's signed EIP-3009
@@ -53,11 +56,21 @@ use crate::text::{describe_revert, redact};
 ///   `validBefore` can never execute: failed.
 /// - Payments for any other chain than the node's are refused with `invalid_network`.
 ///
-/// Submissions from one settler are serialised (each takes the node's pending nonce), so
-/// concurrent settlements never collide. Do not share the key with another settler or
-/// wallet: concurrent senders on one account can take the same nonce.
+/// Sending: each key is an account with its own local nonce allocator, so concurrent
+/// settlements are signed and sent in parallel without ever taking the same nonce (the node's
+/// count is read once, and again only after a node reports a nonce used elsewhere). Several
+/// keys ([`private_key`](EvmSettlerBuilder::private_key) once per key) share the load: each
+/// settlement goes to the account with the fewest transactions in flight. Transactions are
+/// signed locally, so their hash is known (and reported to a
+/// [`SettleObserver`](x402_runtime::facilitator::SettleObserver)) before they are sent; one not
+/// mined within [`bump_after`](EvmSettlerBuilder::bump_after) is sent again under the same
+/// nonce with at least an eighth more on every fee (up to
+/// [`max_fee_per_gas`](EvmSettlerBuilder::max_fee_per_gas)); a nonce given back by a refused
+/// send is reused, or filled with a zero-value transfer, so no later transaction waits behind
+/// a gap. A nonce used by another process sending from the same account is skipped and the
+/// settlement retried, which works but wastes time: give each facilitator its own keys.
 ///
-/// The key never leaves the settler: `Debug` shows the facilitator's address, and the RPC URL
+/// The keys never leave the settler: `Debug` shows the facilitator's addresses, and the RPC URL
 /// only as scheme, host and port (paths often carry provider API keys). Messages returned to
 /// clients never contain RPC error details; those go to the `x402::settlement` log target.
 ///
@@ -99,27 +112,32 @@ use crate::text::{describe_revert, redact};
 /// # }
 /// ```
 pub struct EvmSettler {
+    /// Reads, estimates and raw sends (no wallet: every transaction is signed by a sender).
     pub(crate) provider: DynProvider,
     pub(crate) chain_id: u64,
-    pub(crate) address: Address,
+    /// The accounts that submit transfers, each with its own nonces.
+    pub(crate) senders: Vec<Arc<Sender>>,
+    /// Round-robin start among equally busy senders.
+    pub(crate) turn: AtomicUsize,
     /// The RPC URL reduced to scheme, host and port, for logs and `Debug`.
     pub(crate) rpc: String,
     /// The full RPC URL, only to scrub it out of error texts.
     pub(crate) rpc_url: String,
     pub(crate) call_timeout: Duration,
     pub(crate) receipt_timeout: Duration,
-    pub(crate) poll_interval: Duration,
-    pub(crate) send_lock: Mutex<()>,
+    pub(crate) pacing: Pacing,
 }
 
 impl fmt::Debug for EvmSettler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EvmSettler")
-            .field("address", &self.address)
+            .field("signers", &self.addresses())
             .field("chain_id", &self.chain_id)
             .field("rpc", &self.rpc)
             .field("call_timeout", &self.call_timeout)
             .field("receipt_timeout", &self.receipt_timeout)
+            .field("bump_after", &self.pacing.bump_after)
+            .field("max_fee_per_gas", &self.pacing.max_fee_per_gas)
             .finish_non_exhaustive()
     }
 }
@@ -138,11 +156,13 @@ impl EvmSettler {
     pub fn builder(rpc_url: impl Into<String>) -> EvmSettlerBuilder {
         EvmSettlerBuilder {
             rpc_url: rpc_url.into(),
-            signer: None,
+            signers: Vec::new(),
             chain_id: None,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
             poll_interval: DEFAULT_POLL_INTERVAL,
+            bump_after: DEFAULT_BUMP_AFTER,
+            max_fee_per_gas: None,
         }
     }
 
@@ -151,9 +171,32 @@ impl EvmSettler {
         self.chain_id
     }
 
-    /// The facilitator's account, which submits transfers and pays their gas.
+    /// The facilitator's (first) account, which submits transfers and pays their gas.
     pub fn address(&self) -> Address {
-        self.address
+        self.senders[0].address
+    }
+
+    /// Every account that submits transfers, in the order they were configured.
+    pub fn addresses(&self) -> Vec<Address> {
+        self.senders.iter().map(|s| s.address).collect()
+    }
+
+    /// Payment transactions sent and not yet mined, per account.
+    pub fn in_flight(&self) -> Vec<(Address, usize)> {
+        self.senders
+            .iter()
+            .map(|s| (s.address, s.in_flight()))
+            .collect()
+    }
+
+    /// The least busy sender (ties taken in turn).
+    fn pick(&self) -> &Arc<Sender> {
+        let start = self.turn.fetch_add(1, Ordering::Relaxed);
+        let n = self.senders.len();
+        (0..n)
+            .map(|i| &self.senders[(start + i) % n])
+            .min_by_key(|s| s.in_flight())
+            .unwrap_or(&self.senders[0])
     }
 
     fn scrub(&self, text: &str) -> String {
@@ -194,8 +237,12 @@ impl EvmSettler {
     }
 
     fn request(&self, token: Address, input: Vec<u8>) -> TransactionRequest {
+        self.request_from(self.address(), token, input)
+    }
+
+    fn request_from(&self, from: Address, token: Address, input: Vec<u8>) -> TransactionRequest {
         TransactionRequest::default()
-            .from(self.address)
+            .from(from)
             .to(token)
             .input(TransactionInput::new(input.into()))
     }
@@ -249,50 +296,18 @@ impl EvmSettler {
         }
     }
 
-    /// Polls for the receipt of `hash` until it arrives or `limit` passes.
-    async fn wait_for_receipt(&self, hash: B256, amount: U256, limit: Duration) -> SettleOutcome {
-        let deadline = Instant::now() + limit;
-        let mut last_error = None;
-        loop {
-            match timeout(
-                self.call_timeout,
-                self.provider.get_transaction_receipt(hash).into_future(),
-            )
-            .await
-            {
-                Ok(Ok(Some(receipt))) => return self.judge_receipt(hash, &receipt, amount),
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => last_error = Some(self.scrub(&e.to_string())),
-                Err(_) => {
-                    last_error = Some(format!(
-                        "eth_getTransactionReceipt timed out after {:?}",
-                        self.call_timeout
-                    ))
-                }
-            }
-            if Instant::now() + self.poll_interval > deadline {
-                return self.unknown(
-                    Some(hash),
-                    format!(
-                        "transaction {hash} was submitted but no receipt arrived within {limit:?} ({})",
-                        last_error.unwrap_or_else(|| "not mined yet".to_owned())
-                    ),
-                );
-            }
-            tokio::time::sleep(self.poll_interval).await;
-        }
-    }
-
     fn judge_receipt(
         &self,
         hash: B256,
         receipt: &impl ReceiptResponse,
         amount: U256,
     ) -> SettleOutcome {
-        let block = receipt
-            .block_number()
-            .map_or_else(|| "?".to_owned(), |n| n.to_string());
-        if receipt.status() {
+        self.judge(hash, receipt.status(), receipt.block_number(), amount)
+    }
+
+    fn judge(&self, hash: B256, success: bool, block: Option<u64>, amount: U256) -> SettleOutcome {
+        let block = block.map_or_else(|| "?".to_owned(), |n| n.to_string());
+        if success {
             tracing::info!(target: "x402::settlement", transaction = %hash, %block, "transfer mined");
             return SettleOutcome::Settled {
                 transaction: hash.to_string(),
@@ -306,6 +321,47 @@ impl EvmSettler {
                 "the transfer transaction {hash} was mined in block {block} but reverted; nothing was paid"
             ),
         )))
+    }
+
+    /// Waits for a submitted transfer until `deadline`: mined (settled or reverted), or its
+    /// nonce taken by a transaction not sent from here (`None`: send it again).
+    async fn wait(
+        &self,
+        mut submitted: Submitted,
+        amount: U256,
+        deadline: Instant,
+        observer: &dyn SettleObserver,
+    ) -> Option<SettleOutcome> {
+        let mut latest = submitted.hash;
+        loop {
+            match tokio::time::timeout_at(deadline, submitted.events.recv()).await {
+                Ok(Some(Event::Replaced(hash))) => {
+                    latest = hash;
+                    observer.submitted(&hash.to_string());
+                }
+                Ok(Some(Event::Mined {
+                    hash,
+                    success,
+                    block,
+                })) => return Some(self.judge(hash, success, block, amount)),
+                Ok(Some(Event::Displaced)) => return None,
+                Ok(None) => {
+                    return Some(self.unknown(
+                        Some(latest),
+                        "the transaction monitor stopped before the transfer was mined".to_owned(),
+                    ));
+                }
+                Err(_) => {
+                    return Some(self.unknown(
+                        Some(latest),
+                        format!(
+                            "transaction {latest} (nonce {}) was submitted but not mined within {:?}; it stays watched and re-priced",
+                            submitted.nonce, self.receipt_timeout
+                        ),
+                    ));
+                }
+            }
+        }
     }
 
     /// The transaction that used an authorization, from the token's `AuthorizationUsed` log.
@@ -427,85 +483,115 @@ impl Settler for EvmSettler {
         payload: &PaymentPayload,
         amount: U256,
     ) -> SettleOutcome {
+        self.settle_observed(payment, payload, amount, &()).await
+    }
+
+    async fn settle_observed(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+        amount: U256,
+        observer: &dyn SettleObserver,
+    ) -> SettleOutcome {
         let (exact, token) = match self.eip3009(payment, payload) {
             Ok(found) => found,
             Err(invalid) => return SettleOutcome::Failed(invalid.into()),
         };
-        let mut request = self.request(token, transfer_call(exact).to_vec());
-        let hash = {
-            // One submission at a time, so each takes the node's next pending nonce.
-            let _turn = self.send_lock.lock().await;
-            // Estimated first, on its own: a revert or an RPC failure here proves nothing was
-            // sent.
-            match timeout(
-                self.call_timeout,
-                self.provider.estimate_gas(request.clone()).into_future(),
-            )
-            .await
-            {
-                Err(_) => {
-                    return SettleOutcome::Failed(self.unavailable(
-                        "estimate the transfer's gas",
-                        format!("no answer within {:?}", self.call_timeout),
-                    ));
+        let deadline = Instant::now() + self.receipt_timeout;
+        let sender = self.pick();
+        let request = self.request_from(sender.address, token, transfer_call(exact).to_vec());
+        // Estimated first, on its own: a revert or an RPC failure here proves nothing was sent.
+        let request = match timeout(
+            self.call_timeout,
+            self.provider.estimate_gas(request.clone()).into_future(),
+        )
+        .await
+        {
+            Err(_) => {
+                return SettleOutcome::Failed(self.unavailable(
+                    "estimate the transfer's gas",
+                    format!("no answer within {:?}", self.call_timeout),
+                ));
+            }
+            Ok(Err(e)) => {
+                return SettleOutcome::Failed(match self.classify(&e) {
+                    CallError::Reverted(reason) => InvalidPayment::new(
+                        Reason::SIMULATION_FAILED,
+                        format!("transferWithAuthorization on {token} would revert: {reason}"),
+                    )
+                    .into(),
+                    CallError::Failed(detail) => {
+                        self.unavailable("estimate the transfer's gas", detail)
+                    }
+                });
+            }
+            // A fifth more than estimated: the state may move between estimate and block.
+            Ok(Ok(gas)) => request.gas_limit(gas.saturating_add(gas / 5)),
+        };
+        let chain = format!("eip155:{}", self.chain_id);
+        let mut retries = 0u32;
+        loop {
+            let outcome = match sender.submit(request.clone(), observer).await {
+                Ok(submitted) => {
+                    tracing::info!(
+                        target: "x402::settlement",
+                        transaction = %submitted.hash,
+                        nonce = submitted.nonce,
+                        signer = %sender.address,
+                        payer = %exact.authorization.from,
+                        %token,
+                        value = %amount,
+                        "transfer submitted"
+                    );
+                    match self.wait(submitted, amount, deadline, observer).await {
+                        Some(outcome) => return outcome,
+                        None => {
+                            // Its nonce went to a transaction not sent from here. If that one
+                            // carried this authorization, the payment is settled.
+                            let resolved = self.resolve(payment, payload, None).await;
+                            if matches!(resolved, SettleOutcome::Settled { .. }) {
+                                return resolved;
+                            }
+                            "displaced"
+                        }
+                    }
                 }
-                Ok(Err(e)) => {
-                    return SettleOutcome::Failed(match self.classify(&e) {
-                        CallError::Reverted(reason) => InvalidPayment::new(
+                Err(SubmitError::NonceTaken(detail)) => {
+                    tracing::warn!(target: "x402::settlement", %chain, signer = %sender.address, %detail, "the node says the nonce is taken; another process sends from this account");
+                    "nonce_taken"
+                }
+                Err(SubmitError::Refused {
+                    detail,
+                    reverted: true,
+                }) => {
+                    return SettleOutcome::Failed(
+                        InvalidPayment::new(
                             Reason::SIMULATION_FAILED,
-                            format!("transferWithAuthorization on {token} would revert: {reason}"),
+                            format!("transferWithAuthorization on {token} would revert: {detail}"),
                         )
                         .into(),
-                        CallError::Failed(detail) => {
-                            self.unavailable("estimate the transfer's gas", detail)
-                        }
-                    });
-                }
-                // A fifth more than estimated: the state may move between estimate and block.
-                Ok(Ok(gas)) => request = request.gas_limit(gas.saturating_add(gas / 5)),
-            }
-            match timeout(self.call_timeout, self.provider.send_transaction(request)).await {
-                Err(_) => {
-                    return self.unknown(
-                        None,
-                        format!(
-                            "submitting the transfer got no answer within {:?}; it may still be mined",
-                            self.call_timeout
-                        ),
                     );
                 }
-                Ok(Err(e)) => {
-                    return match self.classify(&e) {
-                        // The node refused it: a transaction it refuses is not mined.
-                        CallError::Reverted(reason) => SettleOutcome::Failed(
-                            InvalidPayment::new(
-                                Reason::SIMULATION_FAILED,
-                                format!(
-                                    "transferWithAuthorization on {token} would revert: {reason}"
-                                ),
-                            )
-                            .into(),
-                        ),
-                        // The request may have reached the node before the failure.
-                        CallError::Failed(detail) => self.unknown(
-                            None,
-                            format!("submitting the transfer failed after sending: {detail}"),
-                        ),
-                    };
+                Err(SubmitError::Refused { detail, .. }) => {
+                    return SettleOutcome::Failed(
+                        self.unavailable("submit the transfer", self.scrub(&detail)),
+                    );
                 }
-                Ok(Ok(pending)) => *pending.tx_hash(),
+                Err(SubmitError::Unavailable(detail)) => {
+                    return SettleOutcome::Failed(
+                        self.unavailable("submit the transfer", self.scrub(&detail)),
+                    );
+                }
+            };
+            retries += 1;
+            metrics::counter!("x402_evm_nonce_retries_total", "chain" => chain.clone(), "reason" => outcome).increment(1);
+            if retries >= 3 || Instant::now() >= deadline {
+                return SettleOutcome::Failed(self.unavailable(
+                    "submit the transfer",
+                    format!("gave up after {retries} nonce conflicts: another process sends from {}; give each facilitator its own key", sender.address),
+                ));
             }
-        };
-        tracing::info!(
-            target: "x402::settlement",
-            transaction = %hash,
-            payer = %exact.authorization.from,
-            %token,
-            value = %amount,
-            "transfer submitted"
-        );
-        self.wait_for_receipt(hash, amount, self.receipt_timeout)
-            .await
+        }
     }
 
     async fn resolve(
@@ -573,6 +659,9 @@ impl Settler for EvmSettler {
     }
 
     fn signers(&self) -> Vec<ChainAddress> {
-        vec![ChainAddress::Evm(self.address)]
+        self.senders
+            .iter()
+            .map(|s| ChainAddress::Evm(s.address))
+            .collect()
     }
 }

@@ -450,7 +450,7 @@ impl NetworkRegistry {
         let chain_id = check_network_id(id)?;
         let hint = match chain_id {
             Some(chain_id) => format!(
-                " (register chain {chain_id} with NetworkRegistry::register_network to use it)"
+                " (declare chain {chain_id} in a configuration file: a [[network]] entry with chain_id = {chain_id} and its [[network.token]], in the file named by X402_CONFIG or --config; in code, NetworkRegistry::register_network)"
             ),
             None => String::new(),
         };

@@ -51,6 +51,10 @@ pub enum ConfigError {
     /// The HTTP facilitator client could not be built.
     #[error("facilitator: {0}")]
     Facilitator(#[from] FacilitatorError),
+    /// The configuration file (or `X402_CONFIG_TOML`) has a mistake, or a secret it names
+    /// could not be read.
+    #[error(transparent)]
+    File(#[from] crate::config::ConfigFileError),
     /// An environment variable held an unusable value.
     #[error("environment variable {var}: {message}")]
     Env {
@@ -344,6 +348,74 @@ impl<T: From<Gate>> X402Builder<T> {
         self
     }
 
+    /// Takes networks, tokens and server settings from a parsed configuration (see
+    /// [`config`](crate::config)): its networks and tokens are registered; its
+    /// `[server]` table sets the facilitator (and its bearer token, read now from where the
+    /// file says), recipients, default networks, public URL and timeouts. Settings made after
+    /// this call override it.
+    pub fn config(mut self, config: &crate::config::Config) -> Self {
+        for entry in &config.networks {
+            if entry.declared {
+                self.networks.push(entry.network.clone());
+            }
+            for token in &entry.tokens {
+                self.assets
+                    .push((entry.network.caip2.to_string(), token.clone()));
+            }
+        }
+        let server = &config.server;
+        if let Some(url) = &server.facilitator {
+            self = if url.eq_ignore_ascii_case("embedded") {
+                self.embedded_facilitator()
+            } else {
+                match &server.facilitator_token {
+                    None => self.facilitator(url.clone()),
+                    Some(source) => match source.read() {
+                        Ok(token) => self.facilitator_with_auth(
+                            url.clone(),
+                            format!("Bearer {}", token.as_str()),
+                        ),
+                        Err(message) => {
+                            self.deferred_error.get_or_insert(ConfigError::File(
+                                config.error("server.facilitator_token", message),
+                            ));
+                            self
+                        }
+                    },
+                }
+            };
+        }
+        for address in &server.pay_to {
+            self = self.pay_to(address.trim());
+        }
+        if !server.networks.is_empty() {
+            self.default_networks = server.networks.clone();
+        }
+        if let Some(url) = &server.public_url {
+            self = self.public_url(url.trim());
+        }
+        if let Some(timeout) = server.settlement_timeout {
+            self.settlement_timeout = timeout;
+        }
+        if let Some(timeout) = server.facilitator_timeout {
+            self.facilitator_timeout = timeout;
+        }
+        self
+    }
+
+    /// Reads a configuration file ([`config`](crate::config) describes the format) and
+    /// applies it as [`config`](Self::config) does. A mistake in it is reported by
+    /// [`build`](Self::build), as a sentence naming the file, line and key.
+    pub fn config_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        match crate::config::Config::load(path) {
+            Ok(config) => self.config(&config),
+            Err(error) => {
+                self.deferred_error.get_or_insert(ConfigError::File(error));
+                self
+            }
+        }
+    }
+
     /// Where admitted payments and every change of their state are recorded (default: in
     /// memory). Use a SQLite file for a single server, Postgres for replicas: the journal is
     /// what answers a client whose answer was lost, what reconciliation resolves after a crash,
@@ -407,10 +479,14 @@ impl<T: From<Gate>> X402Builder<T> {
     }
 
     /// Reads settings from the environment, overriding what was set before
-    /// (`X402_PAY_TO` may list one address per chain family, comma-separated):
+    /// (`X402_PAY_TO` may list one address per chain family, comma-separated). A
+    /// configuration named by `X402_CONFIG` (a file) or held in `X402_CONFIG_TOML` is applied
+    /// first, so the variables below override it:
     ///
     /// | variable | meaning |
     /// | --- | --- |
+    /// | `X402_CONFIG` | path of a configuration file ([`config`](crate::config)) |
+    /// | `X402_CONFIG_TOML` | the configuration itself, as TOML text |
     /// | `X402_FACILITATOR_URL` | facilitator base URL, or `embedded` for the dev facilitator |
     /// | `X402_FACILITATOR_AUTHORIZATION` | `Authorization` header value for the facilitator |
     /// | `X402_PAY_TO` | default recipient |
@@ -427,6 +503,18 @@ impl<T: From<Gate>> X402Builder<T> {
     }
 
     fn read_env_with(mut self, get: impl Fn(&str) -> Option<String>) -> Self {
+        use crate::config::{CONFIG_ENV, CONFIG_TOML_ENV, Config};
+        if let Some(path) = get(CONFIG_ENV).filter(|v| !v.trim().is_empty()) {
+            self = self.config_file(path.trim());
+        } else if let Some(text) = get(CONFIG_TOML_ENV).filter(|v| !v.trim().is_empty()) {
+            self = match Config::parse(&text, CONFIG_TOML_ENV) {
+                Ok(config) => self.config(&config),
+                Err(error) => {
+                    self.deferred_error.get_or_insert(ConfigError::File(error));
+                    self
+                }
+            };
+        }
         if let Some(url) = get("X402_FACILITATOR_URL").filter(|v| !v.trim().is_empty()) {
             self = if url.trim().eq_ignore_ascii_case("embedded") {
                 self.embedded_facilitator()
@@ -825,5 +913,61 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(matches!(err, ConfigError::Network(_)));
+    }
+
+    const ANVIL: &str = "[[network]]\nname = \"anvil\"\nchain_id = 31337\n[[network.token]]\naddress = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\nsymbol = \"USDC\"\ndecimals = 6\neip712_name = \"X402 Test USD\"\neip712_version = \"2\"\nusd = true\n";
+
+    #[test]
+    fn a_local_chain_comes_from_the_configuration_alone() {
+        // Without a configuration, the chain is unknown and the message says how to declare it.
+        let bare: HashMap<&str, &str> = [
+            ("X402_FACILITATOR_URL", "embedded"),
+            ("X402_NETWORKS", "eip155:31337"),
+        ]
+        .into();
+        let err = X402Builder::<Gate>::new()
+            .read_env_with(|k| bare.get(k).map(|v| v.to_string()))
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[[network]]") && err.contains("X402_CONFIG"),
+            "{err}"
+        );
+
+        let env: HashMap<&str, &str> = [
+            ("X402_CONFIG_TOML", ANVIL),
+            ("X402_FACILITATOR_URL", "embedded"),
+            ("X402_NETWORKS", "eip155:31337"),
+            ("X402_PAY_TO", "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"),
+        ]
+        .into();
+        let gate: Gate = X402Builder::new()
+            .read_env_with(|k| env.get(k).map(|v| v.to_string()))
+            .build()
+            .unwrap();
+        let anvil = gate.registry().network("eip155:31337").unwrap();
+        assert_eq!(anvil.name, "anvil");
+        assert_eq!(anvil.default_asset.eip712_name, "X402 Test USD");
+
+        let dir = std::env::temp_dir().join(format!("x402-builder-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x402.toml");
+        std::fs::write(&path, format!("{ANVIL}\n[server]\nfacilitator = \"embedded\"\nnetworks = \"anvil\"\npay_to = \"0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC\"\n")).unwrap();
+        let gate: Gate = X402Builder::new().config_file(&path).build().unwrap();
+        assert_eq!(gate.default_networks, ["anvil"]);
+        assert!(gate.dev_ledger().is_some());
+
+        std::fs::write(&path, "[server]\nfacilitator = \"ftp://x\"\n").unwrap();
+        let err = X402Builder::<Gate>::new()
+            .config_file(&path)
+            .build()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("x402.toml") && text.contains("server.facilitator"),
+            "{text}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

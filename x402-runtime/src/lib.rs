@@ -9,6 +9,8 @@
 //! - [`Gate::finish`] settles after the handler (only if it succeeded) and adds the receipt;
 //! - [`facilitator`]: the [`Facilitator`] trait, an HTTP client and an embedded facilitator
 //!   with a dev ledger;
+//! - [`config`]: one configuration format (a TOML file, `X402_CONFIG`) for networks, tokens,
+//!   RPC endpoints, signers, servers and the facilitator;
 //! - [`store`]: replay protection shared by all replicas;
 //! - [`journal`]: the durable record of every payment and its state changes (memory, SQLite,
 //!   Postgres);
@@ -73,6 +75,7 @@
 mod builder;
 mod challenge;
 pub mod clock;
+pub mod config;
 pub mod discovery;
 pub mod entitlement;
 pub mod facilitator;

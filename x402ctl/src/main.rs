@@ -24,11 +24,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod dev;
 mod discover;
 mod inspect;
 mod mcp;
 mod pay;
 mod payments;
+mod seller;
 mod serve;
 mod time;
 
@@ -56,8 +58,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run a dev facilitator (embedded verifier, in-memory ledger) over HTTP.
+    /// Run a facilitator: settles on the configured chains (or, with --dev, into an
+    /// in-memory dev ledger).
     Serve(ServeArgs),
+    /// A whole dev network in one command: a local chain (anvil, when found) with the test
+    /// token and funded payers, the facilitator, and paid sellers; prints every URL and key,
+    /// stops everything on Ctrl-C.
+    Dev(DevArgs),
+    /// A small paid API configured by a configuration file (what `x402ctl dev` starts).
+    #[command(hide = true)]
+    Seller(seller::SellerArgs),
     /// List journaled payments, or their totals, from a SQLite or Postgres journal.
     Payments(PaymentsArgs),
     /// List what a facilitator's Bazaar catalogue offers (or search it).
@@ -163,19 +173,49 @@ pub(crate) struct PayArgs {
     /// Print the response status and headers before the body.
     #[arg(short = 'i', long)]
     include: bool,
+    /// A configuration file whose networks and tokens the client knows (default: the file in
+    /// X402_CONFIG), so local chains and custom tokens can be paid.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// A network to know, as one `[[network]]` entry of the configuration format written as a
+    /// TOML inline table (repeatable), e.g. '{ name = "anvil", chain_id = 31337, token = [{
+    /// address = "0x…", symbol = "USDC", decimals = 6, eip712_name = "X402 Test USD",
+    /// eip712_version = "2", usd = true }] }'.
+    #[arg(long)]
+    chain: Vec<String>,
 }
 
 /// Arguments of `x402ctl serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: IpAddr,
-    /// Port to listen on (0 picks a free one; the URL is the first line on stdout).
-    #[arg(long, default_value_t = 4022)]
-    port: u16,
+    /// The configuration file: networks (RPC URLs, signers, tokens) and `[facilitator]`
+    /// settings (default: the file in X402_CONFIG).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Development mode: settle into an in-memory dev ledger on every known network (no chain,
+    /// no money, no auth).
+    #[arg(long)]
+    dev: bool,
+    /// Address to listen on (default: `[facilitator] listen`, else 127.0.0.1).
+    #[arg(long)]
+    host: Option<IpAddr>,
+    /// Port to listen on (0 picks a free one; the URL is the first line on stdout; default:
+    /// `[facilitator] listen`, else 4022).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Environment variable holding the callers' bearer tokens, `name:token[,name:token…]`
+    /// (default: `[facilitator] auth_tokens_env`).
+    #[arg(long)]
+    auth_tokens_env: Option<String>,
+    /// Serve without caller authentication (only behind a gateway that authenticates).
+    #[arg(long)]
+    no_auth: bool,
+    /// The settlement journal: sqlite://path, postgres://…, memory: (default: `[facilitator]
+    /// journal`, else sqlite://x402-facilitator.db; memory: with --dev).
+    #[arg(long, env = "X402_JOURNAL_URL", hide_env_values = true)]
+    journal: Option<String>,
     /// Credit an account in the dev ledger: <address>=<amount>[@<network>], the amount in whole
-    /// tokens of each network's default stablecoin (repeatable).
+    /// tokens of each network's default stablecoin (repeatable; implies --dev).
     #[arg(long)]
     fund: Vec<serve::Funding>,
 }
@@ -215,6 +255,28 @@ pub(crate) struct PaymentsArgs {
     /// Print JSON instead of a table (amounts in atomic units, as base-10 strings).
     #[arg(long)]
     json: bool,
+}
+
+/// Arguments of `x402ctl dev`.
+#[derive(Debug, Args)]
+pub(crate) struct DevArgs {
+    /// How many paid sellers to start (1 to 8).
+    #[arg(long, default_value_t = 1)]
+    sellers: usize,
+    /// The anvil binary (default: X402_ANVIL_BIN, `anvil` on the PATH, or
+    /// .tools/node_modules/.bin/anvil).
+    #[arg(long)]
+    anvil: Option<std::path::PathBuf>,
+    /// Do not start a chain: settle into the facilitator's in-memory dev ledger.
+    #[arg(long)]
+    no_anvil: bool,
+    /// Where to write the configuration, keys, journal and logs (default: a new temporary
+    /// directory).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// Show every process' log here instead of in files.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 /// Why a command failed, with its exit status.
@@ -312,6 +374,8 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Serve(args) => serve::run(args).await,
+        Command::Dev(args) => dev::run(args).await,
+        Command::Seller(args) => seller::run(args).await,
         Command::Payments(args) => payments::run(args).await,
         Command::Discover(args) => discover::run(args).await,
         Command::Mcp {

@@ -8,13 +8,36 @@ use reqwest_x402::{
     Challenge, PaymentRecord, PaymentResponseExt, PaymentStatus, X402Middleware, payment_error,
 };
 use x402_protocol::{NetworkRegistry, headers};
+use x402_runtime::config::Config;
 
 use crate::{Failure, PayArgs};
+
+/// The networks the client knows: the built-in ones, those of the configuration file, and each
+/// `--chain`.
+pub(crate) fn registry(args: &PayArgs) -> Result<NetworkRegistry, Failure> {
+    let mut registry = match crate::serve::load_config(args.config.as_deref())? {
+        Some(config) => config
+            .registry()
+            .map_err(|e| Failure::usage(e.to_string()))?,
+        None => NetworkRegistry::builtin(),
+    };
+    for (i, chain) in args.chain.iter().enumerate() {
+        let origin = format!("--chain #{}", i + 1);
+        let text = format!("network = [{}]", chain.trim());
+        let config = Config::parse(&text, &origin).map_err(|e| Failure::usage(e.to_string()))?;
+        config
+            .apply(&mut registry)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    Ok(registry)
+}
 
 pub(crate) async fn run(args: PayArgs) -> Result<(), Failure> {
     let signer =
         reqwest_x402::key_from_env(&args.key_env).map_err(|e| Failure::usage(e.to_string()))?;
-    let mut builder = X402Middleware::builder(signer).max_per_request(&args.max);
+    let mut builder = X402Middleware::builder(signer)
+        .registry(registry(&args)?)
+        .max_per_request(&args.max);
     if !args.network.is_empty() {
         builder = builder.networks(args.network.clone());
     }

@@ -30,7 +30,7 @@ impl Drop for Serve {
 
 async fn serve(fund: &[String]) -> Serve {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_x402ctl"));
-    command.args(["serve", "--port", "0"]);
+    command.args(["serve", "--dev", "--port", "0"]);
     for f in fund {
         command.args(["--fund", f]);
     }
@@ -120,14 +120,22 @@ async fn http_facilitator_verifies_and_settles_against_x402ctl_serve() {
         assert!(settled.success, "{version}: {settled:?}");
         assert_eq!(settled.transaction.len(), 66);
         assert_eq!(settled.network, request.payment_payload.network());
-        // The same authorization twice: refused, with the reason, as a 200 answer.
+        // The same settle call again (a retry): the same settlement's outcome, not a second
+        // transfer (the funds check below proves nothing moved twice).
         let again = facilitator.settle(&request).await.unwrap();
-        assert!(!again.success);
+        assert!(again.success, "{again:?}");
+        assert_eq!(again.transaction, settled.transaction);
+        // Another authorization reusing the nonce: refused, with the reason, as a 200 answer.
+        let mut reused = serde_json::to_value(&request).unwrap();
+        reused["paymentPayload"]["payload"]["authorization"]["value"] = serde_json::json!("9999");
+        let reused: FacilitatorRequest = serde_json::from_value(reused).unwrap();
+        let refused = facilitator.settle(&reused).await.unwrap();
+        assert!(!refused.success);
         assert_eq!(
-            again.error_reason.as_deref(),
+            refused.error_reason.as_deref(),
             Some("invalid_exact_evm_nonce_already_used")
         );
-        assert_eq!(again.transaction, "");
+        assert_eq!(refused.transaction, "");
     }
     // Both payments moved the funds: a third does not fit.
     let verdict = facilitator

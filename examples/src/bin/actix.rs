@@ -2,7 +2,7 @@
 //! `#[paid]` sits above the route attribute.
 //!
 //! ```sh
-//! cargo run -p x402-examples --bin actix
+//! cargo run -p x402-examples --bin actix         # PORT=… to move it, RUST_LOG=… for logs
 //! curl -i http://127.0.0.1:4023/weather
 //! ```
 
@@ -24,12 +24,18 @@ async fn weather(payment: Payment) -> String {
 }
 
 #[actix_web::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() {
+    x402_examples::init_logging();
+    x402_examples::exit_on_error(run().await);
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let x402: X402 = x402_examples::quickstart::from_env(|x: &X402| x.gate().as_ref())?;
-    println!("actix-web: GET http://127.0.0.1:4023/weather costs 0.01 USDC");
-    HttpServer::new(move || App::new().wrap(x402.middleware()).service(weather))
-        .bind(("127.0.0.1", 4023))?
-        .run()
-        .await?;
+    let server = HttpServer::new(move || App::new().wrap(x402.middleware()).service(weather))
+        .bind(("127.0.0.1", x402_examples::port(4023)))?;
+    for address in server.addrs() {
+        println!("actix-web: GET http://{address}/weather costs 0.01 USDC");
+    }
+    server.run().await?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! on the embedded facilitator (the demo payer is funded in its dev ledger).
 //!
 //! ```sh
-//! cargo run -p x402-examples --bin axum
+//! cargo run -p x402-examples --bin axum          # PORT=… to move it, RUST_LOG=… for logs
 //! curl -i http://127.0.0.1:4022/weather
 //! ```
 
@@ -23,12 +23,17 @@ async fn weather(payment: Payment) -> String {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() {
+    x402_examples::init_logging();
+    x402_examples::exit_on_error(run().await);
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let x402: X402 = x402_examples::quickstart::from_env(|x: &X402| x.gate().as_ref())?;
     let app = Router::new()
         .route("/weather", get(weather))
         .layer(x402.layer());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:4022").await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", x402_examples::port(4022))).await?;
     println!(
         "axum: GET http://{}/weather costs 0.01 USDC",
         listener.local_addr()?

@@ -19,19 +19,19 @@ use x402_protocol::{Address, NetworkRegistry, U256, amount::format_units, codec,
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    if std::env::args().any(|a| a == "--serve") {
-        return serve().await;
-    }
-    walkthrough().await
+async fn main() {
+    x402_examples::init_logging();
+    let result = if std::env::args().any(|a| a == "--serve") {
+        serve().await
+    } else {
+        walkthrough().await
+    };
+    x402_examples::exit_on_error(result);
 }
 
 /// Serves the API until interrupted, and says how to pay it.
 async fn serve() -> Result<(), Error> {
-    let port = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(4021);
+    let port = x402_examples::port(4021);
     let (_x402, address, task) =
         quickstart::serve(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let payer = LocalSigner::from_hex(DEMO_PAYER_KEY)?.address();

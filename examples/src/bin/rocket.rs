@@ -2,7 +2,7 @@
 //! `#[paid]` sits above the route attribute.
 //!
 //! ```sh
-//! cargo run -p x402-examples --bin rocket
+//! cargo run -p x402-examples --bin rocket        # PORT=… to move it, RUST_LOG=… for logs
 //! curl -i http://127.0.0.1:4024/weather
 //! ```
 
@@ -24,10 +24,15 @@ async fn weather(payment: Payment) -> String {
 }
 
 #[rocket::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() {
+    x402_examples::init_logging();
+    x402_examples::exit_on_error(run().await);
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let x402: X402 = x402_examples::quickstart::from_env(|x: &X402| x.gate().as_ref())?;
     let config = rocket::Config {
-        port: 4024,
+        port: x402_examples::port(4024),
         ..rocket::Config::default()
     };
     let _ = rocket::custom(config)

@@ -57,6 +57,19 @@ pub enum SettleOutcome {
     },
 }
 
+/// Hears about a settlement while it runs: the transactions it sends, so that a facilitator
+/// can record and report a transaction before its outcome is known.
+pub trait SettleObserver: Send + Sync {
+    /// A transaction carrying the payment was signed and is being sent (called again for each
+    /// replacement, such as the same transfer re-priced with higher fees).
+    fn submitted(&self, transaction: &str);
+}
+
+/// An observer that ignores everything.
+impl SettleObserver for () {
+    fn submitted(&self, _transaction: &str) {}
+}
+
 /// Where an [`EmbeddedFacilitator`] moves funds once a payment is verified.
 #[async_trait]
 pub trait Settler: Send + Sync + 'static {
@@ -82,6 +95,19 @@ pub trait Settler: Send + Sync + 'static {
         payload: &PaymentPayload,
         amount: U256,
     ) -> SettleOutcome;
+
+    /// [`settle`](Self::settle), telling `observer` about each transaction as it is sent.
+    /// The default sends nothing to the observer.
+    async fn settle_observed(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+        amount: U256,
+        observer: &dyn SettleObserver,
+    ) -> SettleOutcome {
+        let _ = observer;
+        self.settle(payment, payload, amount).await
+    }
 
     /// Turns an earlier [`SettleOutcome::Unknown`] into a verdict by asking the chain (a
     /// receipt, the authorization's state), or says it is still unknown. The default knows
@@ -124,6 +150,17 @@ impl<S: Settler + ?Sized> Settler for Arc<S> {
         amount: U256,
     ) -> SettleOutcome {
         (**self).settle(payment, payload, amount).await
+    }
+    async fn settle_observed(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+        amount: U256,
+        observer: &dyn SettleObserver,
+    ) -> SettleOutcome {
+        (**self)
+            .settle_observed(payment, payload, amount, observer)
+            .await
     }
     async fn resolve(
         &self,
@@ -312,6 +349,19 @@ impl EmbeddedFacilitator {
         payload: &PaymentPayload,
         amount: U256,
     ) -> SettleOutcome {
+        self.settle_verified_observed(payment, payload, amount, &())
+            .await
+    }
+
+    /// [`settle_verified`](Self::settle_verified), telling `observer` about each transaction
+    /// the settler sends.
+    pub async fn settle_verified_observed(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+        amount: U256,
+        observer: &dyn SettleObserver,
+    ) -> SettleOutcome {
         let settler = match self.settler_for(&payment.network) {
             Ok(settler) => settler,
             Err(error) => return SettleOutcome::Failed(error),
@@ -323,7 +373,10 @@ impl EmbeddedFacilitator {
                 amount,
             };
         }
-        match settler.settle(payment, payload, amount).await {
+        match settler
+            .settle_observed(payment, payload, amount, observer)
+            .await
+        {
             SettleOutcome::Failed(error) => SettleOutcome::Failed(with_payer(error, payment.payer)),
             other => other,
         }

@@ -364,9 +364,13 @@ impl HttpFacilitator {
         }
         // Some facilitators answer business failures (`isValid: false`) with 4xx/5xx; the
         // answer is still an answer.
-        accept_error_body(&bytes).ok_or_else(|| FacilitatorError::Status {
-            status: status.as_u16(),
-            body: String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
+        accept_error_body(&bytes).ok_or_else(|| {
+            let body = error_text(&bytes);
+            tracing::warn!(target: "x402::facilitator", path, status = status.as_u16(), %body, "the facilitator answered with an error");
+            FacilitatorError::Status {
+                status: status.as_u16(),
+                body,
+            }
         })
     }
 
@@ -465,6 +469,31 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// What a facilitator's error body says: the text of a JSON `{"error", "message"}` (or
+/// `errorMessage`, `invalidMessage`) answer, else the start of the body. Bounded by
+/// [`bounded_message`](super::bounded_message) before it reaches a client.
+fn error_text(bytes: &[u8]) -> String {
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        let field = |name: &str| {
+            map.get(name)
+                .and_then(|v| v.as_str())
+                .filter(|t| !t.is_empty())
+        };
+        let code = field("error")
+            .or_else(|| field("errorReason"))
+            .or_else(|| field("invalidReason"));
+        let text = field("message")
+            .or_else(|| field("errorMessage"))
+            .or_else(|| field("invalidMessage"));
+        match (code, text) {
+            (Some(code), Some(text)) => return format!("{code}: {text}"),
+            (Some(one), None) | (None, Some(one)) => return one.to_owned(),
+            (None, None) => {}
+        }
+    }
+    String::from_utf8_lossy(&bytes[..bytes.len().min(super::MAX_MESSAGE_CHARS)]).into_owned()
+}
+
 fn classify(error: reqwest::Error) -> FacilitatorError {
     // A connection that was never made (refused, or not made within the connect timeout)
     // delivered nothing, whatever the clock says.
@@ -517,5 +546,27 @@ impl Facilitator for HttpFacilitator {
             self.call(&self.endpoints.supported, None, |_| None).await?;
         *cached = Some((Instant::now(), answer.clone()));
         Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[test]
+    fn error_bodies_are_read_for_their_words() {
+        assert_eq!(
+            error_text(br#"{"error":"unexpected_settle_error","message":"RPC node down"}"#),
+            "unexpected_settle_error: RPC node down"
+        );
+        assert_eq!(error_text(br#"{"errorMessage":"no gas"}"#), "no gas");
+        assert_eq!(
+            error_text(b"Internal Server Error"),
+            "Internal Server Error"
+        );
+        assert_eq!(
+            error_text(&[b'x'; 1000]).len(),
+            super::super::MAX_MESSAGE_CHARS
+        );
     }
 }

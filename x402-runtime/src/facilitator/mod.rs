@@ -25,8 +25,8 @@ mod http;
 mod ledger;
 
 pub use embedded::{
-    EmbeddedFacilitator, EmbeddedFacilitatorBuilder, SettleOutcome, Settler, SettlerError,
-    settle_response,
+    EmbeddedFacilitator, EmbeddedFacilitatorBuilder, SettleObserver, SettleOutcome, Settler,
+    SettlerError, settle_response,
 };
 pub use http::{HttpFacilitator, HttpFacilitatorBuilder};
 pub use ledger::{DevLedger, Transfer};

@@ -21,6 +21,7 @@ use x402_protocol::{ProtocolVersion, Reason};
 
 use super::redeem::Scope;
 use super::retry::journal_rejection;
+use super::telemetry;
 use super::{Admission, Gate, PaymentIds, PaymentPending, Pending, PendingKind, store_rejection};
 use crate::challenge::{AcceptOption, Challenge};
 use crate::facilitator::{FacilitatorError, SettlerError, bounded_message, bounded_reason};
@@ -83,8 +84,58 @@ fn payment_id(payload: &PaymentPayload, policy: PaymentIds) -> Result<Option<Str
 }
 
 impl Gate {
-    /// Admits a payment for `challenge`'s route, or says why not.
+    /// Admits a payment for `challenge`'s route, or says why not; in a `x402.payment` span
+    /// (route, network, scheme, payer, outcome, latency), counted in `x402_payments_total` and
+    /// timed in `x402_payment_verify_seconds`.
     pub(crate) async fn admit(
+        &self,
+        version: ProtocolVersion,
+        value: &str,
+        challenge: Arc<Challenge>,
+        scope: Option<Scope>,
+        method: &str,
+    ) -> Result<Admission, Rejection> {
+        use tracing::Instrument as _;
+        let route = telemetry::route_label(challenge.route().spec);
+        let span = tracing::info_span!(
+            target: "x402::payment",
+            "x402.payment",
+            route,
+            network = tracing::field::Empty,
+            scheme = tracing::field::Empty,
+            payer = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        let started = std::time::Instant::now();
+        let admitted = self
+            .admit_checked(version, value, challenge, scope, method)
+            .instrument(span.clone())
+            .await;
+        let took = started.elapsed();
+        span.record("latency_ms", took.as_millis() as u64);
+        match &admitted {
+            Ok(admission) => {
+                let network = admission.payment.network.caip2.as_ref();
+                span.record("network", network);
+                span.record("scheme", admission.payment.scheme);
+                span.record("payer", admission.payment.payer.to_string());
+                span.record("outcome", "verified");
+                telemetry::payment(route, network, "verified");
+                telemetry::verify_latency(network, took);
+            }
+            Err(rejection) => {
+                span.record("outcome", rejection.reason().as_str());
+                if let Some(payer) = rejection.payer() {
+                    span.record("payer", payer.to_string());
+                }
+                telemetry::payment(route, "-", "rejected");
+            }
+        }
+        admitted
+    }
+
+    async fn admit_checked(
         &self,
         version: ProtocolVersion,
         value: &str,
@@ -444,6 +495,7 @@ impl Gate {
                 .await
                 .unwrap_or(Err(FacilitatorError::Timeout(self.facilitator_timeout)))
                 .map_err(|e| {
+                    telemetry::facilitator_error("verify", &e);
                     facilitator_rejection(e, self.facilitator_timeout).with_payer(payer)
                 })?;
         if !verdict.is_valid {

@@ -46,6 +46,7 @@ pub(crate) mod reconcile;
 pub(crate) mod redeem;
 pub(crate) mod retry;
 pub(crate) mod settle;
+mod telemetry;
 
 pub use reconcile::ReconcileReport;
 pub use settle::ShutdownReport;

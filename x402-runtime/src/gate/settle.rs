@@ -21,6 +21,7 @@ use x402_protocol::verify::{InvalidPayment, VerifiedPayment, same_address};
 use x402_protocol::{ProtocolVersion, Reason};
 
 use super::admit::facilitator_rejection;
+use super::telemetry;
 use super::{Completion, Gate, PaymentPending};
 use crate::facilitator::{
     EmbeddedFacilitator, Facilitator, FacilitatorError, SettleOutcome, SettlerError,
@@ -98,10 +99,41 @@ struct Job {
     verified: VerifiedPayment,
     /// The journal record (also the owner of the replay reservation).
     record: String,
+    route: &'static str,
 }
 
 impl Job {
+    /// Settles, in a `x402.settlement` span, counted in `x402_payments_total` and timed in
+    /// `x402_payment_settle_seconds`.
     async fn run(self) -> Outcome {
+        use tracing::Instrument as _;
+        let route = self.route;
+        let network = self.verified.network.caip2.to_string();
+        let span = tracing::info_span!(
+            target: "x402::settlement",
+            "x402.settlement",
+            route,
+            network = %network,
+            payer = %self.verified.payer,
+            outcome = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        let started = std::time::Instant::now();
+        let outcome = self.settle().instrument(span.clone()).await;
+        let took = started.elapsed();
+        let label = match &outcome {
+            Outcome::Settled(_) => "settled",
+            Outcome::Failed(_) => "failed",
+            Outcome::Unknown(_) => "unknown",
+        };
+        span.record("outcome", label);
+        span.record("latency_ms", took.as_millis() as u64);
+        telemetry::payment(route, &network, label);
+        telemetry::settle_latency(&network, label, took);
+        outcome
+    }
+
+    async fn settle(self) -> Outcome {
         let version = self.request.payment_payload.version();
         let network = self.request.payment_requirements.network().to_owned();
         let payer = self.verified.payer;
@@ -144,6 +176,10 @@ impl Job {
                     tokio::time::timeout(self.timeout, self.facilitator.settle(&self.request))
                         .await
                         .unwrap_or(Err(FacilitatorError::Timeout(self.timeout)));
+                if let Err(error) = &answer {
+                    telemetry::facilitator_error("settle", error);
+                    tracing::warn!(target: "x402::facilitator", %error, "facilitator settle call failed");
+                }
                 self.judge_remote(answer, &network)
             }
         };
@@ -369,6 +405,7 @@ impl Gate {
             request: pending.request.clone(),
             verified: pending.verified.clone(),
             record: pending.record.clone(),
+            route: telemetry::route_label(pending.challenge.route().spec),
         };
         let network = pending.request.payment_requirements.network().to_owned();
         let record = pending.record.clone();
