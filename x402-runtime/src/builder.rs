@@ -13,6 +13,7 @@ use crate::entitlement::EntitlementKeys;
 use crate::facilitator::{EmbeddedFacilitator, Facilitator, FacilitatorError, HttpFacilitator};
 use crate::gate::reconcile::Reconciler;
 use crate::gate::{Gate, PaymentIds};
+use crate::hooks::{HookRunner, Hooks};
 use crate::journal::{Journal, LazyJournal, MemoryJournal};
 use crate::paywall::PaywallConfig;
 use crate::request::ResourcePolicy;
@@ -126,6 +127,7 @@ pub struct X402Builder<T = Gate> {
     payment_ids: PaymentIds,
     reconcile_after: Option<Duration>,
     reconcile_every: Option<Duration>,
+    hooks: HookRunner,
     target: PhantomData<fn() -> T>,
 }
 
@@ -157,6 +159,7 @@ impl<T> Default for X402Builder<T> {
             payment_ids: PaymentIds::Optional,
             reconcile_after: None,
             reconcile_every: Some(Duration::from_secs(30)),
+            hooks: HookRunner::new(),
             target: PhantomData,
         }
     }
@@ -403,6 +406,42 @@ impl<T: From<Gate>> X402Builder<T> {
     /// ([`Gate::reconcile`] still works).
     pub fn reconcile_every(mut self, every: Option<Duration>) -> Self {
         self.reconcile_every = every;
+        self
+    }
+
+    /// Adds lifecycle hooks (see [`hooks`](crate::hooks)): code of the server's own run before
+    /// and after a payment is verified, and after it is settled or fails to. Hooks added by
+    /// several calls run in the order they were added; a hook that aborts stops the request
+    /// (nothing settled, the handler not run), and one that fails, panics or hangs refuses it
+    /// (500 `hook_failed`).
+    ///
+    /// ```
+    /// use x402_runtime::hooks::{Abort, FnHooks, HookContext, Verdict};
+    /// use x402_runtime::{Gate, Reason};
+    ///
+    /// let gate = Gate::builder()
+    ///     .embedded_facilitator()
+    ///     .pay_to("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
+    ///     .hooks(FnHooks::new().after_verify(|ctx: HookContext| async move {
+    ///         Ok(match ctx.payment.payer.as_deref() {
+    ///             Some("0x000000000000000000000000000000000000dEaD") => Verdict::Abort(
+    ///                 Abort::new(403, Reason::new("payer_blocked"), "this payer is blocked"),
+    ///             ),
+    ///             _ => Verdict::Continue,
+    ///         })
+    ///     }))
+    ///     .build()?;
+    /// # let _ = gate;
+    /// # Ok::<(), x402_runtime::ConfigError>(())
+    /// ```
+    pub fn hooks(mut self, hooks: impl Hooks) -> Self {
+        self.hooks = self.hooks.with(hooks);
+        self
+    }
+
+    /// How long each lifecycle hook may run before it counts as failed (default 10 s).
+    pub fn hook_timeout(mut self, timeout: Duration) -> Self {
+        self.hooks = self.hooks.timeout(timeout);
         self
     }
 
@@ -667,6 +706,7 @@ impl<T: From<Gate>> X402Builder<T> {
             keep_response_bytes: self.keep_response_bytes,
             payment_ids: self.payment_ids,
             reconciler,
+            hooks: self.hooks,
         })
     }
 }
