@@ -9,6 +9,7 @@ use std::time::Duration;
 use x402_protocol::{AssetInfo, ChainAddress, NetworkError, NetworkInfo, NetworkRegistry, codec};
 
 use crate::clock::{Clock, SystemClock};
+use crate::discovery::DiscoveryCatalog;
 use crate::entitlement::EntitlementKeys;
 use crate::facilitator::{EmbeddedFacilitator, Facilitator, FacilitatorError, HttpFacilitator};
 use crate::gate::reconcile::Reconciler;
@@ -128,6 +129,7 @@ pub struct X402Builder<T = Gate> {
     reconcile_after: Option<Duration>,
     reconcile_every: Option<Duration>,
     hooks: HookRunner,
+    discovery: Option<Arc<DiscoveryCatalog>>,
     target: PhantomData<fn() -> T>,
 }
 
@@ -160,6 +162,7 @@ impl<T> Default for X402Builder<T> {
             reconcile_after: None,
             reconcile_every: Some(Duration::from_secs(30)),
             hooks: HookRunner::new(),
+            discovery: None,
             target: PhantomData,
         }
     }
@@ -445,6 +448,14 @@ impl<T: From<Gate>> X402Builder<T> {
         self
     }
 
+    /// Lists every route declared [`discoverable`](RouteSpec::discoverable) in `catalog` (with
+    /// its price, description and `bazaar` declaration) once it has been asked for, e.g. for
+    /// a facilitator in the same process to serve from `/discovery/resources`.
+    pub fn discovery_catalog(mut self, catalog: Arc<DiscoveryCatalog>) -> Self {
+        self.discovery = Some(catalog);
+        self
+    }
+
     /// Reads settings from the environment, overriding what was set before
     /// (`X402_PAY_TO` may list one address per chain family, comma-separated):
     ///
@@ -707,6 +718,7 @@ impl<T: From<Gate>> X402Builder<T> {
             payment_ids: self.payment_ids,
             reconciler,
             hooks: self.hooks,
+            discovery: self.discovery,
         })
     }
 }

@@ -210,6 +210,8 @@ pub struct Gate {
     pub(crate) reconciler: reconcile::Reconciler,
     /// The server's lifecycle hooks.
     pub(crate) hooks: HookRunner,
+    /// Where discoverable routes are listed, if anywhere.
+    pub(crate) discovery: Option<Arc<crate::discovery::DiscoveryCatalog>>,
 }
 
 /// How the `payment-identifier` extension is offered and enforced.
