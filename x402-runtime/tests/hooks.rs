@@ -295,3 +295,87 @@ async fn settlement_hooks_are_told_of_failures_and_their_own_failures_change_not
         "the hook after a panicking one still runs: {log:?}"
     );
 }
+
+static TWO_USES: RouteSpec = RouteSpec::fixed("0.05 USDC")
+    .networks(&["base-sepolia"])
+    .access(x402_runtime::AccessSpec {
+        duration: None,
+        uses: Some(2),
+        scope: None,
+    });
+
+#[tokio::test]
+async fn a_redemption_hook_refusing_a_grant_takes_nothing_from_it() {
+    let blocking = Arc::new(AtomicBool::new(true));
+    let seen: Log = Arc::default();
+    let (block, log) = (blocking.clone(), seen.clone());
+    let w = world_with(|b| {
+        b.embedded_facilitator()
+            .hooks(FnHooks::new().on_entitlement_redemption(
+                move |r: x402_runtime::hooks::Redemption| {
+                    let block = block.load(Ordering::SeqCst);
+                    let log = log.clone();
+                    async move {
+                        push(
+                            &log,
+                            format!(
+                                "{} {:?} {}",
+                                r.payer, r.grant.remaining, r.request.path_and_query
+                            ),
+                        );
+                        Ok(if block {
+                            Verdict::Abort(Abort::new(403, Reason::new("grant_paused"), "paused"))
+                        } else {
+                            Verdict::Continue
+                        })
+                    }
+                },
+            ))
+    });
+    let request = w
+        .paid(&TWO_USES, "/two", ProtocolVersion::V2, "eip155:84532")
+        .await;
+    let admission = w
+        .gate
+        .evaluate(&request, &TWO_USES)
+        .await
+        .into_result()
+        .unwrap();
+    let Completion::Deliver { headers, .. } = w.gate.finish(admission.pending, 200).await else {
+        panic!("settlement must succeed")
+    };
+    let token = headers
+        .iter()
+        .find(|(n, _)| *n == "x402-entitlement")
+        .map(|(_, v)| v.clone())
+        .expect("a grant is delivered");
+    let with_token = || common::Req::get("/two").with("x402-entitlement", token.clone());
+
+    let refused = rejected(w.gate.evaluate(&with_token(), &TWO_USES).await);
+    assert_eq!(
+        (refused.status(), refused.reason().as_str()),
+        (403, "grant_paused")
+    );
+
+    // The grant's last use survived the refusal (without it, this would be `exhausted`).
+    blocking.store(false, Ordering::SeqCst);
+    let served = w
+        .gate
+        .evaluate(&with_token(), &TWO_USES)
+        .await
+        .into_result()
+        .unwrap_or_else(|r| panic!("the grant is usable again: {r}"));
+    assert_eq!(
+        served.payment.grant().unwrap().remaining,
+        Some(0),
+        "the paying request was the first use, this the second: the refused one took none"
+    );
+    let payer = w.payer.address().to_string();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            format!("{payer} Some(0) /two"),
+            format!("{payer} Some(0) /two")
+        ]
+    );
+}
