@@ -9,10 +9,12 @@ use std::time::Duration;
 use x402_protocol::{AssetInfo, ChainAddress, NetworkError, NetworkInfo, NetworkRegistry, codec};
 
 use crate::clock::{Clock, SystemClock};
+use crate::discovery::DiscoveryCatalog;
 use crate::entitlement::EntitlementKeys;
 use crate::facilitator::{EmbeddedFacilitator, Facilitator, FacilitatorError, HttpFacilitator};
 use crate::gate::reconcile::Reconciler;
 use crate::gate::{Gate, PaymentIds};
+use crate::hooks::{HookRunner, Hooks};
 use crate::journal::{Journal, LazyJournal, MemoryJournal};
 use crate::paywall::PaywallConfig;
 use crate::request::ResourcePolicy;
@@ -130,6 +132,8 @@ pub struct X402Builder<T = Gate> {
     payment_ids: PaymentIds,
     reconcile_after: Option<Duration>,
     reconcile_every: Option<Duration>,
+    hooks: HookRunner,
+    discovery: Option<Arc<DiscoveryCatalog>>,
     target: PhantomData<fn() -> T>,
 }
 
@@ -161,6 +165,8 @@ impl<T> Default for X402Builder<T> {
             payment_ids: PaymentIds::Optional,
             reconcile_after: None,
             reconcile_every: Some(Duration::from_secs(30)),
+            hooks: HookRunner::new(),
+            discovery: None,
             target: PhantomData,
         }
     }
@@ -478,6 +484,50 @@ impl<T: From<Gate>> X402Builder<T> {
         self
     }
 
+    /// Adds lifecycle hooks (see [`hooks`](crate::hooks)): code of the server's own run before
+    /// and after a payment is verified, and after it is settled or fails to. Hooks added by
+    /// several calls run in the order they were added; a hook that aborts stops the request
+    /// (nothing settled, the handler not run), and one that fails, panics or hangs refuses it
+    /// (500 `hook_failed`).
+    ///
+    /// ```
+    /// use x402_runtime::hooks::{Abort, FnHooks, HookContext, Verdict};
+    /// use x402_runtime::{Gate, Reason};
+    ///
+    /// let gate = Gate::builder()
+    ///     .embedded_facilitator()
+    ///     .pay_to("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
+    ///     .hooks(FnHooks::new().after_verify(|ctx: HookContext| async move {
+    ///         Ok(match ctx.payment.payer.as_deref() {
+    ///             Some("0x000000000000000000000000000000000000dEaD") => Verdict::Abort(
+    ///                 Abort::new(403, Reason::new("payer_blocked"), "this payer is blocked"),
+    ///             ),
+    ///             _ => Verdict::Continue,
+    ///         })
+    ///     }))
+    ///     .build()?;
+    /// # let _ = gate;
+    /// # Ok::<(), x402_runtime::ConfigError>(())
+    /// ```
+    pub fn hooks(mut self, hooks: impl Hooks) -> Self {
+        self.hooks = self.hooks.with(hooks);
+        self
+    }
+
+    /// How long each lifecycle hook may run before it counts as failed (default 10 s).
+    pub fn hook_timeout(mut self, timeout: Duration) -> Self {
+        self.hooks = self.hooks.timeout(timeout);
+        self
+    }
+
+    /// Lists every route declared [`discoverable`](RouteSpec::discoverable) in `catalog` (with
+    /// its price, description and `bazaar` declaration) once it has been asked for, e.g. for
+    /// a facilitator in the same process to serve from `/discovery/resources`.
+    pub fn discovery_catalog(mut self, catalog: Arc<DiscoveryCatalog>) -> Self {
+        self.discovery = Some(catalog);
+        self
+    }
+
     /// Reads settings from the environment, overriding what was set before
     /// (`X402_PAY_TO` may list one address per chain family, comma-separated). A
     /// configuration named by `X402_CONFIG` (a file) or held in `X402_CONFIG_TOML` is applied
@@ -755,6 +805,8 @@ impl<T: From<Gate>> X402Builder<T> {
             keep_response_bytes: self.keep_response_bytes,
             payment_ids: self.payment_ids,
             reconciler,
+            hooks: self.hooks,
+            discovery: self.discovery,
         })
     }
 }

@@ -3,9 +3,13 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use x402_protocol::bazaar::{
+    BazaarExtension, DiscoveredResource, EXTENSION_KEY, LastUpdated, canonical_url,
+};
 use x402_protocol::facilitator::PaymentRequirements;
 use x402_protocol::{AssetInfo, ChainAddress, NetworkInfo, ProtocolVersion, U256, v1, v2};
 
+use crate::discovery::DiscoveryCatalog;
 use crate::response::ResponseParts;
 use crate::route::{AccessSpec, RouteSpec, SettleMode};
 use crate::scheme::Scheme;
@@ -63,6 +67,11 @@ pub(crate) struct PreparedRoute {
     pub(crate) v1_accepts: Vec<v1::PaymentRequirements>,
     /// The v2 `extensions` the 402 declares (payment-identifier, …).
     pub(crate) extensions: Option<serde_json::Value>,
+    /// The route's Bazaar declaration, narrowed per request into `extensions.bazaar`.
+    pub(crate) bazaar: Option<BazaarExtension>,
+    /// The resource last listed in the discovery catalogue, so that a route asked for again
+    /// is not listed again.
+    pub(crate) listed: Mutex<Option<String>>,
     /// The last bare challenge rendered, with its resource URL: a paid route asked for
     /// repeatedly without payment answers identically each time.
     pub(crate) last_challenge: Mutex<Option<Arc<CachedChallenge>>>,
@@ -163,6 +172,8 @@ impl PreparedRoute {
             v2_accepts,
             v1_accepts,
             extensions,
+            bazaar: spec.discovery.map(|declare| declare()),
+            listed: Mutex::new(None),
             last_challenge: Mutex::new(None),
             paywall_page: Default::default(),
         }
@@ -206,6 +217,8 @@ pub struct Challenge {
     resource: String,
     /// Set when a browser asked and the route has a paywall: the 402 is an HTML page.
     paywall: Option<crate::paywall::Chosen>,
+    /// The route's Bazaar declaration for this request (`extensions.bazaar`).
+    bazaar: Option<serde_json::Value>,
 }
 
 impl Challenge {
@@ -214,7 +227,78 @@ impl Challenge {
             route,
             resource,
             paywall: None,
+            bazaar: None,
         }
+    }
+
+    /// Adds the route's Bazaar declaration, narrowed to a request with `method` to `path`
+    /// (a HEAD request is answered for the GET it stands for).
+    pub(crate) fn with_bazaar(mut self, method: &str, path: &str) -> Self {
+        let method = if method.eq_ignore_ascii_case("HEAD") {
+            "GET"
+        } else {
+            method
+        };
+        self.bazaar = self
+            .route
+            .bazaar
+            .as_ref()
+            .map(|declared| declared.for_request(method, None, path).to_value());
+        self
+    }
+
+    /// Lists the resource in `catalog` when the route declares Bazaar metadata and speaks v2
+    /// (once per resource in a row: a route asked for repeatedly is listed once).
+    pub(crate) fn list_in(&self, catalog: &DiscoveryCatalog) {
+        let Some(bazaar) = self.bazaar.as_ref().filter(|_| self.route.v2) else {
+            return;
+        };
+        let resource = canonical_url(&self.resource, None).unwrap_or_else(|| self.resource.clone());
+        {
+            let mut listed = self
+                .route
+                .listed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if listed.as_deref() == Some(resource.as_str()) {
+                return;
+            }
+            *listed = Some(resource.clone());
+        }
+        let spec = self.route.spec;
+        let text = |s: &str| Some(s.to_owned()).filter(|s| !s.is_empty());
+        catalog.upsert(DiscoveredResource {
+            resource,
+            kind: "http".to_owned(),
+            x402_version: 2,
+            accepts: self
+                .route
+                .v2_accepts
+                .iter()
+                .filter_map(|entry| serde_json::to_value(entry).ok())
+                .collect(),
+            // Set by the catalogue.
+            last_updated: LastUpdated::Text(String::new()),
+            description: text(spec.description),
+            mime_type: text(spec.mime_type),
+            service_name: None,
+            tags: None,
+            icon_url: None,
+            extensions: Some(serde_json::json!({ EXTENSION_KEY: bazaar })),
+        });
+    }
+
+    /// The `extensions` of this challenge's v2 402: the route's, and `bazaar` when declared.
+    pub(crate) fn extensions(&self) -> Option<serde_json::Value> {
+        let Some(bazaar) = &self.bazaar else {
+            return self.route.extensions.clone();
+        };
+        let mut extensions = match &self.route.extensions {
+            Some(serde_json::Value::Object(map)) => map.clone(),
+            _ => serde_json::Map::new(),
+        };
+        extensions.insert(EXTENSION_KEY.to_owned(), bazaar.clone());
+        Some(serde_json::Value::Object(extensions))
     }
 
     pub(crate) fn with_paywall(mut self, paywall: Option<crate::paywall::Chosen>) -> Self {
@@ -257,7 +341,7 @@ impl Challenge {
                 mime_type: spec.mime_type.to_owned(),
             }),
             accepts: self.route.v2_accepts.clone(),
-            extensions: self.route.extensions.clone(),
+            extensions: self.extensions(),
         }
     }
 

@@ -23,6 +23,8 @@ pub struct Rejection {
     challenge: Option<Arc<Challenge>>,
     settlement: Option<Box<SettleResponse>>,
     answer: Option<Box<ResponseParts>>,
+    /// A status chosen by whoever refused (a lifecycle hook), instead of the reason's.
+    status: Option<u16>,
 }
 
 impl Rejection {
@@ -36,7 +38,16 @@ impl Rejection {
             challenge: None,
             settlement: None,
             answer: None,
+            status: None,
         }
+    }
+
+    /// A lifecycle hook's refusal: its status (400–599, checked by the
+    /// [`HookRunner`](crate::hooks::HookRunner)), reason and message.
+    pub(crate) fn from_abort(abort: crate::hooks::Abort) -> Self {
+        let mut rejection = Rejection::new(abort.reason, abort.message);
+        rejection.status = Some(abort.status);
+        rejection
     }
 
     /// The gate answers in the handler's place with `parts`: the response an earlier request
@@ -111,7 +122,9 @@ impl Rejection {
     pub fn status(&self) -> u16 {
         match &self.answer {
             Some(parts) => parts.status,
-            None => response::status_for(&self.reason),
+            None => self
+                .status
+                .unwrap_or_else(|| response::status_for(&self.reason)),
         }
     }
 

@@ -287,7 +287,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
 
 fn render(rejection: &Rejection) -> ResponseParts {
     let reason = rejection.reason();
-    let status = status_for(reason);
+    let status = rejection.status();
     let mut headers: Vec<(&'static str, String)> = vec![
         ("content-type", CONTENT_TYPE_JSON.to_owned()),
         ("cache-control", NO_STORE.to_owned()),

@@ -100,6 +100,9 @@ pub struct RouteSpec {
     pub handler: &'static str,
     /// Whether browsers get the HTML paywall (default: as the server says).
     pub paywall: RoutePaywall,
+    /// The route's Bazaar declaration (what it takes and returns), sent in the v2 402 as
+    /// `extensions.bazaar`; see [`discoverable`](Self::discoverable).
+    pub discovery: Option<fn() -> x402_protocol::bazaar::BazaarExtension>,
 }
 
 /// `maxTimeoutSeconds` when a route does not set one.
@@ -122,6 +125,7 @@ impl RouteSpec {
             only: None,
             handler: "",
             paywall: RoutePaywall::Server,
+            discovery: None,
         }
     }
 
@@ -223,6 +227,35 @@ impl RouteSpec {
     /// Offers a prepaid balance next to the per-request price.
     pub const fn prepay(mut self, amount: &'static str) -> Self {
         self.prepay = Some(amount);
+        self
+    }
+
+    /// Declares the route for Bazaar discovery: `declare` builds its `bazaar` extension
+    /// (usually with [`declare_http`](x402_protocol::bazaar::declare_http)), which every v2 402
+    /// of the route carries under `extensions.bazaar`, its method narrowed to the request's.
+    /// With a [`DiscoveryCatalog`](crate::discovery::DiscoveryCatalog) on the builder
+    /// ([`X402Builder::discovery_catalog`](crate::X402Builder::discovery_catalog)), the
+    /// resource is also listed there once it has been asked for.
+    ///
+    /// ```
+    /// use x402_protocol::bazaar::{self, BazaarExtension, HttpDeclaration};
+    /// use x402_runtime::RouteSpec;
+    ///
+    /// fn weather() -> BazaarExtension {
+    ///     bazaar::declare_http(&HttpDeclaration {
+    ///         input: Some(serde_json::json!({"city": "Oslo"})),
+    ///         output_example: Some(serde_json::json!({"temperature": 21})),
+    ///         ..Default::default()
+    ///     })
+    /// }
+    /// static WEATHER: RouteSpec = RouteSpec::fixed("$0.01").discoverable(weather);
+    /// # let _ = &WEATHER;
+    /// ```
+    pub const fn discoverable(
+        mut self,
+        declare: fn() -> x402_protocol::bazaar::BazaarExtension,
+    ) -> Self {
+        self.discovery = Some(declare);
         self
     }
 

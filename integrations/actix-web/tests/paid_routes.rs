@@ -327,3 +327,100 @@ async fn a_scope_can_carry_its_own_configuration_in_app_data() {
             .is_empty()
     );
 }
+
+tag!(
+    Guarded,
+    RouteSpec::fixed("0.01 USDC").networks(&["base-sepolia"])
+);
+
+/// How often the handler behind the hooked route ran.
+static GUARDED_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+async fn guarded(_payment: Payment<Guarded>) -> &'static str {
+    GUARDED_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    "served"
+}
+
+#[actix_web::test]
+async fn a_hook_refusing_after_verify_or_failing_stops_the_handler_and_the_settlement() {
+    use x402_runtime::hooks::{Abort, FnHooks, HookContext, Verdict};
+    let cases: Vec<(FnHooks, StatusCode, &str)> = vec![
+        (
+            FnHooks::new().after_verify(|_: HookContext| async {
+                Ok(Verdict::Abort(Abort::new(
+                    403,
+                    x402_protocol::Reason::new("payer_blocked"),
+                    "this payer is blocked",
+                )))
+            }),
+            StatusCode::FORBIDDEN,
+            "payer_blocked",
+        ),
+        (
+            FnHooks::new().after_verify(|_: HookContext| async { panic!("hook bug") }),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "hook_failed",
+        ),
+        (
+            FnHooks::new().before_verify(|_: HookContext| async { Err("crm down".into()) }),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "hook_failed",
+        ),
+    ];
+    for (hooks, status, reason) in cases {
+        let x402 = X402::builder()
+            .embedded_facilitator()
+            .pay_to(PAY_TO)
+            .hooks(hooks)
+            .build()
+            .unwrap();
+        let payer = LocalSigner::random();
+        let network = x402.gate().registry().network("base-sepolia").unwrap();
+        let ledger = x402.gate().dev_ledger().unwrap().clone();
+        ledger.fund(
+            &network.caip2,
+            network.default_asset.address,
+            payer.address(),
+            U256::from(1_000_000u64),
+        );
+        let app = test::init_service(
+            App::new()
+                .wrap(x402.middleware())
+                .route("/guarded", web::get().to(guarded)),
+        )
+        .await;
+        let challenge =
+            test::call_service(&app, test::TestRequest::get().uri("/guarded").to_request()).await;
+        let headers = challenge.headers().clone();
+        let body = test::read_body(challenge).await;
+        let (name, value) = pay(&headers, &body, &payer, true);
+
+        let before = GUARDED_CALLS.load(std::sync::atomic::Ordering::SeqCst);
+        let refused = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/guarded")
+                .insert_header((name, value))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(refused.status(), status, "{reason}");
+        let body: serde_json::Value =
+            serde_json::from_slice(&test::read_body(refused).await).unwrap();
+        assert_eq!(body["error"], reason);
+        assert_eq!(
+            GUARDED_CALLS.load(std::sync::atomic::Ordering::SeqCst),
+            before,
+            "{reason}: the handler must not run"
+        );
+        assert!(ledger.transfers().is_empty(), "{reason}: nothing settled");
+        assert_eq!(
+            ledger.balance(
+                &network.caip2,
+                network.default_asset.address,
+                payer.address()
+            ),
+            U256::from(1_000_000u64)
+        );
+    }
+}

@@ -1088,3 +1088,75 @@ async fn concurrent_copies_of_a_payment_are_served_once() {
     assert!(served.iter().all(|t| *t == served[0]), "{served:?}");
     assert_eq!(transfers(&s.x402), 1);
 }
+
+tag!(
+    Guarded,
+    RouteSpec::fixed("0.01 USDC").networks(&["base-sepolia"])
+);
+
+/// How often the handler behind the hooked route ran.
+static GUARDED_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[get("/guarded")]
+fn guarded(_payment: Payment<Guarded>) -> &'static str {
+    GUARDED_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    "served"
+}
+
+#[tokio::test]
+async fn a_hook_refusing_after_verify_or_failing_stops_the_handler_and_the_settlement() {
+    use x402_runtime::hooks::{Abort, FnHooks, HookContext, Verdict};
+    let cases: Vec<(FnHooks, u16, &str)> = vec![
+        (
+            FnHooks::new().after_verify(|_: HookContext| async {
+                Ok(Verdict::Abort(Abort::new(
+                    403,
+                    x402_protocol::Reason::new("payer_blocked"),
+                    "this payer is blocked",
+                )))
+            }),
+            403,
+            "payer_blocked",
+        ),
+        (
+            FnHooks::new().after_verify(|_: HookContext| async { panic!("hook bug") }),
+            500,
+            "hook_failed",
+        ),
+        (
+            FnHooks::new().before_verify(|_: HookContext| async { Err("crm down".into()) }),
+            500,
+            "hook_failed",
+        ),
+    ];
+    for (transport, (hooks, status, reason)) in TRANSPORTS.into_iter().cycle().zip(cases) {
+        let s = server(|b| b.embedded_facilitator().hooks(hooks));
+        let rocket = rocket::custom(config())
+            .mount("/", routes![guarded])
+            .manage(Release::default())
+            .attach(s.x402.fairing());
+        let app = serve(rocket, transport).await;
+        let (name, value) = app
+            .payment(&s.payer, "/guarded", Some("eip155:84532"), None)
+            .await;
+        let before = GUARDED_CALLS.load(std::sync::atomic::Ordering::SeqCst);
+        let reply = app.get("/guarded", &[(name, &value)]).await;
+        assert_eq!(
+            reply.status,
+            status,
+            "{transport:?} {reason}: {}",
+            reply.text()
+        );
+        assert_eq!(reply.json()["error"], reason);
+        assert_eq!(
+            GUARDED_CALLS.load(std::sync::atomic::Ordering::SeqCst),
+            before,
+            "{reason}: the handler must not run"
+        );
+        assert_eq!(transfers(&s.x402), 0, "{reason}: nothing settled");
+        assert_eq!(
+            balance(&s.x402, s.payer.address()),
+            U256::from(1_000_000u64)
+        );
+    }
+}

@@ -17,7 +17,7 @@ use x402_protocol::facilitator::{
 };
 use x402_protocol::payment_identifier::{PaymentIdError, extract_id};
 use x402_protocol::verify::{InvalidPayment, VerifiedPayment, select_requirement};
-use x402_protocol::{ProtocolVersion, Reason};
+use x402_protocol::{ChainAddress, ProtocolVersion, Reason};
 
 use super::redeem::Scope;
 use super::retry::journal_rejection;
@@ -25,6 +25,7 @@ use super::telemetry;
 use super::{Admission, Gate, PaymentIds, PaymentPending, Pending, PendingKind, store_rejection};
 use crate::challenge::{AcceptOption, Challenge};
 use crate::facilitator::{FacilitatorError, SettlerError, bounded_message, bounded_reason};
+use crate::hooks::{Abort, HookContext, HookPayment, RequestSummary};
 use crate::journal::{Inserted, NewPayment, fingerprint, new_record_id, now_ms};
 use crate::payment::{Access, PaymentInfo};
 use crate::rejection::Rejection;
@@ -68,6 +69,20 @@ pub(crate) fn facilitator_rejection(error: FacilitatorError, timeout: Duration) 
     }
 }
 
+/// The refusal a lifecycle hook chose (or `hook_failed`), as the client sees it.
+fn hook_rejection(
+    abort: Abort,
+    payer: Option<ChainAddress>,
+    version: ProtocolVersion,
+    challenge: &Arc<Challenge>,
+) -> Rejection {
+    tracing::info!(target: "x402::rejection", status = abort.status, reason = %abort.reason, "a lifecycle hook refused the payment");
+    Rejection::from_abort(abort)
+        .with_payer(payer)
+        .with_version(version)
+        .with_challenge(challenge.clone())
+}
+
 /// The `payment-identifier` id of a payment, checked against the server's policy.
 fn payment_id(payload: &PaymentPayload, policy: PaymentIds) -> Result<Option<String>, Rejection> {
     let PaymentPayload::V2(p) = payload else {
@@ -94,6 +109,7 @@ impl Gate {
         challenge: Arc<Challenge>,
         scope: Option<Scope>,
         method: &str,
+        summary: Option<RequestSummary>,
     ) -> Result<Admission, Rejection> {
         use tracing::Instrument as _;
         let route = telemetry::route_label(challenge.route().spec);
@@ -200,6 +216,23 @@ impl Gate {
             }
         }
 
+        // The lifecycle hooks' view of the payment (only built when there are hooks).
+        let mut hook_context = summary.map(|summary| {
+            HookContext::new(
+                summary,
+                HookPayment::new(
+                    Arc::new(request.payment_payload.clone()),
+                    Arc::new(request.payment_requirements.clone()),
+                ),
+            )
+        });
+        if let Some(context) = &hook_context {
+            self.hooks
+                .before_verify(context)
+                .await
+                .map_err(|abort| hook_rejection(abort, None, version, &challenge))?;
+        }
+
         let checked_here = self.embedded.is_some() || self.local_checks;
         let verified = if checked_here {
             option
@@ -286,6 +319,23 @@ impl Gate {
             .await?;
         }
 
+        // The server's last word before the handler: an abort leaves the payment unused.
+        if let Some(context) = &mut hook_context {
+            context.payment = context
+                .payment
+                .clone()
+                .with_payer(verified.payer.to_string());
+            if let Err(abort) = self.hooks.after_verify(context).await {
+                self.release(&verified, &owner).await;
+                return Err(hook_rejection(
+                    abort,
+                    Some(verified.payer),
+                    version,
+                    &challenge,
+                ));
+            }
+        }
+
         // Recorded before the handler runs. A record already holding this payment (another
         // replica admitted it, or an earlier process) answers instead.
         let new = NewPayment {
@@ -346,6 +396,7 @@ impl Gate {
             released: false,
             unresolved: false,
             grant,
+            hook_context,
         };
         Ok(Admission {
             payment,

@@ -30,6 +30,7 @@ use crate::challenge::{Challenge, PreparedRoute};
 use crate::clock::Clock;
 use crate::entitlement::EntitlementKeys;
 use crate::facilitator::{DevLedger, EmbeddedFacilitator, Facilitator};
+use crate::hooks::{HookContext, HookRunner, RequestSummary};
 use crate::journal::Journal;
 use crate::payment::PaymentInfo;
 use crate::rejection::Rejection;
@@ -141,6 +142,9 @@ pub(crate) struct PaymentPending {
     /// Settlement was submitted without a verdict: the reservation stays.
     pub(crate) unresolved: bool,
     pub(crate) grant: Option<GrantPlan>,
+    /// What the lifecycle hooks were shown at admission, for the settlement hooks (none when
+    /// the server has no hooks).
+    pub(crate) hook_context: Option<HookContext>,
 }
 
 /// What to do with the handler's response once [`Gate::finish`] is done.
@@ -205,6 +209,10 @@ pub struct Gate {
     pub(crate) payment_ids: PaymentIds,
     /// Resolves open journal records (also in a background task).
     pub(crate) reconciler: reconcile::Reconciler,
+    /// The server's lifecycle hooks.
+    pub(crate) hooks: HookRunner,
+    /// Where discoverable routes are listed, if anywhere.
+    pub(crate) discovery: Option<Arc<crate::discovery::DiscoveryCatalog>>,
 }
 
 /// How the `payment-identifier` extension is offered and enforced.
@@ -232,6 +240,7 @@ impl std::fmt::Debug for Gate {
             .field("dev_ledger", &self.dev_ledger.is_some())
             .field("payment_ids", &self.payment_ids)
             .field("keep_response_bytes", &self.keep_response_bytes)
+            .field("hooks", &self.hooks)
             .finish_non_exhaustive()
     }
 }
@@ -311,6 +320,13 @@ impl Gate {
             _ => None,
         };
         let method = view.method().to_ascii_uppercase();
+        // What lifecycle hooks see of the request, read now like the rest of the view.
+        let summary = match &challenge {
+            Ok(challenge) if !self.hooks.is_empty() => {
+                Some(RequestSummary::from_view(view, challenge.resource()))
+            }
+            _ => None,
+        };
         async move {
             let challenge = match challenge {
                 Ok(challenge) => challenge,
@@ -325,7 +341,10 @@ impl Gate {
             if let Some((scope, tokens)) = tokens
                 && !tokens.is_empty()
             {
-                match self.redeem(&tokens, &scope, &method, &challenge).await {
+                let redeemed = self
+                    .redeem(&tokens, &scope, &method, &challenge, summary.as_ref())
+                    .await;
+                match redeemed {
                     Ok(admission) => return Decision::Admitted(Box::new(admission)),
                     // A store failure fails closed, whatever else the request carries.
                     Err(rejection) if rejection.status() != 402 => {
@@ -340,7 +359,9 @@ impl Gate {
                 });
                 return Decision::Challenge(rejection.with_challenge(challenge));
             };
-            let admitted = self.admit(version, &value, challenge, scope, &method).await;
+            let admitted = self
+                .admit(version, &value, challenge, scope, &method, summary)
+                .await;
             match admitted {
                 Ok(admission) => Decision::Admitted(Box::new(admission)),
                 Err(rejection) => {

@@ -210,7 +210,13 @@ impl Gate {
             None => self.resource_policy.resource_url(view),
         };
         let paywall = crate::paywall::choose(self.paywall.as_ref(), spec.paywall, view);
-        Ok(Challenge::new(route, resource).with_paywall(paywall))
+        let challenge = Challenge::new(route, resource)
+            .with_paywall(paywall)
+            .with_bazaar(view.method(), view.path_and_query());
+        if let Some(catalog) = &self.discovery {
+            challenge.list_in(catalog);
+        }
+        Ok(challenge)
     }
 
     /// Checks a route the way its first request would, without a request: everything but a

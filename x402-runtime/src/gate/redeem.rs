@@ -18,6 +18,7 @@ use crate::entitlement::{
     TOKEN_PREFIX, cookie_name, cookie_value,
 };
 use crate::gate::{Admission, Gate, Pending, PendingKind, store_rejection};
+use crate::hooks::{Redemption, RequestSummary};
 use crate::payment::{Access, Grant, PaymentInfo};
 use crate::rejection::Rejection;
 use crate::request::RequestView;
@@ -149,6 +150,7 @@ impl Gate {
         scope: &Scope,
         method: &str,
         challenge: &Arc<Challenge>,
+        summary: Option<&RequestSummary>,
     ) -> Result<Admission, Rejection> {
         let now = self.clock.now_unix();
         let route = challenge.route();
@@ -253,6 +255,18 @@ impl Gate {
                 problem.get_or_insert(EntitlementError::Malformed);
                 continue;
             };
+            if let Some(summary) = summary {
+                let redemption = Redemption::new(summary.clone(), payer.to_string(), grant.clone());
+                if let Err(abort) = self.hooks.on_entitlement_redemption(&redemption).await {
+                    // Refused: what was drawn for this request goes back to the grant.
+                    if let PendingKind::Drawn { id, amount } = &pending
+                        && let Err(error) = self.entitlements.give_back(id, *amount).await
+                    {
+                        tracing::warn!(target: "x402::store", %error, %id, "could not give a draw back");
+                    }
+                    return Err(Rejection::from_abort(abort).with_payer(Some(payer)));
+                }
+            }
             let payment = PaymentInfo {
                 payer,
                 amount: charged,

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio_util::task::TaskTracker;
 use x402_protocol::facilitator::{FacilitatorRequest, SettleResponse};
 use x402_protocol::verify::{InvalidPayment, VerifiedPayment, same_address};
-use x402_protocol::{ProtocolVersion, Reason};
+use x402_protocol::{ProtocolVersion, Reason, U256};
 
 use super::admit::facilitator_rejection;
 use super::telemetry;
@@ -27,6 +27,7 @@ use crate::facilitator::{
     EmbeddedFacilitator, Facilitator, FacilitatorError, SettleOutcome, SettlerError,
     bounded_message, bounded_reason, settle_response,
 };
+use crate::hooks::{HookContext, HookRunner, Settlement};
 use crate::journal::{Journal, PaymentState, StoredResponse, Transition, now_ms};
 use crate::rejection::Rejection;
 use crate::response::{self, HandlerResponse};
@@ -332,6 +333,41 @@ impl Job {
     }
 }
 
+/// Tells the lifecycle hooks how a settlement ended. Their failures are logged (by the runner
+/// and here) and change nothing: the outcome stands.
+async fn notify_hooks(hooks: &HookRunner, context: &HookContext, outcome: &Outcome, amount: U256) {
+    let result = match outcome {
+        Outcome::Settled(receipt) => {
+            let settlement = Settlement::Settled {
+                transaction: receipt.transaction.clone(),
+                amount: receipt
+                    .amount
+                    .as_deref()
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or(amount),
+            };
+            hooks.after_settle(context, &settlement).await
+        }
+        Outcome::Failed(rejection) => {
+            let settlement = Settlement::Failed {
+                reason: rejection.reason().clone(),
+                message: rejection.message().to_owned(),
+            };
+            hooks.on_settle_failure(context, &settlement).await
+        }
+        Outcome::Unknown(receipt) => {
+            let settlement = Settlement::Unknown {
+                transaction: Some(receipt.transaction.clone()).filter(|t| !t.is_empty()),
+                detail: receipt.error_message.clone().unwrap_or_default(),
+            };
+            hooks.on_settle_failure(context, &settlement).await
+        }
+    };
+    if let Err(failures) = result {
+        tracing::warn!(target: "x402::hooks", %failures, "settlement hooks failed; the settlement's outcome stands");
+    }
+}
+
 /// Why a remote success does not hold together, if it does not.
 fn implausible(
     receipt: &SettleResponse,
@@ -409,7 +445,17 @@ impl Gate {
         };
         let network = pending.request.payment_requirements.network().to_owned();
         let record = pending.record.clone();
-        let task = self.settlements.spawn(record, job.run());
+        let hooks = self.hooks.clone();
+        let context = pending.hook_context.clone();
+        let amount = pending.verified.amount;
+        // The settlement hooks run in the same task: a client that goes away cannot skip them.
+        let task = self.settlements.spawn(record, async move {
+            let outcome = job.run().await;
+            if let Some(context) = context {
+                notify_hooks(&hooks, &context, &outcome, amount).await;
+            }
+            outcome
+        });
         let outcome = task.await.unwrap_or_else(|error| {
             tracing::error!(target: "x402::settlement", %error, "the settlement task failed");
             Outcome::Unknown(pending_receipt(
