@@ -125,7 +125,7 @@ impl Gate {
         );
         let started = std::time::Instant::now();
         let admitted = self
-            .admit_checked(version, value, challenge, scope, method)
+            .admit_checked(version, value, challenge, scope, method, summary)
             .instrument(span.clone())
             .await;
         let took = started.elapsed();
@@ -158,6 +158,7 @@ impl Gate {
         challenge: Arc<Challenge>,
         scope: Option<Scope>,
         method: &str,
+        summary: Option<RequestSummary>,
     ) -> Result<Admission, Rejection> {
         let payload = self.decode(version, value, &challenge)?;
         let payment_id = payment_id(&payload, self.payment_ids)?;
