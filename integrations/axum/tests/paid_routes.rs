@@ -559,13 +559,17 @@ async fn concurrent_copies_of_a_payment_are_served_once() {
         })
         .collect();
     // The handler runs once; copies that arrive later get its kept answer, copies that arrive
-    // while it runs are told to retry.
+    // while it runs are told to retry, and a copy that finds the payment reserved before its
+    // journal record is written can only be refused as a replay.
     let mut served = Vec::new();
     for task in tasks {
         let (status, text) = task.await.unwrap();
         match status {
             StatusCode::OK => served.push(text),
             StatusCode::CONFLICT => assert!(text.contains("payment_in_progress"), "{text}"),
+            StatusCode::PAYMENT_REQUIRED => {
+                assert!(text.contains("nonce_already_used"), "{text}")
+            }
             StatusCode::GATEWAY_TIMEOUT => assert!(text.contains("settlement_pending"), "{text}"),
             other => panic!("a copy got {other}: {text}"),
         }
