@@ -45,12 +45,14 @@ pub(crate) mod decode;
 pub(crate) mod prepare;
 pub(crate) mod reconcile;
 pub(crate) mod redeem;
+mod reserve;
 pub(crate) mod retry;
 pub(crate) mod settle;
+pub(crate) mod shutdown;
 mod telemetry;
 
 pub use reconcile::ReconcileReport;
-pub use settle::ShutdownReport;
+pub use shutdown::ShutdownReport;
 
 use redeem::{GrantPlan, Scope};
 
@@ -202,7 +204,7 @@ pub struct Gate {
     pub(crate) ephemeral_keys: bool,
     /// The server's browser paywall, if enabled.
     pub(crate) paywall: Option<Arc<crate::paywall::PaywallConfig>>,
-    pub(crate) settlements: settle::InFlight,
+    pub(crate) settlements: shutdown::InFlight,
     pub(crate) journal: Arc<dyn Journal>,
     /// The largest response body kept for answering retries.
     pub(crate) keep_response_bytes: usize,

@@ -5,8 +5,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
+use super::keys::new_id;
 use super::query::Totals;
-use super::record::new_id;
 use super::{
     Filter, GroupBy, Inserted, Journal, JournalError, NewPayment, Page, PaymentRecord,
     PaymentState, Records, StoredResponse, Total, Transition,

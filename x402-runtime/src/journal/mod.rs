@@ -83,6 +83,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 mod error;
+mod keys;
 mod lazy;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -95,15 +96,13 @@ mod sql;
 mod sqlite;
 
 pub use error::JournalError;
+pub use keys::{canonical_address, evm_payment_key, fingerprint, new_record_id, now_ms, utc_day};
 pub use lazy::LazyJournal;
 pub use memory::MemoryJournal;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresJournal;
 pub use query::{Cursor, Filter, GroupBy, MAX_PAGE, Page, Records, Total};
-pub use record::{
-    Inserted, NewPayment, PaymentRecord, PaymentState, StoredResponse, Transition,
-    canonical_address, evm_payment_key, fingerprint, new_record_id, now_ms, utc_day,
-};
+pub use record::{Inserted, NewPayment, PaymentRecord, PaymentState, StoredResponse, Transition};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteJournal;
 

@@ -8,8 +8,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder};
 use x402_protocol::amount::parse_decimal_u256;
 
+use super::keys::new_id;
 use super::memory::settled_above_authorized;
-use super::record::new_id;
 use super::sql::{self, DEFAULT_TIMEOUT, INSERT_TRIES, REPORT_TIMEOUT, RawRecord, timed};
 use super::{
     Filter, GroupBy, Inserted, Journal, JournalError, NewPayment, Page, PaymentRecord,

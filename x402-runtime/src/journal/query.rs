@@ -99,7 +99,7 @@ impl Filter {
     /// The filter as the SQL backends bind it: payer normalised, times checked.
     pub(crate) fn normalized(&self) -> Result<Filter, JournalError> {
         for time in [self.since, self.until].into_iter().flatten() {
-            super::record::check_ms(time)?;
+            super::keys::check_ms(time)?;
         }
         Ok(Filter {
             payer: self.payer.as_deref().map(canonical_address),

@@ -254,5 +254,5 @@ pub(super) fn amount_text(amount: U256) -> String {
 
 /// Checks a time for a `BIGINT` column.
 pub(super) fn ms(value: u64) -> Result<i64, JournalError> {
-    super::record::check_ms(value)
+    super::keys::check_ms(value)
 }
