@@ -3,17 +3,16 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder};
 use x402_protocol::amount::parse_decimal_u256;
 
 use super::keys::new_id;
 use super::memory::settled_above_authorized;
-use super::sql::{self, DEFAULT_TIMEOUT, INSERT_TRIES, REPORT_TIMEOUT, RawRecord, timed};
+use super::sql::{self, DEFAULT_TIMEOUT, INSERT_TRIES, REPORT_TIMEOUT, RawRecord};
 use super::{
-    Filter, GroupBy, Inserted, Journal, JournalError, NewPayment, Page, PaymentRecord,
-    PaymentState, Records, StoredResponse, Total, Transition,
+    Filter, GroupBy, Inserted, JournalError, NewPayment, Page, PaymentRecord, PaymentState,
+    Records, StoredResponse, Total, Transition,
 };
 
 /// Every column of a record, in [`RawRecord`]'s shape (amounts as text).
@@ -450,86 +449,4 @@ impl PostgresJournal {
     }
 }
 
-#[async_trait]
-impl Journal for PostgresJournal {
-    async fn insert(&self, payment: NewPayment) -> Result<Inserted, JournalError> {
-        timed(self.timeout, "journal insert", self.do_insert(payment)).await
-    }
-
-    async fn get(&self, id: &str) -> Result<Option<PaymentRecord>, JournalError> {
-        timed(self.timeout, "journal read", self.by_id(id)).await
-    }
-
-    async fn find_by_payment_key(&self, key: &str) -> Result<Option<PaymentRecord>, JournalError> {
-        timed(
-            self.timeout,
-            "journal read",
-            self.latest("payment_key", key),
-        )
-        .await
-    }
-
-    async fn find_by_payment_id(
-        &self,
-        payment_id: &str,
-    ) -> Result<Option<PaymentRecord>, JournalError> {
-        timed(
-            self.timeout,
-            "journal read",
-            self.latest("payment_id", payment_id),
-        )
-        .await
-    }
-
-    async fn transition(
-        &self,
-        id: &str,
-        change: Transition,
-    ) -> Result<PaymentRecord, JournalError> {
-        timed(
-            self.timeout,
-            "journal transition",
-            self.do_transition(id, change),
-        )
-        .await
-    }
-
-    async fn store_response(
-        &self,
-        id: &str,
-        response: StoredResponse,
-    ) -> Result<PaymentRecord, JournalError> {
-        timed(
-            self.timeout,
-            "journal write",
-            self.do_store_response(id, response),
-        )
-        .await
-    }
-
-    async fn needing_reconciliation(
-        &self,
-        before: u64,
-        limit: u32,
-    ) -> Result<Vec<PaymentRecord>, JournalError> {
-        timed(
-            REPORT_TIMEOUT,
-            "journal reconciliation scan",
-            self.do_needing_reconciliation(before, limit),
-        )
-        .await
-    }
-
-    async fn query(&self, filter: &Filter, page: &Page) -> Result<Records, JournalError> {
-        timed(REPORT_TIMEOUT, "journal query", self.do_query(filter, page)).await
-    }
-
-    async fn totals(&self, group: GroupBy, filter: &Filter) -> Result<Vec<Total>, JournalError> {
-        timed(
-            REPORT_TIMEOUT,
-            "journal totals",
-            self.do_totals(group, filter),
-        )
-        .await
-    }
-}
+super::sql::timed_journal!(PostgresJournal);

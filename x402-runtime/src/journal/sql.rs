@@ -256,3 +256,117 @@ pub(super) fn amount_text(amount: U256) -> String {
 pub(super) fn ms(value: u64) -> Result<i64, JournalError> {
     super::keys::check_ms(value)
 }
+
+/// The `Journal` impl of a SQL backend: each operation is the backend's own method of the same
+/// purpose, bounded by its timeout (one definition for SQLite and Postgres).
+macro_rules! timed_journal {
+    ($backend:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::journal::Journal for $backend {
+            async fn insert(
+                &self,
+                payment: $crate::journal::NewPayment,
+            ) -> Result<$crate::journal::Inserted, $crate::journal::JournalError> {
+                $crate::journal::sql::timed(self.timeout, "journal insert", self.do_insert(payment))
+                    .await
+            }
+
+            async fn get(
+                &self,
+                id: &str,
+            ) -> Result<Option<$crate::journal::PaymentRecord>, $crate::journal::JournalError> {
+                $crate::journal::sql::timed(self.timeout, "journal read", self.by_id(id)).await
+            }
+
+            async fn find_by_payment_key(
+                &self,
+                key: &str,
+            ) -> Result<Option<$crate::journal::PaymentRecord>, $crate::journal::JournalError> {
+                $crate::journal::sql::timed(
+                    self.timeout,
+                    "journal read",
+                    self.latest("payment_key", key),
+                )
+                .await
+            }
+
+            async fn find_by_payment_id(
+                &self,
+                payment_id: &str,
+            ) -> Result<Option<$crate::journal::PaymentRecord>, $crate::journal::JournalError> {
+                $crate::journal::sql::timed(
+                    self.timeout,
+                    "journal read",
+                    self.latest("payment_id", payment_id),
+                )
+                .await
+            }
+
+            async fn transition(
+                &self,
+                id: &str,
+                change: $crate::journal::Transition,
+            ) -> Result<$crate::journal::PaymentRecord, $crate::journal::JournalError> {
+                $crate::journal::sql::timed(
+                    self.timeout,
+                    "journal transition",
+                    self.do_transition(id, change),
+                )
+                .await
+            }
+
+            async fn store_response(
+                &self,
+                id: &str,
+                response: $crate::journal::StoredResponse,
+            ) -> Result<$crate::journal::PaymentRecord, $crate::journal::JournalError> {
+                $crate::journal::sql::timed(
+                    self.timeout,
+                    "journal write",
+                    self.do_store_response(id, response),
+                )
+                .await
+            }
+
+            async fn needing_reconciliation(
+                &self,
+                before: u64,
+                limit: u32,
+            ) -> Result<Vec<$crate::journal::PaymentRecord>, $crate::journal::JournalError> {
+                $crate::journal::sql::timed(
+                    REPORT_TIMEOUT,
+                    "journal reconciliation scan",
+                    self.do_needing_reconciliation(before, limit),
+                )
+                .await
+            }
+
+            async fn query(
+                &self,
+                filter: &$crate::journal::Filter,
+                page: &$crate::journal::Page,
+            ) -> Result<$crate::journal::Records, $crate::journal::JournalError> {
+                $crate::journal::sql::timed(
+                    REPORT_TIMEOUT,
+                    "journal query",
+                    self.do_query(filter, page),
+                )
+                .await
+            }
+
+            async fn totals(
+                &self,
+                group: $crate::journal::GroupBy,
+                filter: &$crate::journal::Filter,
+            ) -> Result<Vec<$crate::journal::Total>, $crate::journal::JournalError> {
+                $crate::journal::sql::timed(
+                    REPORT_TIMEOUT,
+                    "journal totals",
+                    self.do_totals(group, filter),
+                )
+                .await
+            }
+        }
+    };
+}
+pub(crate) use timed_journal;

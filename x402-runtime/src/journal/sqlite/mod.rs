@@ -5,7 +5,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use futures_util::TryStreamExt as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -15,9 +14,9 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::keys::new_id;
 use super::memory::settled_above_authorized;
 use super::query::Totals;
-use super::sql::{self, DEFAULT_TIMEOUT, INSERT_TRIES, REPORT_TIMEOUT, RawRecord, timed};
+use super::sql::{self, DEFAULT_TIMEOUT, INSERT_TRIES, REPORT_TIMEOUT, RawRecord};
 use super::{
-    Filter, GroupBy, Inserted, Journal, JournalError, NewPayment, Page, PaymentRecord, Records,
+    Filter, GroupBy, Inserted, JournalError, NewPayment, Page, PaymentRecord, Records,
     StoredResponse, Total, Transition,
 };
 
