@@ -162,6 +162,12 @@ impl Journal for MemoryJournal {
             record.error_reason = change.error_reason;
             record.error_message = change.error_message;
         }
+        if let Some(kept) = change.response
+            && record.response.is_none()
+        {
+            record.response_status = Some(kept.status);
+            record.response = Some(kept);
+        }
         if change.response_status.is_some() {
             record.response_status = change.response_status;
         }

@@ -11,8 +11,8 @@ use super::keys::new_id;
 use super::memory::settled_above_authorized;
 use super::sql::{self, DEFAULT_TIMEOUT, INSERT_TRIES, REPORT_TIMEOUT, RawRecord};
 use super::{
-    Filter, GroupBy, Inserted, JournalError, NewPayment, Page, PaymentRecord, PaymentState,
-    Records, StoredResponse, Total, Transition,
+    Filter, GroupBy, Inserted, JournalError, NewPayment, Page, PaymentRecord, Records,
+    StoredResponse, Total, Transition,
 };
 
 /// Every column of a record, in [`RawRecord`]'s shape (amounts as text).
@@ -267,38 +267,19 @@ impl PostgresJournal {
     ) -> Result<PaymentRecord, JournalError> {
         change.validate()?;
         let settled = change.settled_amount.map(sql::amount_text);
-        let mut update = QueryBuilder::<Postgres>::new("UPDATE payments SET state = ");
-        update.push_bind(change.to.as_str());
-        update.push(", updated_at = ");
-        update.push_bind(sql::ms(change.at)?);
-        update.push(", attempts = attempts + ");
-        update.push_bind(i64::from(change.starts_attempt()));
-        update.push(", reconciled = (reconciled OR ");
-        update.push_bind(change.reconciled);
-        update.push("), tx = COALESCE(");
-        update.push_bind(change.transaction.clone());
-        update.push(", tx)");
-        if change.to == PaymentState::Settled {
-            update.push(", settled_amount = COALESCE(");
-            update.push_bind(settled.clone());
-            update.push("::numeric, amount)");
-        }
-        if change.error_reason.is_some() {
-            update.push(", error_reason = ");
-            update.push_bind(change.error_reason.clone());
-            update.push(", error_message = ");
-            update.push_bind(change.error_message.clone());
-        }
-        update.push(", response_status = COALESCE(");
-        update.push_bind(change.response_status.map(i64::from));
-        update.push(", response_status) WHERE id = ");
-        update.push_bind(id);
-        update.push(" AND state IN (");
-        let mut states = update.separated(", ");
-        for state in sql::state_names(&change.from) {
-            states.push_bind(state);
-        }
-        update.push(")");
+        let kept_headers = change
+            .response
+            .as_ref()
+            .map(sql::headers_json)
+            .transpose()?;
+        let mut update = sql::transition_update::<Postgres>(
+            id,
+            sql::ms(change.at)?,
+            &change,
+            settled.clone(),
+            kept_headers,
+            "::numeric",
+        );
         if let Some(settled) = &settled {
             update.push(" AND amount >= ");
             update.push_bind(settled.clone());

@@ -350,6 +350,7 @@ pub struct Transition {
     pub(crate) error_message: Option<String>,
     pub(crate) response_status: Option<u16>,
     pub(crate) reconciled: bool,
+    pub(crate) response: Option<StoredResponse>,
 }
 
 impl Transition {
@@ -365,7 +366,16 @@ impl Transition {
             error_message: None,
             response_status: None,
             reconciled: false,
+            response: None,
         }
+    }
+
+    /// Keeps the handler's response with this change, unless one is kept already (what
+    /// [`Journal::store_response`](super::Journal::store_response) does, in the same write):
+    /// the gate keeps a paid response with the move to `settling`.
+    pub fn keep_response(mut self, response: StoredResponse) -> Self {
+        self.response = Some(response);
+        self
     }
 
     /// Records the settlement transaction (kept when later changes give none).

@@ -7,7 +7,7 @@ use sqlx::{Database, Encode, QueryBuilder, Type};
 use x402_protocol::U256;
 use x402_protocol::amount::parse_decimal_u256;
 
-use super::{Filter, JournalError, PaymentRecord, PaymentState, StoredResponse};
+use super::{Filter, JournalError, PaymentRecord, PaymentState, StoredResponse, Transition};
 
 /// How long one operation on the request path may take by default, waiting for a connection
 /// included.
@@ -127,7 +127,12 @@ pub(super) fn records(rows: Vec<RawRecord>) -> Result<Vec<PaymentRecord>, Journa
 
 /// A response's headers as stored: a JSON array of `[name, value]` pairs.
 pub(super) fn headers_json(response: &StoredResponse) -> Result<String, JournalError> {
-    serde_json::to_string(&response.headers)
+    headers_text(&response.headers)
+}
+
+/// [`headers_json`] of a header list.
+pub(super) fn headers_text(headers: &[(String, String)]) -> Result<String, JournalError> {
+    serde_json::to_string(headers)
         .map_err(|e| JournalError::Invalid(format!("response headers: {e}")))
 }
 
@@ -167,6 +172,75 @@ where
         query.push(" AND created_at < ");
         query.push_bind(until);
     }
+}
+
+/// `UPDATE payments SET … WHERE id = … AND state IN (…)` for `change` of record `id`; the
+/// caller appends its backend's settled-amount check and `RETURNING`. `numeric` is the cast a
+/// settled amount's text needs (`::numeric` on Postgres, nothing on SQLite); `kept_headers`
+/// is the JSON of the response `change` keeps, if any ([`headers_json`]).
+pub(super) fn transition_update<'a, DB>(
+    id: &'a str,
+    at: i64,
+    change: &'a Transition,
+    settled: Option<String>,
+    kept_headers: Option<String>,
+    numeric: &str,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    Option<&'a str>: Encode<'a, DB> + Type<DB>,
+    Option<String>: Encode<'a, DB> + Type<DB>,
+    Option<&'a [u8]>: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+    Option<i64>: Encode<'a, DB> + Type<DB>,
+    bool: Encode<'a, DB> + Type<DB>,
+{
+    let mut update = QueryBuilder::<DB>::new("UPDATE payments SET state = ");
+    update.push_bind(change.to.as_str());
+    update.push(", updated_at = ");
+    update.push_bind(at);
+    update.push(", attempts = attempts + ");
+    update.push_bind(i64::from(change.starts_attempt()));
+    update.push(", reconciled = (reconciled OR ");
+    update.push_bind(change.reconciled);
+    update.push("), tx = COALESCE(");
+    update.push_bind(change.transaction.as_deref());
+    update.push(", tx)");
+    if change.to == PaymentState::Settled {
+        update.push(", settled_amount = COALESCE(");
+        update.push_bind(settled);
+        update.push(format_args!("{numeric}, amount)"));
+    }
+    if change.error_reason.is_some() {
+        update.push(", error_reason = ");
+        update.push_bind(change.error_reason.as_deref());
+        update.push(", error_message = ");
+        update.push_bind(change.error_message.as_deref());
+    }
+    // Every SET expression reads the row as it was: a response already kept stays.
+    let kept = change.response.as_ref().filter(|_| kept_headers.is_some());
+    update.push(", response_status = COALESCE(");
+    update.push_bind(change.response_status.map(i64::from));
+    update.push(", CASE WHEN response_headers IS NULL THEN ");
+    update.push_bind(kept.map(|r| i64::from(r.status)));
+    update.push(" END, response_status)");
+    if let Some(kept) = kept {
+        update.push(", response_body = CASE WHEN response_headers IS NULL THEN ");
+        update.push_bind(kept.body.as_deref());
+        update.push(" ELSE response_body END, response_headers = COALESCE(response_headers, ");
+        update.push_bind(kept_headers);
+        update.push(")");
+    }
+    update.push(" WHERE id = ");
+    update.push_bind(id);
+    update.push(" AND state IN (");
+    let mut states = update.separated(", ");
+    for state in state_names(&change.from) {
+        states.push_bind(state);
+    }
+    update.push(")");
+    update
 }
 
 /// The state names of `states`, for binding into `IN (…)`.

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::TryStreamExt as _;
@@ -40,6 +39,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 /// - the file is created if missing, and its schema by embedded migrations;
 /// - write-ahead logging (readers never block the writer) with `synchronous = FULL`, so a
 ///   payment recorded is on disk when the call returns, even if the machine then loses power;
+/// - writes run on one thread of the journal's own, and the writes that wait at the same
+///   moment share one transaction (group commit): under load a payment costs a fraction of a
+///   disk flush instead of one flush per write;
 /// - writers wait up to 5 s for each other (`busy_timeout`); an operation on the request path
 ///   gives up after its timeout (5 s by default, [`with_timeout`](Self::with_timeout)), a
 ///   listing, totals or reconciliation scan after two minutes, with
@@ -69,11 +71,11 @@ pub struct SqliteJournal {
     /// back.
     writes: SqlitePool,
     timeout: Duration,
-    /// Taken around every write: SQLite lets one connection write at a time, and a writer
-    /// that finds the file locked sleeps in SQLite's busy handler (1, 2, 5, 10… ms) before it
-    /// tries again. Queuing writers here hands the lock over as soon as it is free; readers
-    /// still run in parallel (WAL), and other processes still meet `busy_timeout`.
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// The thread every write goes through: SQLite lets one connection write at a time, so
+    /// writes queue there, and those waiting together share one transaction and one commit
+    /// (see `writer.rs`). Readers still run in parallel (WAL), and other processes still meet
+    /// `busy_timeout`.
+    writer: Writer,
 }
 
 impl SqliteJournal {
@@ -129,12 +131,7 @@ impl SqliteJournal {
             None
         };
         sql::check_schema(&MIGRATOR, applied, url)?;
-        Ok(SqliteJournal {
-            writes: pool.clone(),
-            pool,
-            timeout: DEFAULT_TIMEOUT,
-            writer: Arc::default(),
-        })
+        Self::assemble(pool.clone(), pool)
     }
 
     /// A private in-memory database (for tests): gone when the journal is dropped.
@@ -195,29 +192,34 @@ impl SqliteJournal {
         .connect_with(options.clone())
         .await
         .map_err(sql::error)?;
-        let mut journal = Self::from_pool(pool).await?;
-        if !in_memory {
-            // Opened after the migrations ran.
-            journal.writes = SqlitePoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(DEFAULT_TIMEOUT)
-                .connect_with(options)
-                .await
-                .map_err(sql::error)?;
+        MIGRATOR.run(&pool).await.map_err(sql::migration_error)?;
+        if in_memory {
+            return Self::assemble(pool.clone(), pool);
         }
-        Ok(journal)
+        // Opened after the migrations ran.
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(DEFAULT_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(sql::error)?;
+        Self::assemble(pool, writes)
+    }
+
+    fn assemble(pool: SqlitePool, writes: SqlitePool) -> Result<Self, JournalError> {
+        Ok(SqliteJournal {
+            writer: Writer::start(writes.clone())?,
+            writes,
+            pool,
+            timeout: DEFAULT_TIMEOUT,
+        })
     }
 
     /// Uses a pool configured by the caller (WAL and a busy timeout are advised), creating or
     /// upgrading the schema.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, JournalError> {
         MIGRATOR.run(&pool).await.map_err(sql::migration_error)?;
-        Ok(SqliteJournal {
-            writes: pool.clone(),
-            pool,
-            timeout: DEFAULT_TIMEOUT,
-            writer: Arc::default(),
-        })
+        Self::assemble(pool.clone(), pool)
     }
 
     /// Sets how long one request-path operation (insert, read, transition, storing a
@@ -245,3 +247,6 @@ impl SqliteJournal {
 }
 
 mod ops;
+mod writer;
+
+use writer::Writer;

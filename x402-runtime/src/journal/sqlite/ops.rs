@@ -1,5 +1,7 @@
 //! The journal's operations on SQLite: inserts, transitions, kept responses, queries.
 
+use sqlx::SqliteConnection;
+
 use super::*;
 
 impl SqliteJournal {
@@ -41,40 +43,17 @@ impl SqliteJournal {
             Some(id) => id.clone(),
             None => new_id(payment.at)?,
         };
-        let at = sql::ms(payment.at)?;
-        let valid_before = payment.valid_before.map(sql::ms).transpose()?;
-        let _writing = self.writer.lock().await;
-        sqlx::query_as::<_, RawRecord>(&format!(
-            "INSERT INTO payments (id, payment_key, payment_id, fingerprint, route, resource, \
-             method, payer, pay_to, amount, asset, network, scheme, x402_version, nonce, \
-             valid_before, state, facilitator_request, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'verified', ?, ?, ?) \
-             ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
-        ))
-        .bind(&id)
-        .bind(&payment.payment_key)
-        .bind(&payment.payment_id)
-        .bind(&payment.fingerprint)
-        .bind(&payment.route)
-        .bind(&payment.resource)
-        .bind(&payment.method)
-        .bind(&payment.payer)
-        .bind(&payment.pay_to)
-        .bind(sql::amount_text(payment.amount))
-        .bind(&payment.asset)
-        .bind(&payment.network)
-        .bind(&payment.scheme)
-        .bind(i64::from(payment.x402_version))
-        .bind(&payment.nonce)
-        .bind(valid_before)
-        .bind(&payment.facilitator_request)
-        .bind(at)
-        .bind(at)
-        .fetch_optional(&self.writes)
-        .await
-        .map_err(sql::error)?
-        .map(RawRecord::into_record)
-        .transpose()
+        let row = Insert {
+            id,
+            at: sql::ms(payment.at)?,
+            valid_before: payment.valid_before.map(sql::ms).transpose()?,
+            payment: payment.clone(),
+        };
+        self.writer
+            .write(Write::Insert(Box::new(row)))
+            .await?
+            .map(RawRecord::into_record)
+            .transpose()
     }
 
     async fn do_insert(&self, payment: NewPayment) -> Result<Inserted, JournalError> {
@@ -120,57 +99,19 @@ impl SqliteJournal {
         change: Transition,
     ) -> Result<PaymentRecord, JournalError> {
         change.validate()?;
-        let settled = change.settled_amount.map(sql::amount_text);
-        let mut update = QueryBuilder::<Sqlite>::new("UPDATE payments SET state = ");
-        update.push_bind(change.to.as_str());
-        update.push(", updated_at = ");
-        update.push_bind(sql::ms(change.at)?);
-        update.push(", attempts = attempts + ");
-        update.push_bind(i64::from(change.starts_attempt()));
-        update.push(", reconciled = (reconciled OR ");
-        update.push_bind(change.reconciled);
-        update.push("), tx = COALESCE(");
-        update.push_bind(change.transaction.clone());
-        update.push(", tx)");
-        if change.to == crate::journal::PaymentState::Settled {
-            update.push(", settled_amount = COALESCE(");
-            update.push_bind(settled.clone());
-            update.push(", amount)");
-        }
-        if change.error_reason.is_some() {
-            update.push(", error_reason = ");
-            update.push_bind(change.error_reason.clone());
-            update.push(", error_message = ");
-            update.push_bind(change.error_message.clone());
-        }
-        update.push(", response_status = COALESCE(");
-        update.push_bind(change.response_status.map(i64::from));
-        update.push(", response_status) WHERE id = ");
-        update.push_bind(id);
-        update.push(" AND state IN (");
-        let mut states = update.separated(", ");
-        for state in sql::state_names(&change.from) {
-            states.push_bind(state);
-        }
-        update.push(")");
-        if let Some(settled) = &settled {
-            // Base-10 texts without leading zeros compare as numbers by length, then digits.
-            update.push(" AND (length(amount) > ");
-            update.push_bind(settled.len() as i64);
-            update.push(" OR (length(amount) = ");
-            update.push_bind(settled.len() as i64);
-            update.push(" AND amount >= ");
-            update.push_bind(settled.clone());
-            update.push("))");
-        }
-        update.push(format_args!(" RETURNING {COLUMNS}"));
-        let writing = self.writer.lock().await;
-        let updated = update
-            .build_query_as::<RawRecord>()
-            .fetch_optional(&self.writes)
-            .await
-            .map_err(sql::error)?;
-        drop(writing);
+        let updated = self
+            .writer
+            .write(Write::Transition {
+                id: id.to_owned(),
+                at: sql::ms(change.at)?,
+                kept_headers: change
+                    .response
+                    .as_ref()
+                    .map(sql::headers_json)
+                    .transpose()?,
+                change: change.clone(),
+            })
+            .await?;
         if let Some(updated) = updated {
             return updated.into_record();
         }
@@ -194,20 +135,15 @@ impl SqliteJournal {
         id: &str,
         response: StoredResponse,
     ) -> Result<PaymentRecord, JournalError> {
-        let headers = sql::headers_json(&response)?;
-        let writing = self.writer.lock().await;
-        let stored = sqlx::query_as::<_, RawRecord>(&format!(
-            "UPDATE payments SET response_status = ?, response_headers = ?, response_body = ? \
-             WHERE id = ? AND response_headers IS NULL RETURNING {COLUMNS}"
-        ))
-        .bind(i64::from(response.status))
-        .bind(headers)
-        .bind(response.body)
-        .bind(id)
-        .fetch_optional(&self.writes)
-        .await
-        .map_err(sql::error)?;
-        drop(writing);
+        let stored = self
+            .writer
+            .write(Write::StoreResponse {
+                id: id.to_owned(),
+                status: response.status,
+                headers: sql::headers_json(&response)?,
+                body: response.body,
+            })
+            .await?;
         match stored {
             Some(stored) => stored.into_record(),
             None => self
@@ -299,6 +235,135 @@ impl SqliteJournal {
         }
         Ok(totals.finish())
     }
+}
+
+/// One write, as the writer thread runs it (see [`super::writer`]).
+pub(super) enum Write {
+    /// A new record, unless one holds its key or payment id.
+    Insert(Box<Insert>),
+    /// A state change, if the record is in one of the states it starts from.
+    Transition {
+        id: String,
+        at: i64,
+        change: Transition,
+        kept_headers: Option<String>,
+    },
+    /// The handler's response, unless one is kept already.
+    StoreResponse {
+        id: String,
+        status: u16,
+        headers: String,
+        body: Option<Vec<u8>>,
+    },
+}
+
+/// A record to insert, its times converted.
+pub(super) struct Insert {
+    id: String,
+    at: i64,
+    valid_before: Option<i64>,
+    payment: NewPayment,
+}
+
+impl Write {
+    /// Runs the write on `connection`; the changed row, or `None` when nothing matched.
+    pub(super) async fn run(
+        &self,
+        connection: &mut SqliteConnection,
+    ) -> Result<Option<RawRecord>, sqlx::Error> {
+        match self {
+            Write::Insert(row) => {
+                let Insert {
+                    id,
+                    at,
+                    valid_before,
+                    payment,
+                } = &**row;
+                sqlx::query_as::<_, RawRecord>(&format!(
+                    "INSERT INTO payments (id, payment_key, payment_id, fingerprint, route, \
+                     resource, method, payer, pay_to, amount, asset, network, scheme, \
+                     x402_version, nonce, valid_before, state, facilitator_request, created_at, \
+                     updated_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'verified', ?, ?, ?) \
+                     ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+                ))
+                .bind(id)
+                .bind(&payment.payment_key)
+                .bind(&payment.payment_id)
+                .bind(&payment.fingerprint)
+                .bind(&payment.route)
+                .bind(&payment.resource)
+                .bind(&payment.method)
+                .bind(&payment.payer)
+                .bind(&payment.pay_to)
+                .bind(sql::amount_text(payment.amount))
+                .bind(&payment.asset)
+                .bind(&payment.network)
+                .bind(&payment.scheme)
+                .bind(i64::from(payment.x402_version))
+                .bind(&payment.nonce)
+                .bind(valid_before)
+                .bind(&payment.facilitator_request)
+                .bind(at)
+                .bind(at)
+                .fetch_optional(connection)
+                .await
+            }
+            Write::Transition {
+                id,
+                at,
+                change,
+                kept_headers,
+            } => {
+                transition_query(id, *at, change, kept_headers.clone())
+                    .build_query_as::<RawRecord>()
+                    .fetch_optional(connection)
+                    .await
+            }
+            Write::StoreResponse {
+                id,
+                status,
+                headers,
+                body,
+            } => {
+                sqlx::query_as::<_, RawRecord>(&format!(
+                    "UPDATE payments SET response_status = ?, response_headers = ?, \
+                     response_body = ? WHERE id = ? AND response_headers IS NULL \
+                     RETURNING {COLUMNS}"
+                ))
+                .bind(i64::from(*status))
+                .bind(headers)
+                .bind(body)
+                .bind(id)
+                .fetch_optional(connection)
+                .await
+            }
+        }
+    }
+}
+
+/// `UPDATE … RETURNING` for a transition of record `id`.
+fn transition_query<'a>(
+    id: &'a str,
+    at: i64,
+    change: &'a Transition,
+    kept_headers: Option<String>,
+) -> QueryBuilder<'a, Sqlite> {
+    let settled = change.settled_amount.map(sql::amount_text);
+    let mut update =
+        sql::transition_update::<Sqlite>(id, at, change, settled.clone(), kept_headers, "");
+    if let Some(settled) = settled {
+        // Base-10 texts without leading zeros compare as numbers by length, then digits.
+        update.push(" AND (length(amount) > ");
+        update.push_bind(settled.len() as i64);
+        update.push(" OR (length(amount) = ");
+        update.push_bind(settled.len() as i64);
+        update.push(" AND amount >= ");
+        update.push_bind(settled);
+        update.push("))");
+    }
+    update.push(format_args!(" RETURNING {COLUMNS}"));
+    update
 }
 
 crate::journal::sql::timed_journal!(SqliteJournal);
