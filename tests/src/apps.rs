@@ -37,6 +37,8 @@ fn builder<T: From<x402_runtime::Gate>>(config: &ServerConfig) -> X402Builder<T>
     let keys = x402_runtime::entitlement::EntitlementKeys::new("table", &[7; 32]);
     X402Builder::new()
         .entitlement_keys(keys.expect("a 32-byte key"))
+        // A payer who lost its token signs in with its wallet instead (tests/siwx.rs).
+        .sign_in_with_x(x402_runtime::siwx::SiwxVerifier::builder().build())
         .facilitator(config.facilitator_url.clone())
         .facilitator_timeout(config.facilitator_timeout)
         .pay_to(config.pay_to)

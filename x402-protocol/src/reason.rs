@@ -122,6 +122,12 @@ reasons! {
     ENTITLEMENT_ROUTE_MISMATCH = "entitlement_route_mismatch";
     /// The entitlement token was bought at a lower price than this request costs.
     ENTITLEMENT_PRICE_EXCEEDED = "entitlement_price_exceeded";
+
+    // --- Sign-in-with-x (returning payers); refusals of the sign-in itself are the
+    // `invalid_siwx_*` codes of `siwx::SiwxError`. ---
+    /// The wallet that signed in holds no grant for this resource on this server (it never
+    /// bought one, or it has expired).
+    SIWX_NO_GRANT = "siwx_no_grant";
 }
 
 impl Reason {

@@ -219,6 +219,8 @@ pub struct Challenge {
     paywall: Option<crate::paywall::Chosen>,
     /// The route's Bazaar declaration for this request (`extensions.bazaar`).
     bazaar: Option<serde_json::Value>,
+    /// This 402's sign-in challenge (`extensions["sign-in-with-x"]`), fresh each time.
+    sign_in: Option<serde_json::Value>,
 }
 
 impl Challenge {
@@ -228,7 +230,35 @@ impl Challenge {
             resource,
             paywall: None,
             bazaar: None,
+            sign_in: None,
         }
+    }
+
+    /// Declares sign-in-with-x in this 402 (v2 only: v1 has no extensions), with a fresh
+    /// nonce, for a route that grants access.
+    pub(crate) fn with_sign_in(mut self, verifier: &crate::siwx::SiwxVerifier) -> Self {
+        if !self.route.v2 || !self.grants() {
+            return self;
+        }
+        let chains = crate::gate::signin_chains(&self);
+        match verifier.declare(&self.resource, &chains) {
+            Ok(declaration) => match serde_json::to_value(declaration) {
+                Ok(value) => self.sign_in = Some(value),
+                Err(error) => {
+                    tracing::warn!(target: "x402::siwx", %error, "could not write a sign-in declaration");
+                }
+            },
+            Err(error) => {
+                tracing::warn!(target: "x402::siwx", %error, resource = %self.resource, "no sign-in declaration for this resource");
+            }
+        }
+        self
+    }
+
+    /// Whether the 402 is the same for every request to the resource (no per-request
+    /// challenge such as a sign-in nonce), so that its rendering can be reused.
+    pub(crate) fn is_reusable(&self) -> bool {
+        self.sign_in.is_none()
     }
 
     /// Adds the route's Bazaar declaration, narrowed to a request with `method` to `path`
@@ -288,16 +318,25 @@ impl Challenge {
         });
     }
 
-    /// The `extensions` of this challenge's v2 402: the route's, and `bazaar` when declared.
+    /// The `extensions` of this challenge's v2 402: the route's, `bazaar` when declared, and
+    /// `sign-in-with-x` when offered.
     pub(crate) fn extensions(&self) -> Option<serde_json::Value> {
-        let Some(bazaar) = &self.bazaar else {
+        if self.bazaar.is_none() && self.sign_in.is_none() {
             return self.route.extensions.clone();
-        };
+        }
         let mut extensions = match &self.route.extensions {
             Some(serde_json::Value::Object(map)) => map.clone(),
             _ => serde_json::Map::new(),
         };
-        extensions.insert(EXTENSION_KEY.to_owned(), bazaar.clone());
+        if let Some(bazaar) = &self.bazaar {
+            extensions.insert(EXTENSION_KEY.to_owned(), bazaar.clone());
+        }
+        if let Some(sign_in) = &self.sign_in {
+            extensions.insert(
+                x402_protocol::siwx::EXTENSION_KEY.to_owned(),
+                sign_in.clone(),
+            );
+        }
         Some(serde_json::Value::Object(extensions))
     }
 

@@ -226,7 +226,7 @@ pub(crate) fn rejection_http(rejection: &Rejection) -> http::Response<Bytes> {
 fn cached(rejection: &Rejection) -> Option<Arc<CachedChallenge>> {
     let challenge = rejection
         .challenge()
-        .filter(|_| rejection.is_bare_challenge())?;
+        .filter(|challenge| rejection.is_bare_challenge() && challenge.is_reusable())?;
     let route = challenge.route();
     if let Some(cached) = route.cached_challenge(challenge.resource()) {
         return Some(cached);

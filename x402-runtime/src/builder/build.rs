@@ -177,6 +177,7 @@ impl<T: From<Gate>> X402Builder<T> {
             reconciler,
             hooks: self.hooks,
             discovery: self.discovery,
+            siwx: self.siwx,
         })
     }
 }

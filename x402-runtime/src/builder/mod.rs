@@ -138,6 +138,7 @@ pub struct X402Builder<T = Gate> {
     reconcile_every: Option<Duration>,
     hooks: HookRunner,
     discovery: Option<Arc<DiscoveryCatalog>>,
+    siwx: Option<crate::siwx::SiwxVerifier>,
     target: PhantomData<fn() -> T>,
 }
 
@@ -171,6 +172,7 @@ impl<T> Default for X402Builder<T> {
             reconcile_every: Some(Duration::from_secs(30)),
             hooks: HookRunner::new(),
             discovery: None,
+            siwx: None,
             target: PhantomData,
         }
     }
@@ -284,6 +286,34 @@ impl<T: From<Gate>> X402Builder<T> {
     /// one load balancer must share a store.
     pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
         self.replay = Some(Arc::new(store));
+        self
+    }
+
+    /// Lets a payer who bought access get it back by signing in with its wallet
+    /// (the `sign-in-with-x` extension) instead of paying again: the 402 of every v2 route
+    /// that grants access (`access`, `uses`, `prepay`) declares a sign-in challenge, a grant
+    /// delivered after settlement is also kept by payer in the
+    /// [entitlement store](Self::entitlement_store), and a request whose `SIGN-IN-WITH-X`
+    /// header `verifier` accepts is served within that grant, its token delivered again.
+    ///
+    /// Nonces are single-use across replicas only with a shared
+    /// [`NonceStore`](crate::store::NonceStore) in the verifier (`RedisNonceStore`), and
+    /// grants are found on every replica only with a shared entitlement store.
+    ///
+    /// ```
+    /// use x402_runtime::siwx::SiwxVerifier;
+    /// use x402_runtime::{Gate, X402Builder};
+    ///
+    /// let gate: Gate = X402Builder::new()
+    ///     .embedded_facilitator()
+    ///     .pay_to("0x209693Bc6afc0C5328bA36FaF03C514EF312287C")
+    ///     .sign_in_with_x(SiwxVerifier::builder().statement("Sign in to get your access back").build())
+    ///     .build()?;
+    /// # let _ = gate;
+    /// # Ok::<(), x402_runtime::ConfigError>(())
+    /// ```
+    pub fn sign_in_with_x(mut self, verifier: crate::siwx::SiwxVerifier) -> Self {
+        self.siwx = Some(verifier);
         self
     }
 

@@ -398,6 +398,7 @@ impl Gate {
             unresolved: false,
             grant,
             hook_context,
+            kept: None,
         };
         Ok(Admission {
             payment,

@@ -49,12 +49,14 @@ mod reserve;
 pub(crate) mod retry;
 pub(crate) mod settle;
 pub(crate) mod shutdown;
+mod signin;
 mod telemetry;
 
 pub use reconcile::ReconcileReport;
 pub use shutdown::ShutdownReport;
 
 use redeem::{GrantPlan, Scope};
+pub(crate) use signin::route_chains as signin_chains;
 
 /// What a 402 without payment says.
 const PAYMENT_REQUIRED_MESSAGE: &str =
@@ -122,10 +124,17 @@ impl Pending {
 pub(crate) enum PendingKind {
     /// A payment sent with this request.
     Payment(Box<PaymentPending>),
-    /// A use or some balance drawn from a grant's counter.
-    Drawn { id: String, amount: u64 },
-    /// An entitlement without a counter: nothing to do.
-    Nothing,
+    /// A use or some balance drawn from a grant's counter; `deliver` hands the grant's token
+    /// back to a payer who signed in for it (empty otherwise).
+    Drawn {
+        id: String,
+        amount: u64,
+        deliver: Vec<(&'static str, String)>,
+    },
+    /// An entitlement without a counter: nothing to do but, after a sign-in, `deliver`.
+    Nothing {
+        deliver: Vec<(&'static str, String)>,
+    },
 }
 
 /// An admitted payment, until it is settled or released.
@@ -147,6 +156,9 @@ pub(crate) struct PaymentPending {
     /// What the lifecycle hooks were shown at admission, for the settlement hooks (none when
     /// the server has no hooks).
     pub(crate) hook_context: Option<HookContext>,
+    /// The handler's response, kept in the journal with the move to `settling` (one write
+    /// instead of two).
+    pub(crate) kept: Option<crate::journal::StoredResponse>,
 }
 
 /// What to do with the handler's response once [`Gate::finish`] is done.
@@ -215,6 +227,8 @@ pub struct Gate {
     pub(crate) hooks: HookRunner,
     /// Where discoverable routes are listed, if anywhere.
     pub(crate) discovery: Option<Arc<crate::discovery::DiscoveryCatalog>>,
+    /// Sign-in-with-x for returning payers of routes that grant access, if enabled.
+    pub(crate) siwx: Option<crate::siwx::SiwxVerifier>,
 }
 
 /// How the `payment-identifier` extension is offered and enforced.
@@ -243,6 +257,7 @@ impl std::fmt::Debug for Gate {
             .field("payment_ids", &self.payment_ids)
             .field("keep_response_bytes", &self.keep_response_bytes)
             .field("hooks", &self.hooks)
+            .field("sign_in_with_x", &self.siwx.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -321,6 +336,11 @@ impl Gate {
             }
             _ => None,
         };
+        // A returning payer's sign-in (sign-in-with-x), for routes that grant access.
+        let sign_in = match (&tokens, &self.siwx) {
+            (Some(_), Some(_)) => signin::header(view),
+            _ => None,
+        };
         let method = view.method().to_ascii_uppercase();
         // What lifecycle hooks see of the request, read now like the rest of the view.
         let summary = match &challenge {
@@ -352,6 +372,19 @@ impl Gate {
                     Err(rejection) if rejection.status() != 402 => {
                         return Decision::Rejected(rejection);
                     }
+                    Err(rejection) => token_problem = Some(rejection),
+                }
+            }
+            if let (Some(sign_in), Some(scope)) = (sign_in, &scope) {
+                let signed_in = self
+                    .sign_in(&sign_in, scope, &method, &challenge, summary.as_ref())
+                    .await;
+                match signed_in {
+                    Ok(admission) => return Decision::Admitted(Box::new(admission)),
+                    Err(rejection) if rejection.status() != 402 => {
+                        return Decision::Rejected(rejection);
+                    }
+                    // Said rather than a stale token's problem: it is what the client just did.
                     Err(rejection) => token_problem = Some(rejection),
                 }
             }
@@ -403,8 +436,18 @@ impl Gate {
     pub async fn finish_with(&self, pending: Pending, response: HandlerResponse) -> Completion {
         let status = response.status;
         match pending.0 {
-            PendingKind::Nothing => Completion::nothing(),
-            PendingKind::Drawn { id, amount } => {
+            PendingKind::Nothing { deliver } if deliver.is_empty() || status >= 400 => {
+                Completion::nothing()
+            }
+            PendingKind::Nothing { deliver } => Completion::Deliver {
+                headers: deliver,
+                private: true,
+            },
+            PendingKind::Drawn {
+                id,
+                amount,
+                deliver,
+            } => {
                 if status >= 400 {
                     tracing::info!(target: "x402::entitlement", status, %id, "handler failed; giving the draw back");
                     if let Err(error) = self.entitlements.give_back(&id, amount).await {
@@ -412,7 +455,7 @@ impl Gate {
                     }
                 }
                 Completion::Deliver {
-                    headers: Vec::new(),
+                    headers: if status < 400 { deliver } else { Vec::new() },
                     private: status < 400,
                 }
             }

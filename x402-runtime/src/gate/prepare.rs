@@ -210,9 +210,12 @@ impl Gate {
             None => self.resource_policy.resource_url(view),
         };
         let paywall = crate::paywall::choose(self.paywall.as_ref(), spec.paywall, view);
-        let challenge = Challenge::new(route, resource)
+        let mut challenge = Challenge::new(route, resource)
             .with_paywall(paywall)
             .with_bazaar(view.method(), view.path_and_query());
+        if let Some(verifier) = &self.siwx {
+            challenge = challenge.with_sign_in(verifier);
+        }
         if let Some(catalog) = &self.discovery {
             challenge.list_in(catalog);
         }

@@ -108,8 +108,8 @@ pub(crate) struct GrantPlan {
     claims: Claims,
     /// Initial value of its counter (uses or balance), if counted.
     counter: Option<u64>,
-    lifetime: Duration,
-    scope: Scope,
+    pub(crate) lifetime: Duration,
+    pub(crate) scope: Scope,
 }
 
 /// The price of one request as a counter amount.
@@ -216,7 +216,12 @@ impl Gate {
                 },
             };
             let (pending, remaining) = match draw {
-                None => (PendingKind::Nothing, None),
+                None => (
+                    PendingKind::Nothing {
+                        deliver: Vec::new(),
+                    },
+                    None,
+                ),
                 Some(amount) => match self
                     .entitlements
                     .take(&claims.id, amount)
@@ -227,6 +232,7 @@ impl Gate {
                         PendingKind::Drawn {
                             id: claims.id.clone(),
                             amount,
+                            deliver: Vec::new(),
                         },
                         Some(remaining),
                     ),
@@ -259,7 +265,7 @@ impl Gate {
                 let redemption = Redemption::new(summary.clone(), payer.to_string(), grant.clone());
                 if let Err(abort) = self.hooks.on_entitlement_redemption(&redemption).await {
                     // Refused: what was drawn for this request goes back to the grant.
-                    if let PendingKind::Drawn { id, amount } = &pending
+                    if let PendingKind::Drawn { id, amount, .. } = &pending
                         && let Err(error) = self.entitlements.give_back(id, *amount).await
                     {
                         tracing::warn!(target: "x402::store", %error, %id, "could not give a draw back");
@@ -371,12 +377,8 @@ impl Gate {
         }
     }
 
-    /// The headers that deliver a grant's token: `x402-entitlement`, its scope, and a cookie.
-    pub(crate) fn grant_headers(
-        &self,
-        plan: &GrantPlan,
-        transaction: &str,
-    ) -> Vec<(&'static str, String)> {
+    /// The token of a grant whose payment settled in `transaction`.
+    pub(crate) fn grant_token(&self, plan: &GrantPlan, transaction: &str) -> String {
         if self.ephemeral_keys && !EPHEMERAL_WARNED.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 target: "x402::entitlement",
@@ -385,16 +387,44 @@ impl Gate {
         }
         let mut claims = plan.claims.clone();
         claims.transaction = transaction.to_owned();
-        let token = self.entitlement_keys.sign(&claims);
+        self.entitlement_keys.sign(&claims)
+    }
+
+    /// Keeps a delivered grant's token for its payer, so that signing in gets it back (when
+    /// sign-in-with-x is on). A store that cannot keep it costs the payer nothing now: the
+    /// token is delivered all the same; only a later sign-in will find nothing.
+    pub(crate) async fn remember_grant(&self, plan: &GrantPlan, token: &str) {
+        if self.siwx.is_none() {
+            return;
+        }
+        let scope = &plan.claims.scope;
+        let payer = &plan.claims.payer;
+        if let Err(error) = self
+            .entitlements
+            .remember_grant(scope, payer, token, plan.lifetime)
+            .await
+        {
+            tracing::warn!(target: "x402::store", %error, %scope, %payer, "could not keep a grant for sign-in-with-x");
+        }
+    }
+
+    /// The headers that deliver a grant's token: `x402-entitlement`, its scope, and a cookie
+    /// that lasts `max_age`.
+    pub(crate) fn token_headers(
+        &self,
+        token: String,
+        scope: &Scope,
+        max_age: Duration,
+    ) -> Vec<(&'static str, String)> {
         let cookie = format!(
             "{}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}",
-            cookie_name(&plan.scope.id),
-            plan.lifetime.as_secs(),
-            if plan.scope.secure { "; Secure" } else { "" }
+            cookie_name(&scope.id),
+            max_age.as_secs(),
+            if scope.secure { "; Secure" } else { "" }
         );
         vec![
             (ENTITLEMENT_HEADER, token),
-            (ENTITLEMENT_SCOPE_HEADER, plan.scope.path_prefix.clone()),
+            (ENTITLEMENT_SCOPE_HEADER, scope.path_prefix.clone()),
             ("set-cookie", cookie),
         ]
     }

@@ -52,6 +52,8 @@ struct Job {
     /// The journal record (also the owner of the replay reservation).
     record: String,
     route: &'static str,
+    /// The handler's response, kept with the move to `settling`.
+    kept: Option<StoredResponse>,
 }
 
 impl Job {
@@ -85,13 +87,18 @@ impl Job {
         outcome
     }
 
-    async fn settle(self) -> Outcome {
+    async fn settle(mut self) -> Outcome {
         let version = self.request.payment_payload.version();
         let network = self.request.payment_requirements.network().to_owned();
         let payer = self.verified.payer;
         // Recorded before anything is submitted: a record still `verified` later proves nothing
-        // was, one `settling` that something may have been.
-        let settling = Transition::new(&[PaymentState::Verified], PaymentState::Settling, now_ms());
+        // was, one `settling` that something may have been. The response is kept in the same
+        // write, so a client whose answer is lost after the settlement finds it.
+        let mut settling =
+            Transition::new(&[PaymentState::Verified], PaymentState::Settling, now_ms());
+        if let Some(kept) = self.kept.take() {
+            settling = settling.keep_response(kept);
+        }
         if let Err(error) = self.journal.transition(&self.record, settling).await {
             tracing::error!(target: "x402::journal", record = %self.record, %error, "could not record the start of a settlement; not settling");
             if let Err(error) = self.replay.remove(&self.verified.key, &self.record).await {
@@ -393,6 +400,7 @@ impl Gate {
             verified: pending.verified.clone(),
             record: pending.record.clone(),
             route: telemetry::route_label(pending.challenge.route().spec),
+            kept: pending.kept.take(),
         };
         let network = pending.request.payment_requirements.network().to_owned();
         let record = pending.record.clone();
@@ -475,12 +483,12 @@ impl Gate {
     /// Keeps the handler's response (status, headers, body up to the limit) in the journal, to
     /// answer the same payment sent again. Kept before settlement, so that a client whose
     /// answer is lost after a settlement finds it.
-    async fn keep_response(&self, record: &str, response: HandlerResponse) {
+    fn kept_response(&self, response: HandlerResponse) -> StoredResponse {
         let body = response
             .body
             .filter(|body| body.len() <= self.keep_response_bytes)
             .map(|body| body.to_vec());
-        let kept = StoredResponse {
+        StoredResponse {
             status: response.status,
             headers: response
                 .headers
@@ -488,9 +496,6 @@ impl Gate {
                 .filter(|(name, _)| !HandlerResponse::is_hop_by_hop(name))
                 .collect(),
             body,
-        };
-        if let Err(error) = self.journal.store_response(record, kept).await {
-            tracing::warn!(target: "x402::journal", %record, %error, "could not keep a paid response for retries");
         }
     }
 
@@ -500,10 +505,18 @@ impl Gate {
         response: HandlerResponse,
     ) -> Completion {
         let status = response.status;
+        let settles_now = pending.settled.is_none() && !pending.unresolved && !pending.released;
         if status < 400 {
-            self.keep_response(&pending.record, response).await;
+            let kept = self.kept_response(response);
+            if settles_now {
+                // Kept with the move to `settling`.
+                pending.kept = Some(kept);
+            } else if let Err(error) = self.journal.store_response(&pending.record, kept).await {
+                let record = &pending.record;
+                tracing::warn!(target: "x402::journal", %record, %error, "could not keep a paid response for retries");
+            }
         }
-        if pending.settled.is_none() && !pending.unresolved && !pending.released {
+        if settles_now {
             if status >= 400 {
                 tracing::info!(target: "x402::settlement", status, payer = %pending.verified.payer, "handler failed; payment not settled");
                 self.release_unsettled(&pending, status).await;
@@ -520,7 +533,9 @@ impl Gate {
         };
         let mut headers = response::settlement_headers(pending.version, settlement);
         if let Some(plan) = &pending.grant {
-            headers.extend(self.grant_headers(plan, &settlement.transaction));
+            let token = self.grant_token(plan, &settlement.transaction);
+            self.remember_grant(plan, &token).await;
+            headers.extend(self.token_headers(token, &plan.scope, plan.lifetime));
         }
         Completion::Deliver {
             headers,

@@ -43,6 +43,43 @@ pub trait EntitlementStore: Send + Sync + 'static {
     /// Gives `amount` back to counter `id` (a request that drew from it was not served). A
     /// missing counter stays missing.
     async fn give_back(&self, id: &str, amount: u64) -> Result<(), StoreError>;
+
+    /// Remembers `token`, the grant `payer` bought for `scope`, for `ttl`: a payer who lost
+    /// its token gets it back by signing in with its wallet (sign-in-with-x, see
+    /// [`X402Builder::sign_in_with_x`](crate::X402Builder::sign_in_with_x)). A later grant for
+    /// the same payer and scope replaces it.
+    ///
+    /// The default keeps nothing and says so; stores that serve sign-ins implement it.
+    async fn remember_grant(
+        &self,
+        scope: &str,
+        payer: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let _ = (scope, payer, token, ttl);
+        Err(StoreError::Unavailable(
+            "this entitlement store does not keep grants for sign-in-with-x".to_owned(),
+        ))
+    }
+
+    /// The grant token `payer` bought for `scope` most recently, if it is still kept.
+    async fn recall_grant(&self, scope: &str, payer: &str) -> Result<Option<String>, StoreError> {
+        let _ = (scope, payer);
+        Err(StoreError::Unavailable(
+            "this entitlement store does not keep grants for sign-in-with-x".to_owned(),
+        ))
+    }
+}
+
+/// The key a payer's grant for a scope is kept under: EVM addresses in any letter case are one
+/// payer; other addresses (Solana base58) are case-sensitive and kept as written.
+pub(crate) fn grant_holder_key(scope: &str, payer: &str) -> String {
+    if payer.starts_with("0x") || payer.starts_with("0X") {
+        format!("{}:{scope}", payer.to_ascii_lowercase())
+    } else {
+        format!("{payer}:{scope}")
+    }
 }
 
 #[async_trait]
@@ -58,6 +95,20 @@ impl<S: EntitlementStore + ?Sized> EntitlementStore for std::sync::Arc<S> {
     async fn give_back(&self, id: &str, amount: u64) -> Result<(), StoreError> {
         (**self).give_back(id, amount).await
     }
+
+    async fn remember_grant(
+        &self,
+        scope: &str,
+        payer: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        (**self).remember_grant(scope, payer, token, ttl).await
+    }
+
+    async fn recall_grant(&self, scope: &str, payer: &str) -> Result<Option<String>, StoreError> {
+        (**self).recall_grant(scope, payer).await
+    }
 }
 
 /// An [`EntitlementStore`] in process memory: correct for one process, not shared between
@@ -65,6 +116,8 @@ impl<S: EntitlementStore + ?Sized> EntitlementStore for std::sync::Arc<S> {
 #[derive(Debug, Default)]
 pub struct MemoryEntitlementStore {
     counters: Mutex<HashMap<String, (u64, Instant)>>,
+    /// Grant tokens by payer and scope, for sign-in-with-x.
+    grants: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl MemoryEntitlementStore {
@@ -133,11 +186,84 @@ impl EntitlementStore for MemoryEntitlementStore {
         }
         Ok(())
     }
+
+    async fn remember_grant(
+        &self,
+        scope: &str,
+        payer: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let expiry = now.checked_add(ttl.min(MAX_TTL)).ok_or_else(|| {
+            StoreError::Unavailable(format!("a TTL of {ttl:?} is beyond this clock's range"))
+        })?;
+        let mut grants = self.grants.lock().unwrap_or_else(PoisonError::into_inner);
+        if grants.len() >= 1024 && grants.len().is_power_of_two() {
+            grants.retain(|_, (_, expiry)| *expiry > now);
+        }
+        grants.insert(grant_holder_key(scope, payer), (token.to_owned(), expiry));
+        Ok(())
+    }
+
+    async fn recall_grant(&self, scope: &str, payer: &str) -> Result<Option<String>, StoreError> {
+        let now = Instant::now();
+        Ok(self
+            .grants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&grant_holder_key(scope, payer))
+            .filter(|(_, expiry)| *expiry > now)
+            .map(|(token, _)| token.clone()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn grants_are_recalled_by_payer_and_scope_until_they_expire() {
+        let store = MemoryEntitlementStore::new();
+        let payer = "0xAbCdEf0000000000000000000000000000000001";
+        store
+            .remember_grant("path:/a", payer, "token-1", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let lower = payer.to_ascii_lowercase();
+        assert_eq!(
+            store
+                .recall_grant("path:/a", &lower)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("token-1")
+        );
+        assert_eq!(store.recall_grant("path:/b", payer).await.unwrap(), None);
+        store
+            .remember_grant("path:/a", payer, "token-2", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .recall_grant("path:/a", payer)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("token-2")
+        );
+        // Solana addresses are case-sensitive.
+        store
+            .remember_grant("path:/a", "AbC", "sol", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(store.recall_grant("path:/a", "abc").await.unwrap(), None);
+        store
+            .remember_grant("path:/a", "gone", "t", Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(store.recall_grant("path:/a", "gone").await.unwrap(), None);
+    }
 
     #[tokio::test]
     async fn huge_ttls_are_capped_not_a_panic() {

@@ -462,6 +462,42 @@ impl EntitlementStore for RedisEntitlementStore {
             reply => Err(unexpected("EVAL give back", &reply)),
         }
     }
+
+    async fn remember_grant(
+        &self,
+        scope: &str,
+        payer: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut set = redis::cmd("SET");
+        set.arg(self.connection.key(format_args!(
+            "holder:{}",
+            super::entitlement::grant_holder_key(scope, payer)
+        )))
+        .arg(token)
+        .arg("PX")
+        .arg(ttl_millis(ttl));
+        match self.connection.run(&set).await? {
+            Value::Okay => Ok(()),
+            reply => Err(unexpected("SET PX", &reply)),
+        }
+    }
+
+    async fn recall_grant(&self, scope: &str, payer: &str) -> Result<Option<String>, StoreError> {
+        let mut get = redis::cmd("GET");
+        get.arg(self.connection.key(format_args!(
+            "holder:{}",
+            super::entitlement::grant_holder_key(scope, payer)
+        )));
+        match self.connection.run(&get).await? {
+            Value::Nil => Ok(None),
+            Value::BulkString(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt("a kept grant token is not UTF-8".to_owned())),
+            reply => Err(unexpected("GET", &reply)),
+        }
+    }
 }
 
 #[cfg(test)]

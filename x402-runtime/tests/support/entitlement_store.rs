@@ -25,6 +25,7 @@ macro_rules! entitlement_store_conformance {
             values_up_to_the_limit_are_exact(1),
             creating_again_resets(1),
             of_200_concurrent_takes_on_4_replicas_exactly_what_fits_succeed(4),
+            grants_are_recalled_on_another_replica_by_payer_and_scope(2),
         );
     };
     (@cases $open:path: $($case:ident($replicas:expr)),* $(,)?) => {
@@ -207,4 +208,54 @@ pub(crate) async fn of_200_concurrent_takes_on_4_replicas_exactly_what_fits_succ
     }
     assert_eq!(taken, 1_000 / 7, "exactly balance / price takes succeed");
     assert_eq!(lowest, 1_000 % 7, "never below zero");
+}
+
+pub(crate) async fn grants_are_recalled_on_another_replica_by_payer_and_scope<
+    S: EntitlementStore,
+>(
+    stores: Vec<S>,
+) {
+    let scope = format!("path:/{}", id());
+    let payer = "0x00000000000000000000000000000000000000Ab";
+    assert_eq!(stores[1].recall_grant(&scope, payer).await.unwrap(), None);
+    stores[0]
+        .remember_grant(&scope, payer, "x402e1.first", LONG)
+        .await
+        .unwrap();
+    // Another replica, the address in another letter case: the same payer.
+    assert_eq!(
+        stores[1]
+            .recall_grant(&scope, &payer.to_ascii_lowercase())
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("x402e1.first")
+    );
+    stores[1]
+        .remember_grant(&scope, payer, "x402e1.second", LONG)
+        .await
+        .unwrap();
+    assert_eq!(
+        stores[0]
+            .recall_grant(&scope, payer)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("x402e1.second")
+    );
+    assert_eq!(
+        stores[0]
+            .recall_grant("path:/elsewhere", payer)
+            .await
+            .unwrap(),
+        None
+    );
+    let other = "0x00000000000000000000000000000000000000cd";
+    assert_eq!(stores[0].recall_grant(&scope, other).await.unwrap(), None);
+    stores[0]
+        .remember_grant(&scope, other, "x402e1.short", Duration::from_millis(50))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stores[1].recall_grant(&scope, other).await.unwrap(), None);
 }
