@@ -3,6 +3,8 @@
 //! `resource`; a payment echoing them is read back by `x402_protocol::bazaar::extract`, the
 //! facilitator's cataloguing, with the same values; and the route still serves once paid.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -16,6 +18,7 @@ use x402_protocol::client::sign_payment;
 use x402_protocol::eip3009::LocalSigner;
 use x402_protocol::facilitator::{PaymentPayload, PaymentRequirements};
 use x402_protocol::{NetworkRegistry, U256, codec, v2};
+use x402_runtime::discovery::{DiscoveryCatalog, ListQuery};
 
 const PAY_TO: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 
@@ -52,9 +55,15 @@ async fn hidden(payment: Payment) -> String {
 }
 
 fn app() -> (Router, X402, LocalSigner) {
+    app_listing_in(Arc::new(DiscoveryCatalog::new()))
+}
+
+/// The app, listing its discoverable routes in `catalog`.
+fn app_listing_in(catalog: Arc<DiscoveryCatalog>) -> (Router, X402, LocalSigner) {
     let x402 = X402::builder()
         .pay_to(PAY_TO)
         .embedded_facilitator()
+        .discovery_catalog(catalog)
         .build()
         .unwrap();
     let payer = LocalSigner::random();
@@ -241,4 +250,30 @@ async fn a_query_route_declares_query_parameters_and_undeclared_routes_nothing()
         bazaar::extract(&serde_json::to_value(pay(&typed, &payer)).unwrap()),
         Err(bazaar::ExtractError::Absent)
     ));
+}
+
+#[tokio::test]
+async fn the_catalogue_lists_the_declaration_with_the_service() {
+    let catalog = Arc::new(DiscoveryCatalog::new());
+    let (router, _x402, _payer) = app_listing_in(catalog.clone());
+    for path in ["/forecast", "/hidden"] {
+        let method = if path == "/forecast" { "POST" } else { "GET" };
+        let reply = send(&router, method, path, None).await;
+        assert_eq!(reply.status, StatusCode::PAYMENT_REQUIRED);
+    }
+    let listed = catalog.list(&ListQuery::default());
+    // Only the discoverable route is listed.
+    assert_eq!(listed.items.len(), 1, "{:?}", listed.items);
+    let item = &listed.items[0];
+    assert_eq!(item.resource, "http://api.test/forecast");
+    assert_eq!(item.service_name.as_deref(), Some("Weather"));
+    assert_eq!(
+        item.tags,
+        Some(vec!["weather".to_owned(), "forecast".to_owned()])
+    );
+    let declared = item.extensions.as_ref().unwrap();
+    assert_eq!(
+        declared["bazaar"]["info"]["input"]["body"],
+        json!({"city": "Oslo", "days": 3})
+    );
 }
