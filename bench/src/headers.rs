@@ -37,6 +37,7 @@ fn resource() -> v2::ResourceInfo {
         url: "http://127.0.0.1/weather".to_owned(),
         description: "Current weather".to_owned(),
         mime_type: "application/json".to_owned(),
+        ..Default::default()
     }
 }
 

@@ -29,6 +29,8 @@ pub(crate) const KEYS: &[&str] = &[
     SCOPE,
     PREPAY,
     PAYWALL,
+    BAZAAR,
+    DISCOVERY,
     CRATE,
 ];
 
@@ -46,7 +48,36 @@ pub(crate) const USES: &str = "uses";
 pub(crate) const SCOPE: &str = "scope";
 pub(crate) const PREPAY: &str = "prepay";
 pub(crate) const PAYWALL: &str = "paywall";
+pub(crate) const BAZAAR: &str = "bazaar";
+pub(crate) const DISCOVERY: &str = "discovery";
 pub(crate) const CRATE: &str = "crate";
+
+/// Every key `bazaar(…)` accepts, in the order the documentation lists them.
+pub(crate) const BAZAAR_KEYS: &[&str] = &[
+    METHOD,
+    BODY,
+    INPUT,
+    INPUT_SCHEMA,
+    OUTPUT,
+    OUTPUT_SCHEMA,
+    SERVICE,
+    TAGS,
+    ICON,
+];
+
+pub(crate) const METHOD: &str = "method";
+pub(crate) const BODY: &str = "body";
+pub(crate) const INPUT: &str = "input";
+pub(crate) const INPUT_SCHEMA: &str = "input_schema";
+pub(crate) const OUTPUT: &str = "output";
+pub(crate) const OUTPUT_SCHEMA: &str = "output_schema";
+pub(crate) const SERVICE: &str = "service";
+pub(crate) const TAGS: &str = "tags";
+pub(crate) const ICON: &str = "icon";
+
+/// The keys of `bazaar(…)` that describe the call (the rest describe the service).
+pub(crate) const DECLARATION_KEYS: &[&str] =
+    &[METHOD, BODY, INPUT, INPUT_SCHEMA, OUTPUT, OUTPUT_SCHEMA];
 
 /// A value together with the key it was written under (both keep their spans).
 pub(crate) struct Keyed<T> {
@@ -91,6 +122,102 @@ impl ToTokens for NetworkArg {
     }
 }
 
+/// `tags = "weather"` or `tags = ["weather", "forecast"]`.
+pub(crate) struct TagsArg {
+    /// The value as written, for errors about the whole list.
+    pub(crate) written: Expr,
+    /// Each tag literal.
+    pub(crate) tags: Vec<LitStr>,
+}
+
+impl ToTokens for TagsArg {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        self.written.to_tokens(tokens);
+    }
+}
+
+/// `bazaar(input = "…", output = "…", …)`: Bazaar discovery metadata, each value with the key
+/// it was written under.
+#[derive(Default)]
+pub(crate) struct BazaarArgs {
+    pub(crate) method: Option<Keyed<LitStr>>,
+    pub(crate) body: Option<Keyed<LitStr>>,
+    pub(crate) input: Option<Keyed<LitStr>>,
+    pub(crate) input_schema: Option<Keyed<LitStr>>,
+    pub(crate) output: Option<Keyed<LitStr>>,
+    pub(crate) output_schema: Option<Keyed<LitStr>>,
+    pub(crate) service: Option<Keyed<LitStr>>,
+    pub(crate) tags: Option<Keyed<TagsArg>>,
+    pub(crate) icon: Option<Keyed<LitStr>>,
+    /// Which sub-keys were written at all, with their tokens.
+    pub(crate) seen: Vec<(&'static str, syn::Path)>,
+}
+
+impl BazaarArgs {
+    /// The tokens of sub-key `key`, if it was written.
+    pub(crate) fn written(&self, key: &str) -> Option<&syn::Path> {
+        self.seen.iter().find(|(k, _)| *k == key).map(|(_, p)| p)
+    }
+
+    fn entry(
+        &mut self,
+        meta: &syn::meta::ParseNestedMeta<'_>,
+        errors: &mut Errors,
+    ) -> syn::Result<()> {
+        let key = meta.path.clone();
+        let Some(name) = key
+            .get_ident()
+            .map(ToString::to_string)
+            .and_then(|ident| BAZAAR_KEYS.iter().copied().find(|k| *k == ident))
+        else {
+            let written = key.to_token_stream().to_string().replace(' ', "");
+            let mut message = format!(
+                "unknown `bazaar` key `{written}`; the keys are: {}",
+                BAZAAR_KEYS.join(", ")
+            );
+            if let Some(close) = closest(&written, BAZAAR_KEYS.iter().copied()) {
+                message.push_str(&format!(" (did you mean `{close}`?)"));
+            }
+            errors.spanned(&key, message);
+            skip_to_comma(meta.input)?;
+            return Ok(());
+        };
+        if self.written(name).is_some() {
+            errors.spanned(
+                &key,
+                format!("`{name}` is given twice in `bazaar(…)`; keep only one `{name} = …`"),
+            );
+            skip_to_comma(meta.input)?;
+            return Ok(());
+        }
+        self.seen.push((name, key.clone()));
+        let input = meta.input;
+        if !input.peek(Token![=]) {
+            errors.spanned(
+                &key,
+                format!("`{name}` needs a value: {name} = {}", example(name)),
+            );
+            skip_to_comma(input)?;
+            return Ok(());
+        }
+        input.parse::<Token![=]>()?;
+        let value: Expr = input.parse()?;
+        let k = &key;
+        match name {
+            METHOD => self.method = keyed(k, string(&value, name, errors)),
+            BODY => self.body = keyed(k, string(&value, name, errors)),
+            INPUT => self.input = keyed(k, string(&value, name, errors)),
+            INPUT_SCHEMA => self.input_schema = keyed(k, string(&value, name, errors)),
+            OUTPUT => self.output = keyed(k, string(&value, name, errors)),
+            OUTPUT_SCHEMA => self.output_schema = keyed(k, string(&value, name, errors)),
+            SERVICE => self.service = keyed(k, string(&value, name, errors)),
+            TAGS => self.tags = keyed(k, tags(value, errors)),
+            _ /* ICON */ => self.icon = keyed(k, string(&value, name, errors)),
+        }
+        Ok(())
+    }
+}
+
 /// The attribute's arguments, each value with its tokens; `None` when not given (or unusable,
 /// in which case an error was recorded).
 #[derive(Default)]
@@ -109,6 +236,8 @@ pub(crate) struct PaidArgs {
     pub(crate) scope: Option<Keyed<LitStr>>,
     pub(crate) prepay: Option<Keyed<LitStr>>,
     pub(crate) paywall: Option<Keyed<LitBool>>,
+    pub(crate) bazaar: Option<Keyed<BazaarArgs>>,
+    pub(crate) discovery: Option<Keyed<ExprPath>>,
     pub(crate) krate: Option<Keyed<LitStr>>,
     /// Which keys were written at all, even with an unusable value: a key given with a bad
     /// value is not also reported as missing.
@@ -156,6 +285,13 @@ impl PaidArgs {
         } else {
             self.seen.push(name);
         }
+        if name == BAZAAR {
+            let bazaar = bazaar(meta, errors)?;
+            if !duplicate {
+                self.bazaar = keyed(&key, bazaar);
+            }
+            return Ok(());
+        }
         let Some(value) = self.value(meta, name, errors)? else {
             return Ok(());
         };
@@ -180,6 +316,7 @@ impl PaidArgs {
             SCOPE => self.scope = keyed(k, string(&value, name, errors)),
             PREPAY => self.prepay = keyed(k, string(&value, name, errors)),
             PAYWALL => self.paywall = keyed(k, boolean(&value, name, errors)),
+            DISCOVERY => self.discovery = keyed(k, function(&value, name, errors)),
             _ /* CRATE */ => self.krate = keyed(k, string(&value, name, errors)),
         }
         Ok(())
@@ -322,6 +459,17 @@ pub(crate) fn example(key: &str) -> &'static str {
         SCOPE => "\"reports\"",
         PREPAY => "\"1 USDC\"",
         PAYWALL => "false",
+        BAZAAR => "(input = r#\"{\"city\": \"Oslo\"}\"#, output = r#\"{\"temperature\": 21}\"#)",
+        DISCOVERY => "discovery::weather",
+        METHOD => "\"GET\"",
+        BODY => "\"json\"",
+        INPUT | OUTPUT => "r#\"{\"city\": \"Oslo\"}\"#",
+        INPUT_SCHEMA | OUTPUT_SCHEMA => {
+            "r#\"{\"properties\": {\"city\": {\"type\": \"string\"}}}\"#"
+        }
+        SERVICE => "\"Weather\"",
+        TAGS => "[\"weather\", \"forecast\"]",
+        ICON => "\"https://example.com/icon.png\"",
         _ /* CRATE */ => "\"my_crate::x402\"",
     }
 }
@@ -333,6 +481,18 @@ fn expected(key: &str) -> String {
         NETWORK => "a network literal such as \"base\", or a list: [\"base\", \"base-sepolia\"]".to_owned(),
         MAX_TIMEOUT_SECONDS | USES => format!("an integer literal, e.g. {key} = {}", example(key)),
         PAYWALL => format!("a bool literal, e.g. {key} = {}", example(key)),
+        DISCOVERY => format!(
+            "the path of a `fn() -> BazaarExtension`, e.g. {key} = {}",
+            example(key)
+        ),
+        INPUT | OUTPUT | INPUT_SCHEMA | OUTPUT_SCHEMA => format!(
+            "a string literal holding JSON, e.g. {key} = {}",
+            example(key)
+        ),
+        TAGS => format!(
+            "a string literal or a list of them, e.g. {key} = {}",
+            example(key)
+        ),
         _ => format!("a string literal, e.g. {key} = {}", example(key)),
     }
 }
@@ -505,6 +665,106 @@ fn network(expr: Expr, errors: &mut Errors) -> Option<NetworkArg> {
     })
 }
 
+/// `bazaar(…)`: the parenthesized list after the key. On a mistake in it, records it and
+/// returns what could be read.
+fn bazaar(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    errors: &mut Errors,
+) -> syn::Result<Option<BazaarArgs>> {
+    let input = meta.input;
+    if !input.peek(syn::token::Paren) {
+        let rest = skip_to_comma(input)?;
+        let at = if rest.is_empty() {
+            meta.path.to_token_stream()
+        } else {
+            rest
+        };
+        errors.spanned(
+            at,
+            format!(
+                "`bazaar` takes a list of keys in parentheses: bazaar{}",
+                example(BAZAAR)
+            ),
+        );
+        return Ok(None);
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    let tokens: TokenStream = content.parse()?;
+    let empty = tokens.is_empty();
+    let mut args = BazaarArgs::default();
+    let parser = syn::meta::parser(|inner| args.entry(&inner, errors));
+    if let Err(error) = parser.parse2(tokens) {
+        errors.push(error);
+    }
+    if empty {
+        errors.spanned(
+            &meta.path,
+            format!(
+                "`bazaar()` declares nothing; give at least one of {}",
+                BAZAAR_KEYS.join(", ")
+            ),
+        );
+    }
+    if !input.is_empty() && !input.peek(Token![,]) {
+        errors
+            .push(input.error("expected `,` after `bazaar(…)` (entries are separated by commas)"));
+        skip_to_comma(input)?;
+    }
+    Ok(Some(args))
+}
+
+/// `discovery = path::to::function`.
+fn function(expr: &Expr, key: &str, errors: &mut Errors) -> Option<ExprPath> {
+    match ungroup(expr) {
+        Expr::Path(path) if path.qself.is_none() => Some(path.clone()),
+        _ => {
+            wrong_kind(expr, key, errors);
+            None
+        }
+    }
+}
+
+/// `tags = "weather"` or `tags = ["weather", "forecast"]`.
+fn tags(expr: Expr, errors: &mut Errors) -> Option<TagsArg> {
+    let tags = match ungroup(&expr) {
+        Expr::Array(array) => {
+            let mut tags = Vec::with_capacity(array.elems.len());
+            let mut ok = true;
+            for elem in &array.elems {
+                match ungroup(elem) {
+                    Expr::Lit(syn::ExprLit {
+                        lit: Lit::Str(lit), ..
+                    }) if lit.suffix().is_empty() => tags.push(lit.clone()),
+                    _ => {
+                        errors.spanned(
+                            elem,
+                            "each tag in the list is a string literal, e.g. \"weather\"",
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            if array.elems.is_empty() {
+                errors.spanned(
+                    &expr,
+                    "the tag list is empty; name at least one tag, e.g. tags = [\"weather\"], or leave `tags` out",
+                );
+                return None;
+            }
+            if !ok {
+                return None;
+            }
+            tags
+        }
+        _ => vec![string(&expr, TAGS, errors)?],
+    };
+    Some(TagsArg {
+        written: expr,
+        tags,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use quote::quote;
@@ -535,6 +795,8 @@ mod tests {
             scope = "reports",
             prepay = "1 USDC",
             paywall = false,
+            bazaar(input = "{}", tags = ["a", "b"]),
+            discovery = discovery::weather,
             crate = "my::x402",
         });
         assert_eq!(errors, Vec::<String>::new());
@@ -574,6 +836,93 @@ mod tests {
         assert_eq!(args.paywall.as_ref().map(|k| k.value.value), Some(false));
         assert_eq!(args.seen.len(), KEYS.len());
         assert!(!args.garbled);
+        let bazaar = &args.bazaar.as_ref().expect("bazaar(…)").value;
+        assert_eq!(text(&bazaar.input).as_deref(), Some("{}"));
+        let tags: Vec<String> = bazaar
+            .tags
+            .iter()
+            .flat_map(|t| t.value.tags.iter().map(LitStr::value))
+            .collect();
+        assert_eq!(tags, ["a", "b"]);
+        assert_eq!(
+            args.discovery
+                .as_ref()
+                .map(|d| d.value.to_token_stream().to_string())
+                .as_deref(),
+            Some("discovery :: weather")
+        );
+    }
+
+    #[test]
+    fn bazaar_reads_every_sub_key() {
+        let (args, errors) = parse(quote!(bazaar(
+            method = "POST",
+            body = "json",
+            input = r#"{"city": "Oslo"}"#,
+            input_schema = "{}",
+            output = "21",
+            output_schema = "{}",
+            service = "Weather",
+            tags = "weather",
+            icon = "https://example.com/i.png",
+        )));
+        assert_eq!(errors, Vec::<String>::new());
+        let bazaar = &args.bazaar.as_ref().expect("bazaar(…)").value;
+        assert_eq!(bazaar.seen.len(), BAZAAR_KEYS.len());
+        let text = |v: &Option<Keyed<LitStr>>| v.as_ref().map(|k| k.value.value());
+        assert_eq!(text(&bazaar.method).as_deref(), Some("POST"));
+        assert_eq!(text(&bazaar.body).as_deref(), Some("json"));
+        assert_eq!(text(&bazaar.input).as_deref(), Some(r#"{"city": "Oslo"}"#));
+        assert_eq!(text(&bazaar.output).as_deref(), Some("21"));
+        assert_eq!(text(&bazaar.service).as_deref(), Some("Weather"));
+        assert_eq!(
+            bazaar.tags.as_ref().map(|t| t.value.tags.len()),
+            Some(1),
+            "a single tag literal is a list of one"
+        );
+        assert!(bazaar.written(OUTPUT_SCHEMA).is_some());
+    }
+
+    #[test]
+    fn bazaar_mistakes_are_reported_and_parsing_goes_on() {
+        let cases: &[(TokenStream, &str)] = &[
+            (
+                quote!(bazaar(inptu = "{}")),
+                "unknown `bazaar` key `inptu`; the keys are: method, body, input, input_schema, output, output_schema, service, tags, icon (did you mean `input`?)",
+            ),
+            (
+                quote!(bazaar(input = "{}", input = "{}")),
+                "`input` is given twice in `bazaar(…)`",
+            ),
+            (
+                quote!(bazaar(tags)),
+                "`tags` needs a value: tags = [\"weather\"",
+            ),
+            (quote!(bazaar(tags = [])), "the tag list is empty"),
+            (
+                quote!(bazaar(tags = [1])),
+                "each tag in the list is a string literal",
+            ),
+            (
+                quote!(bazaar(input = INPUT)),
+                "`input` takes a string literal holding JSON",
+            ),
+            (
+                quote!(bazaar = "x"),
+                "`bazaar` takes a list of keys in parentheses",
+            ),
+            (quote!(bazaar()), "`bazaar()` declares nothing"),
+            (
+                quote!(discovery = "weather"),
+                "`discovery` takes the path of a `fn() -> BazaarExtension`",
+            ),
+        ];
+        for (tokens, expected) in cases {
+            let (args, errors) = parse(quote!(#tokens, price = "$1"));
+            assert_eq!(errors.len(), 1, "{tokens}: {errors:?}");
+            assert!(errors[0].contains(expected), "{tokens}: {}", errors[0]);
+            assert!(args.price.is_some(), "{tokens}: parsing went on");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use quote::{ToTokens, format_ident, quote};
 use syn::{FnArg, PathArguments};
 
 use crate::args::PaidArgs;
+use crate::discovery::Declaration;
 use crate::errors::Errors;
 use crate::paths::Paths;
 use crate::validate::{self, Handler, Protocol, Route, RoutePrice, Settle};
@@ -89,6 +90,7 @@ fn with_tag(mut handler: Handler, route: Option<&Route>, paths: &Paths) -> Token
     let paid_route = paths.paid_route();
     let route_spec = paths.route_spec();
     let derives = paths.tag_derives();
+    let bazaar_fn = route.and_then(|route| bazaar_fn(route, paths));
     // Registered only when the arguments are right: a placeholder spec would fail start-up.
     let register = route.map(|_| {
         let inventory = paths.inventory();
@@ -110,6 +112,7 @@ fn with_tag(mut handler: Handler, route: Option<&Route>, paths: &Paths) -> Token
         #(#cfgs)*
         impl #paid_route for #tag {
             fn spec() -> &'static #route_spec {
+                #bazaar_fn
                 static SPEC: #route_spec = #spec;
                 &SPEC
             }
@@ -242,7 +245,72 @@ fn spec(route: &Route, paths: &Paths) -> TokenStream {
     if route.no_paywall {
         spec.extend(quote!(.no_paywall()));
     }
+    if let Some(discovery) = &route.discovery {
+        match &discovery.declaration {
+            Some(Declaration::Literal(_)) => {
+                let name = bazaar_fn_name();
+                spec.extend(quote!(.discoverable(#name)));
+            }
+            Some(Declaration::Function(path)) => spec.extend(quote!(.discoverable(#path))),
+            None => {}
+        }
+        if let Some(service) = &discovery.service {
+            spec.extend(quote!(.service_name(#service)));
+        }
+        if !discovery.tags.is_empty() {
+            let tags = &discovery.tags;
+            spec.extend(quote!(.tags(&[#(#tags),*])));
+        }
+        if let Some(icon) = &discovery.icon {
+            spec.extend(quote!(.icon_url(#icon)));
+        }
+    }
     spec
+}
+
+/// The name of the function a literal `bazaar(…)` declaration becomes, local to `spec()`.
+fn bazaar_fn_name() -> syn::Ident {
+    format_ident!("__x402_bazaar")
+}
+
+/// For `bazaar(input = …, …)`: `fn __x402_bazaar() -> BazaarExtension`, which hands the
+/// checked literals to the runtime's `BazaarLiteral`.
+fn bazaar_fn(route: &Route, paths: &Paths) -> Option<TokenStream> {
+    let Some(Declaration::Literal(declared)) = route
+        .discovery
+        .as_ref()
+        .and_then(|d| d.declaration.as_ref())
+    else {
+        return None;
+    };
+    let some = paths.some();
+    let none = paths.none();
+    let text = |value: &Option<String>| match value {
+        Some(text) => quote!(#some(#text)),
+        None => none.clone(),
+    };
+    let method = text(&declared.method);
+    let body = text(&declared.body);
+    let input = text(&declared.input);
+    let input_schema = text(&declared.input_schema);
+    let output = text(&declared.output);
+    let output_schema = text(&declared.output_schema);
+    let literal = paths.bazaar_literal();
+    let extension = paths.bazaar_extension();
+    let name = bazaar_fn_name();
+    Some(quote! {
+        fn #name() -> #extension {
+            #literal {
+                method: #method,
+                body: #body,
+                input: #input,
+                input_schema: #input_schema,
+                output: #output,
+                output_schema: #output_schema,
+            }
+            .declare()
+        }
+    })
 }
 
 #[cfg(test)]
@@ -297,6 +365,60 @@ mod tests {
         for path in text.split("::x402_runtime").skip(1) {
             assert!(path.starts_with("::__private::"), "{path}");
         }
+    }
+
+    #[test]
+    fn bazaar_literals_become_a_local_declaration_function() {
+        let text = squash(&paid(
+            quote!(
+                price = "$0.01",
+                network = "base",
+                bazaar(
+                    input = r#"{"city":"Oslo"}"#,
+                    output = "21",
+                    service = "Weather",
+                    tags = ["weather", "oslo"],
+                    icon = "https://example.com/i.png"
+                )
+            ),
+            quote!(
+                async fn weather(payment: Payment) {}
+            ),
+        ));
+        assert!(!text.contains("compile_error"), "{text}");
+        // The function comes first in `spec()`, then the spec names it.
+        assert!(text.contains("fnspec()->&'static::x402_runtime::__private::RouteSpec{fn__x402_bazaar()->::x402_runtime::__private::BazaarExtension{::x402_runtime::__private::BazaarLiteral{method:::x402_runtime::__private::None,body:::x402_runtime::__private::None,input:::x402_runtime::__private::Some(\"{\\\"city\\\":\\\"Oslo\\\"}\"),input_schema:::x402_runtime::__private::None,output:::x402_runtime::__private::Some(\"21\"),output_schema:::x402_runtime::__private::None,}.declare()}staticSPEC"), "{text}");
+        assert!(
+            text.contains(".discoverable(__x402_bazaar).service_name(\"Weather\").tags(&[\"weather\",\"oslo\"]).icon_url(\"https://example.com/i.png\")"),
+            "{text}"
+        );
+
+        // A function declares the call itself; no local function.
+        let text = squash(&paid(
+            quote!(
+                price = "$0.01",
+                network = "base",
+                discovery = declarations::weather
+            ),
+            quote!(
+                async fn weather(payment: Payment) {}
+            ),
+        ));
+        assert!(
+            text.contains(".discoverable(declarations::weather).handler("),
+            "{text}"
+        );
+        assert!(!text.contains("__x402_bazaar"), "{text}");
+
+        // A bad literal: the error, and no declaration.
+        let text = squash(&paid(
+            quote!(price = "$0.01", network = "base", bazaar(input = "{")),
+            quote!(
+                async fn weather(payment: Payment) {}
+            ),
+        ));
+        assert!(text.contains("compile_error"), "{text}");
+        assert!(!text.contains("discoverable"), "{text}");
     }
 
     #[test]

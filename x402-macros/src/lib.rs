@@ -11,6 +11,7 @@
 )]
 
 mod args;
+mod discovery;
 mod duration;
 mod errors;
 mod expand;
@@ -61,7 +62,77 @@ use proc_macro::TokenStream;
 /// | `scope` | `"reports"` | Routes with the same scope share the access one payment buys. Only with `access` and/or `uses`. |
 /// | `prepay` | `"1 USDC"` | Also offer a prepaid balance: pay this once, then each request draws its price from it. A price literal in the price's token, checked like `price`, and more than one request's price. |
 /// | `paywall` | `false` | Answer browsers on this route with the JSON 402 even when the server shows them its HTML paywall (`X402Builder::paywall`). Leave it out to follow the server; `true` is refused, since it is the default. |
+/// | `bazaar` | `bazaar(input = r#"{"city": "Oslo"}"#, output = r#"{"temperature": 21}"#, …)` | Bazaar discovery metadata, sent in the v2 402 as `extensions.bazaar` (what the route takes and returns) and in `resource` (`serviceName`, `tags`, `iconUrl`), so that facilitators can catalogue the route and agents find it. Its keys are below. |
+/// | `discovery` | a path: `declarations::weather` | A computed Bazaar declaration: a `fn() -> BazaarExtension` (built with `x402_protocol::bazaar::declare_http` or `declare_mcp`), instead of the call keys of `bazaar(…)`; `bazaar(service = …, tags = …, icon = …)` may still name the service. |
 /// | `crate` | `"my_crate::x402"` | The path the output uses to reach the runtime, for crates that re-export it (default `::x402_runtime`). |
+///
+/// ## `bazaar(…)` keys
+///
+/// All optional; `bazaar(…)` with any of them makes the route discoverable (with none of the
+/// call keys, it is declared as a `GET` without parameters). JSON values are string literals,
+/// most readably raw strings (`r#"…"#`).
+///
+/// | key | value | meaning |
+/// | --- | --- | --- |
+/// | `method` | `"GET"`, `"POST"`, … | The method, when the route takes only one. Left out, each 402 names the request's method. |
+/// | `body` | `"json"`, `"form-data"`, `"text"` | The call sends its input in a body of this type (with `POST`, `PUT` or `PATCH`); without `body`, the input is query parameters. |
+/// | `input` | JSON | An example input: the query parameters (an object), or the body (an object for `form-data`, a string for `text`). |
+/// | `input_schema` | JSON object | JSON Schema keywords for the input (`properties`, `required`, …). |
+/// | `output` | JSON | An example response. |
+/// | `output_schema` | JSON object | JSON Schema keywords for the example response (needs `output`). |
+/// | `service` | `"Weather"` | The service's name: 1–32 printable ASCII characters. |
+/// | `tags` | `"weather"` or `["weather", "forecast"]` | Up to five topical tags of 1–32 printable ASCII characters, distinct without regard to case. |
+/// | `icon` | `"https://example.com/icon.png"` | An absolute `http(s)` icon URL whose host is a DNS name. |
+///
+/// ```
+/// # use x402_runtime::{paid, PaidRoute};
+/// # struct Payment<T = ()>(std::marker::PhantomData<T>);
+/// #[paid(
+///     price = "$0.01",
+///     network = "base-sepolia",
+///     bazaar(
+///         method = "POST",
+///         body = "json",
+///         input = r#"{"city": "Oslo"}"#,
+///         input_schema = r#"{"properties": {"city": {"type": "string"}}, "required": ["city"]}"#,
+///         output = r#"{"temperature": 21}"#,
+///         service = "Weather",
+///         tags = ["weather"],
+///     )
+/// )]
+/// async fn forecast(payment: Payment) -> String {
+///     "sunny".to_owned()
+/// }
+///
+/// let spec = <__X402Tag_forecast as PaidRoute>::spec();
+/// let declared = (spec.discovery.expect("discoverable"))().to_value();
+/// assert_eq!(declared["info"]["input"]["body"]["city"], "Oslo");
+/// assert_eq!(declared["info"]["output"]["example"]["temperature"], 21);
+/// assert_eq!(spec.tags, ["weather"]);
+/// ```
+///
+/// A declaration computed in code, with the service named beside it:
+///
+/// ```
+/// # use x402_runtime::paid;
+/// # struct Payment<T = ()>(std::marker::PhantomData<T>);
+/// use x402_runtime::protocol::bazaar::{self, BazaarExtension, McpDeclaration};
+///
+/// fn forecast_tool() -> BazaarExtension {
+///     bazaar::declare_mcp(&McpDeclaration {
+///         tool_name: "forecast".into(),
+///         input_schema: serde_json::json!({"type": "object"}),
+///         description: Some("Weather forecast".into()),
+///         transport: None,
+///         example: None,
+///         output_example: None,
+///         output_schema: None,
+///     })
+/// }
+///
+/// #[paid(price = "$0.01", network = "base", discovery = forecast_tool, bazaar(service = "Weather"))]
+/// async fn forecast(payment: Payment) {}
+/// ```
 ///
 /// # What is checked while compiling
 ///
@@ -76,6 +147,12 @@ use proc_macro::TokenStream;
 ///   `0x` and 40 hex digits, with a correct EIP-55 checksum when written in mixed case, and
 ///   not the zero address; `settle`, durations and MIME types are well formed; integers are
 ///   positive.
+/// - `bazaar(…)`: its keys are known (with a suggestion for a misspelled one); JSON literals
+///   parse (the error gives the line and column inside the literal) and have the shape their
+///   key needs; the method fits the body (or its absence); the declaration passes
+///   `x402_protocol::bazaar::validate_spec`, the facilitator's check; service name, tags and
+///   icon URL pass the validators facilitators apply (which would otherwise drop them). The
+///   route must speak v2. A `discovery` function's type is checked by the compiler.
 /// - The handler is a function with exactly one parameter whose type is `Payment` (written
 ///   with any path: `Payment`, `axum_x402::Payment`, …), taken by value.
 ///

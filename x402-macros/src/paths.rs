@@ -75,6 +75,16 @@ impl Paths {
         self.item(quote!(Duration))
     }
 
+    /// A literal `bazaar(…)` declaration, built into a `BazaarExtension` at run time.
+    pub(crate) fn bazaar_literal(&self) -> TokenStream {
+        self.item(quote!(BazaarLiteral))
+    }
+
+    /// The type a route's discovery function returns.
+    pub(crate) fn bazaar_extension(&self) -> TokenStream {
+        self.item(quote!(BazaarExtension))
+    }
+
     /// `Option::Some`, immune to a user's own `Some`.
     pub(crate) fn some(&self) -> TokenStream {
         self.item(quote!(Some))

@@ -18,6 +18,7 @@ use crate::args::{
     self, ACCESS, CRATE, Keyed, MAX_TIMEOUT_SECONDS, NETWORK, PREPAY, PRICE, PaidArgs, PriceArg,
     USES,
 };
+use crate::discovery::{self, Discovery};
 use crate::duration;
 use crate::errors::Errors;
 
@@ -38,6 +39,8 @@ pub(crate) struct Route {
     /// `paywall = false`: browsers get the JSON 402 on this route even when the server has a
     /// paywall.
     pub(crate) no_paywall: bool,
+    /// `bazaar(…)` / `discovery = …`.
+    pub(crate) discovery: Option<Discovery>,
 }
 
 /// Where the price comes from.
@@ -158,6 +161,7 @@ pub(crate) fn route(args: &PaidArgs, errors: &mut Errors) -> Option<Route> {
         .paywall
         .as_ref()
         .is_some_and(|p| no_paywall(&p.value, errors));
+    let discovery = discovery::discovery(args, protocol == Some(Protocol::V1), errors);
 
     if errors.count() > before {
         return None;
@@ -175,6 +179,7 @@ pub(crate) fn route(args: &PaidArgs, errors: &mut Errors) -> Option<Route> {
         access,
         prepay,
         no_paywall,
+        discovery,
     })
 }
 

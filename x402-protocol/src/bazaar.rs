@@ -711,12 +711,20 @@ pub fn is_valid_service_name(value: &str) -> bool {
     value.len() <= MAX_SERVICE_NAME && printable_ascii(value)
 }
 
+/// Whether one entry of `resource.tags` is valid: 1–32 printable ASCII characters.
+pub fn is_valid_tag(value: &str) -> bool {
+    value.len() <= MAX_TAG && printable_ascii(value)
+}
+
+/// At most this many `resource.tags` are kept.
+pub const MAX_SERVICE_TAGS: usize = MAX_TAGS;
+
 /// `resource.tags` with invalid entries dropped (not 1–32 printable ASCII characters, or a
 /// case-insensitive duplicate), cut to the first five; `None` when none survive.
 pub fn sanitize_tags(value: &Value) -> Option<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for tag in value.as_array()?.iter().filter_map(Value::as_str) {
-        if tag.len() > MAX_TAG || !printable_ascii(tag) {
+        if !is_valid_tag(tag) {
             continue;
         }
         if out.iter().any(|t| t.eq_ignore_ascii_case(tag)) {

@@ -9,7 +9,7 @@ use crate::serde_util::{decimal_u256, null_as_empty};
 use crate::version::V2;
 
 /// The paid resource, described once per 402 (v1 repeated it in every requirement).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceInfo {
     /// Absolute URL of the resource.
@@ -20,6 +20,16 @@ pub struct ResourceInfo {
     /// MIME type of the resource; `""` when not configured.
     #[serde(default, with = "null_as_empty")]
     pub mime_type: String,
+    /// Bazaar service metadata (June 2026 spec): the service's name, ≤ 32 printable ASCII
+    /// characters. Clients echo it in the payment, where facilitators catalogue it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// Bazaar service metadata: up to five topical tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// Bazaar service metadata: an absolute `http(s)` icon URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon_url: Option<String>,
 }
 
 /// One way to pay, as listed in a v2 `PaymentRequired.accepts`.

@@ -5,6 +5,7 @@
 pub use crate::route::{AccessSpec, PaidRoute, PriceSpec, RegisteredRoute, RouteSpec, SettleMode};
 pub use inventory;
 pub use x402_protocol::ProtocolVersion;
+pub use x402_protocol::bazaar::BazaarExtension;
 
 // Named through here so that a user's own `Some`, `Duration` or derive macros cannot capture
 // the output. Each `pub use` of a derivable trait brings its derive macro along.
@@ -178,4 +179,44 @@ macro_rules! __payment_types {
 
         impl ::std::error::Error for PaymentRejection {}
     };
+}
+
+/// A `#[paid(…, bazaar(…))]` declaration as written: each JSON text was parsed and checked by
+/// the macro, so reading it again here cannot fail (a text that somehow does not parse is
+/// left out rather than panicking).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BazaarLiteral {
+    /// `method = "…"`.
+    pub method: Option<&'static str>,
+    /// `body = "json" | "form-data" | "text"`: a body call.
+    pub body: Option<&'static str>,
+    /// `input = "…"`: example query parameters, or the example body.
+    pub input: Option<&'static str>,
+    /// `input_schema = "…"`: JSON Schema keywords for the input.
+    pub input_schema: Option<&'static str>,
+    /// `output = "…"`: an example response.
+    pub output: Option<&'static str>,
+    /// `output_schema = "…"`: JSON Schema keywords for the response.
+    pub output_schema: Option<&'static str>,
+}
+
+impl BazaarLiteral {
+    /// The route's `bazaar` extension, built by
+    /// [`declare_http`](x402_protocol::bazaar::declare_http).
+    pub fn declare(&self) -> BazaarExtension {
+        use x402_protocol::bazaar::{BodyType, HttpDeclaration, declare_http};
+        let json = |text: Option<&str>| text.and_then(|t| serde_json::from_str(t).ok());
+        let body_type = self.body.and_then(|body| {
+            serde_json::from_value::<BodyType>(serde_json::Value::String(body.to_owned())).ok()
+        });
+        declare_http(&HttpDeclaration {
+            method: self.method.map(str::to_owned),
+            body_type,
+            input: json(self.input),
+            input_schema: json(self.input_schema),
+            output_example: json(self.output),
+            output_schema: json(self.output_schema),
+            ..HttpDeclaration::default()
+        })
+    }
 }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use x402_protocol::bazaar::{
-    BazaarExtension, DiscoveredResource, EXTENSION_KEY, LastUpdated, canonical_url,
+    BazaarExtension, DiscoveredResource, EXTENSION_KEY, LastUpdated, ServiceMetadata, canonical_url,
 };
 use x402_protocol::facilitator::PaymentRequirements;
 use x402_protocol::{AssetInfo, ChainAddress, NetworkInfo, ProtocolVersion, U256, v1, v2};
@@ -69,6 +69,8 @@ pub(crate) struct PreparedRoute {
     pub(crate) extensions: Option<serde_json::Value>,
     /// The route's Bazaar declaration, narrowed per request into `extensions.bazaar`.
     pub(crate) bazaar: Option<BazaarExtension>,
+    /// The route's valid Bazaar service metadata, sent in the v2 402's `resource`.
+    pub(crate) service: ServiceMetadata,
     /// The resource last listed in the discovery catalogue, so that a route asked for again
     /// is not listed again.
     pub(crate) listed: Mutex<Option<String>>,
@@ -173,6 +175,7 @@ impl PreparedRoute {
             v1_accepts,
             extensions,
             bazaar: spec.discovery.map(|declare| declare()),
+            service: spec.service_metadata(),
             listed: Mutex::new(None),
             last_challenge: Mutex::new(None),
             paywall_page: Default::default(),
@@ -311,9 +314,9 @@ impl Challenge {
             last_updated: LastUpdated::Text(String::new()),
             description: text(spec.description),
             mime_type: text(spec.mime_type),
-            service_name: None,
-            tags: None,
-            icon_url: None,
+            service_name: self.route.service.service_name.clone(),
+            tags: self.route.service.tags.clone(),
+            icon_url: self.route.service.icon_url.clone(),
             extensions: Some(serde_json::json!({ EXTENSION_KEY: bazaar })),
         });
     }
@@ -378,6 +381,9 @@ impl Challenge {
                 url: self.resource.clone(),
                 description: spec.description.to_owned(),
                 mime_type: spec.mime_type.to_owned(),
+                service_name: self.route.service.service_name.clone(),
+                tags: self.route.service.tags.clone(),
+                icon_url: self.route.service.icon_url.clone(),
             }),
             accepts: self.route.v2_accepts.clone(),
             extensions: self.extensions(),

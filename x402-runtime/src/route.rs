@@ -103,6 +103,15 @@ pub struct RouteSpec {
     /// The route's Bazaar declaration (what it takes and returns), sent in the v2 402 as
     /// `extensions.bazaar`; see [`discoverable`](Self::discoverable).
     pub discovery: Option<fn() -> x402_protocol::bazaar::BazaarExtension>,
+    /// Bazaar service metadata: the service's name, sent in the v2 402 as
+    /// `resource.serviceName` (1–32 printable ASCII characters; an invalid one is dropped).
+    pub service_name: Option<&'static str>,
+    /// Bazaar service metadata: topical tags, sent as `resource.tags` (at most five of 1–32
+    /// printable ASCII characters; invalid ones and case-insensitive repeats are dropped).
+    pub tags: &'static [&'static str],
+    /// Bazaar service metadata: an absolute `http(s)` icon URL, sent as `resource.iconUrl`
+    /// (dropped unless [`is_valid_icon_url`](x402_protocol::bazaar::is_valid_icon_url)).
+    pub icon_url: Option<&'static str>,
 }
 
 /// `maxTimeoutSeconds` when a route does not set one.
@@ -126,6 +135,9 @@ impl RouteSpec {
             handler: "",
             paywall: RoutePaywall::Server,
             discovery: None,
+            service_name: None,
+            tags: &[],
+            icon_url: None,
         }
     }
 
@@ -257,6 +269,46 @@ impl RouteSpec {
     ) -> Self {
         self.discovery = Some(declare);
         self
+    }
+
+    /// Names the service this route belongs to, for Bazaar catalogues (`resource.serviceName`
+    /// in the v2 402, which paying clients echo to the facilitator).
+    ///
+    /// ```
+    /// use x402_runtime::RouteSpec;
+    ///
+    /// static WEATHER: RouteSpec = RouteSpec::fixed("$0.01")
+    ///     .service_name("Weather")
+    ///     .tags(&["weather", "forecast"])
+    ///     .icon_url("https://example.com/icon.png");
+    /// assert_eq!(WEATHER.tags, ["weather", "forecast"]);
+    /// ```
+    pub const fn service_name(mut self, name: &'static str) -> Self {
+        self.service_name = Some(name);
+        self
+    }
+
+    /// Tags the route for Bazaar catalogues (`resource.tags`); see
+    /// [`service_name`](Self::service_name).
+    pub const fn tags(mut self, tags: &'static [&'static str]) -> Self {
+        self.tags = tags;
+        self
+    }
+
+    /// Gives the route's service an icon for Bazaar catalogues (`resource.iconUrl`); see
+    /// [`service_name`](Self::service_name).
+    pub const fn icon_url(mut self, url: &'static str) -> Self {
+        self.icon_url = Some(url);
+        self
+    }
+
+    /// The route's Bazaar service metadata, with what the spec says to drop dropped.
+    pub fn service_metadata(&self) -> x402_protocol::bazaar::ServiceMetadata {
+        x402_protocol::bazaar::ServiceMetadata::sanitize(&serde_json::json!({
+            "serviceName": self.service_name,
+            "tags": self.tags,
+            "iconUrl": self.icon_url,
+        }))
     }
 
     /// Names the handler (`module::path::function`).

@@ -74,6 +74,7 @@ fn payment_required(url: &str, ext: &BazaarExtension, metadata: &ServiceMetadata
             url: url.into(),
             description: "A paid thing".into(),
             mime_type: "application/json".into(),
+            ..Default::default()
         }),
         accepts: vec![requirement("eip155:8453")],
         extensions: Some(json!({ bazaar::EXTENSION_KEY: ext.to_value() })),

@@ -60,8 +60,10 @@
 )]
 
 pub mod entitlement;
+pub mod hooks;
 mod middleware;
 
+pub use hooks::{AfterPayment, OnPaymentFailure, PaymentFailure};
 pub use middleware::{
     PaymentResponseExt, X402Middleware, X402MiddlewareBuilder, payment_error, same_origin_redirects,
 };

@@ -19,6 +19,7 @@ use x402_protocol::facilitator::SettleResponse;
 use x402_protocol::{AssetInfo, NetworkInfo, NetworkRegistry, ProtocolVersion, codec, headers};
 
 use crate::entitlement::{ENTITLEMENT_HEADER, ENTITLEMENT_REASON_PREFIX, Entitlements, Presented};
+use crate::hooks::{AfterPayment, Hooks, OnPaymentFailure, PaymentFailure};
 
 /// The most of a 401/402 body read to find a challenge or a reason.
 const MAX_ERROR_BODY_BYTES: usize = 1024 * 1024;
@@ -98,6 +99,7 @@ struct Inner {
     reuse: Mutex<ReuseCache>,
     entitlements: Option<Mutex<Entitlements>>,
     pending: PendingRetries,
+    hooks: Hooks,
 }
 
 /// How a payment whose settlement is pending (504 `settlement_pending`) is sent again: the
@@ -139,6 +141,7 @@ impl std::fmt::Debug for X402Middleware {
         f.debug_struct("X402Middleware")
             .field("payer", &self.inner.payer)
             .field("entitlements", &self.inner.entitlements.is_some())
+            .field("hooks", &self.inner.hooks)
             .finish_non_exhaustive()
     }
 }
@@ -150,6 +153,7 @@ pub struct X402MiddlewareBuilder {
     payer: PayerBuilder,
     entitlements: bool,
     pending: PendingRetries,
+    hooks: Hooks,
 }
 
 impl X402MiddlewareBuilder {
@@ -233,6 +237,22 @@ impl X402MiddlewareBuilder {
         self
     }
 
+    /// Runs `hook` once a paid request got its answer and the payment went through (settled,
+    /// or a success without a receipt), with the payment's record and its settlement receipt.
+    /// See [`hooks`](crate::hooks).
+    pub fn after_payment(mut self, hook: impl AfterPayment) -> Self {
+        self.hooks.after_payment = Some(Arc::new(hook));
+        self
+    }
+
+    /// Runs `hook` when a 402 is not paid (no acceptable offer, the approval hook refused, the
+    /// signer failed) or a payment sent is not taken (refused, settlement failed or still
+    /// pending, handler failed, no answer). See [`hooks`](crate::hooks).
+    pub fn on_payment_failure(mut self, hook: impl OnPaymentFailure) -> Self {
+        self.hooks.on_failure = Some(Arc::new(hook));
+        self
+    }
+
     /// Keeps entitlement tokens servers return and sends them back (default: on). See
     /// [`entitlement`](crate::entitlement).
     pub fn entitlements(mut self, enabled: bool) -> Self {
@@ -263,6 +283,7 @@ impl X402MiddlewareBuilder {
         let mut middleware = X402Middleware::with_payer(self.payer.build()?, self.entitlements);
         if let Some(inner) = Arc::get_mut(&mut middleware.inner) {
             inner.pending = self.pending;
+            inner.hooks = self.hooks;
         }
         Ok(middleware)
     }
@@ -275,6 +296,7 @@ impl X402Middleware {
             payer: Payer::builder(signer),
             entitlements: true,
             pending: PendingRetries::default(),
+            hooks: Hooks::default(),
         }
     }
 
@@ -301,6 +323,7 @@ impl X402Middleware {
                 reuse: Mutex::new(ReuseCache::default()),
                 entitlements: entitlements.then(|| Mutex::new(Entitlements::default())),
                 pending: PendingRetries::default(),
+                hooks: Hooks::default(),
             }),
         }
     }
@@ -549,18 +572,28 @@ impl Inner {
             return Ok(response); // A 402 of some other payment scheme: not ours to answer.
         };
         let Some(mut paid) = template else {
-            return Err(reqwest_middleware::Error::middleware(
-                X402Error::BodyNotReplayable {
-                    url: url.to_string(),
-                },
-            ));
+            let error = X402Error::BodyNotReplayable {
+                url: url.to_string(),
+            };
+            self.hooks
+                .on_failure(PaymentFailure::not_signed(&method, url.as_str(), &error))
+                .await;
+            return Err(reqwest_middleware::Error::middleware(error));
         };
         let signed = self
             .payer
             .pay(&method, url.as_str(), &challenge)
             .await
             .and_then(|signed| payment_header(&signed, &url).map(|header| (signed, header)));
-        let (signed, (name, value)) = signed.map_err(reqwest_middleware::Error::middleware)?;
+        let (signed, (name, value)) = match signed {
+            Ok(signed) => signed,
+            Err(error) => {
+                self.hooks
+                    .on_failure(PaymentFailure::not_signed(&method, url.as_str(), &error))
+                    .await;
+                return Err(reqwest_middleware::Error::middleware(error));
+            }
+        };
         // The copy has the original's method, URL and body: the same identity.
         let id = request_id(&paid, key.as_ref());
         paid.headers_mut().insert(name, value);
@@ -658,7 +691,11 @@ impl Inner {
                 // No answer: the server may or may not hold the payment. Keep it, so the same
                 // request sent again carries the same authorization and is paid at most once.
                 tracing::warn!(target: "x402::client", %url, %error, "paid request failed without an answer; keeping its authorization for a retry");
+                let record = signed.record.clone();
                 lock(&self.reuse).put(id, signed);
+                self.hooks
+                    .on_failure(PaymentFailure::NoAnswer(record))
+                    .await;
                 return Err(error);
             }
         };
@@ -709,12 +746,15 @@ impl Inner {
         signed.record.receipt = receipt;
         self.payer.update(&signed.record);
         tracing::info!(target: "x402::client", summary = %signed.record.summary(), "payment answered");
-        if matches!(signed.record.status, PaymentStatus::NotSettled { .. })
-            || is_pending(signed.record.receipt.as_ref())
-        {
+        let pending = is_pending(signed.record.receipt.as_ref());
+        if matches!(signed.record.status, PaymentStatus::NotSettled { .. }) || pending {
             // Not settled (the handler failed), or settling still: the authorization is good
             // for this request, and is what a retry of it sends.
             lock(&self.reuse).put(id, signed.clone());
+        }
+        match PaymentFailure::of_record(&signed.record, pending) {
+            Some(failure) => self.hooks.on_failure(failure).await,
+            None => self.hooks.after_payment(&signed.record).await,
         }
         response.extensions_mut().insert(signed.record);
         Ok(response)
