@@ -12,6 +12,8 @@
 //!   domain, plus networks and tokens you register;
 //! - exact money: [`Price`] (`"$0.01"`, `"0.01 USDC"`, `"10000 atomic"`) and [`Decimal`];
 //! - [`eip3009`]: typed-data hashing, signing, signer recovery and the facilitator checks;
+//! - [`permit2`]: the same for Permit2 payments, `exact` through the x402 proxy and metered
+//!   `upto`;
 //! - [`Reason`] codes for everything that can be rejected;
 //! - extensions: [`siwx`] (sign-in-with-x: returning payers prove their wallet), [`bazaar`]
 //!   (discovery metadata) and [`payment_identifier`] (idempotent payments).
@@ -59,6 +61,7 @@ pub mod facilitator;
 pub mod network;
 pub mod payload;
 pub mod payment_identifier;
+pub mod permit2;
 pub mod price;
 pub mod reason;
 pub mod serde_util;

@@ -64,7 +64,32 @@ reasons! {
     /// Simulating `transferWithAuthorization` on chain (`eth_call`) reverted.
     SIMULATION_FAILED = "invalid_exact_evm_transaction_simulation_failed";
 
+    // --- Permit2 `exact` and `upto`, named by the reference facilitator. ---
+    /// The Permit2 `spender` is not the x402 proxy of the scheme.
+    PERMIT2_INVALID_SPENDER = "invalid_permit2_spender";
+    /// The Permit2 witness pays someone other than `payTo`.
+    PERMIT2_RECIPIENT_MISMATCH = "invalid_permit2_recipient_mismatch";
+    /// The Permit2 `deadline` is past or less than 6 s away.
+    PERMIT2_DEADLINE_EXPIRED = "permit2_deadline_expired";
+    /// The Permit2 witness's `validAfter` is in the future.
+    PERMIT2_NOT_YET_VALID = "permit2_not_yet_valid";
+    /// The Permit2 permitted amount is not the required amount.
+    PERMIT2_AMOUNT_MISMATCH = "permit2_amount_mismatch";
+    /// The Permit2 permitted token is not the requirement's asset.
+    PERMIT2_TOKEN_MISMATCH = "permit2_token_mismatch";
+    /// The Permit2 signature is malformed, malleable, or does not recover to `from`.
+    PERMIT2_INVALID_SIGNATURE = "invalid_permit2_signature";
+    /// The payer has not approved Permit2 for the amount (answered with HTTP 412).
+    PERMIT2_ALLOWANCE_REQUIRED = "permit2_allowance_required";
+    /// The `upto` witness names a facilitator that may not settle here.
+    UPTO_FACILITATOR_MISMATCH = "upto_facilitator_mismatch";
+    /// An `upto` settlement asks for more than the payer permitted.
+    UPTO_SETTLEMENT_EXCEEDS_AMOUNT = "invalid_upto_evm_payload_settlement_exceeds_amount";
+
     // --- This implementation's own, in the spec's style. ---
+    /// A Permit2 `exact` payment answers a requirement that does not offer Permit2
+    /// (`extra.assetTransferMethod` is not `"permit2"`).
+    ASSET_TRANSFER_METHOD_MISMATCH = "invalid_exact_evm_asset_transfer_method";
     /// The v2 `accepted.asset` is not the token the route accepts on that network.
     ASSET_MISMATCH = "invalid_exact_evm_payload_asset_mismatch";
     /// The v2 `accepted` entry names another recipient or amount than the route, or drops or
