@@ -1,0 +1,558 @@
+//! Permit2 `exact` and `upto` payment headers made by the official client (npm
+//! `@x402/core`+`@x402/evm` 2.27, `tests/data/official-clients-permit2.json`): the EIP-712
+//! digest computed here is the one the client signed and recovers to the payer, each header
+//! decodes, round-trips, matches its requirement and verifies at its signing time; and each
+//! change of one field is refused with its own reason.
+
+use alloy_primitives::{Address, B256, Bytes, U256, address};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use x402_protocol::codec::{self, DEFAULT_MAX_HEADER_BYTES};
+use x402_protocol::eip3009::RecoveryBackend;
+use x402_protocol::facilitator::{PaymentPayload, PaymentRequirements};
+use x402_protocol::permit2::{
+    self, DEADLINE_GRACE_SECONDS, EXACT_PERMIT2_PROXY, UPTO_PERMIT2_PROXY,
+};
+use x402_protocol::verify::{
+    PaymentKey, select_requirement, verify_payment, verify_payment_with, verify_upto_permit2,
+};
+use x402_protocol::{NetworkRegistry, Reason, SchemePayload, v2};
+
+#[derive(Deserialize)]
+struct File {
+    vectors: Vec<Vector>,
+}
+
+#[derive(Deserialize)]
+struct Vector {
+    name: String,
+    kind: String,
+    signed_at_unix: u64,
+    payer: Address,
+    payment_required: v2::PaymentRequired,
+    header_value: String,
+    typed_data: Vec<TypedData>,
+    #[serde(default)]
+    facilitator_address: Option<Address>,
+}
+
+#[derive(Deserialize)]
+struct TypedData {
+    #[serde(rename = "primaryType")]
+    primary_type: String,
+    domain: Value,
+    eip712_digest: B256,
+    signature: Bytes,
+}
+
+struct Case {
+    name: String,
+    upto: bool,
+    now: u64,
+    payer: Address,
+    facilitator: Option<Address>,
+    /// The payment as decoded JSON, to change one field at a time.
+    raw: Value,
+    /// The requirement it answers, as JSON.
+    raw_requirement: Value,
+    payload: PaymentPayload,
+    requirement: PaymentRequirements,
+    typed_data: TypedData,
+}
+
+fn cases() -> Vec<Case> {
+    let file: File =
+        serde_json::from_str(include_str!("data/official-clients-permit2.json")).unwrap();
+    assert_eq!(
+        file.vectors.len(),
+        6,
+        "the vector file changed; review this test"
+    );
+    file.vectors
+        .into_iter()
+        .map(|v| {
+            let raw: Value = codec::decode(&v.header_value, DEFAULT_MAX_HEADER_BYTES).unwrap();
+            let payload: PaymentPayload =
+                codec::decode(&v.header_value, DEFAULT_MAX_HEADER_BYTES).unwrap();
+            let requirement = v.payment_required.accepts[0].clone();
+            let typed_data = v
+                .typed_data
+                .into_iter()
+                .find(|t| t.primary_type == "PermitWitnessTransferFrom")
+                .unwrap();
+            Case {
+                upto: match v.kind.as_str() {
+                    "evm-exact-permit2" => false,
+                    "evm-upto-permit2" => true,
+                    other => panic!("unexpected kind {other}"),
+                },
+                name: v.name,
+                now: v.signed_at_unix,
+                payer: v.payer,
+                facilitator: v.facilitator_address,
+                raw,
+                raw_requirement: serde_json::to_value(&requirement).unwrap(),
+                payload,
+                requirement: PaymentRequirements::V2(requirement),
+                typed_data,
+            }
+        })
+        .collect()
+}
+
+fn chain_id(case: &Case) -> u64 {
+    case.typed_data.domain["chainId"].as_u64().unwrap()
+}
+
+/// The signing hash and the payer of either kind of Permit2 payload.
+fn digest_and_from(payload: &SchemePayload, chain_id: u64) -> (B256, Address, &Bytes) {
+    match payload {
+        SchemePayload::Permit2Exact(p) => (
+            p.permit2_authorization.signing_hash(chain_id),
+            p.permit2_authorization.from,
+            &p.signature,
+        ),
+        SchemePayload::Permit2Upto(p) => (
+            p.permit2_authorization.signing_hash(chain_id),
+            p.permit2_authorization.from,
+            &p.signature,
+        ),
+        other => panic!("not a Permit2 payload: {}", other.kind()),
+    }
+}
+
+#[test]
+fn digests_match_what_the_official_client_signed_and_recover_the_payer() {
+    for case in cases() {
+        assert_eq!(
+            case.typed_data.domain,
+            json!({
+                "name": "Permit2",
+                "chainId": chain_id(&case),
+                "verifyingContract": "0x000000000022D473030F116dDEE9F6B43aC78BA3",
+            }),
+            "{}",
+            case.name
+        );
+        let kind = case.payload.payload();
+        assert_eq!(
+            matches!(kind, SchemePayload::Permit2Upto(_)),
+            case.upto,
+            "{}: the payload's shape tells its kind",
+            case.name
+        );
+        let (digest, from, signature) = digest_and_from(kind, chain_id(&case));
+        assert_eq!(digest, case.typed_data.eip712_digest, "{}", case.name);
+        assert_eq!(signature, &case.typed_data.signature, "{}", case.name);
+        assert_eq!(from, case.payer, "{}", case.name);
+        let backends = [
+            RecoveryBackend::K256,
+            #[cfg(feature = "secp256k1")]
+            RecoveryBackend::Secp256k1,
+        ];
+        for backend in backends {
+            assert_eq!(
+                backend.recover(&digest, signature),
+                Ok(case.payer),
+                "{} ({backend:?})",
+                case.name
+            );
+        }
+    }
+}
+
+#[test]
+fn decoding_then_encoding_loses_nothing() {
+    for case in cases() {
+        assert_eq!(
+            serde_json::to_value(&case.payload).unwrap(),
+            case.raw,
+            "{}",
+            case.name
+        );
+        let header = codec::encode(&case.payload);
+        let again: PaymentPayload = codec::decode(&header, DEFAULT_MAX_HEADER_BYTES).unwrap();
+        assert_eq!(again, case.payload, "{}", case.name);
+    }
+}
+
+#[test]
+fn every_official_header_verifies_at_its_signing_time() {
+    let registry = NetworkRegistry::builtin();
+    for case in cases() {
+        let accepts = [case.requirement.clone()];
+        let chosen = select_requirement(&case.payload, &accepts)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        assert_eq!(chosen, &case.requirement);
+        let backends = [
+            RecoveryBackend::K256,
+            #[cfg(feature = "secp256k1")]
+            RecoveryBackend::Secp256k1,
+        ];
+        for backend in backends {
+            let verified = verify_payment_with(backend, &case.payload, chosen, &registry, case.now)
+                .unwrap_or_else(|e| panic!("{} ({backend:?}): {e}", case.name));
+            assert_eq!(verified.payer, case.payer, "{}", case.name);
+            assert_eq!(verified.amount, case.requirement.amount(), "{}", case.name);
+            let auth = &case.raw["payload"]["permit2Authorization"];
+            let deadline: u64 = auth["deadline"].as_str().unwrap().parse().unwrap();
+            assert_eq!(verified.expires_at, Some(deadline), "{}", case.name);
+            let nonce: U256 = auth["nonce"].as_str().unwrap().parse().unwrap();
+            assert_eq!(
+                verified.key,
+                PaymentKey::permit2(chain_id(&case), case.payer, nonce),
+                "{}",
+                case.name
+            );
+            assert!(
+                verified
+                    .key
+                    .as_str()
+                    .starts_with(&format!("eip155:{}/permit2/", chain_id(&case))),
+                "{}",
+                verified.key
+            );
+        }
+        // The official client dates the deadline signed_at + maxTimeoutSeconds: the last
+        // second it verifies is 6 s before it.
+        let deadline = case.now + case.requirement.max_timeout_seconds();
+        assert!(
+            verify_payment(
+                &case.payload,
+                &case.requirement,
+                &registry,
+                deadline - DEADLINE_GRACE_SECONDS
+            )
+            .is_ok(),
+            "{}",
+            case.name
+        );
+    }
+}
+
+/// Applies `change` to a copy of the payment JSON and of the requirement JSON, then verifies
+/// at the vector's signing time; returns the refusal's reason (and checks it names the
+/// claimed payer).
+fn refusal(case: &Case, change: impl FnOnce(&mut Value, &mut Value)) -> Reason {
+    let mut raw = case.raw.clone();
+    let mut requirement = case.raw_requirement.clone();
+    change(&mut raw, &mut requirement);
+    let payload: PaymentPayload = serde_json::from_value(raw).unwrap();
+    let requirement = PaymentRequirements::V2(serde_json::from_value(requirement).unwrap());
+    let registry = NetworkRegistry::builtin();
+    match verify_payment(&payload, &requirement, &registry, case.now) {
+        Ok(_) => panic!("{}: expected a refusal", case.name),
+        Err(e) => {
+            assert_eq!(
+                e.payer,
+                payload.payload().claimed_payer(),
+                "{}: the refusal names the claimed payer",
+                case.name
+            );
+            e.reason
+        }
+    }
+}
+
+const OTHER: &str = "0x1111111111111111111111111111111111111111";
+
+/// Sets the requirement's and the echoed `accepted` field together, as a client answering
+/// that requirement would.
+fn both(raw: &mut Value, requirement: &mut Value, key: &str, value: Value) {
+    raw["accepted"][key] = value.clone();
+    requirement[key] = value;
+}
+
+fn auth(raw: &mut Value) -> &mut Value {
+    &mut raw["payload"]["permit2Authorization"]
+}
+
+#[test]
+fn each_changed_field_is_refused_with_its_own_reason() {
+    for case in cases() {
+        let c = &case;
+        let amount = c.requirement.amount();
+        let other_amount = json!((amount + U256::from(1u64)).to_string());
+        let other_network = if chain_id(c) == 8453 {
+            "eip155:84532"
+        } else {
+            "eip155:8453"
+        };
+        let wrong_proxy = if c.upto {
+            EXACT_PERMIT2_PROXY
+        } else {
+            UPTO_PERMIT2_PROXY
+        };
+        let checks: Vec<(&str, Reason)> = vec![
+            // Amount: the route asks for another amount; the signed amount changed with it.
+            (
+                "requirement amount",
+                refusal(c, |r, q| both(r, q, "amount", other_amount.clone())),
+            ),
+            (
+                "permitted amount",
+                refusal(c, |r, q| {
+                    auth(r)["permitted"]["amount"] = other_amount.clone();
+                    both(r, q, "amount", other_amount.clone());
+                }),
+            ),
+            // Recipient: the route pays someone else; the witness was changed to match.
+            (
+                "requirement payTo",
+                refusal(c, |r, q| both(r, q, "payTo", json!(OTHER))),
+            ),
+            (
+                "witness.to",
+                refusal(c, |r, _| auth(r)["witness"]["to"] = json!(OTHER)),
+            ),
+            (
+                "witness.to and payTo",
+                refusal(c, |r, q| {
+                    auth(r)["witness"]["to"] = json!(OTHER);
+                    both(r, q, "payTo", json!(OTHER));
+                }),
+            ),
+            // Token: the permit is for another token; the route asks for another.
+            (
+                "permitted.token",
+                refusal(c, |r, _| auth(r)["permitted"]["token"] = json!(OTHER)),
+            ),
+            (
+                "requirement asset",
+                refusal(c, |r, q| both(r, q, "asset", json!(OTHER))),
+            ),
+            (
+                "permitted.token and asset",
+                refusal(c, |r, q| {
+                    auth(r)["permitted"]["token"] = json!(OTHER);
+                    both(r, q, "asset", json!(OTHER));
+                }),
+            ),
+            // Spender: another proxy, or anyone else.
+            (
+                "spender (other proxy)",
+                refusal(c, |r, _| {
+                    auth(r)["spender"] = json!(wrong_proxy.to_string())
+                }),
+            ),
+            (
+                "spender",
+                refusal(c, |r, _| auth(r)["spender"] = json!(OTHER)),
+            ),
+            // Deadline: too close at verification; extended after signing.
+            (
+                "deadline near",
+                refusal(c, |r, _| {
+                    auth(r)["deadline"] = json!((c.now + DEADLINE_GRACE_SECONDS - 1).to_string())
+                }),
+            ),
+            (
+                "deadline extended",
+                refusal(c, |r, _| {
+                    auth(r)["deadline"] = json!((c.now + 86_400).to_string())
+                }),
+            ),
+            (
+                "validAfter",
+                refusal(c, |r, _| {
+                    auth(r)["witness"]["validAfter"] = json!((c.now + 1).to_string())
+                }),
+            ),
+            // Chain: the route is on another network; the whole payment moved to another.
+            (
+                "requirement network",
+                refusal(c, |_, q| q["network"] = json!(other_network)),
+            ),
+            (
+                "network",
+                refusal(c, |r, q| both(r, q, "network", json!(other_network))),
+            ),
+            // Nonce and signature.
+            ("nonce", refusal(c, |r, _| auth(r)["nonce"] = json!("1"))),
+            (
+                "signature byte",
+                refusal(c, |r, _| {
+                    let sig = r["payload"]["signature"].as_str().unwrap().to_owned();
+                    let flipped = if sig.as_bytes()[10] == b'0' { "1" } else { "0" };
+                    r["payload"]["signature"] =
+                        json!(format!("{}{}{}", &sig[..10], flipped, &sig[11..]));
+                }),
+            ),
+            (
+                "signature length",
+                refusal(c, |r, _| {
+                    let sig = r["payload"]["signature"].as_str().unwrap().to_owned();
+                    r["payload"]["signature"] = json!(sig[..sig.len() - 2].to_owned());
+                }),
+            ),
+            ("from", refusal(c, |r, _| auth(r)["from"] = json!(OTHER))),
+        ];
+        let expected = [
+            Reason::PERMIT2_AMOUNT_MISMATCH,
+            Reason::PERMIT2_INVALID_SIGNATURE,
+            Reason::PERMIT2_RECIPIENT_MISMATCH,
+            Reason::PERMIT2_RECIPIENT_MISMATCH,
+            Reason::PERMIT2_INVALID_SIGNATURE,
+            Reason::PERMIT2_TOKEN_MISMATCH,
+            Reason::PERMIT2_TOKEN_MISMATCH,
+            Reason::PERMIT2_INVALID_SIGNATURE,
+            Reason::PERMIT2_INVALID_SPENDER,
+            Reason::PERMIT2_INVALID_SPENDER,
+            Reason::PERMIT2_DEADLINE_EXPIRED,
+            Reason::PERMIT2_INVALID_SIGNATURE,
+            Reason::PERMIT2_NOT_YET_VALID,
+            Reason::INVALID_NETWORK,
+            Reason::PERMIT2_INVALID_SIGNATURE,
+            Reason::PERMIT2_INVALID_SIGNATURE,
+            Reason::PERMIT2_INVALID_SIGNATURE,
+            Reason::PERMIT2_INVALID_SIGNATURE,
+            Reason::PERMIT2_INVALID_SIGNATURE,
+        ];
+        assert_eq!(checks.len(), expected.len());
+        for ((what, got), want) in checks.into_iter().zip(expected) {
+            assert_eq!(got, want, "{}: changed {what}", case.name);
+        }
+    }
+}
+
+#[test]
+fn exact_permit2_needs_a_requirement_that_offers_permit2() {
+    for case in cases().iter().filter(|c| !c.upto) {
+        for method in [Value::Null, json!("eip3009")] {
+            let reason = refusal(case, |_, q| match &method {
+                Value::Null => {
+                    q["extra"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("assetTransferMethod");
+                }
+                m => q["extra"]["assetTransferMethod"] = m.clone(),
+            });
+            assert_eq!(
+                reason,
+                Reason::ASSET_TRANSFER_METHOD_MISMATCH,
+                "{}",
+                case.name
+            );
+        }
+    }
+}
+
+#[test]
+fn a_payload_of_one_scheme_does_not_pay_the_other() {
+    for case in cases() {
+        let other = if case.upto { "exact" } else { "upto" };
+        let reason = refusal(&case, |r, q| both(r, q, "scheme", json!(other)));
+        assert_eq!(reason, Reason::UNSUPPORTED_SCHEME, "{}", case.name);
+    }
+}
+
+#[test]
+fn upto_witness_must_name_an_accepted_facilitator() {
+    let registry = NetworkRegistry::builtin();
+    for case in cases().iter().filter(|c| c.upto) {
+        let facilitator = case.facilitator.unwrap();
+        assert_eq!(
+            facilitator,
+            address!("0x90F79bf6EB2c4f870365E785982E1f101E93b906")
+        );
+        // The witness names someone else than the requirement's facilitatorAddress.
+        assert_eq!(
+            refusal(case, |r, _| auth(r)["witness"]["facilitator"] =
+                json!(OTHER)),
+            Reason::UPTO_FACILITATOR_MISMATCH,
+            "{}",
+            case.name
+        );
+        // The requirement names another facilitator.
+        assert_eq!(
+            refusal(case, |r, q| {
+                r["accepted"]["extra"]["facilitatorAddress"] = json!(OTHER);
+                q["extra"]["facilitatorAddress"] = json!(OTHER);
+            }),
+            Reason::UPTO_FACILITATOR_MISMATCH,
+            "{}",
+            case.name
+        );
+        // Witness and requirement both changed: the signature no longer matches.
+        assert_eq!(
+            refusal(case, |r, q| {
+                auth(r)["witness"]["facilitator"] = json!(OTHER);
+                q["extra"]["facilitatorAddress"] = json!(OTHER);
+            }),
+            Reason::PERMIT2_INVALID_SIGNATURE,
+            "{}",
+            case.name
+        );
+        // A requirement that names no facilitator cannot be checked.
+        assert_eq!(
+            refusal(case, |_, q| {
+                q["extra"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("facilitatorAddress");
+            }),
+            Reason::INVALID_PAYMENT_REQUIREMENTS,
+            "{}",
+            case.name
+        );
+        // A facilitator checks against its own addresses.
+        let upto = case.payload.payload().as_permit2_upto().unwrap();
+        let backend = RecoveryBackend::default();
+        let own = [Address::repeat_byte(3), facilitator];
+        let verified = verify_upto_permit2(
+            backend,
+            upto,
+            &case.requirement,
+            &registry,
+            case.now,
+            Some(&own),
+        )
+        .unwrap();
+        assert_eq!(verified.payer, case.payer);
+        let err = verify_upto_permit2(
+            backend,
+            upto,
+            &case.requirement,
+            &registry,
+            case.now,
+            Some(&own[..1]),
+        )
+        .unwrap_err();
+        assert_eq!(err.reason, Reason::UPTO_FACILITATOR_MISMATCH);
+    }
+}
+
+/// The payloads the crate's own signer makes verify like the official ones, with the
+/// official client's payer key (a public dev key).
+#[test]
+fn payloads_signed_here_verify_like_the_official_ones() {
+    let signer = x402_protocol::eip3009::LocalSigner::from_hex(
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    )
+    .unwrap();
+    let registry = NetworkRegistry::builtin();
+    for case in cases() {
+        let mut payload = case.payload.clone();
+        let PaymentPayload::V2(p) = &mut payload else {
+            unreachable!()
+        };
+        let chain = chain_id(&case);
+        p.payload = match &p.payload {
+            SchemePayload::Permit2Exact(e) => {
+                let mut auth = e.permit2_authorization.clone();
+                auth.nonce = permit2::random_permit2_nonce();
+                permit2::sign(&signer, auth, chain).into()
+            }
+            SchemePayload::Permit2Upto(u) => {
+                let mut auth = u.permit2_authorization.clone();
+                auth.nonce = permit2::random_permit2_nonce();
+                permit2::sign(&signer, auth, chain).into()
+            }
+            other => panic!("{}", other.kind()),
+        };
+        let verified = verify_payment(&payload, &case.requirement, &registry, case.now)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        assert_eq!(verified.payer, case.payer);
+    }
+}
