@@ -126,7 +126,8 @@ pub struct VerifiedPayment {
     pub asset: ChainAddress,
     /// The recipient.
     pub pay_to: ChainAddress,
-    /// The amount it authorizes, in atomic units.
+    /// The amount it authorizes, in atomic units (for `upto`, the signed maximum: the charge
+    /// is chosen at settlement).
     pub amount: U256,
     /// What makes it unique.
     pub key: PaymentKey,
@@ -407,7 +408,9 @@ fn dedup(mut items: Vec<&str>) -> Vec<&str> {
 /// Runs, in order: same protocol version; a scheme this crate verifies; same network, known to
 /// `registry`; (v2) `accepted.asset` equals the requirement's asset; then the checks of the
 /// payload's kind. For an EIP-3009 payload: the EIP-712 domain from `extra` (or, when absent,
-/// from the registry's record of the token), then [`eip3009::verify`].
+/// from the registry's record of the token), then [`eip3009::verify`]. For a Permit2 `exact`
+/// payload: the requirement offers Permit2, then [`permit2::verify_exact`]. For an `upto`
+/// payload: the requirement's `extra.facilitatorAddress`, then [`permit2::verify_upto`].
 pub fn verify_payment(
     payload: &PaymentPayload,
     requirements: &PaymentRequirements,

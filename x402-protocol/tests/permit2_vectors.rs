@@ -556,3 +556,50 @@ fn payloads_signed_here_verify_like_the_official_ones() {
         assert_eq!(verified.payer, case.payer);
     }
 }
+
+#[test]
+fn malformed_permit2_payloads_do_not_decode() {
+    let case = &cases()[0];
+    let decode = |change: &dyn Fn(&mut Value)| {
+        let mut raw = case.raw.clone();
+        change(&mut raw);
+        serde_json::from_value::<PaymentPayload>(raw)
+    };
+    // The nonce is a uint256 in base 10 (or 0x hex): anything else is refused, naming why.
+    for nonce in [
+        json!("abc"),
+        json!("-1"),
+        json!("0x"),
+        json!(format!("0x1{}", "0".repeat(64))),
+        json!(U256::MAX.to_string() + "0"),
+        json!(null),
+    ] {
+        let err = decode(&|r| auth(r)["nonce"] = nonce.clone()).unwrap_err();
+        assert!(!err.to_string().is_empty(), "{nonce}");
+    }
+    // A hex nonce is read as the same number and written back in base 10.
+    let nonce: U256 = case.raw["payload"]["permit2Authorization"]["nonce"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let hex = decode(&|r| auth(r)["nonce"] = json!(format!("{nonce:#x}"))).unwrap();
+    assert_eq!(hex, case.payload);
+    // A signature is required, and one payload is one kind.
+    let err = decode(&|r| {
+        r["payload"].as_object_mut().unwrap().remove("signature");
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("signature"), "{err}");
+    let err = decode(&|r| r["payload"]["transaction"] = json!("AQID")).unwrap_err();
+    assert!(err.to_string().contains("more than one"), "{err}");
+    for field in ["from", "spender", "deadline", "permitted", "witness"] {
+        assert!(
+            decode(&|r| {
+                auth(r).as_object_mut().unwrap().remove(field);
+            })
+            .is_err(),
+            "{field}"
+        );
+    }
+}
