@@ -13,7 +13,7 @@
 //! - exact money: [`Price`] (`"$0.01"`, `"0.01 USDC"`, `"10000 atomic"`) and [`Decimal`];
 //! - [`eip3009`]: typed-data hashing, signing, signer recovery and the facilitator checks;
 //! - [`permit2`]: the same for Permit2 payments, `exact` through the x402 proxy and metered
-//!   `upto`;
+//!   `upto`; [`eip2612`]: the `eip2612GasSponsoring` extension's permit;
 //! - [`Reason`] codes for everything that can be rejected;
 //! - extensions: [`siwx`] (sign-in-with-x: returning payers prove their wallet), [`bazaar`]
 //!   (discovery metadata) and [`payment_identifier`] (idempotent payments).
@@ -55,6 +55,7 @@ pub mod bazaar;
 pub mod checksum;
 pub mod client;
 pub mod codec;
+pub mod eip2612;
 pub mod eip3009;
 pub mod exact;
 pub mod facilitator;

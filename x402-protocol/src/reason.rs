@@ -86,7 +86,24 @@ reasons! {
     /// An `upto` settlement asks for more than the payer permitted.
     UPTO_SETTLEMENT_EXCEEDS_AMOUNT = "invalid_upto_evm_payload_settlement_exceeds_amount";
 
+    // --- The `eip2612GasSponsoring` extension, named by the reference facilitator. ---
+    /// The extension's `info` is missing a field or malformed.
+    EIP2612_EXTENSION_FORMAT = "invalid_eip2612_extension_format";
+    /// The EIP-2612 permit's owner is not the payer.
+    EIP2612_FROM_MISMATCH = "eip2612_from_mismatch";
+    /// The EIP-2612 permit is for another token.
+    EIP2612_ASSET_MISMATCH = "eip2612_asset_mismatch";
+    /// The EIP-2612 permit approves someone other than Permit2.
+    EIP2612_SPENDER_NOT_PERMIT2 = "eip2612_spender_not_permit2";
+    /// The EIP-2612 permit's deadline is past or less than 6 s away.
+    EIP2612_DEADLINE_EXPIRED = "eip2612_deadline_expired";
+
     // --- This implementation's own, in the spec's style. ---
+    /// The EIP-2612 permit approves another value than the Permit2 amount (the x402 proxy
+    /// would revert).
+    EIP2612_AMOUNT_MISMATCH = "eip2612_amount_mismatch";
+    /// The EIP-2612 permit's signature is malformed or not the owner's in the token's domain.
+    EIP2612_INVALID_SIGNATURE = "invalid_eip2612_signature";
     /// A Permit2 `exact` payment answers a requirement that does not offer Permit2
     /// (`extra.assetTransferMethod` is not `"permit2"`).
     ASSET_TRANSFER_METHOD_MISMATCH = "invalid_exact_evm_asset_transfer_method";

@@ -8,7 +8,8 @@ use alloy_primitives::{Address, B256, Bytes, U256, address};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use x402_protocol::codec::{self, DEFAULT_MAX_HEADER_BYTES};
-use x402_protocol::eip3009::RecoveryBackend;
+use x402_protocol::eip2612::{Eip2612GasSponsoring, SponsoringError};
+use x402_protocol::eip3009::{RecoveryBackend, TokenDomain};
 use x402_protocol::facilitator::{PaymentPayload, PaymentRequirements};
 use x402_protocol::permit2::{
     self, DEADLINE_GRACE_SECONDS, EXACT_PERMIT2_PROXY, UPTO_PERMIT2_PROXY,
@@ -58,6 +59,8 @@ struct Case {
     payload: PaymentPayload,
     requirement: PaymentRequirements,
     typed_data: TypedData,
+    /// The EIP-2612 permit the client signed for the `eip2612GasSponsoring` extension.
+    eip2612_typed_data: Option<TypedData>,
 }
 
 fn cases() -> Vec<Case> {
@@ -75,8 +78,12 @@ fn cases() -> Vec<Case> {
             let payload: PaymentPayload =
                 codec::decode(&v.header_value, DEFAULT_MAX_HEADER_BYTES).unwrap();
             let requirement = v.payment_required.accepts[0].clone();
-            let typed_data = v
-                .typed_data
+            let mut typed_data = v.typed_data;
+            let eip2612_typed_data = typed_data
+                .iter()
+                .position(|t| t.primary_type == "Permit")
+                .map(|i| typed_data.remove(i));
+            let typed_data = typed_data
                 .into_iter()
                 .find(|t| t.primary_type == "PermitWitnessTransferFrom")
                 .unwrap();
@@ -95,6 +102,7 @@ fn cases() -> Vec<Case> {
                 payload,
                 requirement: PaymentRequirements::V2(requirement),
                 typed_data,
+                eip2612_typed_data,
             }
         })
         .collect()
@@ -602,4 +610,144 @@ fn malformed_permit2_payloads_do_not_decode() {
             "{field}"
         );
     }
+}
+
+/// The extension as sent in a changed copy of the payment, checked against its Permit2
+/// authorization at the vector's signing time and its signature in the token's domain.
+fn sponsoring_refusal(case: &Case, change: impl FnOnce(&mut Value)) -> Reason {
+    let mut raw = case.raw.clone();
+    change(&mut raw);
+    let result = (|| -> Result<(), SponsoringError> {
+        let info = Eip2612GasSponsoring::from_extensions(raw.get("extensions"))?
+            .expect("the vector carries the extension");
+        let payload: PaymentPayload = serde_json::from_value(raw.clone()).unwrap();
+        let permit = payload.payload().as_permit2_exact().unwrap();
+        info.check(&permit.permit2_authorization, case.now)?;
+        info.verify_signature(RecoveryBackend::default(), &token_domain(case))
+    })();
+    result.expect_err("expected a refusal").reason()
+}
+
+fn token_domain(case: &Case) -> TokenDomain<'_> {
+    let d = &case.eip2612_typed_data.as_ref().unwrap().domain;
+    TokenDomain {
+        name: d["name"].as_str().unwrap(),
+        version: d["version"].as_str().unwrap(),
+        chain_id: d["chainId"].as_u64().unwrap(),
+        verifying_contract: d["verifyingContract"].as_str().unwrap().parse().unwrap(),
+    }
+}
+
+#[test]
+fn the_eip2612_sponsoring_permit_checks_out_and_each_change_is_refused() {
+    let all = cases();
+    let with: Vec<_> = all
+        .iter()
+        .filter(|c| c.eip2612_typed_data.is_some())
+        .collect();
+    assert_eq!(with.len(), 1, "one vector carries eip2612GasSponsoring");
+    for case in &all {
+        let extensions = case.raw.get("extensions");
+        let found = Eip2612GasSponsoring::from_extensions(extensions).unwrap();
+        assert_eq!(
+            found.is_some(),
+            case.eip2612_typed_data.is_some(),
+            "{}",
+            case.name
+        );
+    }
+    let case = with[0];
+    let signed = case.eip2612_typed_data.as_ref().unwrap();
+    let info = Eip2612GasSponsoring::from_extensions(case.raw.get("extensions"))
+        .unwrap()
+        .unwrap();
+    // The digest is the one the client signed, and the signature is the payer's.
+    let token = token_domain(case);
+    assert_eq!(token.verifying_contract, info.asset);
+    assert_eq!(info.signing_hash(&token), signed.eip712_digest);
+    assert_eq!(info.signature, signed.signature);
+    let permit = case.payload.payload().as_permit2_exact().unwrap();
+    assert_eq!(info.check(&permit.permit2_authorization, case.now), Ok(()));
+    assert_eq!(
+        info.verify_signature(RecoveryBackend::default(), &token),
+        Ok(())
+    );
+
+    let cases: Vec<(&str, Change, Reason)> = vec![
+        (
+            "missing signature",
+            Box::new(|r: &mut Value| {
+                ext(r).as_object_mut().unwrap().remove("signature");
+            }),
+            Reason::EIP2612_EXTENSION_FORMAT,
+        ),
+        (
+            "amount as a number",
+            Box::new(|r: &mut Value| ext(r)["amount"] = json!(50000)),
+            Reason::EIP2612_EXTENSION_FORMAT,
+        ),
+        (
+            "version",
+            Box::new(|r: &mut Value| ext(r)["version"] = json!("v1")),
+            Reason::EIP2612_EXTENSION_FORMAT,
+        ),
+        (
+            "from",
+            Box::new(|r: &mut Value| ext(r)["from"] = json!(OTHER)),
+            Reason::EIP2612_FROM_MISMATCH,
+        ),
+        (
+            "asset",
+            Box::new(|r: &mut Value| ext(r)["asset"] = json!(OTHER)),
+            Reason::EIP2612_ASSET_MISMATCH,
+        ),
+        (
+            "spender",
+            Box::new(|r: &mut Value| ext(r)["spender"] = json!(EXACT_PERMIT2_PROXY.to_string())),
+            Reason::EIP2612_SPENDER_NOT_PERMIT2,
+        ),
+        (
+            "deadline",
+            Box::new(move |r: &mut Value| ext(r)["deadline"] = json!((case.now + 5).to_string())),
+            Reason::EIP2612_DEADLINE_EXPIRED,
+        ),
+        (
+            "amount",
+            Box::new(|r: &mut Value| ext(r)["amount"] = json!(U256::MAX.to_string())),
+            Reason::EIP2612_AMOUNT_MISMATCH,
+        ),
+        (
+            "nonce",
+            Box::new(|r: &mut Value| ext(r)["nonce"] = json!("1")),
+            Reason::EIP2612_INVALID_SIGNATURE,
+        ),
+        (
+            "deadline extended",
+            Box::new(move |r: &mut Value| {
+                ext(r)["deadline"] = json!((case.now + 86_400).to_string())
+            }),
+            Reason::EIP2612_INVALID_SIGNATURE,
+        ),
+    ];
+    for (what, change, want) in cases {
+        assert_eq!(sponsoring_refusal(case, change), want, "changed {what}");
+    }
+    // In another token's domain the same signature is not the payer's.
+    let other = TokenDomain {
+        name: "USD Coin",
+        ..token
+    };
+    assert_eq!(
+        info.verify_signature(RecoveryBackend::default(), &other)
+            .unwrap_err()
+            .reason(),
+        Reason::EIP2612_INVALID_SIGNATURE
+    );
+}
+
+/// A change to a copy of a payment's JSON.
+type Change<'a> = Box<dyn FnOnce(&mut Value) + 'a>;
+
+fn ext(raw: &mut Value) -> &mut Value {
+    &mut raw["extensions"]["eip2612GasSponsoring"]["info"]
 }
