@@ -403,6 +403,14 @@ pub enum Permit2Error {
         /// `permitted.token`.
         found: Address,
     },
+    /// An `upto` charge above the signed maximum.
+    #[error("a charge of {charge} atomic units exceeds the {maximum} the payer permitted")]
+    ChargeExceedsMaximum {
+        /// `permitted.amount`.
+        maximum: U256,
+        /// The charge asked.
+        charge: U256,
+    },
     /// The signature is malformed or malleable (or from a contract wallet, which needs a chain).
     #[error("invalid Permit2 signature: {0}")]
     Signature(#[from] SignatureError),
@@ -427,6 +435,7 @@ impl Permit2Error {
             Permit2Error::NotYetValid { .. } => Reason::PERMIT2_NOT_YET_VALID,
             Permit2Error::AmountMismatch { .. } => Reason::PERMIT2_AMOUNT_MISMATCH,
             Permit2Error::TokenMismatch { .. } => Reason::PERMIT2_TOKEN_MISMATCH,
+            Permit2Error::ChargeExceedsMaximum { .. } => Reason::UPTO_SETTLEMENT_EXCEEDS_AMOUNT,
             Permit2Error::Signature(_) | Permit2Error::WrongSigner { .. } => {
                 Reason::PERMIT2_INVALID_SIGNATURE
             }
@@ -561,6 +570,20 @@ pub fn verify_upto_with(
             })
         }
     })
+}
+
+impl Permit2Payload<UptoWitness> {
+    /// What to settle for a verified `upto` payment when the handler charges `charge`:
+    /// `Ok(None)` for zero (nothing is settled and the nonce stays unused, as the reference
+    /// does: the proxy refuses a zero transfer), `Ok(Some(charge))` up to the permitted
+    /// maximum, and a refusal above it.
+    pub fn settlement_amount(&self, charge: U256) -> Result<Option<U256>, Permit2Error> {
+        let maximum = self.permit2_authorization.permitted.amount;
+        if charge > maximum {
+            return Err(Permit2Error::ChargeExceedsMaximum { maximum, charge });
+        }
+        Ok((!charge.is_zero()).then_some(charge))
+    }
 }
 
 /// A fresh Permit2 nonce: 32 random bytes read as a uint256, as the reference client makes.
@@ -908,6 +931,28 @@ mod tests {
         }
         // Exactly the grace period left is still fine.
         assert!(verify_exact(&payload, &terms, now + 60 - DEADLINE_GRACE_SECONDS).is_ok());
+    }
+
+    #[test]
+    fn upto_charges_settle_up_to_the_maximum_and_zero_settles_nothing() {
+        let facilitators = [FACILITATOR];
+        let terms = UptoTerms {
+            chain_id: 8453,
+            token: BASE_USDC,
+            pay_to: PAY_TO,
+            amount: U256::from(50_000u64),
+            facilitators: &facilitators,
+        };
+        let upto = authorize_upto(&LocalSigner::random(), &terms, FACILITATOR, 1_000_000, 60);
+        assert_eq!(upto.settlement_amount(U256::ZERO), Ok(None));
+        for charge in [1u64, 18_500, 50_000] {
+            assert_eq!(
+                upto.settlement_amount(U256::from(charge)),
+                Ok(Some(U256::from(charge)))
+            );
+        }
+        let err = upto.settlement_amount(U256::from(50_001u64)).unwrap_err();
+        assert_eq!(err.reason(), Reason::UPTO_SETTLEMENT_EXCEEDS_AMOUNT);
     }
 
     #[test]
