@@ -98,7 +98,33 @@ reasons! {
     /// The EIP-2612 permit's deadline is past or less than 6 s away.
     EIP2612_DEADLINE_EXPIRED = "eip2612_deadline_expired";
 
+    // --- The `erc20ApprovalGasSponsoring` extension, named by the reference facilitator. ---
+    /// The extension's `info` is missing a field or malformed.
+    ERC20_APPROVAL_EXTENSION_FORMAT = "invalid_erc20_approval_extension_format";
+    /// The approval's `from` is not the payer.
+    ERC20_APPROVAL_FROM_MISMATCH = "erc20_approval_from_mismatch";
+    /// The approval's `asset` is not the payment's token.
+    ERC20_APPROVAL_ASSET_MISMATCH = "erc20_approval_asset_mismatch";
+    /// The approval's `spender` is not Permit2.
+    ERC20_APPROVAL_SPENDER_NOT_PERMIT2 = "erc20_approval_spender_not_permit2";
+    /// The signed approval transaction does not decode.
+    ERC20_APPROVAL_TX_PARSE_FAILED = "erc20_approval_tx_parse_failed";
+    /// The approval transaction does not call the token.
+    ERC20_APPROVAL_TX_WRONG_TARGET = "erc20_approval_tx_wrong_target";
+    /// The approval transaction does not call `approve`.
+    ERC20_APPROVAL_TX_WRONG_SELECTOR = "erc20_approval_tx_wrong_selector";
+    /// The approval transaction approves someone other than Permit2.
+    ERC20_APPROVAL_TX_WRONG_SPENDER = "erc20_approval_tx_wrong_spender";
+    /// The approval transaction's `approve` arguments are malformed.
+    ERC20_APPROVAL_TX_INVALID_CALLDATA = "erc20_approval_tx_invalid_calldata";
+    /// The approval transaction was signed by someone other than the payer.
+    ERC20_APPROVAL_TX_SIGNER_MISMATCH = "erc20_approval_tx_signer_mismatch";
+    /// The approval transaction's signature is malformed or unrecoverable.
+    ERC20_APPROVAL_TX_INVALID_SIGNATURE = "erc20_approval_tx_invalid_signature";
+
     // --- This implementation's own, in the spec's style. ---
+    /// The approval transaction is for another chain than the payment.
+    ERC20_APPROVAL_TX_WRONG_CHAIN = "erc20_approval_tx_wrong_chain";
     /// The EIP-2612 permit approves another value than the Permit2 amount (the x402 proxy
     /// would revert).
     EIP2612_AMOUNT_MISMATCH = "eip2612_amount_mismatch";

@@ -751,3 +751,167 @@ type Change<'a> = Box<dyn FnOnce(&mut Value) + 'a>;
 fn ext(raw: &mut Value) -> &mut Value {
     &mut raw["extensions"]["eip2612GasSponsoring"]["info"]
 }
+
+#[test]
+fn the_erc20_approval_transaction_checks_out_and_each_change_is_refused() {
+    use x402_protocol::erc20_approval::{ApprovalError, Erc20ApprovalGasSponsoring};
+    let all = cases();
+    let with: Vec<_> = all
+        .iter()
+        .filter(|c| {
+            Erc20ApprovalGasSponsoring::from_extensions(c.raw.get("extensions"))
+                .unwrap()
+                .is_some()
+        })
+        .collect();
+    assert_eq!(
+        with.len(),
+        1,
+        "one vector carries erc20ApprovalGasSponsoring"
+    );
+    let case = with[0];
+    let backend = RecoveryBackend::default();
+    let check = |raw: &Value| -> Result<_, ApprovalError> {
+        let info = Erc20ApprovalGasSponsoring::from_extensions(raw.get("extensions"))?.unwrap();
+        let permit = case.payload.payload().as_permit2_exact().unwrap();
+        info.check(backend, &permit.permit2_authorization, chain_id(case))
+    };
+    // The official client's transaction: approve(Permit2, 2^256 - 1) on the token, chain
+    // 8453, nonce 0, gas 70 000, fees 1 / 0.1 gwei, signed by the payer.
+    let tx = check(&case.raw).unwrap();
+    assert_eq!(tx.signer, case.payer);
+    assert_eq!(tx.chain_id, 8453);
+    assert_eq!(tx.nonce, 0);
+    assert_eq!(tx.gas_limit, 70_000);
+    assert_eq!(tx.max_fee_per_gas, 1_000_000_000);
+    assert_eq!(tx.max_priority_fee_per_gas, 100_000_000);
+    assert_eq!(tx.to, Some(case.requirement.asset().parse().unwrap()));
+    assert_eq!(&tx.input[..4], &[0x09, 0x5e, 0xa7, 0xb3]);
+    assert_eq!(&tx.input[36..], &[0xff; 32]);
+
+    fn info(r: &mut Value) -> &mut Value {
+        &mut r["extensions"]["erc20ApprovalGasSponsoring"]["info"]
+    }
+    let signed = case.raw["extensions"]["erc20ApprovalGasSponsoring"]["info"]["signedTransaction"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The transaction with bytes changed at a byte offset (the RLP layout of this one: type
+    // byte, a 2-byte list header, the chain id at bytes 4-5, `to` at 22, the calldata at 45).
+    let patched = |at: usize, with: &str| {
+        let hex = &signed[2..];
+        format!(
+            "0x{}{}{}",
+            &hex[..at * 2],
+            with,
+            &hex[at * 2 + with.len()..]
+        )
+    };
+    assert_eq!(
+        &signed[2 + 22 * 2..2 + 42 * 2],
+        "833589fcd6edb6e08f4c7c32d4f71b54bda02913"
+    );
+    assert_eq!(&signed[2 + 45 * 2..2 + 49 * 2], "095ea7b3");
+    let changes: Vec<(&str, Value, Reason)> = vec![
+        (
+            "from",
+            json!({"from": OTHER}),
+            Reason::ERC20_APPROVAL_FROM_MISMATCH,
+        ),
+        (
+            "asset",
+            json!({"asset": OTHER}),
+            Reason::ERC20_APPROVAL_ASSET_MISMATCH,
+        ),
+        (
+            "spender",
+            json!({"spender": OTHER}),
+            Reason::ERC20_APPROVAL_SPENDER_NOT_PERMIT2,
+        ),
+        (
+            "amount",
+            json!({"amount": "max"}),
+            Reason::ERC20_APPROVAL_EXTENSION_FORMAT,
+        ),
+        (
+            "truncated tx",
+            json!({"signedTransaction": &signed[..signed.len() - 2]}),
+            Reason::ERC20_APPROVAL_TX_PARSE_FAILED,
+        ),
+        (
+            "legacy type",
+            json!({"signedTransaction": patched(0, "01")}),
+            Reason::ERC20_APPROVAL_TX_PARSE_FAILED,
+        ),
+        (
+            "chain",
+            json!({"signedTransaction": patched(4, "2106")}),
+            Reason::ERC20_APPROVAL_TX_WRONG_CHAIN,
+        ),
+        (
+            "target",
+            json!({"signedTransaction": patched(22, "1111")}),
+            Reason::ERC20_APPROVAL_TX_WRONG_TARGET,
+        ),
+        (
+            "selector",
+            json!({"signedTransaction": patched(45, "a9059cbb")}),
+            Reason::ERC20_APPROVAL_TX_WRONG_SELECTOR,
+        ),
+        (
+            "calldata",
+            json!({"signedTransaction": patched(49, "01")}),
+            Reason::ERC20_APPROVAL_TX_INVALID_CALLDATA,
+        ),
+        (
+            "approved spender",
+            json!({"signedTransaction": patched(61, "11")}),
+            Reason::ERC20_APPROVAL_TX_WRONG_SPENDER,
+        ),
+        (
+            "approved amount",
+            json!({"signedTransaction": patched(81, "00")}),
+            Reason::ERC20_APPROVAL_TX_SIGNER_MISMATCH,
+        ),
+    ];
+    for (what, fields, want) in changes {
+        let mut raw = case.raw.clone();
+        for (k, v) in fields.as_object().unwrap() {
+            info(&mut raw)[k] = v.clone();
+        }
+        let got = check(&raw).map(|_| ()).unwrap_err().reason();
+        assert_eq!(got, want, "changed {what}");
+    }
+}
+
+/// No prefix and no one-byte change of a signed transaction makes the decoder panic.
+#[test]
+fn the_transaction_decoder_survives_damage() {
+    use x402_protocol::erc20_approval::decode_eip1559;
+    let case = cases()
+        .into_iter()
+        .find(|c| c.name.contains("erc20approval"))
+        .unwrap();
+    let signed = case.raw["extensions"]["erc20ApprovalGasSponsoring"]["info"]["signedTransaction"]
+        .as_str()
+        .unwrap();
+    let tx: Vec<u8> = alloy_primitives::hex::decode(signed).unwrap();
+    let backend = RecoveryBackend::default();
+    assert_eq!(decode_eip1559(backend, &tx).unwrap().signer, case.payer);
+    for end in 0..tx.len() {
+        assert!(decode_eip1559(backend, &tx[..end]).is_err(), "prefix {end}");
+    }
+    // Every byte up to the calldata's arguments, and the headers of yParity, r and s, set to
+    // each kind of RLP header (damage elsewhere only changes what is signed; a decode that
+    // gets as far as recovering a signer is slow in debug builds).
+    let structural = (0..50)
+        .chain([113, 114, 146, 147])
+        .filter(|at| *at < tx.len());
+    for at in structural {
+        for byte in [0x00, 0x7f, 0x80, 0xb7, 0xb8, 0xc0, 0xf7, 0xf8, 0xff] {
+            let mut damaged = tx.clone();
+            damaged[at] = byte;
+            let _ = decode_eip1559(backend, &damaged);
+        }
+    }
+}
