@@ -591,6 +591,11 @@ fn extra_str<'r>(requirements: &'r PaymentRequirements, key: &str) -> Option<&'r
 /// Checks a Permit2 `exact` payload against its requirement (network, asset and version
 /// already agree: see [`check_common`]). The requirement must offer Permit2
 /// (`extra.assetTransferMethod: "permit2"`); then [`permit2::verify_exact_with`].
+///
+/// The payer's Permit2 allowance and balance are the chain's business; when the allowance is
+/// short, a gas-sponsoring extension in the payment may make up for it: check it with
+/// [`crate::eip2612::Eip2612GasSponsoring::check`] or
+/// [`crate::erc20_approval::Erc20ApprovalGasSponsoring::check`].
 pub fn verify_exact_permit2(
     backend: RecoveryBackend,
     exact: &ExactPermit2Payload,

@@ -915,3 +915,40 @@ fn the_transaction_decoder_survives_damage() {
         }
     }
 }
+
+/// What an `upto` handler may charge against the official client's maximum: 37 % settles
+/// exactly that, zero settles nothing, the maximum is allowed and one unit more is refused.
+#[test]
+fn upto_charges_are_bounded_by_the_signed_maximum() {
+    for case in cases().iter().filter(|c| c.upto) {
+        let upto = case.payload.payload().as_permit2_upto().unwrap();
+        let maximum = case.requirement.amount();
+        let share = maximum * U256::from(37u64) / U256::from(100u64);
+        assert_eq!(
+            upto.settlement_amount(share),
+            Ok(Some(share)),
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            upto.settlement_amount(U256::ZERO),
+            Ok(None),
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            upto.settlement_amount(maximum),
+            Ok(Some(maximum)),
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            upto.settlement_amount(maximum + U256::from(1u64))
+                .unwrap_err()
+                .reason(),
+            Reason::UPTO_SETTLEMENT_EXCEEDS_AMOUNT,
+            "{}",
+            case.name
+        );
+    }
+}
