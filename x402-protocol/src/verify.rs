@@ -3,9 +3,9 @@
 //! [`select_requirement`] finds which of a route's requirements a payment answers (what a
 //! resource server does), and [`verify_payment`] checks the payment against one requirement
 //! (what a facilitator does): version, scheme, network, asset, then the checks of the payload's
-//! kind ([`eip3009::verify`](crate::eip3009::verify) for EIP-3009,
-//! [`permit2::verify_exact`](crate::permit2::verify_exact) and
-//! [`permit2::verify_upto`](crate::permit2::verify_upto) for Permit2). Ledger questions (balance,
+//! kind ([`eip3009::verify`] for EIP-3009,
+//! [`permit2::verify_exact`] and
+//! [`permit2::verify_upto`] for Permit2). Ledger questions (balance,
 //! nonce already used on chain) are left to whoever holds the ledger. Solana payments are
 //! checked by the `x402-svm` crate, which decodes transactions.
 
