@@ -952,3 +952,35 @@ fn upto_charges_are_bounded_by_the_signed_maximum() {
         );
     }
 }
+
+/// Signing the official authorization with the same (public dev) key reproduces the official
+/// signature byte for byte: both sides use deterministic (RFC 6979) ECDSA over the same digest.
+#[test]
+fn signing_the_official_authorization_reproduces_the_official_signature() {
+    let signer = x402_protocol::eip3009::LocalSigner::from_hex(
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    )
+    .unwrap();
+    for case in cases() {
+        let chain = chain_id(&case);
+        let (ours, theirs) = match case.payload.payload() {
+            SchemePayload::Permit2Exact(p) => (
+                permit2::sign(&signer, p.permit2_authorization.clone(), chain).signature,
+                &p.signature,
+            ),
+            SchemePayload::Permit2Upto(p) => (
+                permit2::sign(&signer, p.permit2_authorization.clone(), chain).signature,
+                &p.signature,
+            ),
+            other => panic!("{}", other.kind()),
+        };
+        assert_eq!(&ours, theirs, "{}", case.name);
+        // And the EIP-2612 permit of the sponsored vector, in the token's domain.
+        if let Some(info) =
+            Eip2612GasSponsoring::from_extensions(case.raw.get("extensions")).unwrap()
+        {
+            let ours = signer.sign_hash(&info.signing_hash(&token_domain(&case)));
+            assert_eq!(&ours[..], &info.signature[..], "{} (EIP-2612)", case.name);
+        }
+    }
+}
