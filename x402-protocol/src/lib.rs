@@ -12,6 +12,9 @@
 //!   domain, plus networks and tokens you register;
 //! - exact money: [`Price`] (`"$0.01"`, `"0.01 USDC"`, `"10000 atomic"`) and [`Decimal`];
 //! - [`eip3009`]: typed-data hashing, signing, signer recovery and the facilitator checks;
+//! - [`permit2`]: the same for Permit2 payments, `exact` through the x402 proxy and metered
+//!   `upto`; [`eip2612`] and [`erc20_approval`]: the gas-sponsoring extensions that approve
+//!   Permit2 for payers without an allowance;
 //! - [`Reason`] codes for everything that can be rejected;
 //! - extensions: [`siwx`] (sign-in-with-x: returning payers prove their wallet), [`bazaar`]
 //!   (discovery metadata) and [`payment_identifier`] (idempotent payments).
@@ -53,12 +56,15 @@ pub mod bazaar;
 pub mod checksum;
 pub mod client;
 pub mod codec;
+pub mod eip2612;
 pub mod eip3009;
+pub mod erc20_approval;
 pub mod exact;
 pub mod facilitator;
 pub mod network;
 pub mod payload;
 pub mod payment_identifier;
+pub mod permit2;
 pub mod price;
 pub mod reason;
 pub mod serde_util;

@@ -64,7 +64,75 @@ reasons! {
     /// Simulating `transferWithAuthorization` on chain (`eth_call`) reverted.
     SIMULATION_FAILED = "invalid_exact_evm_transaction_simulation_failed";
 
+    // --- Permit2 `exact` and `upto`, named by the reference facilitator. ---
+    /// The Permit2 `spender` is not the x402 proxy of the scheme.
+    PERMIT2_INVALID_SPENDER = "invalid_permit2_spender";
+    /// The Permit2 witness pays someone other than `payTo`.
+    PERMIT2_RECIPIENT_MISMATCH = "invalid_permit2_recipient_mismatch";
+    /// The Permit2 `deadline` is past or less than 6 s away.
+    PERMIT2_DEADLINE_EXPIRED = "permit2_deadline_expired";
+    /// The Permit2 witness's `validAfter` is in the future.
+    PERMIT2_NOT_YET_VALID = "permit2_not_yet_valid";
+    /// The Permit2 permitted amount is not the required amount.
+    PERMIT2_AMOUNT_MISMATCH = "permit2_amount_mismatch";
+    /// The Permit2 permitted token is not the requirement's asset.
+    PERMIT2_TOKEN_MISMATCH = "permit2_token_mismatch";
+    /// The Permit2 signature is malformed, malleable, or does not recover to `from`.
+    PERMIT2_INVALID_SIGNATURE = "invalid_permit2_signature";
+    /// The payer has not approved Permit2 for the amount (answered with HTTP 412).
+    PERMIT2_ALLOWANCE_REQUIRED = "permit2_allowance_required";
+    /// The `upto` witness names a facilitator that may not settle here.
+    UPTO_FACILITATOR_MISMATCH = "upto_facilitator_mismatch";
+    /// An `upto` settlement asks for more than the payer permitted.
+    UPTO_SETTLEMENT_EXCEEDS_AMOUNT = "invalid_upto_evm_payload_settlement_exceeds_amount";
+
+    // --- The `eip2612GasSponsoring` extension, named by the reference facilitator. ---
+    /// The extension's `info` is missing a field or malformed.
+    EIP2612_EXTENSION_FORMAT = "invalid_eip2612_extension_format";
+    /// The EIP-2612 permit's owner is not the payer.
+    EIP2612_FROM_MISMATCH = "eip2612_from_mismatch";
+    /// The EIP-2612 permit is for another token.
+    EIP2612_ASSET_MISMATCH = "eip2612_asset_mismatch";
+    /// The EIP-2612 permit approves someone other than Permit2.
+    EIP2612_SPENDER_NOT_PERMIT2 = "eip2612_spender_not_permit2";
+    /// The EIP-2612 permit's deadline is past or less than 6 s away.
+    EIP2612_DEADLINE_EXPIRED = "eip2612_deadline_expired";
+
+    // --- The `erc20ApprovalGasSponsoring` extension, named by the reference facilitator. ---
+    /// The extension's `info` is missing a field or malformed.
+    ERC20_APPROVAL_EXTENSION_FORMAT = "invalid_erc20_approval_extension_format";
+    /// The approval's `from` is not the payer.
+    ERC20_APPROVAL_FROM_MISMATCH = "erc20_approval_from_mismatch";
+    /// The approval's `asset` is not the payment's token.
+    ERC20_APPROVAL_ASSET_MISMATCH = "erc20_approval_asset_mismatch";
+    /// The approval's `spender` is not Permit2.
+    ERC20_APPROVAL_SPENDER_NOT_PERMIT2 = "erc20_approval_spender_not_permit2";
+    /// The signed approval transaction does not decode.
+    ERC20_APPROVAL_TX_PARSE_FAILED = "erc20_approval_tx_parse_failed";
+    /// The approval transaction does not call the token.
+    ERC20_APPROVAL_TX_WRONG_TARGET = "erc20_approval_tx_wrong_target";
+    /// The approval transaction does not call `approve`.
+    ERC20_APPROVAL_TX_WRONG_SELECTOR = "erc20_approval_tx_wrong_selector";
+    /// The approval transaction approves someone other than Permit2.
+    ERC20_APPROVAL_TX_WRONG_SPENDER = "erc20_approval_tx_wrong_spender";
+    /// The approval transaction's `approve` arguments are malformed.
+    ERC20_APPROVAL_TX_INVALID_CALLDATA = "erc20_approval_tx_invalid_calldata";
+    /// The approval transaction was signed by someone other than the payer.
+    ERC20_APPROVAL_TX_SIGNER_MISMATCH = "erc20_approval_tx_signer_mismatch";
+    /// The approval transaction's signature is malformed or unrecoverable.
+    ERC20_APPROVAL_TX_INVALID_SIGNATURE = "erc20_approval_tx_invalid_signature";
+
     // --- This implementation's own, in the spec's style. ---
+    /// The approval transaction is for another chain than the payment.
+    ERC20_APPROVAL_TX_WRONG_CHAIN = "erc20_approval_tx_wrong_chain";
+    /// The EIP-2612 permit approves another value than the Permit2 amount (the x402 proxy
+    /// would revert).
+    EIP2612_AMOUNT_MISMATCH = "eip2612_amount_mismatch";
+    /// The EIP-2612 permit's signature is malformed or not the owner's in the token's domain.
+    EIP2612_INVALID_SIGNATURE = "invalid_eip2612_signature";
+    /// A Permit2 `exact` payment answers a requirement that does not offer Permit2
+    /// (`extra.assetTransferMethod` is not `"permit2"`).
+    ASSET_TRANSFER_METHOD_MISMATCH = "invalid_exact_evm_asset_transfer_method";
     /// The v2 `accepted.asset` is not the token the route accepts on that network.
     ASSET_MISMATCH = "invalid_exact_evm_payload_asset_mismatch";
     /// The v2 `accepted` entry names another recipient or amount than the route, or drops or

@@ -3,7 +3,9 @@
 //! [`select_requirement`] finds which of a route's requirements a payment answers (what a
 //! resource server does), and [`verify_payment`] checks the payment against one requirement
 //! (what a facilitator does): version, scheme, network, asset, then the checks of the payload's
-//! kind ([`eip3009::verify`](crate::eip3009::verify) for EIP-3009). Ledger questions (balance,
+//! kind ([`eip3009::verify`] for EIP-3009,
+//! [`permit2::verify_exact`] and
+//! [`permit2::verify_upto`] for Permit2). Ledger questions (balance,
 //! nonce already used on chain) are left to whoever holds the ledger. Solana payments are
 //! checked by the `x402-svm` crate, which decodes transactions.
 
@@ -18,6 +20,10 @@ use crate::exact::{EXACT, ExactEvmPayload};
 use crate::facilitator::{PaymentPayload, PaymentRequirements};
 use crate::network::{NetworkInfo, NetworkRegistry};
 use crate::payload::SchemePayload;
+use crate::permit2::{
+    self, ASSET_TRANSFER_METHOD, ExactPermit2Payload, ExactPermit2Terms, UPTO, UptoPermit2Payload,
+    UptoTerms,
+};
 use crate::reason::Reason;
 
 /// A payment that does not satisfy the requirements: a reason code, a human message, and the
@@ -94,6 +100,15 @@ impl PaymentKey {
     }
 }
 
+impl PaymentKey {
+    /// The key of a Permit2 transfer (`exact` or `upto`): Permit2 records each
+    /// `(owner, nonce)` once on a chain, whatever the token or spender, so the key is
+    /// `eip155:<chain>/permit2/<from>/<nonce in hex>`.
+    pub fn permit2(chain_id: u64, from: Address, nonce: U256) -> Self {
+        PaymentKey(format!("eip155:{chain_id}/permit2/{from:x}/{nonce:x}"))
+    }
+}
+
 impl fmt::Display for PaymentKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -111,7 +126,8 @@ pub struct VerifiedPayment {
     pub asset: ChainAddress,
     /// The recipient.
     pub pay_to: ChainAddress,
-    /// The amount it authorizes, in atomic units.
+    /// The amount it authorizes, in atomic units (for `upto`, the signed maximum: the charge
+    /// is chosen at settlement).
     pub amount: U256,
     /// What makes it unique.
     pub key: PaymentKey,
@@ -392,7 +408,9 @@ fn dedup(mut items: Vec<&str>) -> Vec<&str> {
 /// Runs, in order: same protocol version; a scheme this crate verifies; same network, known to
 /// `registry`; (v2) `accepted.asset` equals the requirement's asset; then the checks of the
 /// payload's kind. For an EIP-3009 payload: the EIP-712 domain from `extra` (or, when absent,
-/// from the registry's record of the token), then [`eip3009::verify`].
+/// from the registry's record of the token), then [`eip3009::verify`]. For a Permit2 `exact`
+/// payload: the requirement offers Permit2, then [`permit2::verify_exact`]. For an `upto`
+/// payload: the requirement's `extra.facilitatorAddress`, then [`permit2::verify_upto`].
 pub fn verify_payment(
     payload: &PaymentPayload,
     requirements: &PaymentRequirements,
@@ -481,6 +499,12 @@ pub fn verify_payment_with(
         (EXACT, SchemePayload::Eip3009(exact)) => {
             verify_eip3009(backend, exact, requirements, registry, now)
         }
+        (EXACT, SchemePayload::Permit2Exact(exact)) => {
+            verify_exact_permit2(backend, exact, requirements, registry, now)
+        }
+        (UPTO, SchemePayload::Permit2Upto(upto)) => {
+            verify_upto_permit2(backend, upto, requirements, registry, now, None)
+        }
         (_, SchemePayload::Solana(_)) => Err(InvalidPayment::new(
             Reason::UNSUPPORTED_SCHEME,
             format!(
@@ -521,5 +545,143 @@ pub fn verify_eip3009(
         asset: ChainAddress::Evm(terms.asset),
         pay_to: ChainAddress::Evm(terms.pay_to),
         amount: terms.amount,
+    })
+}
+
+/// Network, chain id, asset and recipient of a requirements entry on an EVM network.
+struct EvmTerms {
+    network: NetworkInfo,
+    chain_id: u64,
+    asset: Address,
+    pay_to: Address,
+}
+
+fn resolve_evm(
+    requirements: &PaymentRequirements,
+    registry: &NetworkRegistry,
+    kind: &str,
+) -> Result<EvmTerms, InvalidPayment> {
+    let network = registry
+        .network(requirements.network())
+        .map_err(|e| InvalidPayment::new(Reason::INVALID_NETWORK, e.to_string()))?;
+    let Some(chain_id) = network.chain_id() else {
+        return Err(InvalidPayment::new(
+            Reason::INVALID_NETWORK,
+            format!(
+                "{} is not an EVM network; a {kind} payment cannot pay there",
+                network.name
+            ),
+        ));
+    };
+    Ok(EvmTerms {
+        chain_id,
+        asset: parse_address("asset", requirements.asset())?,
+        pay_to: parse_address("payTo", requirements.pay_to())?,
+        network: network.clone(),
+    })
+}
+
+fn extra_str<'r>(requirements: &'r PaymentRequirements, key: &str) -> Option<&'r str> {
+    requirements
+        .extra()
+        .and_then(|e| e.get(key))
+        .and_then(serde_json::Value::as_str)
+}
+
+/// Checks a Permit2 `exact` payload against its requirement (network, asset and version
+/// already agree: see [`check_common`]). The requirement must offer Permit2
+/// (`extra.assetTransferMethod: "permit2"`); then [`permit2::verify_exact_with`].
+///
+/// The payer's Permit2 allowance and balance are the chain's business; when the allowance is
+/// short, a gas-sponsoring extension in the payment may make up for it: check it with
+/// [`crate::eip2612::Eip2612GasSponsoring::check`] or
+/// [`crate::erc20_approval::Erc20ApprovalGasSponsoring::check`].
+pub fn verify_exact_permit2(
+    backend: RecoveryBackend,
+    exact: &ExactPermit2Payload,
+    requirements: &PaymentRequirements,
+    registry: &NetworkRegistry,
+    now: u64,
+) -> Result<VerifiedPayment, InvalidPayment> {
+    let auth = &exact.permit2_authorization;
+    let claimed = Some(ChainAddress::Evm(auth.from));
+    if extra_str(requirements, "assetTransferMethod") != Some(ASSET_TRANSFER_METHOD) {
+        return Err(InvalidPayment::new(
+            Reason::ASSET_TRANSFER_METHOD_MISMATCH,
+            "this requirement does not offer Permit2 (its extra.assetTransferMethod is not \"permit2\")",
+        )
+        .with_payer(claimed));
+    }
+    let evm = resolve_evm(requirements, registry, "Permit2").map_err(|e| e.with_payer(claimed))?;
+    let terms = ExactPermit2Terms {
+        chain_id: evm.chain_id,
+        token: evm.asset,
+        pay_to: evm.pay_to,
+        amount: requirements.amount(),
+    };
+    let payer = permit2::verify_exact_with(backend, exact, &terms, now)
+        .map_err(|e| InvalidPayment::new(e.reason(), e.to_string()).with_payer(claimed))?;
+    Ok(VerifiedPayment {
+        payer: ChainAddress::Evm(payer),
+        key: PaymentKey::permit2(evm.chain_id, auth.from, auth.nonce),
+        expires_at: Some(auth.deadline.saturating_to::<u64>()),
+        network: evm.network,
+        asset: ChainAddress::Evm(evm.asset),
+        pay_to: ChainAddress::Evm(evm.pay_to),
+        amount: terms.amount,
+    })
+}
+
+/// Checks an `upto` payload against its requirement (network, asset and version already
+/// agree: see [`check_common`]), then [`permit2::verify_upto_with`].
+///
+/// `witness.facilitator` must be one of `facilitators` when given (a facilitator passes its
+/// own signer addresses), else the requirement's `extra.facilitatorAddress` (what a resource
+/// server can check). The returned amount is the signed maximum; the charge is chosen at
+/// settlement.
+pub fn verify_upto_permit2(
+    backend: RecoveryBackend,
+    upto: &UptoPermit2Payload,
+    requirements: &PaymentRequirements,
+    registry: &NetworkRegistry,
+    now: u64,
+    facilitators: Option<&[Address]>,
+) -> Result<VerifiedPayment, InvalidPayment> {
+    let auth = &upto.permit2_authorization;
+    let claimed = Some(ChainAddress::Evm(auth.from));
+    let evm = resolve_evm(requirements, registry, "upto").map_err(|e| e.with_payer(claimed))?;
+    let named;
+    let facilitators = match facilitators {
+        Some(list) => list,
+        None => {
+            let Some(text) = extra_str(requirements, "facilitatorAddress") else {
+                return Err(InvalidPayment::new(
+                    Reason::INVALID_PAYMENT_REQUIREMENTS,
+                    "an upto requirement names the facilitator that may settle in extra.facilitatorAddress; this one does not",
+                )
+                .with_payer(claimed));
+            };
+            named = [parse_address("extra.facilitatorAddress", text)
+                .map_err(|e| e.with_payer(claimed))?];
+            &named[..]
+        }
+    };
+    let terms = UptoTerms {
+        chain_id: evm.chain_id,
+        token: evm.asset,
+        pay_to: evm.pay_to,
+        amount: requirements.amount(),
+        facilitators,
+    };
+    let payer = permit2::verify_upto_with(backend, upto, &terms, now)
+        .map_err(|e| InvalidPayment::new(e.reason(), e.to_string()).with_payer(claimed))?;
+    Ok(VerifiedPayment {
+        payer: ChainAddress::Evm(payer),
+        key: PaymentKey::permit2(evm.chain_id, auth.from, auth.nonce),
+        expires_at: Some(auth.deadline.saturating_to::<u64>()),
+        network: evm.network,
+        asset: ChainAddress::Evm(evm.asset),
+        pay_to: ChainAddress::Evm(evm.pay_to),
+        amount: auth.permitted.amount,
     })
 }
