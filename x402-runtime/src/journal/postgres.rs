@@ -272,7 +272,9 @@ impl PostgresJournal {
             .as_ref()
             .map(sql::headers_json)
             .transpose()?;
-        let mut update = sql::transition_update::<Postgres>(
+        let mut update = QueryBuilder::<Postgres>::new("");
+        sql::transition_update(
+            &mut update,
             id,
             sql::ms(change.at)?,
             &change,

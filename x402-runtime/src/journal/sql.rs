@@ -23,35 +23,35 @@ pub(super) const INSERT_TRIES: usize = 5;
 /// A row as the databases hand it over; [`RawRecord::into_record`] checks and converts it.
 #[derive(sqlx::FromRow)]
 pub(super) struct RawRecord {
-    id: String,
-    payment_key: String,
-    payment_id: Option<String>,
-    fingerprint: Option<String>,
-    route: String,
-    resource: String,
-    method: String,
-    payer: String,
-    pay_to: String,
-    amount: String,
-    settled_amount: Option<String>,
-    asset: String,
-    network: String,
-    scheme: String,
-    x402_version: i64,
-    nonce: String,
-    valid_before: Option<i64>,
-    state: String,
-    reconciled: bool,
-    attempts: i64,
-    tx: Option<String>,
-    error_reason: Option<String>,
-    error_message: Option<String>,
-    response_status: Option<i64>,
-    response_headers: Option<String>,
-    response_body: Option<Vec<u8>>,
-    facilitator_request: String,
-    created_at: i64,
-    updated_at: i64,
+    pub(super) id: String,
+    pub(super) payment_key: String,
+    pub(super) payment_id: Option<String>,
+    pub(super) fingerprint: Option<String>,
+    pub(super) route: String,
+    pub(super) resource: String,
+    pub(super) method: String,
+    pub(super) payer: String,
+    pub(super) pay_to: String,
+    pub(super) amount: String,
+    pub(super) settled_amount: Option<String>,
+    pub(super) asset: String,
+    pub(super) network: String,
+    pub(super) scheme: String,
+    pub(super) x402_version: i64,
+    pub(super) nonce: String,
+    pub(super) valid_before: Option<i64>,
+    pub(super) state: String,
+    pub(super) reconciled: bool,
+    pub(super) attempts: i64,
+    pub(super) tx: Option<String>,
+    pub(super) error_reason: Option<String>,
+    pub(super) error_message: Option<String>,
+    pub(super) response_status: Option<i64>,
+    pub(super) response_headers: Option<String>,
+    pub(super) response_body: Option<Vec<u8>>,
+    pub(super) facilitator_request: String,
+    pub(super) created_at: i64,
+    pub(super) updated_at: i64,
 }
 
 impl RawRecord {
@@ -174,73 +174,133 @@ where
     }
 }
 
-/// `UPDATE payments SET … WHERE id = … AND state IN (…)` for `change` of record `id`; the
-/// caller appends its backend's settled-amount check and `RETURNING`. `numeric` is the cast a
-/// settled amount's text needs (`::numeric` on Postgres, nothing on SQLite); `kept_headers`
-/// is the JSON of the response `change` keeps, if any ([`headers_json`]).
-pub(super) fn transition_update<'a, DB>(
+/// A value bound into a statement built by [`transition_update`].
+#[derive(Debug, Clone)]
+pub(super) enum Param<'a> {
+    /// `TEXT` (or `NULL`).
+    Text(Option<&'a str>),
+    /// An owned `TEXT` (or `NULL`).
+    Owned(Option<String>),
+    /// `INTEGER`/`BIGINT` (or `NULL`).
+    Int(Option<i64>),
+    /// `BOOLEAN`.
+    Bool(bool),
+    /// `BLOB`/`BYTEA` (or `NULL`).
+    Bytes(Option<&'a [u8]>),
+}
+
+/// Where a statement is written: SQL text and the values bound into it, in order. Implemented
+/// for sqlx's `QueryBuilder` (the pooled backends) and for the SQLite writer thread's
+/// statements ([`Statement`]).
+pub(super) trait Sink<'a> {
+    /// Appends SQL text.
+    fn sql(&mut self, text: &str);
+    /// Appends a placeholder bound to `value`.
+    fn bind(&mut self, value: Param<'a>);
+}
+
+impl<'a, DB> Sink<'a> for QueryBuilder<'a, DB>
+where
+    DB: Database,
+    Option<&'a str>: Encode<'a, DB> + Type<DB>,
+    Option<String>: Encode<'a, DB> + Type<DB>,
+    Option<&'a [u8]>: Encode<'a, DB> + Type<DB>,
+    Option<i64>: Encode<'a, DB> + Type<DB>,
+    bool: Encode<'a, DB> + Type<DB>,
+{
+    fn sql(&mut self, text: &str) {
+        self.push(text);
+    }
+
+    fn bind(&mut self, value: Param<'a>) {
+        match value {
+            Param::Text(v) => self.push_bind(v),
+            Param::Owned(v) => self.push_bind(v),
+            Param::Int(v) => self.push_bind(v),
+            Param::Bool(v) => self.push_bind(v),
+            Param::Bytes(v) => self.push_bind(v),
+        };
+    }
+}
+
+/// A statement as SQLite's `?` text and its values, for the SQLite writer thread.
+#[derive(Debug, Default)]
+pub(super) struct Statement<'a> {
+    pub(super) text: String,
+    pub(super) values: Vec<Param<'a>>,
+}
+
+impl<'a> Sink<'a> for Statement<'a> {
+    fn sql(&mut self, text: &str) {
+        self.text.push_str(text);
+    }
+
+    fn bind(&mut self, value: Param<'a>) {
+        self.text.push('?');
+        self.values.push(value);
+    }
+}
+
+/// Writes `UPDATE payments SET … WHERE id = … AND state IN (…)` for `change` of record `id`
+/// into `update`; the caller appends its backend's settled-amount check and `RETURNING`.
+/// `numeric` is the cast a settled amount's text needs (`::numeric` on Postgres, nothing on
+/// SQLite); `kept_headers` is the JSON of the response `change` keeps, if any
+/// ([`headers_json`]).
+pub(super) fn transition_update<'a>(
+    update: &mut impl Sink<'a>,
     id: &'a str,
     at: i64,
     change: &'a Transition,
     settled: Option<String>,
     kept_headers: Option<String>,
     numeric: &str,
-) -> QueryBuilder<'a, DB>
-where
-    DB: Database,
-    &'a str: Encode<'a, DB> + Type<DB>,
-    Option<&'a str>: Encode<'a, DB> + Type<DB>,
-    Option<String>: Encode<'a, DB> + Type<DB>,
-    Option<&'a [u8]>: Encode<'a, DB> + Type<DB>,
-    i64: Encode<'a, DB> + Type<DB>,
-    Option<i64>: Encode<'a, DB> + Type<DB>,
-    bool: Encode<'a, DB> + Type<DB>,
-{
-    let mut update = QueryBuilder::<DB>::new("UPDATE payments SET state = ");
-    update.push_bind(change.to.as_str());
-    update.push(", updated_at = ");
-    update.push_bind(at);
-    update.push(", attempts = attempts + ");
-    update.push_bind(i64::from(change.starts_attempt()));
-    update.push(", reconciled = (reconciled OR ");
-    update.push_bind(change.reconciled);
-    update.push("), tx = COALESCE(");
-    update.push_bind(change.transaction.as_deref());
-    update.push(", tx)");
+) {
+    update.sql("UPDATE payments SET state = ");
+    update.bind(Param::Text(Some(change.to.as_str())));
+    update.sql(", updated_at = ");
+    update.bind(Param::Int(Some(at)));
+    update.sql(", attempts = attempts + ");
+    update.bind(Param::Int(Some(i64::from(change.starts_attempt()))));
+    update.sql(", reconciled = (reconciled OR ");
+    update.bind(Param::Bool(change.reconciled));
+    update.sql("), tx = COALESCE(");
+    update.bind(Param::Text(change.transaction.as_deref()));
+    update.sql(", tx)");
     if change.to == PaymentState::Settled {
-        update.push(", settled_amount = COALESCE(");
-        update.push_bind(settled);
-        update.push(format_args!("{numeric}, amount)"));
+        update.sql(", settled_amount = COALESCE(");
+        update.bind(Param::Owned(settled));
+        update.sql(&format!("{numeric}, amount)"));
     }
     if change.error_reason.is_some() {
-        update.push(", error_reason = ");
-        update.push_bind(change.error_reason.as_deref());
-        update.push(", error_message = ");
-        update.push_bind(change.error_message.as_deref());
+        update.sql(", error_reason = ");
+        update.bind(Param::Text(change.error_reason.as_deref()));
+        update.sql(", error_message = ");
+        update.bind(Param::Text(change.error_message.as_deref()));
     }
     // Every SET expression reads the row as it was: a response already kept stays.
     let kept = change.response.as_ref().filter(|_| kept_headers.is_some());
-    update.push(", response_status = COALESCE(");
-    update.push_bind(change.response_status.map(i64::from));
-    update.push(", CASE WHEN response_headers IS NULL THEN ");
-    update.push_bind(kept.map(|r| i64::from(r.status)));
-    update.push(" END, response_status)");
+    update.sql(", response_status = COALESCE(");
+    update.bind(Param::Int(change.response_status.map(i64::from)));
+    update.sql(", CASE WHEN response_headers IS NULL THEN ");
+    update.bind(Param::Int(kept.map(|r| i64::from(r.status))));
+    update.sql(" END, response_status)");
     if let Some(kept) = kept {
-        update.push(", response_body = CASE WHEN response_headers IS NULL THEN ");
-        update.push_bind(kept.body.as_deref());
-        update.push(" ELSE response_body END, response_headers = COALESCE(response_headers, ");
-        update.push_bind(kept_headers);
-        update.push(")");
+        update.sql(", response_body = CASE WHEN response_headers IS NULL THEN ");
+        update.bind(Param::Bytes(kept.body.as_deref()));
+        update.sql(" ELSE response_body END, response_headers = COALESCE(response_headers, ");
+        update.bind(Param::Owned(kept_headers));
+        update.sql(")");
     }
-    update.push(" WHERE id = ");
-    update.push_bind(id);
-    update.push(" AND state IN (");
-    let mut states = update.separated(", ");
-    for state in state_names(&change.from) {
-        states.push_bind(state);
+    update.sql(" WHERE id = ");
+    update.bind(Param::Text(Some(id)));
+    update.sql(" AND state IN (");
+    for (i, state) in state_names(&change.from).into_iter().enumerate() {
+        if i > 0 {
+            update.sql(", ");
+        }
+        update.bind(Param::Text(Some(state)));
     }
-    update.push(")");
-    update
+    update.sql(")");
 }
 
 /// The state names of `states`, for binding into `IN (…)`.

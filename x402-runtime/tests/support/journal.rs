@@ -46,6 +46,8 @@ macro_rules! journal_conformance {
             a_released_payment_frees_its_key_and_payment_id(1),
             a_failed_payment_frees_its_key_and_payment_id(1),
             the_first_stored_response_stays(1),
+            a_response_kept_with_a_transition_is_kept_once(1),
+            of_300_concurrent_payments_every_write_lands(1),
             reconciliation_lists_stale_open_records_oldest_first(1),
             queries_filter_and_page(1),
             totals_group_and_sum_exactly(1),
@@ -1445,4 +1447,112 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+pub(crate) async fn a_response_kept_with_a_transition_is_kept_once<J: Journal>(journals: Vec<J>) {
+    let journal = single(journals);
+    let Inserted::Created(record) = insert(&journal, payment(41)).await else {
+        panic!("a fresh payment is created");
+    };
+    let first = response(200, Some(b"the paid answer"));
+    let settling = journal
+        .transition(
+            &record.id,
+            Transition::new(&[Verified], Settling, LEAP_DAY + 50).keep_response(first.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(settling.state, Settling);
+    assert_eq!(settling.response.as_ref(), Some(&first));
+    assert_eq!(settling.response_status, Some(200));
+    // Neither a later store nor a later transition replaces it.
+    let stored = journal
+        .store_response(&record.id, response(500, Some(b"late")))
+        .await
+        .unwrap();
+    assert_eq!(stored.response.as_ref(), Some(&first));
+    let settled = journal
+        .transition(
+            &record.id,
+            Transition::new(&[Settling], Settled, LEAP_DAY + 60)
+                .transaction("0xabc")
+                .keep_response(response(201, Some(b"other"))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(settled.state, Settled);
+    assert_eq!(settled.response, Some(first.clone()));
+    assert_eq!(settled.response_status, Some(200));
+    assert_eq!(get(&journal, &record.id).await.response, Some(first));
+    // A transition that does not apply keeps nothing.
+    let Inserted::Created(other) = insert(&journal, payment(42)).await else {
+        panic!("a fresh payment is created");
+    };
+    let refused = journal
+        .transition(
+            &other.id,
+            Transition::new(&[Settling], Settled, LEAP_DAY + 70)
+                .keep_response(response(200, Some(b"never"))),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(JournalError::Conflict { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(get(&journal, &other.id).await.response, None);
+}
+
+/// Many payments written at once (what group commit batches): every insert, transition and
+/// kept response lands on its own record.
+pub(crate) async fn of_300_concurrent_payments_every_write_lands<J: Journal>(journals: Vec<J>) {
+    let journal = Arc::new(single(journals));
+    let tasks: Vec<_> = (1000..1300u64)
+        .map(|n| {
+            let journal = journal.clone();
+            tokio::spawn(async move {
+                let Inserted::Created(record) = insert(&*journal, payment(n)).await else {
+                    panic!("payment {n} is new");
+                };
+                let body = format!("answer {n}").into_bytes();
+                journal
+                    .transition(
+                        &record.id,
+                        Transition::new(&[Verified], Settling, LEAP_DAY + n)
+                            .keep_response(response(200, Some(&body))),
+                    )
+                    .await
+                    .unwrap();
+                journal
+                    .transition(
+                        &record.id,
+                        Transition::new(&[Settling], Settled, LEAP_DAY + n + 1)
+                            .transaction(format!("0x{n:x}")),
+                    )
+                    .await
+                    .unwrap();
+                (n, record.id)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (n, id) = task.await.unwrap();
+        let record = get(&*journal, &id).await;
+        assert_eq!(record.state, Settled, "payment {n}");
+        assert_eq!(
+            record.transaction.as_deref(),
+            Some(format!("0x{n:x}").as_str())
+        );
+        let kept = record.response.expect("kept");
+        assert_eq!(
+            kept.body,
+            Some(format!("answer {n}").into_bytes()),
+            "payment {n}"
+        );
+        assert_eq!(record.nonce, format!("{n:#066x}"));
+    }
+    let all = journal
+        .query(&Filter::default(), &Page::first(500))
+        .await
+        .unwrap();
+    assert_eq!(all.records.len(), 300);
 }

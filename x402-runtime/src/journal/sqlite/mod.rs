@@ -73,8 +73,9 @@ pub struct SqliteJournal {
     timeout: Duration,
     /// The thread every write goes through: SQLite lets one connection write at a time, so
     /// writes queue there, and those waiting together share one transaction and one commit
-    /// (see `writer.rs`). Readers still run in parallel (WAL), and other processes still meet
-    /// `busy_timeout`.
+    /// (see `writer.rs`; with a connection of the thread's own when this journal opened the
+    /// file, `native.rs`). Readers still run in parallel (WAL), and other processes still
+    /// meet `busy_timeout`.
     writer: Writer,
 }
 
@@ -196,14 +197,19 @@ impl SqliteJournal {
         if in_memory {
             return Self::assemble(pool.clone(), pool);
         }
-        // Opened after the migrations ran.
-        let writes = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(DEFAULT_TIMEOUT)
-            .connect_with(options)
+        // The writer's own connection, opened after the migrations ran, with the `synchronous`
+        // setting the caller's options gave every connection.
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&pool)
             .await
             .map_err(sql::error)?;
-        Self::assemble(pool, writes)
+        let connection = native::open(options.get_filename(), synchronous, BUSY_TIMEOUT)?;
+        Ok(SqliteJournal {
+            writer: Writer::start_native(connection)?,
+            writes: pool.clone(),
+            pool,
+            timeout: DEFAULT_TIMEOUT,
+        })
     }
 
     fn assemble(pool: SqlitePool, writes: SqlitePool) -> Result<Self, JournalError> {
@@ -246,6 +252,7 @@ impl SqliteJournal {
     }
 }
 
+mod native;
 mod ops;
 mod writer;
 

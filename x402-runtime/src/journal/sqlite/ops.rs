@@ -2,6 +2,8 @@
 
 use sqlx::SqliteConnection;
 
+use crate::journal::sql::{Param, Sink};
+
 use super::*;
 
 impl SqliteJournal {
@@ -266,11 +268,8 @@ pub(super) struct Insert {
 }
 
 impl Write {
-    /// Runs the write on `connection`; the changed row, or `None` when nothing matched.
-    pub(super) async fn run(
-        &self,
-        connection: &mut SqliteConnection,
-    ) -> Result<Option<RawRecord>, sqlx::Error> {
+    /// Writes the statement into `sink`: SQL with `?` placeholders and the values bound.
+    pub(super) fn statement<'a>(&'a self, sink: &mut impl Sink<'a>) {
         match self {
             Write::Insert(row) => {
                 let Insert {
@@ -279,35 +278,42 @@ impl Write {
                     valid_before,
                     payment,
                 } = &**row;
-                sqlx::query_as::<_, RawRecord>(&format!(
+                sink.sql(
                     "INSERT INTO payments (id, payment_key, payment_id, fingerprint, route, \
                      resource, method, payer, pay_to, amount, asset, network, scheme, \
                      x402_version, nonce, valid_before, state, facilitator_request, created_at, \
-                     updated_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'verified', ?, ?, ?) \
-                     ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
-                ))
-                .bind(id)
-                .bind(&payment.payment_key)
-                .bind(&payment.payment_id)
-                .bind(&payment.fingerprint)
-                .bind(&payment.route)
-                .bind(&payment.resource)
-                .bind(&payment.method)
-                .bind(&payment.payer)
-                .bind(&payment.pay_to)
-                .bind(sql::amount_text(payment.amount))
-                .bind(&payment.asset)
-                .bind(&payment.network)
-                .bind(&payment.scheme)
-                .bind(i64::from(payment.x402_version))
-                .bind(&payment.nonce)
-                .bind(valid_before)
-                .bind(&payment.facilitator_request)
-                .bind(at)
-                .bind(at)
-                .fetch_optional(connection)
-                .await
+                     updated_at) VALUES (",
+                );
+                let text = |v: &'a String| Param::Text(Some(v.as_str()));
+                let values = [
+                    text(id),
+                    text(&payment.payment_key),
+                    Param::Text(payment.payment_id.as_deref()),
+                    Param::Text(payment.fingerprint.as_deref()),
+                    text(&payment.route),
+                    text(&payment.resource),
+                    text(&payment.method),
+                    text(&payment.payer),
+                    text(&payment.pay_to),
+                    Param::Owned(Some(sql::amount_text(payment.amount))),
+                    text(&payment.asset),
+                    text(&payment.network),
+                    text(&payment.scheme),
+                    Param::Int(Some(i64::from(payment.x402_version))),
+                    text(&payment.nonce),
+                    Param::Int(*valid_before),
+                    Param::Text(Some("verified")),
+                    text(&payment.facilitator_request),
+                    Param::Int(Some(*at)),
+                    Param::Int(Some(*at)),
+                ];
+                for (i, value) in values.into_iter().enumerate() {
+                    if i > 0 {
+                        sink.sql(", ");
+                    }
+                    sink.bind(value);
+                }
+                sink.sql(&format!(") ON CONFLICT DO NOTHING RETURNING {COLUMNS}"));
             }
             Write::Transition {
                 id,
@@ -315,10 +321,29 @@ impl Write {
                 change,
                 kept_headers,
             } => {
-                transition_query(id, *at, change, kept_headers.clone())
-                    .build_query_as::<RawRecord>()
-                    .fetch_optional(connection)
-                    .await
+                let settled = change.settled_amount.map(sql::amount_text);
+                sql::transition_update(
+                    sink,
+                    id,
+                    *at,
+                    change,
+                    settled.clone(),
+                    kept_headers.clone(),
+                    "",
+                );
+                if let Some(settled) = settled {
+                    // Base-10 texts without leading zeros compare as numbers by length, then
+                    // digits.
+                    let length = Some(settled.len() as i64);
+                    sink.sql(" AND (length(amount) > ");
+                    sink.bind(Param::Int(length));
+                    sink.sql(" OR (length(amount) = ");
+                    sink.bind(Param::Int(length));
+                    sink.sql(" AND amount >= ");
+                    sink.bind(Param::Owned(Some(settled)));
+                    sink.sql("))");
+                }
+                sink.sql(&format!(" RETURNING {COLUMNS}"));
             }
             Write::StoreResponse {
                 id,
@@ -326,44 +351,34 @@ impl Write {
                 headers,
                 body,
             } => {
-                sqlx::query_as::<_, RawRecord>(&format!(
-                    "UPDATE payments SET response_status = ?, response_headers = ?, \
-                     response_body = ? WHERE id = ? AND response_headers IS NULL \
-                     RETURNING {COLUMNS}"
-                ))
-                .bind(i64::from(*status))
-                .bind(headers)
-                .bind(body)
-                .bind(id)
-                .fetch_optional(connection)
-                .await
+                sink.sql("UPDATE payments SET response_status = ");
+                sink.bind(Param::Int(Some(i64::from(*status))));
+                sink.sql(", response_headers = ");
+                sink.bind(Param::Text(Some(headers)));
+                sink.sql(", response_body = ");
+                sink.bind(Param::Bytes(body.as_deref()));
+                sink.sql(" WHERE id = ");
+                sink.bind(Param::Text(Some(id)));
+                sink.sql(&format!(
+                    " AND response_headers IS NULL RETURNING {COLUMNS}"
+                ));
             }
         }
     }
-}
 
-/// `UPDATE … RETURNING` for a transition of record `id`.
-fn transition_query<'a>(
-    id: &'a str,
-    at: i64,
-    change: &'a Transition,
-    kept_headers: Option<String>,
-) -> QueryBuilder<'a, Sqlite> {
-    let settled = change.settled_amount.map(sql::amount_text);
-    let mut update =
-        sql::transition_update::<Sqlite>(id, at, change, settled.clone(), kept_headers, "");
-    if let Some(settled) = settled {
-        // Base-10 texts without leading zeros compare as numbers by length, then digits.
-        update.push(" AND (length(amount) > ");
-        update.push_bind(settled.len() as i64);
-        update.push(" OR (length(amount) = ");
-        update.push_bind(settled.len() as i64);
-        update.push(" AND amount >= ");
-        update.push_bind(settled);
-        update.push("))");
+    /// Runs the write on `connection` (through sqlx); the changed row, or `None` when nothing
+    /// matched.
+    pub(super) async fn run(
+        &self,
+        connection: &mut SqliteConnection,
+    ) -> Result<Option<RawRecord>, sqlx::Error> {
+        let mut query = QueryBuilder::<Sqlite>::new("");
+        self.statement(&mut query);
+        query
+            .build_query_as::<RawRecord>()
+            .fetch_optional(connection)
+            .await
     }
-    update.push(format_args!(" RETURNING {COLUMNS}"));
-    update
 }
 
 crate::journal::sql::timed_journal!(SqliteJournal);

@@ -1,5 +1,7 @@
-//! Group commit: every write of a file journal goes through one thread that runs the writes
-//! waiting at the same moment in one transaction.
+//! Group commit: every write of a SQLite journal goes through one thread that runs the writes
+//! waiting at the same moment in one transaction. A journal that opened its file itself runs
+//! them on a connection of the thread's own (`native.rs`); one built on a caller's pool, or in
+//! memory, through that pool (here).
 //!
 //! SQLite writes one transaction at a time, and with `synchronous = FULL` each commit waits
 //! for the disk (an `fsync` of the write-ahead log). One commit per write caps a journal at
@@ -21,13 +23,13 @@ use crate::journal::JournalError;
 use crate::journal::sql::{self, RawRecord};
 
 /// The most writes one transaction takes.
-const MAX_BATCH: usize = 512;
+pub(super) const MAX_BATCH: usize = 512;
 
 type Answer = Result<Option<RawRecord>, JournalError>;
 
-struct Job {
-    write: Write,
-    reply: oneshot::Sender<Answer>,
+pub(super) struct Job {
+    pub(super) write: Write,
+    pub(super) reply: oneshot::Sender<Answer>,
 }
 
 /// The handle writes are sent through; the thread stops when the last handle is dropped.
@@ -53,6 +55,17 @@ impl Writer {
         std::thread::Builder::new()
             .name("x402-journal-writer".to_owned())
             .spawn(move || runtime.block_on(run(pool, queue)))
+            .map_err(|e| JournalError::Unavailable(format!("journal writer thread: {e}")))?;
+        Ok(Writer { jobs })
+    }
+
+    /// Starts the writer thread over a connection of its own (see `native.rs`): for journals
+    /// that opened their file themselves.
+    pub(super) fn start_native(connection: rusqlite::Connection) -> Result<Self, JournalError> {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("x402-journal-writer".to_owned())
+            .spawn(move || super::native::run(connection, queue))
             .map_err(|e| JournalError::Unavailable(format!("journal writer thread: {e}")))?;
         Ok(Writer { jobs })
     }
