@@ -6,6 +6,7 @@
 //! The package is installed into `<workspace>/.tools` (as `scripts/test` does) when missing.
 //! Without node or npm the test is skipped, and fails under `X402_REQUIRE_BACKENDS=1`.
 
+mod common;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -84,6 +85,35 @@ fn payment_required(url: &str, ext: &BazaarExtension, metadata: &ServiceMetadata
     value
 }
 
+fn gate_weather() -> BazaarExtension {
+    bazaar::declare_http(&HttpDeclaration {
+        input: Some(json!({"city": "Oslo"})),
+        output_example: Some(json!({"temperature": 21, "unit": "C"})),
+        ..Default::default()
+    })
+}
+
+/// A discoverable route as a server declares it (what `#[paid(bazaar(...))]` expands to).
+static GATE_WEATHER: x402_runtime::RouteSpec = x402_runtime::RouteSpec::fixed("$0.01")
+    .networks(&["base-sepolia"])
+    .description("Weather by city")
+    .discoverable(gate_weather)
+    .service_name("Gate Weather")
+    .tags(&["weather"]);
+
+/// The v2 402 a gate answers a request to [`GATE_WEATHER`] with, as sent.
+fn gate_payment_required() -> Value {
+    let gate: x402_runtime::Gate = x402_runtime::X402Builder::new()
+        .embedded_facilitator()
+        .pay_to(common::PAY_TO)
+        .build()
+        .unwrap();
+    let challenge = gate
+        .challenge(&common::Req::get("/weather?city=Oslo"), &GATE_WEATHER)
+        .unwrap();
+    serde_json::to_value(challenge.v2("payment_required")).unwrap()
+}
+
 fn bazaar_cases() -> Vec<(&'static str, Value)> {
     let metadata = ServiceMetadata {
         service_name: Some("Example Weather".into()),
@@ -151,6 +181,8 @@ fn bazaar_cases() -> Vec<(&'static str, Value)> {
             "mcp",
             payment_required("https://api.example.test/mcp", &mcp, &metadata),
         ),
+        // Last: earlier cases are also checked by position below.
+        ("gate", gate_payment_required()),
     ]
 }
 
@@ -337,6 +369,17 @@ fn the_official_extensions_package_reads_what_we_produce() {
         answers["bazaar"][0]["discovered"]["tags"],
         json!(["weather", "Forecast"]),
         "duplicates dropped by both"
+    );
+    // A gate's own 402 for a discoverable route, as the official helpers read it.
+    let gate = answers["bazaar"].as_array().unwrap().last().unwrap();
+    assert_eq!(gate["name"], "gate");
+    // Listed without its query, by both.
+    assert_eq!(gate["discovered"]["resourceUrl"], "http://api.test/weather");
+    assert_eq!(gate["discovered"]["method"], "GET");
+    assert_eq!(gate["discovered"]["serviceName"], "Gate Weather");
+    assert_eq!(
+        gate["discovered"]["discoveryInfo"]["input"]["queryParams"],
+        json!({"city": "Oslo"})
     );
     assert_eq!(
         answers["bazaar"][1]["discovered"]["routeTemplate"],
