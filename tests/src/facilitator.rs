@@ -43,6 +43,21 @@ pub struct TestFacilitator {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+impl TestFacilitator {
+    /// Gives `payer` 1 USDC (1 000 000 atomic units) of the default token on every built-in
+    /// network.
+    pub fn fund_everywhere(&self, payer: x402_protocol::Address) {
+        for network in x402_protocol::NetworkRegistry::builtin().networks() {
+            self.ledger.fund(
+                &network.caip2,
+                network.default_asset.address,
+                payer,
+                x402_protocol::U256::from(1_000_000u64),
+            );
+        }
+    }
+}
+
 impl Drop for TestFacilitator {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {

@@ -11,7 +11,7 @@ use futures_util::future::BoxFuture;
 use x402_protocol::ProtocolVersion::{V1, V2};
 use x402_protocol::eip3009::LocalSigner;
 use x402_protocol::facilitator::SettleResponse;
-use x402_protocol::{ProtocolVersion, U256, codec};
+use x402_protocol::{ProtocolVersion, codec};
 
 use crate::client::{Challenge, Fault, pay};
 use crate::facilitator::{Mode, start};
@@ -516,14 +516,7 @@ async fn challenge(client: &reqwest::Client, url: &str) -> Challenge {
 pub async fn run(scenario: &Scenario, launch: Launch) -> Observed {
     let facilitator = start(scenario.facilitator).await;
     let payer = LocalSigner::random();
-    for network in x402_protocol::NetworkRegistry::builtin().networks() {
-        facilitator.ledger.fund(
-            &network.caip2,
-            network.default_asset.address,
-            payer.address(),
-            U256::from(1_000_000u64),
-        );
-    }
+    facilitator.fund_everywhere(payer.address());
     let server = launch(ServerConfig {
         facilitator_url: facilitator.url.clone(),
         facilitator_timeout: FACILITATOR_TIMEOUT,

@@ -6,7 +6,7 @@
 use x402_protocol::codec;
 use x402_protocol::eip3009::LocalSigner;
 use x402_protocol::facilitator::PaymentPayload;
-use x402_protocol::{ProtocolVersion, U256, payment_identifier};
+use x402_protocol::{ProtocolVersion, payment_identifier};
 use x402_tests::apps::{actix_app, axum_app, rocket_app};
 use x402_tests::client::{Challenge, Fault, pay};
 use x402_tests::facilitator::{Mode, start};
@@ -67,14 +67,7 @@ async fn pay_with_id(client: &reqwest::Client, url: &str, payer: &LocalSigner, i
 async fn check(framework: &str, launch: Launch) {
     let facilitator = start(Mode::Honest).await;
     let payer = LocalSigner::random();
-    for network in x402_protocol::NetworkRegistry::builtin().networks() {
-        facilitator.ledger.fund(
-            &network.caip2,
-            network.default_asset.address,
-            payer.address(),
-            U256::from(1_000_000u64),
-        );
-    }
+    facilitator.fund_everywhere(payer.address());
     let server = launch(ServerConfig {
         facilitator_url: facilitator.url.clone(),
         facilitator_timeout: FACILITATOR_TIMEOUT,

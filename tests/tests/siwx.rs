@@ -6,7 +6,7 @@
 
 use x402_protocol::eip3009::LocalSigner;
 use x402_protocol::siwx::{self, SiwxDeclaration};
-use x402_protocol::{ProtocolVersion, U256};
+use x402_protocol::ProtocolVersion;
 use x402_tests::apps::{actix_app, axum_app, rocket_app};
 use x402_tests::client::{Challenge, Fault, pay};
 use x402_tests::facilitator::{Mode, start};
@@ -69,14 +69,7 @@ fn sign_in(
 async fn check(framework: &str, launch: Launch) {
     let facilitator = start(Mode::Honest).await;
     let payer = LocalSigner::random();
-    for network in x402_protocol::NetworkRegistry::builtin().networks() {
-        facilitator.ledger.fund(
-            &network.caip2,
-            network.default_asset.address,
-            payer.address(),
-            U256::from(1_000_000u64),
-        );
-    }
+    facilitator.fund_everywhere(payer.address());
     let server = launch(ServerConfig {
         facilitator_url: facilitator.url.clone(),
         facilitator_timeout: FACILITATOR_TIMEOUT,

@@ -58,18 +58,21 @@ pub trait EntitlementStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let _ = (scope, payer, token, ttl);
-        Err(StoreError::Unavailable(
-            "this entitlement store does not keep grants for sign-in-with-x".to_owned(),
-        ))
+        Err(keeps_no_grants())
     }
 
     /// The grant token `payer` bought for `scope` most recently, if it is still kept.
     async fn recall_grant(&self, scope: &str, payer: &str) -> Result<Option<String>, StoreError> {
         let _ = (scope, payer);
-        Err(StoreError::Unavailable(
-            "this entitlement store does not keep grants for sign-in-with-x".to_owned(),
-        ))
+        Err(keeps_no_grants())
     }
+}
+
+/// What a store without grant keeping answers.
+fn keeps_no_grants() -> StoreError {
+    StoreError::Unavailable(
+        "this entitlement store does not keep grants for sign-in-with-x".to_owned(),
+    )
 }
 
 /// The key a payer's grant for a scope is kept under: EVM addresses in any letter case are one
