@@ -61,13 +61,24 @@ sol! {
     function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
 }
 
-/// The anvil binary: `X402_ANVIL_BIN`, else the copy `scripts/test` installs in `.tools/`.
+/// The anvil binary: `X402_ANVIL_BIN`, else the copy `scripts/test` installs in `.tools/`
+/// (its platform binary).
 pub fn anvil_bin() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("X402_ANVIL_BIN").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(path));
     }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/node_modules/.bin/anvil");
-    local.exists().then_some(local)
+    let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/node_modules");
+    // The platform binary rather than npm's node launcher, which would outlive a kill of
+    // the launcher.
+    let native = std::fs::read_dir(modules.join("@foundry-rs"))
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("bin/anvil"))
+        .find(|path| path.is_file());
+    native.or_else(|| {
+        let launcher = modules.join(".bin/anvil");
+        launcher.exists().then_some(launcher)
+    })
 }
 
 /// An anvil process on its own port, killed when dropped.

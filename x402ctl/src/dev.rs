@@ -63,8 +63,37 @@ fn address(key: &str) -> Result<Address, Failure> {
         .map_err(|e| Failure::usage(e.to_string()))
 }
 
-/// The anvil binary, if one can be found.
+/// The anvil binary, if one can be found (see [`native_anvil`]).
 fn find_anvil(args: &DevArgs) -> Option<PathBuf> {
+    locate_anvil(args).map(native_anvil)
+}
+
+/// npm's `anvil` (`@foundry-rs/anvil`) is a node launcher that runs the platform's binary as
+/// its child: stopping the launcher would leave the chain running. When `path` is that
+/// launcher, this is the binary next to it; otherwise `path`.
+fn native_anvil(path: PathBuf) -> PathBuf {
+    let Ok(real) = path.canonicalize() else {
+        return path;
+    };
+    if real
+        .extension()
+        .is_none_or(|ext| ext != "mjs" && ext != "js")
+    {
+        return path;
+    }
+    let Some(scope) = real.parent().and_then(Path::parent) else {
+        return path;
+    };
+    std::fs::read_dir(scope)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("bin/anvil"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or(path)
+}
+
+fn locate_anvil(args: &DevArgs) -> Option<PathBuf> {
     if args.no_anvil {
         return None;
     }
@@ -453,5 +482,39 @@ pub(crate) async fn run(args: DevArgs) -> Result<(), Failure> {
             dir.display()
         ))),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_npm_launcher_is_replaced_by_the_binary_it_runs() {
+        let root = std::env::temp_dir().join(format!("x402ctl-anvil-{}", std::process::id()));
+        let scope = root.join("node_modules/@foundry-rs");
+        std::fs::create_dir_all(scope.join("anvil")).unwrap();
+        std::fs::create_dir_all(scope.join("anvil-linux-amd64/bin")).unwrap();
+        std::fs::create_dir_all(root.join("node_modules/.bin")).unwrap();
+        std::fs::write(scope.join("anvil/bin.mjs"), "#!/usr/bin/env node\n").unwrap();
+        std::fs::write(scope.join("anvil-linux-amd64/bin/anvil"), "binary").unwrap();
+        let launcher = root.join("node_modules/.bin/anvil");
+        std::os::unix::fs::symlink("../@foundry-rs/anvil/bin.mjs", &launcher).unwrap();
+
+        let found = native_anvil(launcher.clone());
+        assert_eq!(
+            found.canonicalize().unwrap(),
+            scope
+                .join("anvil-linux-amd64/bin/anvil")
+                .canonicalize()
+                .unwrap()
+        );
+        // Anything else is left as it is.
+        let binary = scope.join("anvil-linux-amd64/bin/anvil");
+        assert_eq!(native_anvil(binary.clone()), binary);
+        let missing = root.join("nowhere/anvil");
+        assert_eq!(native_anvil(missing.clone()), missing);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
