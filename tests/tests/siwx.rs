@@ -4,9 +4,9 @@
 //! with an expired message or for another domain is refused with its own reason and a fresh
 //! challenge, and the handler does not run.
 
+use x402_protocol::ProtocolVersion;
 use x402_protocol::eip3009::LocalSigner;
 use x402_protocol::siwx::{self, SiwxDeclaration};
-use x402_protocol::ProtocolVersion;
 use x402_tests::apps::{actix_app, axum_app, rocket_app};
 use x402_tests::client::{Challenge, Fault, pay};
 use x402_tests::facilitator::{Mode, start};
