@@ -9,10 +9,10 @@ use x402_protocol::amount::parse_decimal_u256;
 
 use super::keys::new_id;
 use super::memory::settled_above_authorized;
-use super::sql::{self, DEFAULT_TIMEOUT, INSERT_TRIES, REPORT_TIMEOUT, RawRecord};
+use super::sql::{self, DEFAULT_TIMEOUT, REPORT_TIMEOUT, RawRecord};
 use super::{
-    Filter, GroupBy, Inserted, JournalError, NewPayment, Page, PaymentRecord, Records,
-    StoredResponse, Total, Transition,
+    Filter, GroupBy, JournalError, NewPayment, Page, PaymentRecord, Records, StoredResponse, Total,
+    Transition,
 };
 
 /// Every column of a record, in [`RawRecord`]'s shape (amounts as text).
@@ -221,26 +221,6 @@ impl PostgresJournal {
         .map_err(sql::error)?
         .map(RawRecord::into_record)
         .transpose()
-    }
-
-    async fn do_insert(&self, payment: NewPayment) -> Result<Inserted, JournalError> {
-        let payment = payment.prepared()?;
-        for _ in 0..INSERT_TRIES {
-            if let Some(created) = self.insert_once(&payment).await? {
-                return Ok(Inserted::Created(created));
-            }
-            if let Some(existing) = self
-                .holder(&payment.payment_key, payment.payment_id.as_deref())
-                .await?
-            {
-                return Ok(Inserted::Existing(existing));
-            }
-            // The record in the way was released in between: try again.
-        }
-        Err(JournalError::Unavailable(format!(
-            "insert of {} kept conflicting with records that went away",
-            payment.payment_key
-        )))
     }
 
     async fn latest(

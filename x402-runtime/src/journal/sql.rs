@@ -401,8 +401,26 @@ macro_rules! timed_journal {
                 &self,
                 payment: $crate::journal::NewPayment,
             ) -> Result<$crate::journal::Inserted, $crate::journal::JournalError> {
-                $crate::journal::sql::timed(self.timeout, "journal insert", self.do_insert(payment))
-                    .await
+                $crate::journal::sql::timed(self.timeout, "journal insert", async {
+                    let payment = payment.prepared()?;
+                    for _ in 0..$crate::journal::sql::INSERT_TRIES {
+                        if let Some(created) = self.insert_once(&payment).await? {
+                            return Ok($crate::journal::Inserted::Created(created));
+                        }
+                        if let Some(existing) = self
+                            .holder(&payment.payment_key, payment.payment_id.as_deref())
+                            .await?
+                        {
+                            return Ok($crate::journal::Inserted::Existing(existing));
+                        }
+                        // The record in the way was released in between: try again.
+                    }
+                    Err($crate::journal::JournalError::Unavailable(format!(
+                        "insert of {} kept conflicting with records that went away",
+                        payment.payment_key
+                    )))
+                })
+                .await
             }
 
             async fn get(

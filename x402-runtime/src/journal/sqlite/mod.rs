@@ -13,10 +13,10 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::keys::new_id;
 use super::memory::settled_above_authorized;
 use super::query::Totals;
-use super::sql::{self, DEFAULT_TIMEOUT, INSERT_TRIES, REPORT_TIMEOUT, RawRecord};
+use super::sql::{self, DEFAULT_TIMEOUT, REPORT_TIMEOUT, RawRecord};
 use super::{
-    Filter, GroupBy, Inserted, JournalError, NewPayment, Page, PaymentRecord, Records,
-    StoredResponse, Total, Transition,
+    Filter, GroupBy, JournalError, NewPayment, Page, PaymentRecord, Records, StoredResponse, Total,
+    Transition,
 };
 
 /// Every column of a record, in [`RawRecord`]'s shape.

@@ -58,26 +58,6 @@ impl SqliteJournal {
             .transpose()
     }
 
-    async fn do_insert(&self, payment: NewPayment) -> Result<Inserted, JournalError> {
-        let payment = payment.prepared()?;
-        for _ in 0..INSERT_TRIES {
-            if let Some(created) = self.insert_once(&payment).await? {
-                return Ok(Inserted::Created(created));
-            }
-            if let Some(existing) = self
-                .holder(&payment.payment_key, payment.payment_id.as_deref())
-                .await?
-            {
-                return Ok(Inserted::Existing(existing));
-            }
-            // The record in the way was released in between: try again.
-        }
-        Err(JournalError::Unavailable(format!(
-            "insert of {} kept conflicting with records that went away",
-            payment.payment_key
-        )))
-    }
-
     async fn latest(
         &self,
         column: &str,
