@@ -42,6 +42,25 @@ fn builder<T: From<x402_runtime::Gate>>(config: &ServerConfig) -> X402Builder<T>
         .facilitator(config.facilitator_url.clone())
         .facilitator_timeout(config.facilitator_timeout)
         .pay_to(config.pay_to)
+        // The metered routes name the account that settles them; a test that does not pay
+        // them names none and a placeholder keeps the routes valid.
+        .upto_facilitator(
+            "base-sepolia",
+            config
+                .upto_facilitator
+                .as_deref()
+                .unwrap_or("0x000000000000000000000000000000000000f00d"),
+        )
+}
+
+/// What the metered handlers do: charge `percent` of the payer's maximum and say how much.
+pub fn meter(payment: &x402_runtime::PaymentInfo, percent: u64) -> String {
+    let charge =
+        payment.amount() * x402_protocol::U256::from(percent) / x402_protocol::U256::from(100u64);
+    match payment.charge(charge) {
+        Ok(()) => charge.to_string(),
+        Err(error) => error.to_string(),
+    }
 }
 
 /// Counts handler runs.
@@ -109,6 +128,22 @@ pub mod axum_app {
         "v2"
     }
 
+    #[paid(upto = "0.50 USDC", network = "base-sepolia")]
+    async fn metered(Extension(hits): Extension<Hits>, payment: Payment) -> String {
+        hits.hit();
+        crate::apps::meter(&payment, 37)
+    }
+    #[paid(upto = "0.50 USDC", network = "base-sepolia")]
+    async fn metered_free(Extension(hits): Extension<Hits>, payment: Payment) -> String {
+        hits.hit();
+        crate::apps::meter(&payment, 0)
+    }
+    #[paid(price = "0.01 USDC", network = "base-sepolia", transfer = "permit2")]
+    async fn permit2(Extension(hits): Extension<Hits>, _: Payment) -> &'static str {
+        hits.hit();
+        "permit2"
+    }
+
     /// Launches the app on axum.
     pub fn launch(config: ServerConfig) -> BoxFuture<'static, RunningServer> {
         async move {
@@ -124,6 +159,9 @@ pub mod axum_app {
                 .route("/hourly", get(hourly))
                 .route("/v1only", get(v1only))
                 .route("/v2only", get(v2only))
+                .route("/metered", get(metered))
+                .route("/metered-free", get(metered_free))
+                .route("/permit2", get(permit2))
                 .layer(Extension(hits.clone()))
                 .layer(x402.layer());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -203,6 +241,22 @@ pub mod actix_app {
         "v2"
     }
 
+    #[paid(upto = "0.50 USDC", network = "base-sepolia")]
+    async fn metered(hits: web::Data<Hits>, payment: Payment) -> String {
+        hits.hit();
+        crate::apps::meter(&payment, 37)
+    }
+    #[paid(upto = "0.50 USDC", network = "base-sepolia")]
+    async fn metered_free(hits: web::Data<Hits>, payment: Payment) -> String {
+        hits.hit();
+        crate::apps::meter(&payment, 0)
+    }
+    #[paid(price = "0.01 USDC", network = "base-sepolia", transfer = "permit2")]
+    async fn permit2(hits: web::Data<Hits>, _: Payment) -> &'static str {
+        hits.hit();
+        "permit2"
+    }
+
     /// Launches the app on actix-web, in a thread with its own actix system.
     pub fn launch(config: ServerConfig) -> BoxFuture<'static, RunningServer> {
         async move {
@@ -226,6 +280,9 @@ pub mod actix_app {
                             .route("/hourly", web::get().to(hourly))
                             .route("/v1only", web::get().to(v1only))
                             .route("/v2only", web::get().to(v2only))
+                            .route("/metered", web::get().to(metered))
+                            .route("/metered-free", web::get().to(metered_free))
+                            .route("/permit2", web::get().to(permit2))
                     })
                     .workers(1)
                     .disable_signals()
@@ -323,6 +380,25 @@ pub mod rocket_app {
         "v2"
     }
 
+    #[paid(upto = "0.50 USDC", network = "base-sepolia")]
+    #[get("/metered")]
+    fn metered(hits: &State<Hits>, payment: Payment) -> String {
+        hits.hit();
+        crate::apps::meter(&payment, 37)
+    }
+    #[paid(upto = "0.50 USDC", network = "base-sepolia")]
+    #[get("/metered-free")]
+    fn metered_free(hits: &State<Hits>, payment: Payment) -> String {
+        hits.hit();
+        crate::apps::meter(&payment, 0)
+    }
+    #[paid(price = "0.01 USDC", network = "base-sepolia", transfer = "permit2")]
+    #[get("/permit2")]
+    fn permit2(hits: &State<Hits>, _payment: Payment) -> &'static str {
+        hits.hit();
+        "permit2"
+    }
+
     /// Launches the app on Rocket, on a free loopback port.
     pub fn launch(config: ServerConfig) -> BoxFuture<'static, RunningServer> {
         async move {
@@ -343,7 +419,18 @@ pub mod rocket_app {
                 .mount(
                     "/",
                     routes![
-                        weather, cheap, broken, dynamic, multi, before, hourly, v1only, v2only
+                        weather,
+                        cheap,
+                        broken,
+                        dynamic,
+                        multi,
+                        before,
+                        hourly,
+                        v1only,
+                        v2only,
+                        metered,
+                        metered_free,
+                        permit2
                     ],
                 )
                 .manage(hits.clone())

@@ -28,6 +28,9 @@ pub struct ServerConfig {
     pub facilitator_timeout: Duration,
     /// Recipient of payments.
     pub pay_to: &'static str,
+    /// The account the facilitator settles metered (`upto`) payments from on base-sepolia,
+    /// when the test pays the metered route.
+    pub upto_facilitator: Option<String>,
 }
 
 /// A server under test, running on a loopback port until dropped.
@@ -521,6 +524,7 @@ pub async fn run(scenario: &Scenario, launch: Launch) -> Observed {
         facilitator_url: facilitator.url.clone(),
         facilitator_timeout: FACILITATOR_TIMEOUT,
         pay_to: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+        upto_facilitator: None,
     })
     .await;
     let client = reqwest::Client::new();

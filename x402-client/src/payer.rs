@@ -463,15 +463,15 @@ impl Payer {
                 });
             }
         }
-        let nonce = prepared.authorization().nonce;
-        let valid_before = prepared.authorization().valid_before.saturating_to::<u64>();
-        let payload = prepared.exact_payload(signature.to_vec());
+        let nonce = prepared.nonce();
+        let valid_before = prepared.valid_before();
+        let payload = prepared.scheme_payload(signature.to_vec());
         let json = match &candidate.requirements {
             PaymentRequirements::V1(r) => json!(v1::PaymentPayload {
                 x402_version: Default::default(),
                 scheme: r.scheme.clone(),
                 network: r.network.clone(),
-                payload: payload.clone().into(),
+                payload: payload.clone(),
             }),
             PaymentRequirements::V2(_) => {
                 // `accepted` is the entry exactly as offered (unknown fields included): servers

@@ -346,7 +346,8 @@ impl Policy {
             .requirements
             .as_ref()
             .map_err(|e| RefusalReason::Unreadable(e.clone()))?;
-        if requirements.scheme() != EXACT {
+        // `upto` is judged by its maximum: caps and budgets hold whatever the server charges.
+        if requirements.scheme() != EXACT && requirements.scheme() != x402_protocol::permit2::UPTO {
             return Err(RefusalReason::UnsupportedScheme(
                 requirements.scheme().to_owned(),
             ));

@@ -28,6 +28,8 @@ pub(crate) const KEYS: &[&str] = &[
     USES,
     SCOPE,
     PREPAY,
+    UPTO,
+    TRANSFER,
     PAYWALL,
     BAZAAR,
     DISCOVERY,
@@ -47,6 +49,8 @@ pub(crate) const ACCESS: &str = "access";
 pub(crate) const USES: &str = "uses";
 pub(crate) const SCOPE: &str = "scope";
 pub(crate) const PREPAY: &str = "prepay";
+pub(crate) const UPTO: &str = "upto";
+pub(crate) const TRANSFER: &str = "transfer";
 pub(crate) const PAYWALL: &str = "paywall";
 pub(crate) const BAZAAR: &str = "bazaar";
 pub(crate) const DISCOVERY: &str = "discovery";
@@ -235,6 +239,8 @@ pub(crate) struct PaidArgs {
     pub(crate) uses: Option<Keyed<LitInt>>,
     pub(crate) scope: Option<Keyed<LitStr>>,
     pub(crate) prepay: Option<Keyed<LitStr>>,
+    pub(crate) upto: Option<Keyed<LitStr>>,
+    pub(crate) transfer: Option<Keyed<Vec<LitStr>>>,
     pub(crate) paywall: Option<Keyed<LitBool>>,
     pub(crate) bazaar: Option<Keyed<BazaarArgs>>,
     pub(crate) discovery: Option<Keyed<ExprPath>>,
@@ -315,6 +321,13 @@ impl PaidArgs {
             USES => self.uses = keyed(k, integer(&value, name, errors)),
             SCOPE => self.scope = keyed(k, string(&value, name, errors)),
             PREPAY => self.prepay = keyed(k, string(&value, name, errors)),
+            UPTO => self.upto = keyed(k, string(&value, name, errors)),
+            TRANSFER => {
+                self.transfer = keyed(
+                    k,
+                    string_list(value, TRANSFER, "transfer method", "\"permit2\"", errors),
+                )
+            }
             PAYWALL => self.paywall = keyed(k, boolean(&value, name, errors)),
             DISCOVERY => self.discovery = keyed(k, function(&value, name, errors)),
             _ /* CRATE */ => self.krate = keyed(k, string(&value, name, errors)),
@@ -458,6 +471,8 @@ pub(crate) fn example(key: &str) -> &'static str {
         USES => "100",
         SCOPE => "\"reports\"",
         PREPAY => "\"1 USDC\"",
+        UPTO => "\"0.50 USDC\"",
+        TRANSFER => "\"permit2\"",
         PAYWALL => "false",
         BAZAAR => "(input = r#\"{\"city\": \"Oslo\"}\"#, output = r#\"{\"temperature\": 21}\"#)",
         DISCOVERY => "discovery::weather",
@@ -489,7 +504,7 @@ fn expected(key: &str) -> String {
             "a string literal holding JSON, e.g. {key} = {}",
             example(key)
         ),
-        TAGS => format!(
+        TAGS | TRANSFER => format!(
             "a string literal or a list of them, e.g. {key} = {}",
             example(key)
         ),
@@ -727,19 +742,35 @@ fn function(expr: &Expr, key: &str, errors: &mut Errors) -> Option<ExprPath> {
 
 /// `tags = "weather"` or `tags = ["weather", "forecast"]`.
 fn tags(expr: Expr, errors: &mut Errors) -> Option<TagsArg> {
-    let tags = match ungroup(&expr) {
+    let tags = string_list(expr.clone(), TAGS, "tag", "\"weather\"", errors)?;
+    Some(TagsArg {
+        written: expr,
+        tags,
+    })
+}
+
+/// A string literal, or a non-empty list of them (`key = "a"`, `key = ["a", "b"]`); `what`
+/// names one element in messages, `sample` is one written out.
+fn string_list(
+    expr: Expr,
+    key: &str,
+    what: &str,
+    sample: &str,
+    errors: &mut Errors,
+) -> Option<Vec<LitStr>> {
+    match ungroup(&expr) {
         Expr::Array(array) => {
-            let mut tags = Vec::with_capacity(array.elems.len());
+            let mut items = Vec::with_capacity(array.elems.len());
             let mut ok = true;
             for elem in &array.elems {
                 match ungroup(elem) {
                     Expr::Lit(syn::ExprLit {
                         lit: Lit::Str(lit), ..
-                    }) if lit.suffix().is_empty() => tags.push(lit.clone()),
+                    }) if lit.suffix().is_empty() => items.push(lit.clone()),
                     _ => {
                         errors.spanned(
                             elem,
-                            "each tag in the list is a string literal, e.g. \"weather\"",
+                            format!("each {what} in the list is a string literal, e.g. {sample}"),
                         );
                         ok = false;
                     }
@@ -748,21 +779,16 @@ fn tags(expr: Expr, errors: &mut Errors) -> Option<TagsArg> {
             if array.elems.is_empty() {
                 errors.spanned(
                     &expr,
-                    "the tag list is empty; name at least one tag, e.g. tags = [\"weather\"], or leave `tags` out",
+                    format!(
+                        "the {what} list is empty; name at least one, e.g. {key} = [{sample}], or leave `{key}` out"
+                    ),
                 );
                 return None;
             }
-            if !ok {
-                return None;
-            }
-            tags
+            ok.then_some(items)
         }
-        _ => vec![string(&expr, TAGS, errors)?],
-    };
-    Some(TagsArg {
-        written: expr,
-        tags,
-    })
+        _ => Some(vec![string(&expr, key, errors)?]),
+    }
 }
 
 #[cfg(test)]
@@ -794,6 +820,8 @@ mod tests {
             uses = 100,
             scope = "reports",
             prepay = "1 USDC",
+            upto = "0.50 USDC",
+            transfer = ["eip3009", "permit2"],
             paywall = false,
             bazaar(input = "{}", tags = ["a", "b"]),
             discovery = discovery::weather,
@@ -828,6 +856,12 @@ mod tests {
         assert_eq!(text(&args.access).as_deref(), Some("1h"));
         assert_eq!(text(&args.scope).as_deref(), Some("reports"));
         assert_eq!(text(&args.prepay).as_deref(), Some("1 USDC"));
+        assert_eq!(text(&args.upto).as_deref(), Some("0.50 USDC"));
+        let transfers: Vec<String> = args
+            .transfer
+            .as_ref()
+            .map_or(vec![], |t| t.value.iter().map(LitStr::value).collect());
+        assert_eq!(transfers, ["eip3009", "permit2"]);
         assert_eq!(text(&args.krate).as_deref(), Some("my::x402"));
         let int =
             |v: &Option<Keyed<LitInt>>| v.as_ref().map(|k| k.value.base10_digits().to_owned());

@@ -12,7 +12,7 @@ use crate::args::PaidArgs;
 use crate::discovery::Declaration;
 use crate::errors::Errors;
 use crate::paths::Paths;
-use crate::validate::{self, Handler, Protocol, Route, RoutePrice, Settle};
+use crate::validate::{self, Handler, Protocol, Route, RoutePrice, Settle, Transfer};
 
 /// The environment variable that makes the macro print its output while compiling.
 const DEBUG_VAR: &str = "X402_MACROS_DEBUG";
@@ -186,6 +186,7 @@ fn spec(route: &Route, paths: &Paths) -> TokenStream {
     };
 
     let mut spec = match &route.price {
+        RoutePrice::Fixed(text) if route.upto => quote!(#route_spec::upto(#text)),
         RoutePrice::Fixed(text) => quote!(#route_spec::fixed(#text)),
         RoutePrice::Dynamic(path) => quote!(#route_spec::dynamic(#path)),
     };
@@ -241,6 +242,14 @@ fn spec(route: &Route, paths: &Paths) -> TokenStream {
     }
     if let Some(prepay) = &route.prepay {
         spec.extend(quote!(.prepay(#prepay)));
+    }
+    if !route.transfers.is_empty() {
+        let method = paths.transfer_method();
+        let methods = route.transfers.iter().map(|t| match t {
+            Transfer::Eip3009 => quote!(#method::Eip3009),
+            Transfer::Permit2 => quote!(#method::Permit2),
+        });
+        spec.extend(quote!(.transfers(&[#(#methods),*])));
     }
     if route.no_paywall {
         spec.extend(quote!(.no_paywall()));

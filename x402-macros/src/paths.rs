@@ -55,6 +55,11 @@ impl Paths {
         self.item(quote!(RouteSpec))
     }
 
+    /// `TransferMethod::Eip3009` / `TransferMethod::Permit2`.
+    pub(crate) fn transfer_method(&self) -> TokenStream {
+        self.item(quote!(TransferMethod))
+    }
+
     /// `SettleMode::After` / `SettleMode::Before`.
     pub(crate) fn settle_mode(&self) -> TokenStream {
         self.item(quote!(SettleMode))

@@ -16,7 +16,7 @@ use x402_protocol::{
 
 use crate::args::{
     self, ACCESS, CRATE, Keyed, MAX_TIMEOUT_SECONDS, NETWORK, PREPAY, PRICE, PaidArgs, PriceArg,
-    USES,
+    SCOPE, UPTO, USES,
 };
 use crate::discovery::{self, Discovery};
 use crate::duration;
@@ -41,6 +41,17 @@ pub(crate) struct Route {
     pub(crate) no_paywall: bool,
     /// `bazaar(…)` / `discovery = …`.
     pub(crate) discovery: Option<Discovery>,
+    /// `upto = "…"`: the price is a maximum, the handler sets the charge.
+    pub(crate) upto: bool,
+    /// `transfer = …`: the EVM transfer methods offered (empty: the default).
+    pub(crate) transfers: Vec<Transfer>,
+}
+
+/// `transfer = "eip3009" | "permit2"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transfer {
+    Eip3009,
+    Permit2,
 }
 
 /// Where the price comes from.
@@ -93,11 +104,18 @@ pub(crate) fn route(args: &PaidArgs, errors: &mut Errors) -> Option<Route> {
             ));
         }
     };
-    missing(
-        errors,
-        PRICE,
-        "price = \"0.01 USDC\" (or price = path::to::function for a price computed per request)",
-    );
+    if !args.has(UPTO) {
+        missing(
+            errors,
+            PRICE,
+            "price = \"0.01 USDC\" (or price = path::to::function for a price computed per request, or upto = \"0.50 USDC\" for metered pricing)",
+        );
+    } else if let (Some(price), Some(_)) = (&args.price, &args.upto) {
+        errors.spanned(
+            &price.key,
+            "give either `price` (a fixed price) or `upto` (a maximum; the handler charges what was used), not both",
+        );
+    }
     missing(
         errors,
         NETWORK,
@@ -125,8 +143,24 @@ pub(crate) fn route(args: &PaidArgs, errors: &mut Errors) -> Option<Route> {
             resolved.map(|resolved| (RoutePrice::Fixed(lit.value()), resolved))
         }
         Some(PriceArg::Function(path)) => Some((RoutePrice::Dynamic(path.clone()), Vec::new())),
-        None => None,
+        None => args.upto.as_ref().and_then(|upto| {
+            let resolved = fixed_price(
+                &registry,
+                &upto.value,
+                UPTO,
+                &networks,
+                asset_address,
+                errors,
+            )?;
+            Some((RoutePrice::Fixed(upto.value.value()), resolved))
+        }),
     };
+    let upto = args.upto.is_some();
+    let transfers = args
+        .transfer
+        .as_ref()
+        .map(|t| transfers(&t.value, upto, errors))
+        .unwrap_or_default();
     let prepay = args.prepay.as_ref().and_then(|prepay| {
         let resolved = fixed_price(
             &registry,
@@ -162,6 +196,9 @@ pub(crate) fn route(args: &PaidArgs, errors: &mut Errors) -> Option<Route> {
         .as_ref()
         .is_some_and(|p| no_paywall(&p.value, errors));
     let discovery = discovery::discovery(args, protocol == Some(Protocol::V1), errors);
+    if let Some(Keyed { key, .. }) = &args.upto {
+        metered(args, key, &networks, settle, protocol, errors);
+    }
 
     if errors.count() > before {
         return None;
@@ -180,7 +217,84 @@ pub(crate) fn route(args: &PaidArgs, errors: &mut Errors) -> Option<Route> {
         prepay,
         no_paywall,
         discovery,
+        upto,
+        transfers,
     })
+}
+
+/// `transfer = …`: each method known, none twice; `upto` moves tokens through Permit2 only.
+fn transfers(lits: &[LitStr], upto: bool, errors: &mut Errors) -> Vec<Transfer> {
+    let mut methods = Vec::with_capacity(lits.len());
+    for lit in lits {
+        let method = match lit.value().as_str() {
+            "eip3009" => Transfer::Eip3009,
+            "permit2" => Transfer::Permit2,
+            other => {
+                errors.spanned(
+                    lit,
+                    format!(
+                        "`transfer` is \"eip3009\" (transferWithAuthorization, the default: USDC and tokens like it) or \"permit2\" (any ERC-20, through Uniswap's Permit2), or a list of both; not {other:?}"
+                    ),
+                );
+                continue;
+            }
+        };
+        if methods.contains(&method) {
+            errors.spanned(lit, format!("{:?} is listed twice", lit.value()));
+        } else if upto && method != Transfer::Permit2 {
+            errors.spanned(
+                lit,
+                "metered (upto) payments move tokens through Permit2 only: transfer = \"permit2\" or leave `transfer` out",
+            );
+        } else {
+            methods.push(method);
+        }
+    }
+    methods
+}
+
+/// What a metered (`upto`) route cannot also be.
+fn metered(
+    args: &PaidArgs,
+    key: &syn::Path,
+    networks: &[(LitStr, KnownNetwork)],
+    settle: Option<Settle>,
+    protocol: Option<Protocol>,
+    errors: &mut Errors,
+) {
+    if settle == Some(Settle::Before) {
+        errors.spanned(
+            key,
+            "a metered (upto) route settles after its handler, which sets the charge: drop settle = \"before\"",
+        );
+    }
+    if protocol == Some(Protocol::V1) {
+        errors.spanned(
+            key,
+            "metered (upto) payments are x402 v2: drop protocol = \"v1\"",
+        );
+    }
+    for other in [ACCESS, USES, SCOPE, PREPAY] {
+        if args.has(other) {
+            errors.spanned(
+                key,
+                format!("a metered (upto) route cannot also sell reusable access or prepaid balances: drop `{other}`"),
+            );
+        }
+    }
+    for (lit, known) in networks {
+        if let KnownNetwork::Builtin(info) = known
+            && info.family() != Family::Evm
+        {
+            errors.spanned(
+                lit,
+                format!(
+                    "metered (upto) payments are paid on EVM chains; {:?} is not one",
+                    lit.value()
+                ),
+            );
+        }
+    }
 }
 
 /// The runtime path the output names: `crate = "…"` or `::x402_runtime`.
@@ -740,6 +854,69 @@ mod tests {
         assert!(route.is_none(), "{tokens} was accepted");
         assert_eq!(errors.len(), 1, "{tokens}: {errors:?}");
         errors.into_iter().next().unwrap_or_default()
+    }
+
+    #[test]
+    fn metered_and_permit2_routes_are_carried_through() {
+        let (route, errors) = check(quote!(upto = "0.50 USDC", network = "base"));
+        assert_eq!(errors, Vec::<String>::new());
+        let route = route.expect("valid route");
+        assert!(route.upto);
+        assert!(matches!(&route.price, RoutePrice::Fixed(p) if p == "0.50 USDC"));
+
+        let (route, errors) = check(quote!(
+            price = "0.01 USDC",
+            network = "base",
+            transfer = ["eip3009", "permit2"]
+        ));
+        assert_eq!(errors, Vec::<String>::new());
+        let route = route.expect("valid route");
+        assert!(!route.upto);
+        assert_eq!(route.transfers, [Transfer::Eip3009, Transfer::Permit2]);
+    }
+
+    #[test]
+    fn metered_and_permit2_mistakes_are_explained() {
+        let cases = [
+            (
+                quote!(price = "$1", upto = "$2", network = "base"),
+                "either `price`",
+            ),
+            (
+                quote!(upto = "$1", network = "base", settle = "before"),
+                "settles after its handler",
+            ),
+            (
+                quote!(upto = "$1", network = "base", access = "1h"),
+                "drop `access`",
+            ),
+            (
+                quote!(upto = "$1", network = "base", protocol = "v1"),
+                "x402 v2",
+            ),
+            (quote!(upto = "$1", network = "solana"), "EVM chains"),
+            (
+                quote!(upto = "$1", network = "base", transfer = "eip3009"),
+                "Permit2 only",
+            ),
+            (
+                quote!(price = "$1", network = "base", transfer = "permit3"),
+                "\"permit2\"",
+            ),
+            (
+                quote!(
+                    price = "$1",
+                    network = "base",
+                    transfer = ["permit2", "permit2"]
+                ),
+                "listed twice",
+            ),
+            (quote!(upto = "two dollars", network = "base"), "upto"),
+        ];
+        for (tokens, expected) in cases {
+            let message = error_of(tokens.clone());
+            assert!(message.contains(expected), "{tokens}: {message}");
+        }
     }
 
     #[test]

@@ -24,13 +24,16 @@
 //! # Ok::<(), x402_protocol::verify::InvalidPayment>(())
 //! ```
 
-use alloy_primitives::{Address, B256, Bytes};
+use alloy_primitives::{Address, B256, Bytes, U256};
 
 use crate::eip3009::{self, LocalSigner};
 use crate::exact::{Eip3009Authorization, ExactEvmPayload};
 use crate::facilitator::{PaymentPayload, PaymentRequirements};
-use crate::verify::{InvalidPayment, RequirementTerms};
-use crate::{NetworkRegistry, Reason, v1, v2};
+use crate::permit2::{
+    self, ExactWitness, Permit2Authorization, Permit2Payload, TokenPermissions, UptoWitness,
+};
+use crate::verify::{InvalidPayment, RequirementTerms, parse_address};
+use crate::{NetworkRegistry, Reason, SchemePayload, v1, v2};
 
 /// Signs a payment for one requirements entry at unix time `now`.
 ///
@@ -86,17 +89,49 @@ pub fn sign_payment(
 pub struct PreparedPayment {
     requirements: PaymentRequirements,
     resource: Option<v2::ResourceInfo>,
-    authorization: Eip3009Authorization,
+    unsigned: Unsigned,
     digest: B256,
 }
 
+/// What the payer signs, by transfer method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Unsigned {
+    Eip3009(Eip3009Authorization),
+    Permit2Exact(Permit2Authorization<ExactWitness>),
+    Permit2Upto(Permit2Authorization<UptoWitness>),
+}
+
 impl PreparedPayment {
-    /// The authorization to be signed.
-    pub fn authorization(&self) -> &Eip3009Authorization {
-        &self.authorization
+    /// The EIP-3009 authorization to be signed, when the entry is paid with EIP-3009 (the
+    /// default for `exact`); `None` for Permit2 and `upto`.
+    pub fn authorization(&self) -> Option<&Eip3009Authorization> {
+        match &self.unsigned {
+            Unsigned::Eip3009(authorization) => Some(authorization),
+            _ => None,
+        }
     }
 
-    /// The EIP-712 digest the payer signs: `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct)`.
+    /// What makes the payment unique, as 32 bytes: the EIP-3009 nonce, or the Permit2 nonce.
+    pub fn nonce(&self) -> B256 {
+        match &self.unsigned {
+            Unsigned::Eip3009(authorization) => authorization.nonce,
+            Unsigned::Permit2Exact(authorization) => B256::from(authorization.nonce),
+            Unsigned::Permit2Upto(authorization) => B256::from(authorization.nonce),
+        }
+    }
+
+    /// Unix time after which the payment can no longer be settled (`validBefore`, or the
+    /// Permit2 `deadline`).
+    pub fn valid_before(&self) -> u64 {
+        match &self.unsigned {
+            Unsigned::Eip3009(authorization) => authorization.valid_before.saturating_to(),
+            Unsigned::Permit2Exact(authorization) => authorization.deadline.saturating_to(),
+            Unsigned::Permit2Upto(authorization) => authorization.deadline.saturating_to(),
+        }
+    }
+
+    /// The EIP-712 digest the payer signs: `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct)`
+    /// (the token's domain for EIP-3009, Permit2's for Permit2 and `upto`).
     pub fn digest(&self) -> B256 {
         self.digest
     }
@@ -109,17 +144,31 @@ impl PreparedPayment {
     /// The `payload` object of the payment: the authorization with `signature` attached.
     ///
     /// The signature is not checked here; a wrong one is refused by the verifier.
-    pub fn exact_payload(&self, signature: impl Into<Bytes>) -> ExactEvmPayload {
-        ExactEvmPayload {
-            signature: signature.into(),
-            authorization: self.authorization.clone(),
+    pub fn scheme_payload(&self, signature: impl Into<Bytes>) -> SchemePayload {
+        let signature = signature.into();
+        match &self.unsigned {
+            Unsigned::Eip3009(authorization) => ExactEvmPayload {
+                signature,
+                authorization: authorization.clone(),
+            }
+            .into(),
+            Unsigned::Permit2Exact(authorization) => Permit2Payload {
+                signature,
+                permit2_authorization: authorization.clone(),
+            }
+            .into(),
+            Unsigned::Permit2Upto(authorization) => Permit2Payload {
+                signature,
+                permit2_authorization: authorization.clone(),
+            }
+            .into(),
         }
     }
 
     /// The payment, in the requirements' generation, with `signature` (65 bytes `r ‖ s ‖ v`
     /// from an ordinary account) attached.
     pub fn finish(self, signature: impl Into<Bytes>) -> PaymentPayload {
-        let payload = self.exact_payload(signature).into();
+        let payload = self.scheme_payload(signature);
         match self.requirements {
             PaymentRequirements::V1(r) => PaymentPayload::V1(v1::PaymentPayload {
                 x402_version: Default::default(),
@@ -141,8 +190,13 @@ impl PreparedPayment {
 /// Builds the authorization `payer` must sign to pay one requirements entry at unix time
 /// `now`: valid from `now - 600` until `now + maxTimeoutSeconds`, with a random nonce.
 ///
-/// Refuses entries this crate cannot pay: a scheme other than `exact`, a network unknown to
-/// `registry`, malformed addresses, or a token whose EIP-712 domain is neither in `extra` nor
+/// Pays `exact` with EIP-3009 (the default), `exact` with Permit2 when the entry says
+/// `extra.assetTransferMethod: "permit2"`, and `upto` (a Permit2 authorization for the
+/// entry's amount, the maximum, settleable by `extra.facilitatorAddress`). A Permit2 payment
+/// needs the payer's one-time ERC-20 approval of Permit2 for the token, which is not made here.
+///
+/// Refuses entries this crate cannot pay: another scheme, a network unknown to `registry`,
+/// malformed addresses, or (EIP-3009) a token whose EIP-712 domain is neither in `extra` nor
 /// known to `registry`.
 pub fn prepare_payment(
     requirements: &PaymentRequirements,
@@ -151,24 +205,97 @@ pub fn prepare_payment(
     registry: &NetworkRegistry,
     now: u64,
 ) -> Result<PreparedPayment, InvalidPayment> {
-    if requirements.scheme() != crate::exact::EXACT {
+    let scheme = requirements.scheme();
+    let permit2 = requirements
+        .extra()
+        .and_then(|extra| extra.get("assetTransferMethod"))
+        .and_then(serde_json::Value::as_str)
+        == Some(permit2::ASSET_TRANSFER_METHOD);
+    let valid_for = requirements.max_timeout_seconds();
+    let unsigned = if scheme == crate::exact::EXACT && !permit2 {
+        let terms = RequirementTerms::resolve(requirements, registry)?;
+        let terms = terms.as_terms();
+        let authorization = eip3009::authorization(payer, &terms, now, valid_for);
+        let digest = terms.token.signing_hash(&authorization);
+        return Ok(PreparedPayment {
+            requirements: requirements.clone(),
+            resource: resource.cloned(),
+            unsigned: Unsigned::Eip3009(authorization),
+            digest,
+        });
+    } else if scheme == crate::exact::EXACT || scheme == permit2::UPTO {
+        let network = registry
+            .network(requirements.network())
+            .map_err(|e| InvalidPayment::new(Reason::INVALID_NETWORK, e.to_string()))?;
+        let Some(chain_id) = network.chain_id() else {
+            return Err(InvalidPayment::new(
+                Reason::INVALID_NETWORK,
+                format!(
+                    "{} is not an EVM network; Permit2 pays on EVM chains",
+                    network.name
+                ),
+            ));
+        };
+        let token = parse_address("asset", requirements.asset())?;
+        let pay_to = parse_address("payTo", requirements.pay_to())?;
+        let permitted = TokenPermissions {
+            token,
+            amount: requirements.amount(),
+        };
+        let nonce = permit2::random_permit2_nonce();
+        let deadline = U256::from(now.saturating_add(valid_for));
+        let valid_after = U256::from(now.saturating_sub(eip3009::VALID_AFTER_SKEW_SECONDS));
+        if scheme == crate::exact::EXACT {
+            let authorization = Permit2Authorization {
+                from: payer,
+                permitted,
+                spender: permit2::EXACT_PERMIT2_PROXY,
+                nonce,
+                deadline,
+                witness: ExactWitness {
+                    to: pay_to,
+                    valid_after,
+                },
+            };
+            let digest = authorization.signing_hash(chain_id);
+            (Unsigned::Permit2Exact(authorization), digest)
+        } else {
+            let Some(text) = requirements
+                .extra()
+                .and_then(|extra| extra.get("facilitatorAddress"))
+                .and_then(serde_json::Value::as_str)
+            else {
+                return Err(InvalidPayment::new(
+                    Reason::INVALID_PAYMENT_REQUIREMENTS,
+                    "an upto entry must name the facilitator that may settle it (extra.facilitatorAddress)",
+                ));
+            };
+            let authorization = Permit2Authorization {
+                from: payer,
+                permitted,
+                spender: permit2::UPTO_PERMIT2_PROXY,
+                nonce,
+                deadline,
+                witness: UptoWitness {
+                    to: pay_to,
+                    facilitator: parse_address("extra.facilitatorAddress", text)?,
+                    valid_after,
+                },
+            };
+            let digest = authorization.signing_hash(chain_id);
+            (Unsigned::Permit2Upto(authorization), digest)
+        }
+    } else {
         return Err(InvalidPayment::new(
             Reason::UNSUPPORTED_SCHEME,
-            format!(
-                "cannot pay with scheme {:?}; only \"exact\" is supported",
-                requirements.scheme()
-            ),
+            format!("cannot pay with scheme {scheme:?}; only \"exact\" and \"upto\" are supported"),
         ));
-    }
-    let terms = RequirementTerms::resolve(requirements, registry)?;
-    let terms = terms.as_terms();
-    let authorization =
-        eip3009::authorization(payer, &terms, now, requirements.max_timeout_seconds());
-    let digest = terms.token.signing_hash(&authorization);
+    };
+    let (unsigned, digest) = unsigned;
     Ok(PreparedPayment {
         requirements: requirements.clone(),
         resource: resource.cloned(),
-        authorization,
+        unsigned,
         digest,
     })
 }
@@ -202,7 +329,7 @@ mod tests {
         let now = 1_800_000_000;
         let requirement = v1_requirement();
         let prepared = prepare_payment(&requirement, None, key.address(), &registry, now).unwrap();
-        let auth = prepared.authorization().clone();
+        let auth = prepared.authorization().unwrap().clone();
         assert_eq!(auth.from, key.address());
         assert_eq!(auth.valid_after, U256::from(now - 600));
         assert_eq!(auth.valid_before, U256::from(now + 60));
@@ -233,7 +360,7 @@ mod tests {
         let registry = NetworkRegistry::builtin();
         let mut requirement = v1_requirement();
         if let PaymentRequirements::V1(r) = &mut requirement {
-            r.scheme = "upto".into();
+            r.scheme = "escrow".into();
         }
         let err = prepare_payment(&requirement, None, Address::ZERO, &registry, 0).unwrap_err();
         assert_eq!(err.reason, Reason::UNSUPPORTED_SCHEME);

@@ -123,6 +123,16 @@ impl PaymentRequirements {
         }
     }
 
+    /// The same requirement asking for `amount` atomic units instead (an `upto` settlement
+    /// asks for the charge, not the maximum it was verified at).
+    pub fn with_amount(mut self, amount: alloy_primitives::U256) -> Self {
+        match &mut self {
+            PaymentRequirements::V1(r) => r.max_amount_required = amount,
+            PaymentRequirements::V2(r) => r.amount = amount,
+        }
+        self
+    }
+
     /// The token contract, as written.
     pub fn asset(&self) -> &str {
         match self {
@@ -225,6 +235,16 @@ impl FacilitatorRequest {
             payment_requirements,
             json: JsonOnce::default(),
         }
+    }
+
+    /// The same payment with the requirement asking for `amount` instead (what an `upto`
+    /// settlement sends: the charge, not the maximum). A new request, whose JSON is written
+    /// afresh.
+    pub fn with_amount(&self, amount: alloy_primitives::U256) -> Self {
+        FacilitatorRequest::new(
+            self.payment_payload.clone(),
+            self.payment_requirements.clone().with_amount(amount),
+        )
     }
 
     /// The request as JSON, the body of `POST /verify` and `POST /settle`: written on the first

@@ -3,6 +3,7 @@
 //! The macro's `src/paths.rs` lists every path it emits; each one resolves here.
 
 pub use crate::route::{AccessSpec, PaidRoute, PriceSpec, RegisteredRoute, RouteSpec, SettleMode};
+pub use crate::scheme::TransferMethod;
 pub use inventory;
 pub use x402_protocol::ProtocolVersion;
 pub use x402_protocol::bazaar::BazaarExtension;

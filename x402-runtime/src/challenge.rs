@@ -29,6 +29,9 @@ pub struct AcceptOption {
     pub pay_to: ChainAddress,
     /// Whether this option buys a prepaid balance rather than one request.
     pub prepaid: bool,
+    /// The account that may settle it, for schemes whose payer names it (`upto`:
+    /// `extra.facilitatorAddress`).
+    pub facilitator: Option<ChainAddress>,
 }
 
 impl std::fmt::Debug for AcceptOption {
@@ -40,6 +43,7 @@ impl std::fmt::Debug for AcceptOption {
             .field("amount", &self.amount)
             .field("pay_to", &self.pay_to)
             .field("prepaid", &self.prepaid)
+            .field("facilitator", &self.facilitator)
             .finish()
     }
 }
@@ -127,7 +131,9 @@ impl PreparedRoute {
         let mut accept_option = Vec::new();
         let mut v1_accepts = Vec::new();
         for (index, option) in options.iter().enumerate() {
-            if v1 && (!any_legacy || option.network.legacy_v1) {
+            // Permit2 and `upto` are v2 additions: v1 clients neither know nor sign them.
+            let v2_only = option.scheme.method() == crate::scheme::TransferMethod::Permit2;
+            if v1 && !v2_only && (!any_legacy || option.network.legacy_v1) {
                 let entry = v1::PaymentRequirements {
                     scheme: option.scheme.name().to_owned(),
                     network: option.network.wire_id(ProtocolVersion::V1).to_owned(),

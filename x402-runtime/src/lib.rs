@@ -111,7 +111,7 @@ pub use gate::redeem::DEFAULT_GRANT_LIFETIME;
 pub use gate::{
     Admission, Completion, Decision, Gate, PaymentIds, Pending, ReconcileReport, ShutdownReport,
 };
-pub use payment::{Access, Grant, PaymentInfo};
+pub use payment::{Access, ChargeError, Grant, PaymentInfo};
 pub use rejection::Rejection;
 pub use request::{RequestView, ResourcePolicy};
 pub use response::{HandlerResponse, ResponseParts};

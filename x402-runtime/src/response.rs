@@ -117,6 +117,9 @@ pub fn status_for(reason: &Reason) -> u16 {
         {
             504
         }
+        // The payer must approve Permit2 for the token first (an on-chain step), then retry;
+        // the reference server answers 412 so clients can tell this from a refused payment.
+        r if r == Reason::PERMIT2_ALLOWANCE_REQUIRED.as_str() => 412,
         r if r == Reason::PAYMENT_ID_CONFLICT.as_str()
             || r == Reason::PAYMENT_ALREADY_SETTLED.as_str()
             || r == Reason::PAYMENT_IN_PROGRESS.as_str() =>

@@ -7,6 +7,7 @@ use x402_protocol::{Price, PriceError, ProtocolVersion};
 
 use crate::paywall::{PaywallConfig, RoutePaywall};
 use crate::request::RequestView;
+use crate::scheme::TransferMethod;
 
 /// A price computed from the request at run time (`#[paid(price = my_fn, …)]`).
 ///
@@ -112,6 +113,13 @@ pub struct RouteSpec {
     /// Bazaar service metadata: an absolute `http(s)` icon URL, sent as `resource.iconUrl`
     /// (dropped unless [`is_valid_icon_url`](x402_protocol::bazaar::is_valid_icon_url)).
     pub icon_url: Option<&'static str>,
+    /// How EVM payments may move the token, one offer per method (empty: EIP-3009, the
+    /// default). `#[paid(transfer = "permit2")]` or `transfer = ["eip3009", "permit2"]`.
+    pub transfers: &'static [TransferMethod],
+    /// Metered pricing (the `upto` scheme): the price is a maximum the client authorizes, and
+    /// the handler sets the actual charge with
+    /// [`PaymentInfo::charge`](crate::PaymentInfo::charge). `#[paid(upto = "0.50 USDC")]`.
+    pub upto: bool,
 }
 
 /// `maxTimeoutSeconds` when a route does not set one.
@@ -138,6 +146,8 @@ impl RouteSpec {
             service_name: None,
             tags: &[],
             icon_url: None,
+            transfers: &[],
+            upto: false,
         }
     }
 
@@ -149,6 +159,40 @@ impl RouteSpec {
     /// A route whose price is computed per request.
     pub const fn dynamic(price: DynamicPrice) -> Self {
         Self::with_price(PriceSpec::Dynamic(price))
+    }
+
+    /// A metered route (the `upto` scheme) charging at most `maximum`: the client signs a
+    /// Permit2 authorization for the maximum, the handler charges what was used with
+    /// [`PaymentInfo::charge`](crate::PaymentInfo::charge) (the maximum when it does not say),
+    /// and only that is settled, after the handler. EVM networks only.
+    ///
+    /// ```
+    /// use x402_runtime::RouteSpec;
+    ///
+    /// static COMPLETION: RouteSpec = RouteSpec::upto("0.50 USDC").networks(&["base"]);
+    /// assert!(COMPLETION.upto);
+    /// ```
+    pub const fn upto(maximum: &'static str) -> Self {
+        let mut spec = Self::with_price(PriceSpec::Fixed(maximum));
+        spec.upto = true;
+        spec
+    }
+
+    /// Offers these EVM transfer methods, one option each (default: EIP-3009 only). Permit2
+    /// works with any ERC-20, EIP-3009 only with tokens that implement it (USDC).
+    ///
+    /// ```
+    /// use x402_runtime::RouteSpec;
+    /// use x402_runtime::scheme::TransferMethod;
+    ///
+    /// static REPORT: RouteSpec = RouteSpec::fixed("0.01 USDC")
+    ///     .networks(&["base"])
+    ///     .transfers(&[TransferMethod::Eip3009, TransferMethod::Permit2]);
+    /// assert_eq!(REPORT.transfers.len(), 2);
+    /// ```
+    pub const fn transfers(mut self, methods: &'static [TransferMethod]) -> Self {
+        self.transfers = methods;
+        self
     }
 
     /// Sets the accepted networks.

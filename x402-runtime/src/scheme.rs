@@ -7,16 +7,19 @@
 //! schemes, so a payment is judged by the same code in-process and behind `/verify`.
 //!
 //! Built in: [`ExactEip3009`] (`exact` with EIP-3009 `transferWithAuthorization` on EVM
-//! chains). Other crates add theirs (`x402-svm` for Solana) through
-//! [`X402Builder::scheme`](crate::X402Builder::scheme).
+//! chains), [`ExactPermit2`] (`exact` through Permit2, for any ERC-20) and [`UptoPermit2`]
+//! (`upto`: the payer signs a maximum, the handler sets the charge). Other crates add theirs
+//! (`x402-svm` for Solana) through [`X402Builder::scheme`](crate::X402Builder::scheme).
 
 use std::sync::Arc;
 
 use x402_protocol::eip3009::RecoveryBackend;
 use x402_protocol::exact::EXACT;
 use x402_protocol::facilitator::{PaymentPayload, PaymentRequirements};
+use x402_protocol::permit2::{ASSET_TRANSFER_METHOD, Permit2Payload, UPTO, Witness};
 use x402_protocol::verify::{
     InvalidPayment, PaymentKey, RequirementTerms, VerifiedPayment, check_common, verify_eip3009,
+    verify_exact_permit2, verify_upto_permit2,
 };
 use x402_protocol::{ChainAddress, Family, NetworkRegistry, SchemePayload};
 
@@ -32,6 +35,29 @@ pub enum TransferMethod {
     Eip3009,
     /// An SPL `TransferChecked` in a transaction the facilitator co-signs (Solana).
     SplTransfer,
+    /// Uniswap's Permit2 `permitWitnessTransferFrom` through the x402 proxy (EVM; any ERC-20
+    /// the payer has approved Permit2 for). Offered with `extra.assetTransferMethod:
+    /// "permit2"`; the only method of `upto`.
+    Permit2,
+}
+
+impl TransferMethod {
+    /// Its name in `#[paid(transfer = "…")]` and in messages: `eip3009`, `permit2`, `spl`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferMethod::Eip3009 => "eip3009",
+            TransferMethod::SplTransfer => "spl",
+            TransferMethod::Permit2 => "permit2",
+        }
+    }
+
+    /// The chain family it pays on.
+    pub fn family(self) -> Family {
+        match self {
+            TransferMethod::Eip3009 | TransferMethod::Permit2 => Family::Evm,
+            TransferMethod::SplTransfer => Family::Solana,
+        }
+    }
 }
 
 /// One kind of payment, as servers and the embedded facilitator need it.
@@ -175,6 +201,216 @@ impl Scheme for ExactEip3009 {
     }
 }
 
+/// Reads the Permit2 payload of the kind a scheme checks, or says it cannot.
+fn permit2_payload<'p, W: Witness>(
+    scheme: &dyn Scheme,
+    payment: &'p PaymentPayload,
+    pick: impl Fn(&'p SchemePayload) -> Option<&'p Permit2Payload<W>>,
+) -> Result<&'p Permit2Payload<W>, InvalidPayment> {
+    pick(payment.payload()).ok_or_else(|| {
+        InvalidPayment::new(
+            x402_protocol::Reason::UNSUPPORTED_SCHEME,
+            format!(
+                "{} cannot check a {} payload",
+                scheme.describe(),
+                payment.payload().kind()
+            ),
+        )
+        .with_payer(payment.payload().claimed_payer())
+    })
+}
+
+/// The `extra` of a Permit2 requirement: the method, and the token's EIP-712 domain (which the
+/// EIP-2612 gas-sponsoring extension signs under).
+fn permit2_extra(option: &AcceptOption) -> serde_json::Map<String, serde_json::Value> {
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "assetTransferMethod".to_owned(),
+        ASSET_TRANSFER_METHOD.into(),
+    );
+    if !option.asset.eip712_name.is_empty() {
+        extra.insert("name".to_owned(), option.asset.eip712_name.clone().into());
+        extra.insert(
+            "version".to_owned(),
+            option.asset.eip712_version.clone().into(),
+        );
+    }
+    extra
+}
+
+/// What a Permit2 payload names, unchecked (for gates that leave every check to a remote
+/// facilitator).
+fn identify_permit2<W: Witness>(
+    payload: &Permit2Payload<W>,
+    requirements: &PaymentRequirements,
+    registry: &NetworkRegistry,
+) -> Result<VerifiedPayment, InvalidPayment> {
+    let terms = RequirementTerms::resolve(requirements, registry)?;
+    let auth = &payload.permit2_authorization;
+    Ok(VerifiedPayment {
+        payer: ChainAddress::Evm(auth.from),
+        network: terms.network.clone(),
+        asset: ChainAddress::Evm(terms.asset),
+        pay_to: ChainAddress::Evm(auth.witness.to()),
+        amount: auth.permitted.amount,
+        key: PaymentKey::permit2(terms.chain_id, auth.from, auth.nonce),
+        expires_at: Some(auth.deadline.saturating_to::<u64>()),
+    })
+}
+
+/// `exact` through Permit2 on EVM chains: the payer signs a `PermitWitnessTransferFrom` for
+/// exactly the price, spendable only by the x402 exact proxy and only to `payTo`. Works with any
+/// ERC-20 the payer has approved Permit2 for (a payer without that approval is answered 412
+/// `permit2_allowance_required`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExactPermit2 {
+    backend: RecoveryBackend,
+}
+
+impl ExactPermit2 {
+    /// With an explicit signature-recovery backend.
+    pub fn new(backend: RecoveryBackend) -> Self {
+        ExactPermit2 { backend }
+    }
+}
+
+impl Scheme for ExactPermit2 {
+    fn name(&self) -> &'static str {
+        EXACT
+    }
+
+    fn describe(&self) -> &'static str {
+        "exact (Permit2)"
+    }
+
+    fn family(&self) -> Family {
+        Family::Evm
+    }
+
+    fn method(&self) -> TransferMethod {
+        TransferMethod::Permit2
+    }
+
+    fn extra(&self, option: &AcceptOption) -> Option<serde_json::Value> {
+        Some(serde_json::Value::Object(permit2_extra(option)))
+    }
+
+    fn handles(&self, requirements: &PaymentRequirements, payload: &SchemePayload) -> bool {
+        requirements.scheme() == EXACT && matches!(payload, SchemePayload::Permit2Exact(_))
+    }
+
+    fn verify(
+        &self,
+        payment: &PaymentPayload,
+        requirements: &PaymentRequirements,
+        registry: &NetworkRegistry,
+        now: u64,
+    ) -> Result<VerifiedPayment, InvalidPayment> {
+        check_common(payment, requirements, registry)?;
+        let exact = permit2_payload(self, payment, |p| match p {
+            SchemePayload::Permit2Exact(exact) => Some(exact),
+            _ => None,
+        })?;
+        verify_exact_permit2(self.backend, exact, requirements, registry, now)
+    }
+
+    fn identify(
+        &self,
+        payment: &PaymentPayload,
+        requirements: &PaymentRequirements,
+        registry: &NetworkRegistry,
+    ) -> Result<VerifiedPayment, InvalidPayment> {
+        check_common(payment, requirements, registry)?;
+        let exact = permit2_payload(self, payment, |p| match p {
+            SchemePayload::Permit2Exact(exact) => Some(exact),
+            _ => None,
+        })?;
+        identify_permit2(exact, requirements, registry)
+    }
+}
+
+/// `upto` on EVM chains (metered pricing): the payer signs a Permit2 transfer of at most the
+/// route's maximum, which only the named facilitator may settle; the handler sets the actual
+/// charge ([`PaymentInfo::charge`](crate::PaymentInfo::charge)) and only that moves. A charge of
+/// zero settles nothing and leaves the authorization unused.
+///
+/// The facilitator that may settle is the requirement's `extra.facilitatorAddress`: the
+/// embedded facilitator's settling account, or the one given to
+/// [`X402Builder::upto_facilitator`](crate::X402Builder::upto_facilitator) for a remote one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UptoPermit2 {
+    backend: RecoveryBackend,
+}
+
+impl UptoPermit2 {
+    /// With an explicit signature-recovery backend.
+    pub fn new(backend: RecoveryBackend) -> Self {
+        UptoPermit2 { backend }
+    }
+}
+
+impl Scheme for UptoPermit2 {
+    fn name(&self) -> &'static str {
+        UPTO
+    }
+
+    fn describe(&self) -> &'static str {
+        "upto (Permit2)"
+    }
+
+    fn family(&self) -> Family {
+        Family::Evm
+    }
+
+    fn method(&self) -> TransferMethod {
+        TransferMethod::Permit2
+    }
+
+    fn extra(&self, option: &AcceptOption) -> Option<serde_json::Value> {
+        let mut extra = permit2_extra(option);
+        if let Some(facilitator) = option.facilitator {
+            extra.insert(
+                "facilitatorAddress".to_owned(),
+                facilitator.to_string().into(),
+            );
+        }
+        Some(serde_json::Value::Object(extra))
+    }
+
+    fn handles(&self, requirements: &PaymentRequirements, payload: &SchemePayload) -> bool {
+        requirements.scheme() == UPTO && matches!(payload, SchemePayload::Permit2Upto(_))
+    }
+
+    fn verify(
+        &self,
+        payment: &PaymentPayload,
+        requirements: &PaymentRequirements,
+        registry: &NetworkRegistry,
+        now: u64,
+    ) -> Result<VerifiedPayment, InvalidPayment> {
+        check_common(payment, requirements, registry)?;
+        let upto = permit2_payload(self, payment, |p| match p {
+            SchemePayload::Permit2Upto(upto) => Some(upto),
+            _ => None,
+        })?;
+        verify_upto_permit2(self.backend, upto, requirements, registry, now, None)
+    }
+
+    fn identify(
+        &self,
+        payment: &PaymentPayload,
+        requirements: &PaymentRequirements,
+        registry: &NetworkRegistry,
+    ) -> Result<VerifiedPayment, InvalidPayment> {
+        check_common(payment, requirements, registry)?;
+        let upto = permit2_payload(self, payment, |p| match p {
+            SchemePayload::Permit2Upto(upto) => Some(upto),
+            _ => None,
+        })?;
+        identify_permit2(upto, requirements, registry)
+    }
+}
+
 /// The schemes a gate or facilitator knows, in the order they are asked.
 #[derive(Clone)]
 pub struct Schemes(Vec<Arc<dyn Scheme>>);
@@ -188,9 +424,13 @@ impl std::fmt::Debug for Schemes {
 }
 
 impl Default for Schemes {
-    /// The built-in ones: [`ExactEip3009`].
+    /// The built-in ones: [`ExactEip3009`], [`ExactPermit2`], [`UptoPermit2`].
     fn default() -> Self {
-        Schemes(vec![Arc::new(ExactEip3009::default())])
+        Schemes(vec![
+            Arc::new(ExactEip3009::default()),
+            Arc::new(ExactPermit2::default()),
+            Arc::new(UptoPermit2::default()),
+        ])
     }
 }
 

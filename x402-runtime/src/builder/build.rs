@@ -145,9 +145,22 @@ impl<T: From<Gate>> X402Builder<T> {
                 }
             });
         }
+        let mut upto_facilitators = HashMap::new();
+        for (network, address) in &self.upto_facilitators {
+            let address = address.as_str();
+            let info = registry.network(network)?;
+            let address = ChainAddress::parse_for(info.family(), address).map_err(|_| {
+                ConfigError::InvalidUptoFacilitator {
+                    network: info.name.to_string(),
+                    address: address.to_owned(),
+                }
+            })?;
+            upto_facilitators.insert(info.caip2.to_string(), address);
+        }
         Ok(Gate {
             facilitator,
             embedded,
+            upto_facilitators,
             local_checks: self.local_checks,
             schemes: self.schemes,
             replay,

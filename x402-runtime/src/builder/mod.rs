@@ -41,6 +41,15 @@ pub enum ConfigError {
         "pay_to {0:?} is not an address: give an EVM address (0x followed by 40 hex digits) or a Solana address (base58)"
     )]
     InvalidPayTo(String),
+    /// The account given to [`X402Builder::upto_facilitator`] is not an address of its
+    /// network's chain family.
+    #[error("upto_facilitator on {network}: {address:?} is not an address of that chain")]
+    InvalidUptoFacilitator {
+        /// The network.
+        network: String,
+        /// What was given.
+        address: String,
+    },
     /// Routes that cannot be served as configured, each with a sentence naming the route and
     /// what to change.
     #[error("{} paid route(s) are misconfigured:\n- {}", .0.len(), .0.join("\n- "))]
@@ -139,6 +148,7 @@ pub struct X402Builder<T = Gate> {
     hooks: HookRunner,
     discovery: Option<Arc<DiscoveryCatalog>>,
     siwx: Option<crate::siwx::SiwxVerifier>,
+    upto_facilitators: Vec<(String, String)>,
     target: PhantomData<fn() -> T>,
 }
 
@@ -173,6 +183,7 @@ impl<T> Default for X402Builder<T> {
             hooks: HookRunner::new(),
             discovery: None,
             siwx: None,
+            upto_facilitators: Vec::new(),
             target: PhantomData,
         }
     }
@@ -237,6 +248,25 @@ impl<T: From<Gate>> X402Builder<T> {
     /// built-in one.
     pub fn scheme(mut self, scheme: Arc<dyn Scheme>) -> Self {
         self.schemes.add(scheme);
+        self
+    }
+
+    /// The account a remote facilitator settles metered (`upto`) payments from on `network`
+    /// (v1 name or CAIP-2 id): payers name it in their authorization
+    /// (`extra.facilitatorAddress`), and only it can settle. Not needed with the embedded
+    /// facilitator, which names its own settling account.
+    ///
+    /// ```
+    /// use x402_runtime::{Gate, X402Builder};
+    ///
+    /// let builder: X402Builder<Gate> = X402Builder::new()
+    ///     .facilitator("https://facilitator.example")
+    ///     .upto_facilitator("base", "0x1111111111111111111111111111111111111111");
+    /// # let _ = builder;
+    /// ```
+    pub fn upto_facilitator(mut self, network: &str, address: &str) -> Self {
+        self.upto_facilitators
+            .push((network.to_owned(), address.to_owned()));
         self
     }
 

@@ -305,6 +305,17 @@ impl EmbeddedFacilitator {
             })
     }
 
+    /// The account its settler for `network` sends from (what an `upto` payer names as
+    /// `witness.facilitator`), when that settler has one on the network's chain family.
+    pub fn settling_account(&self, network: &NetworkInfo) -> Option<ChainAddress> {
+        let family = network.family();
+        self.settler_for(network)
+            .ok()?
+            .signers()
+            .into_iter()
+            .find(|signer| signer.family() == family)
+    }
+
     /// Verifies a request with its scheme (signature recovery included).
     pub fn verify_offline(
         &self,
@@ -499,15 +510,36 @@ impl Facilitator for EmbeddedFacilitator {
         let version = request.payment_payload.version();
         let network = request.payment_payload.network().to_owned();
         let claimed = request.payment_payload.payload().claimed_payer();
-        let outcome = match self.verify_offline(request) {
+        // An `upto` settlement asks for the charge; the payment was signed, and is checked,
+        // for the maximum it permits.
+        let charge = request.payment_requirements.amount();
+        let maximum = match request.payment_payload.payload() {
+            x402_protocol::SchemePayload::Permit2Upto(upto) => {
+                Some(upto.permit2_authorization.permitted.amount)
+            }
+            _ => None,
+        };
+        let verified = match maximum {
+            Some(maximum) => self.verify_offline(&request.with_amount(maximum)),
+            None => self.verify_offline(request),
+        };
+        let outcome = match verified {
+            Ok(verified) if charge > verified.amount => {
+                SettleOutcome::Failed(SettlerError::Rejected(InvalidPayment::new(
+                    Reason::UPTO_SETTLEMENT_EXCEEDS_AMOUNT,
+                    format!(
+                        "settling {charge} atomic units exceeds the {} the payer permitted",
+                        verified.amount
+                    ),
+                )))
+            }
             Ok(verified) => {
                 match self
                     .check_verified(&verified, &request.payment_payload)
                     .await
                 {
                     Ok(()) => {
-                        let amount = request.payment_requirements.amount().min(verified.amount);
-                        self.settle_verified(&verified, &request.payment_payload, amount)
+                        self.settle_verified(&verified, &request.payment_payload, charge)
                             .await
                     }
                     Err(error) => SettleOutcome::Failed(error),
@@ -533,11 +565,23 @@ impl Facilitator for EmbeddedFacilitator {
                     .collect();
                 names.dedup();
                 for scheme in names {
+                    // `upto` is x402 v2, settled only by the account its payer names.
+                    let extra = if scheme == x402_protocol::permit2::UPTO {
+                        let Some(account) = self
+                            .settling_account(network)
+                            .filter(|_| version == ProtocolVersion::V2)
+                        else {
+                            continue;
+                        };
+                        Some(serde_json::json!({ "facilitatorAddress": account.to_string() }))
+                    } else {
+                        None
+                    };
                     kinds.push(SupportedKind {
                         x402_version: version.number(),
                         scheme: scheme.to_owned(),
                         network: network.wire_id(version).to_owned(),
-                        extra: None,
+                        extra,
                     });
                 }
             }

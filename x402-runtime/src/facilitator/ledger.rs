@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use x402_protocol::facilitator::PaymentPayload;
 use x402_protocol::verify::{InvalidPayment, PaymentKey, VerifiedPayment};
-use x402_protocol::{B256, ChainAddress, Reason, U256};
+use x402_protocol::{Address, B256, ChainAddress, Reason, SchemePayload, U256};
 
 use super::{SettleOutcome, Settler, SettlerError};
 
@@ -36,6 +36,8 @@ type Account = (Cow<'static, str>, ChainAddress, ChainAddress);
 #[derive(Debug)]
 struct State {
     balances: HashMap<Account, U256>,
+    /// What each holder allowed Permit2 to move of a token (an ERC-20 `approve(Permit2, …)`).
+    permit2_allowances: HashMap<Account, U256>,
     used: HashSet<PaymentKey>,
     transfers: Vec<Transfer>,
     /// Random bytes that start every transaction id of this ledger.
@@ -46,6 +48,7 @@ impl Default for State {
     fn default() -> Self {
         State {
             balances: HashMap::new(),
+            permit2_allowances: HashMap::new(),
             used: HashSet::new(),
             transfers: Vec::new(),
             salt: x402_protocol::eip3009::random_nonce(),
@@ -125,6 +128,53 @@ impl DevLedger {
             .unwrap_or_default()
     }
 
+    /// Lets Permit2 move up to `amount` of `owner`'s `asset` on `network` (CAIP-2 id), as the
+    /// ERC-20 `approve(Permit2, amount)` a payer sends once before paying with Permit2 does.
+    /// `U256::MAX` never decreases. Permit2 payments of a holder without enough allowance are
+    /// refused with `permit2_allowance_required` (HTTP 412 from a gate).
+    ///
+    /// ```
+    /// use x402_protocol::{Address, U256};
+    /// use x402_runtime::facilitator::DevLedger;
+    ///
+    /// let ledger = DevLedger::new();
+    /// let (usdc, alice) = (Address::repeat_byte(1), Address::repeat_byte(2));
+    /// ledger.approve_permit2("eip155:8453", usdc, alice, U256::MAX);
+    /// assert_eq!(ledger.permit2_allowance("eip155:8453", usdc, alice), U256::MAX);
+    /// ```
+    pub fn approve_permit2(
+        &self,
+        network: &str,
+        asset: impl Into<ChainAddress>,
+        owner: impl Into<ChainAddress>,
+        amount: U256,
+    ) {
+        self.lock().permit2_allowances.insert(
+            (Cow::Owned(network.to_owned()), asset.into(), owner.into()),
+            amount,
+        );
+    }
+
+    /// What Permit2 may still move of `owner`'s `asset`.
+    pub fn permit2_allowance(
+        &self,
+        network: &str,
+        asset: impl Into<ChainAddress>,
+        owner: impl Into<ChainAddress>,
+    ) -> U256 {
+        self.lock()
+            .permit2_allowances
+            .get(&(Cow::Borrowed(network), asset.into(), owner.into()))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The account this ledger settles from: what `upto` payers name as the facilitator
+    /// (`witness.facilitator`). Random per ledger.
+    pub fn address(&self) -> Address {
+        Address::from_slice(&self.lock().salt[..20])
+    }
+
     /// Whether a payment was settled.
     pub fn is_used(&self, key: &PaymentKey) -> bool {
         self.lock().used.contains(key)
@@ -138,6 +188,7 @@ impl DevLedger {
     fn check_locked(
         state: &State,
         payment: &VerifiedPayment,
+        payload: &PaymentPayload,
         amount: U256,
     ) -> Result<(), InvalidPayment> {
         if state.used.contains(&payment.key) {
@@ -146,11 +197,8 @@ impl DevLedger {
                 format!("payment {} was already settled", payment.key),
             ));
         }
-        let balance = state
-            .balances
-            .get(&(payment.network.caip2.clone(), payment.asset, payment.payer))
-            .copied()
-            .unwrap_or_default();
+        let account = (payment.network.caip2.clone(), payment.asset, payment.payer);
+        let balance = state.balances.get(&account).copied().unwrap_or_default();
         if balance < amount {
             return Err(InvalidPayment::new(
                 Reason::INSUFFICIENT_FUNDS,
@@ -159,6 +207,51 @@ impl DevLedger {
                     payment.payer
                 ),
             ));
+        }
+        let permitted = match payload.payload() {
+            SchemePayload::Permit2Exact(exact) => {
+                Some(exact.permit2_authorization.permitted.amount)
+            }
+            SchemePayload::Permit2Upto(upto) => {
+                let facilitator = upto.permit2_authorization.witness.facilitator;
+                let own = Address::from_slice(&state.salt[..20]);
+                if facilitator != own {
+                    return Err(InvalidPayment::new(
+                        Reason::UPTO_FACILITATOR_MISMATCH,
+                        format!(
+                            "the payment may be settled only by {facilitator}, and this ledger settles as {own}"
+                        ),
+                    ));
+                }
+                Some(upto.permit2_authorization.permitted.amount)
+            }
+            _ => None,
+        };
+        if let Some(permitted) = permitted {
+            if amount > permitted {
+                return Err(InvalidPayment::new(
+                    Reason::UPTO_SETTLEMENT_EXCEEDS_AMOUNT,
+                    format!(
+                        "settling {amount} atomic units exceeds the {permitted} the payer permitted"
+                    ),
+                ));
+            }
+            let allowance = state
+                .permit2_allowances
+                .get(&account)
+                .copied()
+                .unwrap_or_default();
+            if allowance < amount {
+                return Err(InvalidPayment::new(
+                    Reason::PERMIT2_ALLOWANCE_REQUIRED,
+                    format!(
+                        "{} allows Permit2 to move {allowance} atomic units of {}, needs {amount}: approve Permit2 ({}) for the token first",
+                        payment.payer,
+                        payment.asset,
+                        x402_protocol::permit2::PERMIT2_ADDRESS
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -169,21 +262,38 @@ impl Settler for DevLedger {
     async fn check(
         &self,
         payment: &VerifiedPayment,
-        _payload: &PaymentPayload,
+        payload: &PaymentPayload,
     ) -> Result<(), SettlerError> {
-        Ok(Self::check_locked(&self.lock(), payment, payment.amount)?)
+        Ok(Self::check_locked(
+            &self.lock(),
+            payment,
+            payload,
+            payment.amount,
+        )?)
     }
 
     async fn settle(
         &self,
         payment: &VerifiedPayment,
-        _payload: &PaymentPayload,
+        payload: &PaymentPayload,
         amount: U256,
     ) -> SettleOutcome {
         let network = &payment.network.caip2;
         let mut state = self.lock();
-        if let Err(invalid) = Self::check_locked(&state, payment, amount) {
+        if let Err(invalid) = Self::check_locked(&state, payment, payload, amount) {
             return SettleOutcome::Failed(invalid.into());
+        }
+        if matches!(
+            payload.payload(),
+            SchemePayload::Permit2Exact(_) | SchemePayload::Permit2Upto(_)
+        ) && let Some(allowance) =
+            state
+                .permit2_allowances
+                .get_mut(&(network.clone(), payment.asset, payment.payer))
+            && *allowance != U256::MAX
+        {
+            // Checked above: the allowance covers the amount.
+            *allowance -= amount;
         }
         // Checked above: the balance covers the amount.
         let from = state
@@ -211,6 +321,11 @@ impl Settler for DevLedger {
             transaction: transaction.to_string(),
             amount,
         }
+    }
+
+    /// The ledger settles as [`DevLedger::address`] on EVM networks.
+    fn signers(&self) -> Vec<ChainAddress> {
+        vec![ChainAddress::Evm(self.address())]
     }
 
     /// The ledger knows every settlement it made: a payment it settled is settled, one it did

@@ -27,7 +27,7 @@ use crate::challenge::{AcceptOption, Challenge};
 use crate::facilitator::{FacilitatorError, SettlerError, bounded_message, bounded_reason};
 use crate::hooks::{Abort, HookContext, HookPayment, RequestSummary};
 use crate::journal::{Inserted, NewPayment, fingerprint, new_record_id, now_ms};
-use crate::payment::{Access, PaymentInfo};
+use crate::payment::{Access, Meter, PaymentInfo};
 use crate::rejection::Rejection;
 use crate::route::SettleMode;
 
@@ -385,7 +385,11 @@ impl Gate {
         let grant = scope
             .as_ref()
             .and_then(|scope| self.plan_grant(&route, &option, scope, &verified, version, method));
-        let payment = payment_info(&option, &verified, version, challenge.resource());
+        let mut payment = payment_info(&option, &verified, version, challenge.resource());
+        if option.scheme.name() == x402_protocol::permit2::UPTO {
+            payment.meter = Some(Meter::new(verified.amount));
+        }
+        let meter = payment.meter.clone();
         let pending = PaymentPending {
             version,
             request,
@@ -399,6 +403,7 @@ impl Gate {
             grant,
             hook_context,
             kept: None,
+            meter,
         };
         Ok(Admission {
             payment,
@@ -517,5 +522,6 @@ fn payment_info(
         access: Access::Paid,
         transaction: None,
         resource: resource.to_owned(),
+        meter: None,
     }
 }

@@ -159,6 +159,8 @@ pub(crate) struct PaymentPending {
     /// The handler's response, kept in the journal with the move to `settling` (one write
     /// instead of two).
     pub(crate) kept: Option<crate::journal::StoredResponse>,
+    /// The charge the handler sets on a metered (`upto`) payment.
+    pub(crate) meter: Option<Arc<crate::payment::Meter>>,
 }
 
 /// What to do with the handler's response once [`Gate::finish`] is done.
@@ -229,6 +231,8 @@ pub struct Gate {
     pub(crate) discovery: Option<Arc<crate::discovery::DiscoveryCatalog>>,
     /// Sign-in-with-x for returning payers of routes that grant access, if enabled.
     pub(crate) siwx: Option<crate::siwx::SiwxVerifier>,
+    /// The accounts a remote facilitator settles `upto` payments from, by CAIP-2 id.
+    pub(crate) upto_facilitators: HashMap<String, ChainAddress>,
 }
 
 /// How the `payment-identifier` extension is offered and enforced.

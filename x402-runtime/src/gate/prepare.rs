@@ -15,6 +15,51 @@ use crate::route::{DEFAULT_MAX_TIMEOUT_SECONDS, PriceSpec, RouteSpec};
 use crate::scheme::TransferMethod;
 use crate::store::MAX_COUNTER;
 
+/// The schemes and transfer methods a route offers on a network of `family`, one option each,
+/// or why the route cannot be paid there.
+fn offers(spec: &RouteSpec, family: Family) -> Result<Vec<(&'static str, TransferMethod)>, String> {
+    if spec.upto {
+        return match family {
+            Family::Evm if spec.transfers.iter().all(|m| *m == TransferMethod::Permit2) => {
+                Ok(vec![(x402_protocol::permit2::UPTO, TransferMethod::Permit2)])
+            }
+            Family::Evm => Err("metered (upto) payments move tokens through Permit2 only; drop the other transfer methods".to_owned()),
+            Family::Solana => Err("metered (upto) payments are EVM-only here; use a fixed price on Solana networks".to_owned()),
+        };
+    }
+    let exact = x402_protocol::exact::EXACT;
+    let mine: Vec<_> = spec
+        .transfers
+        .iter()
+        .copied()
+        .filter(|method| method.family() == family)
+        .collect();
+    if mine.is_empty() {
+        if !spec.transfers.is_empty() && family == Family::Evm {
+            return Err(format!(
+                "the route's transfer methods ({}) do not pay on EVM chains",
+                spec.transfers
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let default = match family {
+            Family::Evm => TransferMethod::Eip3009,
+            Family::Solana => TransferMethod::SplTransfer,
+        };
+        return Ok(vec![(exact, default)]);
+    }
+    let mut offers: Vec<(&'static str, TransferMethod)> = Vec::with_capacity(mine.len());
+    for method in mine {
+        if !offers.iter().any(|(_, m)| *m == method) {
+            offers.push((exact, method));
+        }
+    }
+    Ok(offers)
+}
+
 impl Gate {
     /// Resolves `spec` at `price` into a prepared route, or says what is misconfigured (a
     /// sentence naming the route and what to change).
@@ -40,6 +85,18 @@ impl Gate {
             return Err(format!(
                 "{route} sells reusable access (access, uses or prepay), whose tokens must outlive a restart and work on every replica: configure X402Builder::entitlement_keys or X402_ENTITLEMENT_KEYS"
             ));
+        }
+        if spec.upto {
+            if spec.settle != crate::route::SettleMode::After {
+                return Err(format!(
+                    "{route} is metered (upto): the charge is known only after the handler, so it must settle after it (drop settle = \"before\")"
+                ));
+            }
+            if spec.access.is_some() || spec.prepay.is_some() {
+                return Err(format!(
+                    "{route} is metered (upto) and cannot also sell reusable access or prepaid balances"
+                ));
+            }
         }
         let max_timeout_seconds = spec
             .max_timeout_seconds
@@ -77,36 +134,59 @@ impl Gate {
                     )
                 })?,
             };
-            let method = match family {
-                Family::Evm => TransferMethod::Eip3009,
-                Family::Solana => TransferMethod::SplTransfer,
-            };
-            let scheme = self
-                .schemes
-                .offering(x402_protocol::exact::EXACT, family, method)
-                .ok_or_else(|| {
-                    format!(
-                        "{route} is paid on {} but no scheme for {family} payments is configured{}",
-                        network.name,
-                        match family {
-                            Family::Solana => ": add the x402-svm crate's scheme with X402Builder::scheme (cargo feature `svm` of the integrations)",
-                            Family::Evm => "",
-                        }
-                    )
-                })?
-                .clone();
             let resolved = self
                 .registry
                 .resolve_price(price, network, asset)
                 .map_err(|e| format!("{route}: price {price} on {}: {e}", network.name))?;
-            options.push(AcceptOption {
-                scheme,
-                network: Arc::new(network.clone()),
-                asset: Arc::new(resolved.asset),
-                amount: resolved.amount,
-                pay_to,
-                prepaid: false,
-            });
+            let shared_network = Arc::new(network.clone());
+            let shared_asset = Arc::new(resolved.asset);
+            for (name, method) in offers(spec, family)
+                .map_err(|problem| format!("{route} on {}: {problem}", network.name))?
+            {
+                let scheme = self
+                    .schemes
+                    .offering(name, family, method)
+                    .ok_or_else(|| {
+                        format!(
+                            "{route} is paid on {} but no scheme for {name} {family} payments by {} is configured{}",
+                            network.name,
+                            method.as_str(),
+                            match family {
+                                Family::Solana => ": add the x402-svm crate's scheme with X402Builder::scheme (cargo feature `svm` of the integrations)",
+                                Family::Evm => "",
+                            }
+                        )
+                    })?
+                    .clone();
+                let facilitator = if name == x402_protocol::permit2::UPTO {
+                    Some(self.upto_facilitator(network).ok_or_else(|| {
+                        format!(
+                            "{route} is metered (upto) on {}, whose payers must name the account that settles: this server's facilitator has none for that network; call X402Builder::upto_facilitator with the address your facilitator settles from",
+                            network.name
+                        )
+                    })?)
+                } else {
+                    None
+                };
+                options.push(AcceptOption {
+                    scheme,
+                    network: shared_network.clone(),
+                    asset: shared_asset.clone(),
+                    amount: resolved.amount,
+                    pay_to,
+                    prepaid: false,
+                    facilitator,
+                });
+            }
+        }
+        if spec.only == Some(x402_protocol::ProtocolVersion::V1)
+            && options
+                .iter()
+                .any(|o| o.scheme.method() == TransferMethod::Permit2)
+        {
+            return Err(format!(
+                "{route} speaks only x402 v1, but Permit2 and metered (upto) payments are x402 v2: drop only = \"v1\" or the Permit2 transfer"
+            ));
         }
         if let Some(text) = spec.prepay {
             let prepay =
@@ -151,6 +231,17 @@ impl Gate {
             max_timeout_seconds,
             extensions,
         ))
+    }
+
+    /// The account that settles metered (`upto`) payments on `network`: the one configured
+    /// for a remote facilitator, else the embedded facilitator's settling account there.
+    fn upto_facilitator(&self, network: &x402_protocol::NetworkInfo) -> Option<ChainAddress> {
+        if let Some(address) = self.upto_facilitators.get(network.caip2.as_ref()) {
+            return Some(*address);
+        }
+        self.embedded
+            .as_ref()
+            .and_then(|embedded| embedded.settling_account(network))
     }
 
     /// The route resolved on this server's networks; fixed prices are resolved once.

@@ -290,6 +290,7 @@ impl Gate {
                     GrantKind::Prepaid => Access::Prepaid(grant),
                 },
                 transaction: Some(claims.transaction.clone()),
+                meter: None,
                 resource: challenge.resource().to_owned(),
             };
             return Ok(Admission {

@@ -54,6 +54,10 @@ struct Job {
     route: &'static str,
     /// The handler's response, kept with the move to `settling`.
     kept: Option<StoredResponse>,
+    /// What to settle: the payment's amount, or a metered payment's charge.
+    amount: U256,
+    /// Whether the payment is metered (`upto`): a zero charge then settles nothing.
+    metered: bool,
 }
 
 impl Job {
@@ -110,8 +114,21 @@ impl Job {
             ));
         }
         let outcome = match &self.embedded {
+            _ if self.metered && self.amount.is_zero() => {
+                // Nothing to move: no transaction, and the authorization stays unused.
+                Outcome::Settled(SettleResponse {
+                    success: true,
+                    error_reason: None,
+                    error_message: None,
+                    payer: Some(payer.to_string()),
+                    transaction: String::new(),
+                    network: network.clone(),
+                    amount: Some("0".to_owned()),
+                    extensions: None,
+                })
+            }
             Some(embedded) => {
-                let amount = self.verified.amount;
+                let amount = self.amount;
                 match tokio::time::timeout(
                     self.timeout,
                     embedded.settle_verified(&self.verified, &self.request.payment_payload, amount),
@@ -390,23 +407,34 @@ impl Gate {
         &self,
         pending: &mut PaymentPending,
     ) -> Result<String, Rejection> {
+        let (amount, metered) = match &pending.meter {
+            Some(meter) => (meter.settlement(), true),
+            None => (pending.verified.amount, false),
+        };
+        // A remote facilitator settles what the requirement asks for: the charge.
+        let request = if metered {
+            pending.request.with_amount(amount)
+        } else {
+            pending.request.clone()
+        };
         let job = Job {
             facilitator: self.facilitator.clone(),
             embedded: self.embedded.clone(),
             replay: self.replay.clone(),
             journal: self.journal.clone(),
             timeout: self.settlement_timeout,
-            request: pending.request.clone(),
+            request,
             verified: pending.verified.clone(),
             record: pending.record.clone(),
             route: telemetry::route_label(pending.challenge.route().spec),
             kept: pending.kept.take(),
+            amount,
+            metered,
         };
         let network = pending.request.payment_requirements.network().to_owned();
         let record = pending.record.clone();
         let hooks = self.hooks.clone();
         let context = pending.hook_context.clone();
-        let amount = pending.verified.amount;
         // The settlement hooks run in the same task: a client that goes away cannot skip them.
         let task = self.settlements.spawn(record, async move {
             let outcome = job.run().await;
