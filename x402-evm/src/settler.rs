@@ -4,7 +4,7 @@
 use std::fmt;
 use std::future::IntoFuture;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use alloy_network::ReceiptResponse;
@@ -147,6 +147,9 @@ pub struct EvmSettler {
     pub(crate) senders: Vec<Arc<Sender>>,
     /// Round-robin start among equally busy senders.
     pub(crate) turn: AtomicUsize,
+    /// Whether code was seen at the x402 exact and upto proxies (code cannot go away, so one
+    /// look each is enough).
+    pub(crate) proxies_seen: [AtomicBool; 2],
     /// The RPC URL reduced to scheme, host and port, for logs and `Debug`.
     pub(crate) rpc: String,
     /// The full RPC URL, only to scrub it out of error texts.
@@ -300,6 +303,40 @@ impl EvmSettler {
             ));
         };
         Ok((transfer, token))
+    }
+
+    /// Fails unless the x402 proxy has code: a call to an empty address "succeeds" without
+    /// moving anything, so a chain without the proxies would otherwise look settled.
+    async fn proxy_deployed(&self, proxy: Address) -> Result<(), SettlerError> {
+        let seen = &self.proxies_seen[usize::from(proxy == UPTO_PERMIT2_PROXY)];
+        if seen.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let code = timeout(
+            self.call_timeout,
+            self.provider.get_code_at(proxy).into_future(),
+        )
+        .await
+        .map_err(|_| {
+            self.unavailable(
+                "read the x402 Permit2 proxy's code",
+                format!("no answer within {:?}", self.call_timeout),
+            )
+        })?
+        .map_err(|e| {
+            self.unavailable(
+                "read the x402 Permit2 proxy's code",
+                self.scrub(&e.to_string()),
+            )
+        })?;
+        if code.is_empty() {
+            return Err(self.unavailable(
+                "find the x402 Permit2 proxy",
+                format!("no contract at {proxy}: the x402 Permit2 proxies are not deployed on this chain"),
+            ));
+        }
+        seen.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The sending account that is the `upto` witness's facilitator (only it may settle).
@@ -533,6 +570,7 @@ impl EvmSettler {
     /// `permit2_allowance_required`), balance, the Permit2 nonce, and the proxy's `settle`
     /// simulated from the account that would send it.
     async fn check_permit2(&self, c: Permit2Check) -> Result<(), SettlerError> {
+        self.proxy_deployed(c.proxy).await?;
         let (word, bit) = nonce_position(c.nonce);
         let allowance = Eip3009Token::allowanceCall {
             owner: c.owner,
@@ -992,6 +1030,11 @@ impl Settler for EvmSettler {
                 format!("settle on the x402 Permit2 proxy {to}")
             }
         };
+        if !matches!(transfer, Transfer::Eip3009(_))
+            && let Err(error) = self.proxy_deployed(to).await
+        {
+            return SettleOutcome::Failed(error);
+        }
         let deadline = Instant::now() + self.receipt_timeout;
         let request = self.request_from(sender.address, to, input.to_vec());
         // Estimated first, on its own: a revert or an RPC failure here proves nothing was sent.

@@ -565,6 +565,36 @@ async fn a_payer_without_a_permit2_allowance_gets_permit2_allowance_required() {
 }
 
 #[tokio::test]
+async fn on_a_chain_without_the_proxies_nothing_is_sent_and_nothing_looks_settled() {
+    let Some(chain) = chain() else { return };
+    // A call to an address without code "succeeds": the settler must not take that for a
+    // settlement.
+    chain.anvil.set_code(EXACT_PERMIT2_PROXY, "0x");
+    let settler = chain.settler().await;
+    let payer = chain.payer(PRICE, U256::MAX);
+    let pay_to = LocalSigner::random().address();
+    let payload = chain.exact(&payer, pay_to, PRICE);
+    let (verified, wire) = chain.verified(&payload, "exact");
+    let before = chain.anvil.nonce(facilitator());
+    assert!(matches!(
+        settler.check(&verified, &wire).await,
+        Err(SettlerError::Unavailable(_))
+    ));
+    assert!(matches!(
+        settler.settle(&verified, &wire, verified.amount).await,
+        SettleOutcome::Failed(SettlerError::Unavailable(_))
+    ));
+    assert_eq!(chain.anvil.nonce(facilitator()), before);
+    assert_eq!(chain.anvil.balance(chain.token, pay_to), U256::ZERO);
+
+    // Once installed, the same payment settles.
+    chain.anvil.install_permit2();
+    settler.check(&verified, &wire).await.unwrap();
+    settled(settler.settle(&verified, &wire, verified.amount).await);
+    assert_eq!(chain.anvil.balance(chain.token, pay_to), U256::from(PRICE));
+}
+
+#[tokio::test]
 async fn unsettled_permits_resolve_to_unknown_until_their_deadline_then_failed() {
     let Some(chain) = chain() else { return };
     let settler = chain.settler().await;
