@@ -82,7 +82,9 @@ use crate::text::{describe_revert, redact};
 ///   is settled (by the transaction found in the token's `Transfer` logs, whose input also
 ///   gives an `upto` charge), an unused one after the `deadline` has failed, anything else is
 ///   still unknown. A used nonce whose transaction cannot be found stays unknown for `upto`,
-///   since the charge is then unknown.
+///   since the charge is then unknown; for `exact` it counts as settled, although a payer
+///   could also have spent the nonce with Permit2's `invalidateUnorderedNonces` (only a
+///   settlement whose receipt was lost gets here).
 ///
 /// Sending: each key is an account with its own local nonce allocator, so concurrent
 /// settlements are signed and sent in parallel without ever taking the same nonce (the node's
