@@ -365,6 +365,130 @@ async fn the_onchain_permit2_and_proxies_hash_exactly_like_x402_protocol() {
 }
 
 #[tokio::test]
+async fn the_proxies_and_permit2_refuse_what_the_reference_refuses() {
+    let Some(chain) = chain() else { return };
+    let settler = chain.settler().await;
+    let payer = chain.payer(PRICE * 10, U256::MAX);
+    let pay_to = LocalSigner::random().address();
+    let good = chain.exact(&payer, pay_to, PRICE);
+    let me = facilitator();
+    let reverts = |to: Address, call: Vec<u8>, error: &str| {
+        let revert = chain.revert_of(me, to, &call);
+        assert!(revert.contains(&selector(error)), "{error}: {revert}");
+    };
+
+    // The exact proxy, before Permit2 is asked.
+    let mut zero = good.clone();
+    zero.permit2_authorization.permitted.amount = U256::ZERO;
+    reverts(
+        EXACT_PERMIT2_PROXY,
+        x402_evm_calls::exact(&zero),
+        "InvalidAmount()",
+    );
+    let mut no_owner = good.clone();
+    no_owner.permit2_authorization.from = Address::ZERO;
+    reverts(
+        EXACT_PERMIT2_PROXY,
+        x402_evm_calls::exact(&no_owner),
+        "InvalidOwner()",
+    );
+    let mut nowhere = good.clone();
+    nowhere.permit2_authorization.witness.to = Address::ZERO;
+    reverts(
+        EXACT_PERMIT2_PROXY,
+        x402_evm_calls::exact(&nowhere),
+        "InvalidDestination()",
+    );
+    let mut early = good.clone();
+    early.permit2_authorization.witness.valid_after = U256::from(now() + 3_600);
+    reverts(
+        EXACT_PERMIT2_PROXY,
+        x402_evm_calls::exact(&early),
+        "PaymentTooEarly()",
+    );
+
+    // Permit2: another signer, a changed field, a short signature, a passed deadline.
+    let stranger = LocalSigner::random();
+    let mut forged =
+        permit2::authorize_exact(&stranger, &chain.exact_terms(pay_to, PRICE), now(), 300);
+    forged.permit2_authorization.from = payer.address();
+    let forged = permit2::sign(&stranger, forged.permit2_authorization, chain.chain_id);
+    reverts(
+        EXACT_PERMIT2_PROXY,
+        x402_evm_calls::exact(&forged),
+        "InvalidSigner()",
+    );
+    let mut raised = good.clone();
+    raised.permit2_authorization.permitted.amount = U256::from(PRICE * 2);
+    reverts(
+        EXACT_PERMIT2_PROXY,
+        x402_evm_calls::exact(&raised),
+        "InvalidSigner()",
+    );
+    let mut short = good.clone();
+    short.signature = Bytes::from(vec![1u8; 64]);
+    reverts(
+        EXACT_PERMIT2_PROXY,
+        x402_evm_calls::exact(&short),
+        "InvalidSignatureLength()",
+    );
+    let expired = permit2::authorize_exact(
+        &payer,
+        &chain.exact_terms(pay_to, PRICE),
+        now() - 3_600,
+        300,
+    );
+    reverts(
+        EXACT_PERMIT2_PROXY,
+        x402_evm_calls::exact(&expired),
+        "SignatureExpired(uint256)",
+    );
+    // The caller is the signed spender: the payload cannot be taken to Permit2 directly, and
+    // more than permitted is refused first.
+    let type_string: String =
+        chain.eth_call(EXACT_PERMIT2_PROXY, &onchain::WITNESS_TYPE_STRINGCall {});
+    reverts(
+        PERMIT2_ADDRESS,
+        x402_evm_calls::permit2_direct(&good, U256::from(PRICE), type_string.clone()),
+        "InvalidSigner()",
+    );
+    reverts(
+        PERMIT2_ADDRESS,
+        x402_evm_calls::permit2_direct(&good, U256::from(PRICE + 1), type_string),
+        "InvalidAmount(uint256)",
+    );
+
+    // The upto proxy: zero and above the maximum.
+    let upto = chain.upto(&payer, pay_to, PRICE, me);
+    reverts(
+        UPTO_PERMIT2_PROXY,
+        x402_evm_calls::upto(&upto, U256::ZERO),
+        "InvalidAmount()",
+    );
+    reverts(
+        UPTO_PERMIT2_PROXY,
+        x402_evm_calls::upto(&upto, U256::from(PRICE + 1)),
+        "AmountExceedsPermitted()",
+    );
+
+    // The settler's check names the revert in words.
+    let (verified, wire) = chain.verified(&forged, "exact");
+    let refusal = refused(settler.check(&verified, &wire).await.unwrap_err());
+    assert_eq!(refusal.reason, Reason::SIMULATION_FAILED);
+    assert!(
+        refusal.message.contains("InvalidSigner"),
+        "{}",
+        refusal.message
+    );
+
+    // Nothing of the above moved a token; the good payment still settles.
+    assert_eq!(chain.anvil.balance(chain.token, pay_to), U256::ZERO);
+    let (verified, wire) = chain.verified(&good, "exact");
+    settled(settler.settle(&verified, &wire, verified.amount).await);
+    assert_eq!(chain.anvil.balance(chain.token, pay_to), U256::from(PRICE));
+}
+
+#[tokio::test]
 async fn an_exact_permit2_payment_settles_once_and_moves_exactly_the_amount() {
     let Some(chain) = chain() else { return };
     let settler = chain.settler().await;
@@ -746,21 +870,66 @@ mod x402_evm_calls {
     alloy_sol_types::sol! {
         struct Permitted { address token; uint256 amount; }
         struct Permit { Permitted permitted; uint256 nonce; uint256 deadline; }
+        struct ExactWitness { address to; uint256 validAfter; }
         struct UptoWitness { address to; address facilitator; uint256 validAfter; }
+        struct TransferDetails { address to; uint256 requestedAmount; }
+        interface Exact {
+            function settle(Permit permit, address owner, ExactWitness witness, bytes signature) external;
+        }
         function settle(Permit permit, uint256 amount, address owner, UptoWitness witness, bytes signature) external;
+        function permitWitnessTransferFrom(Permit permit, TransferDetails transferDetails, address owner, bytes32 witness, string witnessTypeString, bytes signature) external;
+    }
+
+    fn permit<W>(auth: &permit2::Permit2Authorization<W>) -> Permit {
+        Permit {
+            permitted: Permitted {
+                token: auth.permitted.token,
+                amount: auth.permitted.amount,
+            },
+            nonce: auth.nonce,
+            deadline: auth.deadline,
+        }
+    }
+
+    pub(super) fn exact(payload: &ExactPermit2Payload) -> Vec<u8> {
+        let auth = &payload.permit2_authorization;
+        Exact::settleCall {
+            permit: permit(auth),
+            owner: auth.from,
+            witness: ExactWitness {
+                to: auth.witness.to,
+                validAfter: auth.witness.valid_after,
+            },
+            signature: payload.signature.clone(),
+        }
+        .abi_encode()
+    }
+
+    /// Permit2 called directly (the caller is the spender), asking for `requested`.
+    pub(super) fn permit2_direct(
+        payload: &ExactPermit2Payload,
+        requested: U256,
+        type_string: String,
+    ) -> Vec<u8> {
+        let auth = &payload.permit2_authorization;
+        permitWitnessTransferFromCall {
+            permit: permit(auth),
+            transferDetails: TransferDetails {
+                to: auth.witness.to,
+                requestedAmount: requested,
+            },
+            owner: auth.from,
+            witness: auth.witness.hash_struct(),
+            witnessTypeString: type_string,
+            signature: payload.signature.clone(),
+        }
+        .abi_encode()
     }
 
     pub(super) fn upto(payload: &UptoPermit2Payload, amount: U256) -> Vec<u8> {
         let auth = &payload.permit2_authorization;
         settleCall {
-            permit: Permit {
-                permitted: Permitted {
-                    token: auth.permitted.token,
-                    amount: auth.permitted.amount,
-                },
-                nonce: auth.nonce,
-                deadline: auth.deadline,
-            },
+            permit: permit(auth),
             amount,
             owner: auth.from,
             witness: UptoWitness {
