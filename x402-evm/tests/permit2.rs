@@ -112,11 +112,18 @@ fn failure(outcome: SettleOutcome) -> InvalidPayment {
 
 impl Chain {
     async fn settler(&self) -> Arc<EvmSettler> {
+        self.settler_waiting(Duration::from_secs(30)).await
+    }
+
+    /// A settler that waits `receipt_timeout` for a receipt (and never re-prices within a
+    /// test, so a transaction keeps its hash).
+    async fn settler_waiting(&self, receipt_timeout: Duration) -> Arc<EvmSettler> {
         Arc::new(
             EvmSettler::builder(self.anvil.url())
                 .private_key(DEV_KEYS[FACILITATOR])
                 .chain_id(self.chain_id)
-                .receipt_timeout(Duration::from_secs(30))
+                .receipt_timeout(receipt_timeout)
+                .bump_after(Duration::from_secs(600))
                 .poll_interval(Duration::from_millis(50))
                 .connect()
                 .await
@@ -716,6 +723,49 @@ async fn on_a_chain_without_the_proxies_nothing_is_sent_and_nothing_looks_settle
     settler.check(&verified, &wire).await.unwrap();
     settled(settler.settle(&verified, &wire, verified.amount).await);
     assert_eq!(chain.anvil.balance(chain.token, pay_to), U256::from(PRICE));
+}
+
+#[tokio::test]
+async fn an_upto_settlement_not_mined_in_time_is_unknown_then_resolved_with_its_charge() {
+    let Some(chain) = chain() else { return };
+    let settler = chain.settler_waiting(Duration::from_secs(2)).await;
+    let payer = chain.payer(PRICE, U256::MAX);
+    let pay_to = LocalSigner::random().address();
+    let payload = chain.upto(&payer, pay_to, PRICE, facilitator());
+    let (verified, wire) = chain.verified(&payload, permit2::UPTO);
+    let charge = U256::from(PRICE / 4);
+
+    // The chain stops mining: the transaction is sent, its receipt does not come.
+    chain.anvil.call("evm_setAutomine", json!([false]));
+    let transaction = match settler.settle(&verified, &wire, charge).await {
+        SettleOutcome::Unknown {
+            transaction: Some(transaction),
+            ..
+        } => transaction,
+        other => panic!("expected an unknown outcome with a transaction, got {other:?}"),
+    };
+    // Still pending: neither settled nor failed.
+    assert!(matches!(
+        settler.resolve(&verified, &wire, Some(&transaction)).await,
+        SettleOutcome::Unknown { .. }
+    ));
+    assert!(
+        !chain
+            .anvil
+            .permit2_nonce_used(payer.address(), payload.permit2_authorization.nonce)
+    );
+
+    // Mined: the receipt and the transaction's input decide, with the charge.
+    chain.anvil.call("evm_mine", json!([]));
+    assert_eq!(
+        settled(settler.resolve(&verified, &wire, Some(&transaction)).await),
+        (transaction.clone(), charge)
+    );
+    assert_eq!(
+        settled(settler.resolve(&verified, &wire, None).await),
+        (transaction, charge)
+    );
+    assert_eq!(chain.anvil.balance(chain.token, pay_to), charge);
 }
 
 #[tokio::test]
