@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Rebuilds contracts/out/X402TestToken.json (ABI + bytecode) from contracts/src/X402TestToken.sol
-# with the npm package `solc` (solc-js) at a pinned version, installed into .tools/solc (which
-# git ignores) when missing. The output is deterministic: same source, same artifact.
+# Rebuilds contracts/out/*.json (ABI + bytecode, one per contract; contracts/compile.js lists
+# them) from contracts/src/*.sol with the npm package `solc` (solc-js) at a pinned version,
+# installed into .tools/solc (which git ignores) when missing. The output is deterministic:
+# same source, same artifact.
 #
-# Usage: contracts/build.sh            rebuild the committed artifact
-#        contracts/build.sh --check    fail if the committed artifact is stale
+# Usage: contracts/build.sh            rebuild the committed artifacts
+#        contracts/build.sh --check    fail if a committed artifact is stale, missing or extra
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SOLC_VERSION=0.8.30
 prefix=.tools/solc
 solc_pkg="$prefix/node_modules/solc"
-artifact=contracts/out/X402TestToken.json
+out=contracts/out
 
 mode=build
 case "${1:-}" in
@@ -27,19 +28,32 @@ if [ "$installed" != "$SOLC_VERSION" ]; then
   npm install --silent --no-audit --no-fund --prefix "$prefix" "solc@$SOLC_VERSION" >/dev/null
 fi
 
-fresh=$(mktemp)
-trap 'rm -f "$fresh"' EXIT
-node contracts/compile.js "$solc_pkg" >"$fresh"
+fresh=$(mktemp -d)
+trap 'rm -rf "$fresh"' EXIT
+node contracts/compile.js "$solc_pkg" "$fresh"
 
 if [ "$mode" = check ]; then
-  if ! cmp -s "$fresh" "$artifact"; then
-    echo "$artifact is stale: run contracts/build.sh and commit the result" >&2
-    diff -u "$artifact" "$fresh" | head -40 >&2 || true
-    exit 1
-  fi
-  echo "$artifact is up to date" >&2
+  stale=0
+  for artifact in "$fresh"/*.json; do
+    name=$(basename "$artifact")
+    if ! cmp -s "$artifact" "$out/$name"; then
+      echo "$out/$name is stale or missing: run contracts/build.sh and commit the result" >&2
+      diff -u "$out/$name" "$artifact" 2>&1 | head -40 >&2 || true
+      stale=1
+    fi
+  done
+  for artifact in "$out"/*.json; do
+    [ -e "$artifact" ] || continue
+    if [ ! -e "$fresh/$(basename "$artifact")" ]; then
+      echo "$artifact is not built from any source: remove it" >&2
+      stale=1
+    fi
+  done
+  [ "$stale" = 0 ] || exit 1
+  echo "$out/*.json are up to date" >&2
 else
-  mkdir -p "$(dirname "$artifact")"
-  cp "$fresh" "$artifact"
-  echo "wrote $artifact" >&2
+  mkdir -p "$out"
+  rm -f "$out"/*.json
+  cp "$fresh"/*.json "$out"/
+  echo "wrote $(ls "$fresh" | sed "s|^|$out/|" | tr '\n' ' ')" >&2
 fi

@@ -2,6 +2,10 @@
 //! installs into `.tools/` and names in `X402_ANVIL_BIN`) on its own loopback port, plus the
 //! workspace's EIP-3009 test token deployed on it and a few JSON-RPC helpers.
 //!
+//! For Permit2 payments, [`Anvil::install_permit2`] puts the workspace's own Permit2 and x402
+//! proxies (`contracts/`) at their canonical addresses; [`Anvil::approve`] lets a payer approve
+//! Permit2 and [`Anvil::permit2_nonce_used`] reads Permit2's nonce bitmap.
+//!
 //! A chain of its own lets a test kill processes, stop mining or fill blocks without
 //! disturbing any other test.
 
@@ -54,11 +58,37 @@ pub const TOKEN_SYMBOL: &str = "USDC";
 pub const TOKEN_VERSION: &str = "2";
 
 const ARTIFACT: &str = include_str!("../../contracts/out/X402TestToken.json");
+const PERMIT2_ARTIFACT: &str = include_str!("../../contracts/out/Permit2SignatureTransfer.json");
+const EXACT_PROXY_ARTIFACT: &str = include_str!("../../contracts/out/X402ExactPermit2Proxy.json");
+const UPTO_PROXY_ARTIFACT: &str = include_str!("../../contracts/out/X402UptoPermit2Proxy.json");
+
+/// Uniswap's canonical Permit2 address, where [`Anvil::install_permit2`] puts the workspace's
+/// `Permit2SignatureTransfer`.
+pub const PERMIT2: Address =
+    alloy_primitives::address!("0x000000000022D473030F116dDEE9F6B43aC78BA3");
+/// The x402 exact Permit2 proxy's address.
+pub const EXACT_PERMIT2_PROXY: Address =
+    alloy_primitives::address!("0x402085c248EeA27D92E8b30b2C58ed07f9E20001");
+/// The x402 upto Permit2 proxy's address.
+pub const UPTO_PERMIT2_PROXY: Address =
+    alloy_primitives::address!("0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002");
 
 sol! {
     function mint(address to, uint256 value) external;
     function balanceOf(address account) external view returns (uint256);
     function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
+    function approve(address spender, uint256 value) external returns (bool);
+    function allowance(address owner, address spender) external view returns (uint256);
+    function nonceBitmap(address owner, uint256 word) external view returns (uint256);
+}
+
+/// The runtime bytecode of a committed artifact (`contracts/out/<name>.json`).
+fn deployed_code(artifact: &str) -> String {
+    let artifact: Value = serde_json::from_str(artifact).expect("the artifact is JSON");
+    artifact["deployedBytecode"]
+        .as_str()
+        .expect("the artifact has deployed bytecode")
+        .to_owned()
 }
 
 /// The anvil binary: `X402_ANVIL_BIN`, else the copy `scripts/test` installs in `.tools/`
@@ -219,6 +249,61 @@ impl Anvil {
         let bytes =
             alloy_primitives::hex::decode(out.as_str().unwrap_or_default()).unwrap_or_default();
         authorizationStateCall::abi_decode_returns(&bytes).unwrap_or_default()
+    }
+
+    /// Puts runtime `code` (`0x` hex) at `address` (`anvil_setCode`).
+    pub fn set_code(&self, address: Address, code: &str) {
+        self.call("anvil_setCode", json!([address, code]));
+    }
+
+    /// Installs the workspace's Permit2 (`Permit2SignatureTransfer`) and x402 exact and upto
+    /// proxies at their canonical addresses ([`PERMIT2`], [`EXACT_PERMIT2_PROXY`],
+    /// [`UPTO_PERMIT2_PROXY`]).
+    pub fn install_permit2(&self) {
+        self.set_code(PERMIT2, &deployed_code(PERMIT2_ARTIFACT));
+        self.set_code(EXACT_PERMIT2_PROXY, &deployed_code(EXACT_PROXY_ARTIFACT));
+        self.set_code(UPTO_PERMIT2_PROXY, &deployed_code(UPTO_PROXY_ARTIFACT));
+    }
+
+    /// `owner` approves `spender` for `value` of `token`, sent as `owner` (impersonated, and
+    /// given gas money first), so `owner` may be any address, a random payer included.
+    pub fn approve(&self, token: Address, owner: Address, spender: Address, value: U256) {
+        self.call("anvil_setBalance", json!([owner, "0x56bc75e2d63100000"]));
+        self.call("anvil_impersonateAccount", json!([owner]));
+        let data = approveCall { spender, value }.abi_encode();
+        self.transact(json!({"from": owner, "to": token, "data": alloy_primitives::hex::encode_prefixed(data)}));
+        self.call("anvil_stopImpersonatingAccount", json!([owner]));
+    }
+
+    /// `token.allowance(owner, spender)`.
+    pub fn allowance(&self, token: Address, owner: Address, spender: Address) -> U256 {
+        let data = allowanceCall { owner, spender }.abi_encode();
+        let out = self.call(
+            "eth_call",
+            json!([{"to": token, "data": alloy_primitives::hex::encode_prefixed(data)}, "latest"]),
+        );
+        let bytes =
+            alloy_primitives::hex::decode(out.as_str().unwrap_or_default()).unwrap_or_default();
+        allowanceCall::abi_decode_returns(&bytes).unwrap_or_default()
+    }
+
+    /// Whether Permit2 has marked `owner`'s unordered `nonce` used (bit `nonce & 0xff` of word
+    /// `nonce >> 8` of `nonceBitmap`).
+    pub fn permit2_nonce_used(&self, owner: Address, nonce: U256) -> bool {
+        let data = nonceBitmapCall {
+            owner,
+            word: nonce >> 8,
+        }
+        .abi_encode();
+        let out = self.call(
+            "eth_call",
+            json!([{"to": PERMIT2, "data": alloy_primitives::hex::encode_prefixed(data)}, "latest"]),
+        );
+        let bytes =
+            alloy_primitives::hex::decode(out.as_str().unwrap_or_default()).unwrap_or_default();
+        let word = nonceBitmapCall::abi_decode_returns(&bytes).expect("nonceBitmap answers a word");
+        let bit = (nonce & U256::from(0xff)).to::<usize>();
+        word.bit(bit)
     }
 
     /// How many transactions `who` has sent (mined).

@@ -222,6 +222,7 @@ impl EvmSettlerBuilder {
             chain_id: found,
             senders,
             turn: AtomicUsize::new(0),
+            proxies_seen: Default::default(),
             rpc,
             rpc_url: self.rpc_url,
             call_timeout: self.call_timeout,

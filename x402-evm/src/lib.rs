@@ -1,10 +1,11 @@
-//! Settling x402 payments on an EVM chain: EIP-3009 `transferWithAuthorization` over JSON-RPC
-//! (alloy), for the runtime's embedded facilitator.
+//! Settling x402 payments on an EVM chain over JSON-RPC (alloy), for the runtime's embedded
+//! facilitator: EIP-3009 `transferWithAuthorization`, and Permit2 `exact` and `upto` payments
+//! through the x402 Permit2 proxies.
 //!
 //! [`EvmSettler`] is a [`Settler`](x402_runtime::facilitator::Settler): it checks payments
-//! against the chain (authorization state, balance, a simulated transfer), submits them, waits
-//! for receipts, and reports one of three outcomes (settled, provably failed, or unknown), and
-//! it resolves unknown outcomes later from the chain.
+//! against the chain (authorization state or Permit2 allowance and nonce, balance, a simulated
+//! transfer), submits them, waits for receipts, and reports one of three outcomes (settled,
+//! provably failed, or unknown), and it resolves unknown outcomes later from the chain.
 //!
 //! | module | what |
 //! | --- | --- |
@@ -14,6 +15,7 @@
 //! | `sender` | one sending account: signing, nonces, receipts, re-pricing, gap filling |
 //! | `nonce` | the local nonce allocator |
 //! | `eip3009` | the calldata of `transferWithAuthorization` |
+//! | `permit2` | the calldata of the x402 Permit2 proxies' `settle` |
 //! | `text` | revert reasons in words, keys, redacted RPC URLs |
 
 mod abi;
@@ -21,6 +23,7 @@ mod builder;
 mod config;
 mod eip3009;
 mod nonce;
+mod permit2;
 mod sender;
 mod settler;
 mod text;

@@ -4,10 +4,11 @@
 use std::fmt;
 use std::future::IntoFuture;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use alloy_network::ReceiptResponse;
+use alloy_primitives::Bytes;
 use alloy_provider::{DynProvider, Provider};
 use alloy_rpc_types_eth::{Filter, TransactionInput, TransactionRequest};
 use alloy_sol_types::{SolCall, SolEvent};
@@ -16,22 +17,27 @@ use async_trait::async_trait;
 use tokio::time::{Instant, timeout};
 use x402_protocol::exact::ExactEvmPayload;
 use x402_protocol::facilitator::PaymentPayload;
+use x402_protocol::permit2::{
+    EXACT_PERMIT2_PROXY, ExactPermit2Payload, PERMIT2_ADDRESS, UPTO_PERMIT2_PROXY,
+    UptoPermit2Payload,
+};
 use x402_protocol::verify::{InvalidPayment, VerifiedPayment};
 use x402_protocol::{Address, B256, ChainAddress, NetworkInfo, Reason, U256};
 use x402_runtime::facilitator::{SettleObserver, SettleOutcome, Settler, SettlerError};
 
-use crate::abi::Eip3009Token;
+use crate::abi::{Eip3009Token, Permit2};
 use crate::builder::{
     DEFAULT_BUMP_AFTER, DEFAULT_CALL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_RECEIPT_TIMEOUT,
     EvmSettlerBuilder,
 };
 use crate::eip3009::transfer_call;
+use crate::permit2::{exact_settle_call, nonce_position, upto_charged, upto_settle_call};
 use crate::sender::{Event, Pacing, Sender, SubmitError, Submitted};
 use crate::text::{describe_revert, redact};
 
 /// Settles verified payments on an EVM chain: submits the payer's signed EIP-3009
-/// `transferWithAuthorization` to the token from the facilitator's own account and waits for
-/// the receipt. Plug it into an
+/// `transferWithAuthorization` to the token (or a signed Permit2 transfer to the x402 Permit2
+/// proxy, see below) from the facilitator's own account and waits for the receipt. Plug it into an
 /// [`EmbeddedFacilitator`](x402_runtime::facilitator::EmbeddedFacilitator) with
 /// [`settler`](x402_runtime::facilitator::EmbeddedFacilitatorBuilder::settler).
 ///
@@ -55,6 +61,30 @@ use crate::text::{describe_revert, redact};
 ///   `AuthorizationUsed` log names the transaction). An authorization still unused after its
 ///   `validBefore` can never execute: failed.
 /// - Payments for any other chain than the node's are refused with `invalid_network`.
+///
+/// Permit2 payments (`exact` with `assetTransferMethod: "permit2"`, and `upto`) go through the
+/// x402 Permit2 proxies at their canonical addresses
+/// ([`EXACT_PERMIT2_PROXY`](x402_protocol::permit2::EXACT_PERMIT2_PROXY),
+/// [`UPTO_PERMIT2_PROXY`](x402_protocol::permit2::UPTO_PERMIT2_PROXY)), which call Permit2:
+/// - `check` reads the payer's token allowance to Permit2 (short →
+///   `permit2_allowance_required`, which a gate answers with 412), the balance
+///   (`insufficient_funds`), Permit2's `nonceBitmap` (used →
+///   `invalid_exact_evm_nonce_already_used`), and simulates the proxy's `settle` (an `upto`
+///   payment with its maximum, from the witness's facilitator).
+/// - `settle` sends `settle(permit, owner, witness, signature)` to the exact proxy (the whole
+///   permitted amount moves), or `settle(permit, amount, owner, witness, signature)` to the
+///   upto proxy with `amount` the charge. An `upto` payment may only be sent by
+///   `witness.facilitator`, so it goes out from that account, and is refused with
+///   `upto_facilitator_mismatch` when that is none of the settler's keys; a zero charge is
+///   settled with no transaction (the Permit2 nonce stays unused), a charge above the maximum
+///   is refused with `invalid_upto_evm_payload_settlement_exceeds_amount`.
+/// - `resolve`: the receipt of the known transaction, else Permit2's nonce bitmap: a used nonce
+///   is settled (by the transaction found in the token's `Transfer` logs, whose input also
+///   gives an `upto` charge), an unused one after the `deadline` has failed, anything else is
+///   still unknown. A used nonce whose transaction cannot be found stays unknown for `upto`,
+///   since the charge is then unknown; for `exact` it counts as settled, although a payer
+///   could also have spent the nonce with Permit2's `invalidateUnorderedNonces` (only a
+///   settlement whose receipt was lost gets here).
 ///
 /// Sending: each key is an account with its own local nonce allocator, so concurrent
 /// settlements are signed and sent in parallel without ever taking the same nonce (the node's
@@ -119,6 +149,9 @@ pub struct EvmSettler {
     pub(crate) senders: Vec<Arc<Sender>>,
     /// Round-robin start among equally busy senders.
     pub(crate) turn: AtomicUsize,
+    /// Whether code was seen at the x402 exact and upto proxies (code cannot go away, so one
+    /// look each is enough).
+    pub(crate) proxies_seen: [AtomicBool; 2],
     /// The RPC URL reduced to scheme, host and port, for logs and `Debug`.
     pub(crate) rpc: String,
     /// The full RPC URL, only to scrub it out of error texts.
@@ -148,6 +181,37 @@ pub(crate) enum CallError {
     Reverted(String),
     /// Anything else (transport, node error, undecodable answer); details for the log only.
     Failed(String),
+}
+
+/// A payload the settler can submit.
+#[derive(Clone, Copy)]
+enum Transfer<'p> {
+    /// EIP-3009 `transferWithAuthorization` on the token.
+    Eip3009(&'p ExactEvmPayload),
+    /// Permit2 `exact`, through the exact proxy.
+    Permit2Exact(&'p ExactPermit2Payload),
+    /// Permit2 `upto`, through the upto proxy.
+    Permit2Upto(&'p UptoPermit2Payload),
+}
+
+/// What identifies a Permit2 payment on chain.
+struct PermitOnChain {
+    token: Address,
+    owner: Address,
+    to: Address,
+    nonce: U256,
+    deadline: U256,
+}
+
+/// What a Permit2 check reads and simulates.
+struct Permit2Check {
+    token: Address,
+    owner: Address,
+    nonce: U256,
+    amount: U256,
+    sender: Address,
+    proxy: Address,
+    call: Bytes,
 }
 
 impl EvmSettler {
@@ -216,24 +280,81 @@ impl EvmSettler {
         ))
     }
 
-    /// The EIP-3009 payload and token of a payment this settler can take.
-    fn eip3009<'p>(
+    /// The payload and token of a payment this settler can take.
+    fn transfer<'p>(
         &self,
         payment: &VerifiedPayment,
         payload: &'p PaymentPayload,
-    ) -> Result<(&'p ExactEvmPayload, Address), InvalidPayment> {
+    ) -> Result<(Transfer<'p>, Address), InvalidPayment> {
         self.same_chain(payment)?;
-        let (Some(exact), Some(token)) = (payload.payload().as_eip3009(), payment.asset.as_evm())
-        else {
+        let scheme = payload.payload();
+        let transfer = if let Some(p) = scheme.as_eip3009() {
+            Some(Transfer::Eip3009(p))
+        } else if let Some(p) = scheme.as_permit2_exact() {
+            Some(Transfer::Permit2Exact(p))
+        } else {
+            scheme.as_permit2_upto().map(Transfer::Permit2Upto)
+        };
+        let (Some(transfer), Some(token)) = (transfer, payment.asset.as_evm()) else {
             return Err(InvalidPayment::new(
                 Reason::UNSUPPORTED_SCHEME,
                 format!(
-                    "this settler submits EIP-3009 authorizations; a {} payload cannot be settled here",
-                    payload.payload().kind()
+                    "this settler submits EIP-3009 authorizations and Permit2 transfers; a {} payload cannot be settled here",
+                    scheme.kind()
                 ),
             ));
         };
-        Ok((exact, token))
+        Ok((transfer, token))
+    }
+
+    /// Fails unless the x402 proxy has code: a call to an empty address "succeeds" without
+    /// moving anything, so a chain without the proxies would otherwise look settled.
+    async fn proxy_deployed(&self, proxy: Address) -> Result<(), SettlerError> {
+        let seen = &self.proxies_seen[usize::from(proxy == UPTO_PERMIT2_PROXY)];
+        if seen.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let code = timeout(
+            self.call_timeout,
+            self.provider.get_code_at(proxy).into_future(),
+        )
+        .await
+        .map_err(|_| {
+            self.unavailable(
+                "read the x402 Permit2 proxy's code",
+                format!("no answer within {:?}", self.call_timeout),
+            )
+        })?
+        .map_err(|e| {
+            self.unavailable(
+                "read the x402 Permit2 proxy's code",
+                self.scrub(&e.to_string()),
+            )
+        })?;
+        if code.is_empty() {
+            return Err(self.unavailable(
+                "find the x402 Permit2 proxy",
+                format!("no contract at {proxy}: the x402 Permit2 proxies are not deployed on this chain"),
+            ));
+        }
+        seen.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The sending account that is the `upto` witness's facilitator (only it may settle).
+    fn sender_for(&self, facilitator: Address) -> Result<&Arc<Sender>, InvalidPayment> {
+        self.senders
+            .iter()
+            .find(|s| s.address == facilitator)
+            .ok_or_else(|| {
+                InvalidPayment::new(
+                    Reason::UPTO_FACILITATOR_MISMATCH,
+                    format!(
+                        "the upto payment may only be settled by {facilitator}, which is not one of this facilitator's accounts {:?}",
+                        self.addresses()
+                    ),
+                )
+            })
     }
 
     fn request(&self, token: Address, input: Vec<u8>) -> TransactionRequest {
@@ -364,42 +485,12 @@ impl EvmSettler {
         }
     }
 
-    /// The transaction that used an authorization, from the token's `AuthorizationUsed` log.
-    async fn authorization_transaction(
+    /// `check` of an EIP-3009 payment: authorization state, balance, simulated transfer.
+    async fn check_eip3009(
         &self,
-        token: Address,
         payload: &ExactEvmPayload,
-    ) -> Option<B256> {
-        let auth = &payload.authorization;
-        let filter = Filter::new()
-            .address(token)
-            .event_signature(Eip3009Token::AuthorizationUsed::SIGNATURE_HASH)
-            .topic1(auth.from.into_word())
-            .topic2(auth.nonce)
-            .from_block(0u64);
-        let logs = timeout(
-            self.call_timeout,
-            self.provider.get_logs(&filter).into_future(),
-        )
-        .await
-        .ok()?
-        .ok()?;
-        logs.first().and_then(|log| log.transaction_hash)
-    }
-}
-
-#[async_trait]
-impl Settler for EvmSettler {
-    fn settles(&self, network: &NetworkInfo) -> bool {
-        network.chain_id() == Some(self.chain_id)
-    }
-
-    async fn check(
-        &self,
-        payment: &VerifiedPayment,
-        payload: &PaymentPayload,
+        token: Address,
     ) -> Result<(), SettlerError> {
-        let (payload, token) = self.eip3009(payment, payload)?;
         let auth = &payload.authorization;
         let state = Eip3009Token::authorizationStateCall {
             authorizer: auth.from,
@@ -477,6 +568,394 @@ impl Settler for EvmSettler {
         }
     }
 
+    /// `check` of a Permit2 payment: the payer's allowance to Permit2 (short →
+    /// `permit2_allowance_required`), balance, the Permit2 nonce, and the proxy's `settle`
+    /// simulated from the account that would send it.
+    async fn check_permit2(&self, c: Permit2Check) -> Result<(), SettlerError> {
+        self.proxy_deployed(c.proxy).await?;
+        let (word, bit) = nonce_position(c.nonce);
+        let allowance = Eip3009Token::allowanceCall {
+            owner: c.owner,
+            spender: PERMIT2_ADDRESS,
+        };
+        let balance = Eip3009Token::balanceOfCall { account: c.owner };
+        let bitmap = Permit2::nonceBitmapCall {
+            owner: c.owner,
+            word,
+        };
+        // Four independent reads, in one round trip; judged in order below.
+        let (allowance, balance, bitmap, simulation) = tokio::join!(
+            self.eth_call(c.token, &allowance),
+            self.eth_call(c.token, &balance),
+            self.eth_call(PERMIT2_ADDRESS, &bitmap),
+            timeout(
+                self.call_timeout,
+                self.provider
+                    .call(self.request_from(c.sender, c.proxy, c.call.to_vec()))
+                    .into_future()
+            ),
+        );
+        let read = |what: &str, result: Result<U256, CallError>| {
+            result.map_err(|e| match e {
+                CallError::Reverted(reason) => {
+                    self.unavailable(what, format!("the call reverted: {reason}"))
+                }
+                CallError::Failed(detail) => self.unavailable(what, detail),
+            })
+        };
+        let allowed = read("read the Permit2 allowance", allowance)?;
+        if allowed < c.amount {
+            return Err(InvalidPayment::new(
+                Reason::PERMIT2_ALLOWANCE_REQUIRED,
+                format!(
+                    "{} lets Permit2 move {allowed} atomic units of {}, needs {}: approve Permit2 ({PERMIT2_ADDRESS}) on the token first",
+                    c.owner, c.token, c.amount
+                ),
+            )
+            .into());
+        }
+        let held = read("read balanceOf", balance)?;
+        if held < c.amount {
+            return Err(InvalidPayment::new(
+                Reason::INSUFFICIENT_FUNDS,
+                format!(
+                    "{} holds {held} atomic units of {}, needs {}",
+                    c.owner, c.token, c.amount
+                ),
+            )
+            .into());
+        }
+        let bitmap = read("read the Permit2 nonce bitmap", bitmap)?;
+        if bitmap.bit(bit) {
+            return Err(InvalidPayment::new(
+                Reason::NONCE_ALREADY_USED,
+                format!(
+                    "Permit2 nonce {} of {} was already used on chain",
+                    c.nonce, c.owner
+                ),
+            )
+            .into());
+        }
+        match simulation {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => match self.classify(&e) {
+                CallError::Reverted(reason) => Err(InvalidPayment::new(
+                    Reason::SIMULATION_FAILED,
+                    format!(
+                        "simulating settle on the x402 Permit2 proxy {} reverted: {reason}",
+                        c.proxy
+                    ),
+                )
+                .into()),
+                CallError::Failed(detail) => Err(self.unavailable("simulate the transfer", detail)),
+            },
+            Err(_) => Err(self.unavailable(
+                "simulate the transfer",
+                format!("eth_call timed out after {:?}", self.call_timeout),
+            )),
+        }
+    }
+
+    /// `resolve` of an EIP-3009 payment: a receipt, else `authorizationState` and the
+    /// `AuthorizationUsed` log, else the expiry.
+    async fn resolve_eip3009(
+        &self,
+        exact: &ExactEvmPayload,
+        token: Address,
+        transaction: Option<&str>,
+    ) -> SettleOutcome {
+        let amount = exact.authorization.value;
+        if let Some(hash) = transaction.and_then(|t| t.parse::<B256>().ok())
+            && let Ok(Ok(Some(receipt))) = timeout(
+                self.call_timeout,
+                self.provider.get_transaction_receipt(hash).into_future(),
+            )
+            .await
+        {
+            return self.judge_receipt(hash, &receipt, amount);
+        }
+        let state = Eip3009Token::authorizationStateCall {
+            authorizer: exact.authorization.from,
+            nonce: exact.authorization.nonce,
+        };
+        match self.eth_call(token, &state).await {
+            Ok(true) => {
+                let used_by = self.authorization_transaction(token, exact).await;
+                SettleOutcome::Settled {
+                    transaction: used_by
+                        .map(|h| h.to_string())
+                        .or_else(|| transaction.map(str::to_owned))
+                        .unwrap_or_default(),
+                    amount,
+                }
+            }
+            Ok(false) => match self.chain_time().await {
+                Some(now) if U256::from(now) >= exact.authorization.valid_before => {
+                    SettleOutcome::Failed(SettlerError::Rejected(InvalidPayment::new(
+                        Reason::SETTLEMENT_FAILED,
+                        "the authorization expired unused: it can never be settled",
+                    )))
+                }
+                _ => self.unknown(
+                    transaction.and_then(|t| t.parse().ok()),
+                    "the authorization is not used yet and can still be".to_owned(),
+                ),
+            },
+            Err(CallError::Reverted(detail) | CallError::Failed(detail)) => self.unknown(
+                transaction.and_then(|t| t.parse().ok()),
+                format!("authorizationState could not be read: {detail}"),
+            ),
+        }
+    }
+
+    /// [`Settler::resolve`], knowing the charge of an `upto` settlement sent from here
+    /// (otherwise read from the transaction).
+    async fn resolve_with(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+        transaction: Option<&str>,
+        charge: Option<U256>,
+    ) -> SettleOutcome {
+        match self.transfer(payment, payload) {
+            Err(invalid) => SettleOutcome::Failed(invalid.into()),
+            Ok((Transfer::Eip3009(exact), token)) => {
+                self.resolve_eip3009(exact, token, transaction).await
+            }
+            Ok((Transfer::Permit2Exact(p), token)) => {
+                let auth = &p.permit2_authorization;
+                let permit = PermitOnChain {
+                    token,
+                    owner: auth.from,
+                    to: auth.witness.to,
+                    nonce: auth.nonce,
+                    deadline: auth.deadline,
+                };
+                self.resolve_permit2(permit, transaction, |_| Some(auth.permitted.amount))
+                    .await
+            }
+            Ok((Transfer::Permit2Upto(p), token)) => {
+                let auth = &p.permit2_authorization;
+                let permit = PermitOnChain {
+                    token,
+                    owner: auth.from,
+                    to: auth.witness.to,
+                    nonce: auth.nonce,
+                    deadline: auth.deadline,
+                };
+                self.resolve_permit2(permit, transaction, |input| {
+                    charge.or_else(|| input.and_then(|input| upto_charged(input, p)))
+                })
+                .await
+            }
+        }
+    }
+
+    /// `resolve` of a Permit2 payment: the receipt of the known transaction, else Permit2's
+    /// nonce bitmap (used: settled, by the transaction found in the token's `Transfer` logs
+    /// from the payer to the recipient; unused after the deadline: failed; otherwise unknown).
+    /// `amount` gives the amount moved from the settling transaction's input (`None` when no
+    /// transaction was found).
+    async fn resolve_permit2(
+        &self,
+        permit: PermitOnChain,
+        transaction: Option<&str>,
+        amount: impl Fn(Option<&[u8]>) -> Option<U256>,
+    ) -> SettleOutcome {
+        let known = transaction.and_then(|t| t.parse::<B256>().ok());
+        if let Some(hash) = known
+            && let Ok(Ok(Some(receipt))) = timeout(
+                self.call_timeout,
+                self.provider.get_transaction_receipt(hash).into_future(),
+            )
+            .await
+        {
+            let input = self.transaction_input(hash).await;
+            return match amount(input.as_deref()) {
+                Some(moved) => self.judge_receipt(hash, &receipt, moved),
+                None if !receipt.status() => self.judge_receipt(hash, &receipt, U256::ZERO),
+                None => self.unknown(
+                    Some(hash),
+                    "the transaction was mined but the amount it moved could not be read"
+                        .to_owned(),
+                ),
+            };
+        }
+        let (word, bit) = nonce_position(permit.nonce);
+        let bitmap = Permit2::nonceBitmapCall {
+            owner: permit.owner,
+            word,
+        };
+        match self.eth_call(PERMIT2_ADDRESS, &bitmap).await {
+            Ok(bitmap) if bitmap.bit(bit) => {
+                let found = self.permit2_transaction(&permit).await;
+                let input = match found {
+                    Some(hash) => self.transaction_input(hash).await,
+                    None => None,
+                };
+                match amount(input.as_deref()) {
+                    Some(moved) => SettleOutcome::Settled {
+                        transaction: found
+                            .map(|h| h.to_string())
+                            .or_else(|| transaction.map(str::to_owned))
+                            .unwrap_or_default(),
+                        amount: moved,
+                    },
+                    None => self.unknown(
+                        known,
+                        format!(
+                            "Permit2 nonce {} of {} is used, but the transaction that used it (and so the amount) was not found",
+                            permit.nonce, permit.owner
+                        ),
+                    ),
+                }
+            }
+            Ok(_) => match self.chain_time().await {
+                // Permit2 refuses a permit once the block time is past its deadline.
+                Some(now) if U256::from(now) > permit.deadline => {
+                    SettleOutcome::Failed(SettlerError::Rejected(InvalidPayment::new(
+                        Reason::SETTLEMENT_FAILED,
+                        "the Permit2 permit expired unused: it can never be settled",
+                    )))
+                }
+                _ => self.unknown(
+                    known,
+                    "the Permit2 nonce is not used yet and can still be".to_owned(),
+                ),
+            },
+            Err(CallError::Reverted(detail) | CallError::Failed(detail)) => self.unknown(
+                known,
+                format!("Permit2's nonceBitmap could not be read: {detail}"),
+            ),
+        }
+    }
+
+    /// The latest block's timestamp.
+    async fn chain_time(&self) -> Option<u64> {
+        timeout(
+            self.call_timeout,
+            self.provider
+                .get_block_by_number(alloy_rpc_types_eth::BlockNumberOrTag::Latest)
+                .into_future(),
+        )
+        .await
+        .ok()?
+        .ok()
+        .flatten()
+        .map(|block| block.header.timestamp)
+    }
+
+    /// The calldata of a transaction.
+    async fn transaction_input(&self, hash: B256) -> Option<Vec<u8>> {
+        let tx = timeout(
+            self.call_timeout,
+            self.provider.get_transaction_by_hash(hash).into_future(),
+        )
+        .await
+        .ok()?
+        .ok()??;
+        tx.into_request()
+            .input
+            .into_input()
+            .map(|input| input.to_vec())
+    }
+
+    /// The transaction that settled a Permit2 payment: among the token's `Transfer` logs from
+    /// the payer to the recipient, the one sent to an x402 proxy with this payer and nonce.
+    async fn permit2_transaction(&self, permit: &PermitOnChain) -> Option<B256> {
+        let filter = Filter::new()
+            .address(permit.token)
+            .event_signature(Eip3009Token::Transfer::SIGNATURE_HASH)
+            .topic1(permit.owner.into_word())
+            .topic2(permit.to.into_word())
+            .from_block(0u64);
+        let logs = timeout(
+            self.call_timeout,
+            self.provider.get_logs(&filter).into_future(),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        for hash in logs.iter().filter_map(|log| log.transaction_hash) {
+            let Some(input) = self.transaction_input(hash).await else {
+                continue;
+            };
+            if crate::permit2::settles(&input, permit.owner, permit.nonce) {
+                return Some(hash);
+            }
+        }
+        None
+    }
+
+    /// The transaction that used an authorization, from the token's `AuthorizationUsed` log.
+    async fn authorization_transaction(
+        &self,
+        token: Address,
+        payload: &ExactEvmPayload,
+    ) -> Option<B256> {
+        let auth = &payload.authorization;
+        let filter = Filter::new()
+            .address(token)
+            .event_signature(Eip3009Token::AuthorizationUsed::SIGNATURE_HASH)
+            .topic1(auth.from.into_word())
+            .topic2(auth.nonce)
+            .from_block(0u64);
+        let logs = timeout(
+            self.call_timeout,
+            self.provider.get_logs(&filter).into_future(),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        logs.first().and_then(|log| log.transaction_hash)
+    }
+}
+
+#[async_trait]
+impl Settler for EvmSettler {
+    fn settles(&self, network: &NetworkInfo) -> bool {
+        network.chain_id() == Some(self.chain_id)
+    }
+
+    async fn check(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+    ) -> Result<(), SettlerError> {
+        let (transfer, token) = self.transfer(payment, payload)?;
+        match transfer {
+            Transfer::Eip3009(payload) => self.check_eip3009(payload, token).await,
+            Transfer::Permit2Exact(p) => {
+                let auth = &p.permit2_authorization;
+                self.check_permit2(Permit2Check {
+                    token,
+                    owner: auth.from,
+                    nonce: auth.nonce,
+                    amount: auth.permitted.amount,
+                    sender: self.pick().address,
+                    proxy: EXACT_PERMIT2_PROXY,
+                    call: exact_settle_call(p),
+                })
+                .await
+            }
+            Transfer::Permit2Upto(p) => {
+                let auth = &p.permit2_authorization;
+                let sender = self.sender_for(auth.witness.facilitator)?;
+                // Simulated with the maximum, as the reference does: a charge is never more.
+                self.check_permit2(Permit2Check {
+                    token,
+                    owner: auth.from,
+                    nonce: auth.nonce,
+                    amount: auth.permitted.amount,
+                    sender: sender.address,
+                    proxy: UPTO_PERMIT2_PROXY,
+                    call: upto_settle_call(p, auth.permitted.amount),
+                })
+                .await
+            }
+        }
+    }
+
     async fn settle(
         &self,
         payment: &VerifiedPayment,
@@ -493,13 +972,73 @@ impl Settler for EvmSettler {
         amount: U256,
         observer: &dyn SettleObserver,
     ) -> SettleOutcome {
-        let (exact, token) = match self.eip3009(payment, payload) {
+        let (transfer, token) = match self.transfer(payment, payload) {
             Ok(found) => found,
             Err(invalid) => return SettleOutcome::Failed(invalid.into()),
         };
+        // Who sends what to which contract, the amount that moves, and the payer.
+        let (sender, to, input, amount, payer, known) = match transfer {
+            Transfer::Eip3009(exact) => (
+                self.pick(),
+                token,
+                transfer_call(exact),
+                amount,
+                exact.authorization.from,
+                None,
+            ),
+            // The exact proxy always moves the whole permitted amount.
+            Transfer::Permit2Exact(p) => (
+                self.pick(),
+                EXACT_PERMIT2_PROXY,
+                exact_settle_call(p),
+                p.permit2_authorization.permitted.amount,
+                p.permit2_authorization.from,
+                None,
+            ),
+            Transfer::Permit2Upto(p) => {
+                let auth = &p.permit2_authorization;
+                let sender = match self.sender_for(auth.witness.facilitator) {
+                    Ok(sender) => sender,
+                    Err(invalid) => return SettleOutcome::Failed(invalid.into()),
+                };
+                let charge = match p.settlement_amount(amount) {
+                    Err(refused) => {
+                        return SettleOutcome::Failed(
+                            InvalidPayment::new(refused.reason(), refused.to_string()).into(),
+                        );
+                    }
+                    // Nothing to charge: no transaction, and the nonce stays unused.
+                    Ok(None) => {
+                        return SettleOutcome::Settled {
+                            transaction: String::new(),
+                            amount: U256::ZERO,
+                        };
+                    }
+                    Ok(Some(charge)) => charge,
+                };
+                (
+                    sender,
+                    UPTO_PERMIT2_PROXY,
+                    upto_settle_call(p, charge),
+                    charge,
+                    auth.from,
+                    Some(charge),
+                )
+            }
+        };
+        let what = match transfer {
+            Transfer::Eip3009(_) => format!("transferWithAuthorization on {token}"),
+            Transfer::Permit2Exact(_) | Transfer::Permit2Upto(_) => {
+                format!("settle on the x402 Permit2 proxy {to}")
+            }
+        };
+        if !matches!(transfer, Transfer::Eip3009(_))
+            && let Err(error) = self.proxy_deployed(to).await
+        {
+            return SettleOutcome::Failed(error);
+        }
         let deadline = Instant::now() + self.receipt_timeout;
-        let sender = self.pick();
-        let request = self.request_from(sender.address, token, transfer_call(exact).to_vec());
+        let request = self.request_from(sender.address, to, input.to_vec());
         // Estimated first, on its own: a revert or an RPC failure here proves nothing was sent.
         let request = match timeout(
             self.call_timeout,
@@ -517,7 +1056,7 @@ impl Settler for EvmSettler {
                 return SettleOutcome::Failed(match self.classify(&e) {
                     CallError::Reverted(reason) => InvalidPayment::new(
                         Reason::SIMULATION_FAILED,
-                        format!("transferWithAuthorization on {token} would revert: {reason}"),
+                        format!("{what} would revert: {reason}"),
                     )
                     .into(),
                     CallError::Failed(detail) => {
@@ -538,7 +1077,7 @@ impl Settler for EvmSettler {
                         transaction = %submitted.hash,
                         nonce = submitted.nonce,
                         signer = %sender.address,
-                        payer = %exact.authorization.from,
+                        %payer,
                         %token,
                         value = %amount,
                         "transfer submitted"
@@ -548,7 +1087,7 @@ impl Settler for EvmSettler {
                         None => {
                             // Its nonce went to a transaction not sent from here. If that one
                             // carried this authorization, the payment is settled.
-                            let resolved = self.resolve(payment, payload, None).await;
+                            let resolved = self.resolve_with(payment, payload, None, known).await;
                             if matches!(resolved, SettleOutcome::Settled { .. }) {
                                 return resolved;
                             }
@@ -567,7 +1106,7 @@ impl Settler for EvmSettler {
                     return SettleOutcome::Failed(
                         InvalidPayment::new(
                             Reason::SIMULATION_FAILED,
-                            format!("transferWithAuthorization on {token} would revert: {detail}"),
+                            format!("{what} would revert: {detail}"),
                         )
                         .into(),
                     );
@@ -600,62 +1139,7 @@ impl Settler for EvmSettler {
         payload: &PaymentPayload,
         transaction: Option<&str>,
     ) -> SettleOutcome {
-        let (exact, token) = match self.eip3009(payment, payload) {
-            Ok(found) => found,
-            Err(invalid) => return SettleOutcome::Failed(invalid.into()),
-        };
-        let amount = exact.authorization.value;
-        if let Some(hash) = transaction.and_then(|t| t.parse::<B256>().ok())
-            && let Ok(Ok(Some(receipt))) = timeout(
-                self.call_timeout,
-                self.provider.get_transaction_receipt(hash).into_future(),
-            )
-            .await
-        {
-            return self.judge_receipt(hash, &receipt, amount);
-        }
-        let state = Eip3009Token::authorizationStateCall {
-            authorizer: exact.authorization.from,
-            nonce: exact.authorization.nonce,
-        };
-        match self.eth_call(token, &state).await {
-            Ok(true) => {
-                let used_by = self.authorization_transaction(token, exact).await;
-                SettleOutcome::Settled {
-                    transaction: used_by
-                        .map(|h| h.to_string())
-                        .or_else(|| transaction.map(str::to_owned))
-                        .unwrap_or_default(),
-                    amount,
-                }
-            }
-            Ok(false) => {
-                let now = self
-                    .provider
-                    .get_block_by_number(alloy_rpc_types_eth::BlockNumberOrTag::Latest)
-                    .into_future()
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|block| block.header.timestamp);
-                match now {
-                    Some(now) if U256::from(now) >= exact.authorization.valid_before => {
-                        SettleOutcome::Failed(SettlerError::Rejected(InvalidPayment::new(
-                            Reason::SETTLEMENT_FAILED,
-                            "the authorization expired unused: it can never be settled",
-                        )))
-                    }
-                    _ => self.unknown(
-                        transaction.and_then(|t| t.parse().ok()),
-                        "the authorization is not used yet and can still be".to_owned(),
-                    ),
-                }
-            }
-            Err(CallError::Reverted(detail) | CallError::Failed(detail)) => self.unknown(
-                transaction.and_then(|t| t.parse().ok()),
-                format!("authorizationState could not be read: {detail}"),
-            ),
-        }
+        self.resolve_with(payment, payload, transaction, None).await
     }
 
     fn signers(&self) -> Vec<ChainAddress> {

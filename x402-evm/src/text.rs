@@ -8,16 +8,22 @@ use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::SolInterface;
 
 use crate::EvmSettlerError;
-use crate::abi::Eip3009Token;
+use crate::abi::{Eip3009Token, Permit2, X402Permit2Proxy};
 
-/// Revert data in words: a known custom error, `Error(string)`, `Panic(uint256)`, or the raw
-/// bytes.
+/// Revert data in words: a known custom error (the test token's, Permit2's, the x402 proxies'),
+/// `Error(string)`, `Panic(uint256)`, or the raw bytes.
 pub(crate) fn describe_revert(data: &[u8]) -> String {
     if data.is_empty() {
         return "no reason given".to_owned();
     }
     if let Ok(error) = Eip3009Token::Eip3009TokenErrors::abi_decode(data) {
         return format!("{error:?}");
+    }
+    if let Ok(error) = Permit2::Permit2Errors::abi_decode(data) {
+        return format!("Permit2: {error:?}");
+    }
+    if let Ok(error) = X402Permit2Proxy::X402Permit2ProxyErrors::abi_decode(data) {
+        return format!("x402 Permit2 proxy: {error:?}");
     }
     match alloy_sol_types::decode_revert_reason(data) {
         Some(reason) if !reason.is_empty() => reason,
@@ -86,6 +92,18 @@ mod tests {
             "revert: FiatTokenV2: invalid signature"
         );
         assert_eq!(describe_revert(&[]), "no reason given");
+        let nonce = alloy_sol_types::SolError::abi_encode(&Permit2::InvalidNonce {});
+        assert_eq!(
+            describe_revert(&nonce),
+            "Permit2: InvalidNonce(InvalidNonce)"
+        );
+        let facilitator =
+            alloy_sol_types::SolError::abi_encode(&X402Permit2Proxy::UnauthorizedFacilitator {});
+        assert!(
+            describe_revert(&facilitator).contains("UnauthorizedFacilitator"),
+            "{}",
+            describe_revert(&facilitator)
+        );
         assert_eq!(
             describe_revert(&[0xde, 0xad, 0xbe, 0xef]),
             "revert data 0xdeadbeef"

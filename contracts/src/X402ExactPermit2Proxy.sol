@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+/// @notice The part of Permit2 the proxy calls.
+interface ISignatureTransfer {
+    struct TokenPermissions {
+        address token;
+        uint256 amount;
+    }
+
+    struct PermitTransferFrom {
+        TokenPermissions permitted;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
+    struct SignatureTransferDetails {
+        address to;
+        uint256 requestedAmount;
+    }
+
+    function permitWitnessTransferFrom(
+        PermitTransferFrom calldata permit,
+        SignatureTransferDetails calldata transferDetails,
+        address owner,
+        bytes32 witness,
+        string calldata witnessTypeString,
+        bytes calldata signature
+    ) external;
+}
+
+/// @title X402ExactPermit2Proxy
+/// @notice The spender of x402 `exact` payments made through Permit2: anyone may submit the
+///         payer's signed permit, and the whole permitted amount goes to the recipient the
+///         payer signed (the witness), never to the submitter. Same ABI as the x402 reference
+///         proxy (`settle`, selector 0x13cd3b53), written for this workspace's local-chain tests.
+/// @dev Installed with `anvil_setCode` at the reference proxy's address: constants only, no
+///      constructor. Not audited; not for value.
+contract X402ExactPermit2Proxy {
+    /// @notice What the payer fixes besides the permit: the recipient and the earliest time.
+    struct Witness {
+        address to;
+        uint256 validAfter;
+    }
+
+    /// @notice Uniswap's canonical Permit2.
+    ISignatureTransfer public constant PERMIT2 = ISignatureTransfer(0x000000000022D473030F116dDEE9F6B43aC78BA3);
+
+    /// @notice keccak256 of the witness's EIP-712 type.
+    bytes32 public constant WITNESS_TYPEHASH = keccak256("Witness(address to,uint256 validAfter)");
+
+    /// @notice The tail of the signed type that Permit2 appends after its own fields.
+    string public constant WITNESS_TYPE_STRING =
+        "Witness witness)TokenPermissions(address token,uint256 amount)Witness(address to,uint256 validAfter)";
+
+    /// @notice A payment was settled.
+    event Settled();
+
+    /// @notice The permitted amount is zero.
+    error InvalidAmount();
+    /// @notice The owner is the zero address.
+    error InvalidOwner();
+    /// @notice The recipient is the zero address.
+    error InvalidDestination();
+    /// @notice The block time is before the witness's `validAfter`.
+    error PaymentTooEarly();
+
+    /// @notice Moves `permit.permitted.amount` from `owner` to `witness.to` through Permit2 with
+    ///         the owner's signature over the permit and the witness.
+    function settle(
+        ISignatureTransfer.PermitTransferFrom calldata permit,
+        address owner,
+        Witness calldata witness,
+        bytes calldata signature
+    ) external {
+        uint256 amount = permit.permitted.amount;
+        if (amount == 0) revert InvalidAmount();
+        if (owner == address(0)) revert InvalidOwner();
+        if (witness.to == address(0)) revert InvalidDestination();
+        if (block.timestamp < witness.validAfter) revert PaymentTooEarly();
+        PERMIT2.permitWitnessTransferFrom(
+            permit,
+            ISignatureTransfer.SignatureTransferDetails({to: witness.to, requestedAmount: amount}),
+            owner,
+            keccak256(abi.encode(WITNESS_TYPEHASH, witness.to, witness.validAfter)),
+            WITNESS_TYPE_STRING,
+            signature
+        );
+        emit Settled();
+    }
+}
