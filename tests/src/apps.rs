@@ -42,15 +42,37 @@ fn builder<T: From<x402_runtime::Gate>>(config: &ServerConfig) -> X402Builder<T>
         .facilitator(config.facilitator_url.clone())
         .facilitator_timeout(config.facilitator_timeout)
         .pay_to(config.pay_to)
+        // The `/chain/…` routes are paid on a local anvil chain (tests/tests/onchain.rs).
+        .network(anvil_network())
         // The metered routes name the account that settles them; a test that does not pay
         // them names none and a placeholder keeps the routes valid.
-        .upto_facilitator(
-            "base-sepolia",
-            config
-                .upto_facilitator
-                .as_deref()
-                .unwrap_or("0x000000000000000000000000000000000000f00d"),
-        )
+        .upto_facilitator("base-sepolia", upto_facilitator(config))
+        .upto_facilitator(ANVIL_NETWORK, upto_facilitator(config))
+}
+
+fn upto_facilitator(config: &ServerConfig) -> &str {
+    config
+        .upto_facilitator
+        .as_deref()
+        .unwrap_or("0x000000000000000000000000000000000000f00d")
+}
+
+/// The local chain the `/chain/…` routes are paid on: anvil's default chain id.
+pub const ANVIL_NETWORK: &str = "eip155:31337";
+
+/// Where the workspace's test token lands on a fresh anvil: the first contract that dev
+/// account 0 deploys (`Anvil::deploy_token` as a chain's first transaction).
+pub const ANVIL_TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+
+/// The anvil network with the test token as its USDC.
+pub fn anvil_network() -> x402_protocol::NetworkInfo {
+    use x402_test_support::anvil::{TOKEN_NAME, TOKEN_VERSION};
+    let token = ANVIL_TOKEN.parse().expect("an address");
+    x402_protocol::NetworkInfo::new(
+        "anvil",
+        31337,
+        x402_protocol::AssetInfo::usdc(token, TOKEN_NAME, TOKEN_VERSION),
+    )
 }
 
 /// What the metered handlers do: charge `percent` of the payer's maximum and say how much.
@@ -143,6 +165,21 @@ pub mod axum_app {
         hits.hit();
         "permit2"
     }
+    #[paid(price = "0.01 USDC", network = "eip155:31337", transfer = "permit2")]
+    async fn chain_permit2(Extension(hits): Extension<Hits>, _: Payment) -> &'static str {
+        hits.hit();
+        "permit2"
+    }
+    #[paid(upto = "0.50 USDC", network = "eip155:31337")]
+    async fn chain_metered(Extension(hits): Extension<Hits>, payment: Payment) -> String {
+        hits.hit();
+        crate::apps::meter(&payment, 37)
+    }
+    #[paid(upto = "0.50 USDC", network = "eip155:31337")]
+    async fn chain_metered_free(Extension(hits): Extension<Hits>, payment: Payment) -> String {
+        hits.hit();
+        crate::apps::meter(&payment, 0)
+    }
 
     /// Launches the app on axum.
     pub fn launch(config: ServerConfig) -> BoxFuture<'static, RunningServer> {
@@ -162,6 +199,9 @@ pub mod axum_app {
                 .route("/metered", get(metered))
                 .route("/metered-free", get(metered_free))
                 .route("/permit2", get(permit2))
+                .route("/chain/permit2", get(chain_permit2))
+                .route("/chain/metered", get(chain_metered))
+                .route("/chain/metered-free", get(chain_metered_free))
                 .layer(Extension(hits.clone()))
                 .layer(x402.layer());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -256,6 +296,21 @@ pub mod actix_app {
         hits.hit();
         "permit2"
     }
+    #[paid(price = "0.01 USDC", network = "eip155:31337", transfer = "permit2")]
+    async fn chain_permit2(hits: web::Data<Hits>, _: Payment) -> &'static str {
+        hits.hit();
+        "permit2"
+    }
+    #[paid(upto = "0.50 USDC", network = "eip155:31337")]
+    async fn chain_metered(hits: web::Data<Hits>, payment: Payment) -> String {
+        hits.hit();
+        crate::apps::meter(&payment, 37)
+    }
+    #[paid(upto = "0.50 USDC", network = "eip155:31337")]
+    async fn chain_metered_free(hits: web::Data<Hits>, payment: Payment) -> String {
+        hits.hit();
+        crate::apps::meter(&payment, 0)
+    }
 
     /// Launches the app on actix-web, in a thread with its own actix system.
     pub fn launch(config: ServerConfig) -> BoxFuture<'static, RunningServer> {
@@ -283,6 +338,9 @@ pub mod actix_app {
                             .route("/metered", web::get().to(metered))
                             .route("/metered-free", web::get().to(metered_free))
                             .route("/permit2", web::get().to(permit2))
+                            .route("/chain/permit2", web::get().to(chain_permit2))
+                            .route("/chain/metered", web::get().to(chain_metered))
+                            .route("/chain/metered-free", web::get().to(chain_metered_free))
                     })
                     .workers(1)
                     .disable_signals()
@@ -398,6 +456,24 @@ pub mod rocket_app {
         hits.hit();
         "permit2"
     }
+    #[paid(price = "0.01 USDC", network = "eip155:31337", transfer = "permit2")]
+    #[get("/chain/permit2")]
+    fn chain_permit2(hits: &State<Hits>, _payment: Payment) -> &'static str {
+        hits.hit();
+        "permit2"
+    }
+    #[paid(upto = "0.50 USDC", network = "eip155:31337")]
+    #[get("/chain/metered")]
+    fn chain_metered(hits: &State<Hits>, payment: Payment) -> String {
+        hits.hit();
+        crate::apps::meter(&payment, 37)
+    }
+    #[paid(upto = "0.50 USDC", network = "eip155:31337")]
+    #[get("/chain/metered-free")]
+    fn chain_metered_free(hits: &State<Hits>, payment: Payment) -> String {
+        hits.hit();
+        crate::apps::meter(&payment, 0)
+    }
 
     /// Launches the app on Rocket, on a free loopback port.
     pub fn launch(config: ServerConfig) -> BoxFuture<'static, RunningServer> {
@@ -430,7 +506,10 @@ pub mod rocket_app {
                         v2only,
                         metered,
                         metered_free,
-                        permit2
+                        permit2,
+                        chain_permit2,
+                        chain_metered,
+                        chain_metered_free
                     ],
                 )
                 .manage(hits.clone())

@@ -159,24 +159,38 @@ pub async fn start(mode: Mode) -> TestFacilitator {
             }
         }
         Mode::Honest | Mode::Garbage | Mode::SettleFails | Mode::SlowSettle => {
-            let shared = Arc::new(Shared { mode, inner });
-            let app = axum::Router::new()
-                .route("/verify", post(verify))
-                .route("/settle", post(settle))
-                .route("/supported", get(supported))
-                .with_state(shared);
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let address: SocketAddr = listener.local_addr().expect("address");
-            let task = tokio::spawn(async move {
-                let _ = axum::serve(listener, app).await;
-            });
-            TestFacilitator {
-                url: format!("http://{address}"),
-                ledger,
-                task: Some(task),
-            }
+            serve_as(inner, ledger, mode).await
         }
+    }
+}
+
+/// Serves `inner` (an honest embedded facilitator, for example one that settles on a chain)
+/// over HTTP on a free loopback port; `ledger` is the dev ledger it settles other networks into.
+pub async fn serve(inner: EmbeddedFacilitator, ledger: Arc<DevLedger>) -> TestFacilitator {
+    serve_as(inner, ledger, Mode::Honest).await
+}
+
+async fn serve_as(
+    inner: EmbeddedFacilitator,
+    ledger: Arc<DevLedger>,
+    mode: Mode,
+) -> TestFacilitator {
+    let shared = Arc::new(Shared { mode, inner });
+    let app = axum::Router::new()
+        .route("/verify", post(verify))
+        .route("/settle", post(settle))
+        .route("/supported", get(supported))
+        .with_state(shared);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address: SocketAddr = listener.local_addr().expect("address");
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    TestFacilitator {
+        url: format!("http://{address}"),
+        ledger,
+        task: Some(task),
     }
 }

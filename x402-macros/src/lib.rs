@@ -41,7 +41,7 @@ use proc_macro::TokenStream;
 ///
 /// # Keys
 ///
-/// `price` and `network` are required; every other key is optional. Values are literals (the
+/// `price` (or `upto`) and `network` are required; every other key is optional. Values are literals (the
 /// macro checks them while compiling, so constants and expressions cannot be used), except
 /// where a path is allowed.
 ///
@@ -61,6 +61,8 @@ use proc_macro::TokenStream;
 /// | `uses` | `100` | One payment buys this many requests. With `access`, both limits apply. |
 /// | `scope` | `"reports"` | Routes with the same scope share the access one payment buys. Only with `access` and/or `uses`. |
 /// | `prepay` | `"1 USDC"` | Also offer a prepaid balance: pay this once, then each request draws its price from it. A price literal in the price's token, checked like `price`, and more than one request's price. |
+/// | `upto` | `"0.50 USDC"` | Metered pricing (the x402 `upto` scheme), instead of `price`: the client authorizes at most this much through Permit2, the handler charges what was used with `payment.charge(amount)` (atomic units; the maximum if it never does), and only that is settled, after the handler. A zero charge settles nothing. EVM networks, x402 v2, `settle = "after"` only; not with `access`, `uses`, `scope` or `prepay`. |
+/// | `transfer` | `"permit2"` or `["eip3009", "permit2"]` | How EVM payments move the token, one accepted way to pay per method: `"eip3009"` (`transferWithAuthorization`, the default: USDC and tokens like it) or `"permit2"` (any ERC-20 the payer has approved Uniswap's Permit2 for; x402 v2 only). A payer without that approval is answered 412 `permit2_allowance_required`. |
 /// | `paywall` | `false` | Answer browsers on this route with the JSON 402 even when the server shows them its HTML paywall (`X402Builder::paywall`). Leave it out to follow the server; `true` is refused, since it is the default. |
 /// | `bazaar` | `bazaar(input = r#"{"city": "Oslo"}"#, output = r#"{"temperature": 21}"#, …)` | Bazaar discovery metadata, sent in the v2 402 as `extensions.bazaar` (what the route takes and returns) and in `resource` (`serviceName`, `tags`, `iconUrl`), so that facilitators can catalogue the route and agents find it. Its keys are below. |
 /// | `discovery` | a path: `declarations::weather` | A computed Bazaar declaration: a `fn() -> BazaarExtension` (built with `x402_protocol::bazaar::declare_http` or `declare_mcp`), instead of the call keys of `bazaar(…)`; `bazaar(service = …, tags = …, icon = …)` may still name the service. |
@@ -238,6 +240,36 @@ use proc_macro::TokenStream;
 /// assert_eq!(spec.networks, ["base", "base-sepolia", "eip155:31337"]);
 /// assert_eq!(spec.settle, SettleMode::Before);
 /// assert_eq!(spec.access.and_then(|a| a.uses), Some(100));
+/// ```
+///
+/// Metered pricing, and a fixed price that any ERC-20 pays through Permit2 as well as with
+/// EIP-3009:
+///
+/// ```
+/// # use x402_runtime::{paid, PaidRoute, PaymentInfo, RouteSpec, U256};
+/// # use x402_runtime::scheme::TransferMethod;
+/// # struct Payment<T = ()>(PaymentInfo, std::marker::PhantomData<T>);
+/// # impl<T> std::ops::Deref for Payment<T> { type Target = PaymentInfo; fn deref(&self) -> &PaymentInfo { &self.0 } }
+/// # fn tokens_in(prompt: &str) -> u64 { prompt.len() as u64 }
+/// // At most 0.50 USDC; 0.000002 USDC (2 atomic units) per token used.
+/// #[paid(upto = "0.50 USDC", network = "base")]
+/// pub async fn complete(payment: Payment, prompt: String) -> String {
+///     let used = tokens_in(&prompt);
+///     let cost = U256::from(used * 2).min(payment.amount());
+///     payment.charge(cost).expect("within the maximum");
+///     format!("{used} tokens")
+/// }
+///
+/// #[paid(price = "0.01 USDC", network = "base", transfer = ["eip3009", "permit2"])]
+/// pub async fn report(payment: Payment) -> &'static str {
+///     "…"
+/// }
+///
+/// assert!(<__X402Tag_complete as PaidRoute>::spec().upto);
+/// assert_eq!(
+///     <__X402Tag_report as PaidRoute>::spec().transfers,
+///     [TransferMethod::Eip3009, TransferMethod::Permit2]
+/// );
 /// ```
 ///
 /// Mistakes fail the build on the token at fault:

@@ -1,0 +1,156 @@
+//! Permit2 `exact` and metered `upto` settled on a real chain (anvil, with the workspace's
+//! Permit2, x402 proxies and EIP-3009 token) on every framework: the reqwest client pays, a
+//! facilitator over HTTP settles through `x402-evm`, and the token balances on chain move by
+//! exactly the price, or by exactly the handler's charge; a zero charge sends no transaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest_x402::{PaymentResponseExt, X402Middleware};
+use x402_evm::EvmSettler;
+use x402_protocol::eip3009::LocalSigner;
+use x402_protocol::{Address, NetworkRegistry, U256};
+use x402_runtime::facilitator::{DevLedger, EmbeddedFacilitator};
+use x402_test_support::anvil::{Anvil, DEV_ADDRESSES, DEV_KEYS, PERMIT2};
+use x402_tests::apps::{ANVIL_TOKEN, actix_app, anvil_network, axum_app, rocket_app};
+use x402_tests::facilitator::serve;
+use x402_tests::scenarios::{FACILITATOR_TIMEOUT, Launch, ServerConfig};
+
+const PAY_TO: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+/// The dev account the facilitator settles from.
+const FACILITATOR: usize = 1;
+
+async fn check(framework: &str, launch: Launch) {
+    let Some(anvil) = Anvil::start() else {
+        x402_test_support::skip("no anvil binary (scripts/test installs one)");
+        return;
+    };
+    anvil.install_permit2();
+    let token = anvil.deploy_token();
+    assert_eq!(
+        token,
+        ANVIL_TOKEN.parse::<Address>().unwrap(),
+        "the apps expect the token at the first deployment's address"
+    );
+    let payer = LocalSigner::random();
+    anvil.mint(token, payer.address(), U256::from(1_000_000u64));
+    let pay_to: Address = PAY_TO.parse().unwrap();
+    let settler_address: Address = DEV_ADDRESSES[FACILITATOR].parse().unwrap();
+
+    let settler = EvmSettler::builder(anvil.url())
+        .private_key(DEV_KEYS[FACILITATOR])
+        .chain_id(anvil.chain_id())
+        .receipt_timeout(Duration::from_secs(30))
+        .poll_interval(Duration::from_millis(50))
+        .connect()
+        .await
+        .unwrap();
+    let mut registry = NetworkRegistry::builtin();
+    registry.register_network(anvil_network()).unwrap();
+    let ledger = Arc::new(DevLedger::new());
+    let inner = EmbeddedFacilitator::builder()
+        .registry(Arc::new(registry))
+        .settler(Arc::new(settler))
+        .dev_ledger(ledger.clone())
+        .build();
+    let facilitator = serve(inner, ledger).await;
+    let server = launch(ServerConfig {
+        facilitator_url: facilitator.url.clone(),
+        facilitator_timeout: FACILITATOR_TIMEOUT,
+        pay_to: PAY_TO,
+        upto_facilitator: Some(settler_address.to_string()),
+    })
+    .await;
+    let x402 = X402Middleware::builder(payer.clone())
+        .network(anvil_network())
+        .max_per_request("1 USDC")
+        .build()
+        .unwrap();
+    let client = x402.client().unwrap();
+    let get = |path: &str| client.get(format!("{}{path}", server.base)).send();
+    let hits = || server.hits.load(std::sync::atomic::Ordering::SeqCst);
+
+    // Permit2 before the payer approved it: 412, nothing runs, nothing moves.
+    let response = get("/chain/permit2").await.unwrap();
+    assert_eq!(response.status().as_u16(), 412, "{framework}: no allowance");
+    assert_eq!(hits(), 0);
+    assert_eq!(anvil.balance(token, pay_to), U256::ZERO);
+
+    // Approved once: paid on chain, exactly the price.
+    anvil.approve(token, payer.address(), PERMIT2, U256::MAX);
+    let response = get("/chain/permit2").await.unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{framework}: Permit2 paid");
+    let receipt = response.settlement().cloned().expect("a receipt");
+    assert_eq!(response.text().await.unwrap(), "permit2");
+    let mined = anvil.call(
+        "eth_getTransactionReceipt",
+        serde_json::json!([receipt.transaction]),
+    );
+    assert_eq!(
+        mined["status"], "0x1",
+        "{framework}: the settlement was mined"
+    );
+    assert_eq!(anvil.balance(token, pay_to), U256::from(10_000u64));
+    assert_eq!(
+        anvil.balance(token, payer.address()),
+        U256::from(1_000_000u64 - 10_000)
+    );
+
+    // Metered: 37% of the 0.50 USDC maximum, and exactly that, moves on chain.
+    let response = get("/chain/metered").await.unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{framework}: metered");
+    let receipt = response.settlement().cloned().expect("a receipt");
+    assert_eq!(response.text().await.unwrap(), "185000");
+    assert_eq!(receipt.amount.as_deref(), Some("185000"), "{framework}");
+    let mined = anvil.call(
+        "eth_getTransactionReceipt",
+        serde_json::json!([receipt.transaction]),
+    );
+    assert_eq!(mined["status"], "0x1");
+    assert_eq!(
+        mined["from"].as_str().map(str::to_ascii_lowercase),
+        Some(settler_address.to_string().to_ascii_lowercase()),
+        "{framework}: sent by the facilitator the payer named"
+    );
+    assert_eq!(
+        anvil.balance(token, pay_to),
+        U256::from(10_000u64 + 185_000)
+    );
+
+    // A zero charge: served, no transaction sent, nothing moves.
+    let sent = anvil.nonce(settler_address);
+    let response = get("/chain/metered-free").await.unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "{framework}: metered, free"
+    );
+    let receipt = response.settlement().cloned().expect("a receipt");
+    assert_eq!(receipt.transaction, "");
+    assert_eq!(response.text().await.unwrap(), "0");
+    assert_eq!(
+        anvil.nonce(settler_address),
+        sent,
+        "{framework}: no transaction"
+    );
+    assert_eq!(
+        anvil.balance(token, pay_to),
+        U256::from(10_000u64 + 185_000)
+    );
+    assert_eq!(hits(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permit2_and_upto_settle_on_chain_through_axum() {
+    check("axum", axum_app::launch).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permit2_and_upto_settle_on_chain_through_actix_web() {
+    check("actix-web", actix_app::launch).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permit2_and_upto_settle_on_chain_through_rocket() {
+    check("rocket", rocket_app::launch).await;
+}
