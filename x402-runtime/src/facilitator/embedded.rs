@@ -6,7 +6,7 @@ use x402_protocol::facilitator::{
     FacilitatorRequest, PaymentPayload, SettleResponse, SupportedKind, SupportedResponse,
     VerifyResponse,
 };
-use x402_protocol::verify::{InvalidPayment, VerifiedPayment};
+use x402_protocol::verify::{InvalidPayment, SignatureCheck, VerifiedPayment};
 use x402_protocol::{ChainAddress, NetworkInfo, NetworkRegistry, ProtocolVersion, Reason, U256};
 
 use super::{DevLedger, Facilitator, FacilitatorError};
@@ -80,8 +80,20 @@ pub trait Settler: Send + Sync + 'static {
         true
     }
 
+    /// Whether [`check`](Self::check) verifies contract wallets' signatures (ERC-1271, and
+    /// ERC-6492 for wallets not deployed yet) on `network`'s chain. A payment whose signature
+    /// is [`SignatureCheck::OnChain`] reaches only such a settler; any other refuses it with
+    /// the reason the verifier gave for that case (`smart_wallet_signature_needs_rpc`, or an
+    /// invalid signature). The default is no, as for the dev ledger, which has no chain.
+    fn checks_contract_signatures(&self, network: &NetworkInfo) -> bool {
+        let _ = network;
+        false
+    }
+
     /// Ledger checks for a verified payment: the nonce is unused, the balance covers it, the
-    /// transfer would succeed.
+    /// transfer would succeed. When the settler
+    /// [checks contract signatures](Self::checks_contract_signatures) and the payment's
+    /// signature is [`SignatureCheck::OnChain`], also that the chain accepts the signature.
     async fn check(
         &self,
         payment: &VerifiedPayment,
@@ -135,6 +147,9 @@ pub trait Settler: Send + Sync + 'static {
 impl<S: Settler + ?Sized> Settler for Arc<S> {
     fn settles(&self, network: &NetworkInfo) -> bool {
         (**self).settles(network)
+    }
+    fn checks_contract_signatures(&self, network: &NetworkInfo) -> bool {
+        (**self).checks_contract_signatures(network)
     }
     async fn check(
         &self,
@@ -340,13 +355,27 @@ impl EmbeddedFacilitator {
     }
 
     /// The ledger checks of a payment already verified by its scheme: the settler for its
-    /// network confirms the nonce is unused and the balance covers it.
+    /// network confirms the nonce is unused and the balance covers it. A signature left to the
+    /// chain ([`SignatureCheck::OnChain`]) is refused unless that settler
+    /// [checks contract signatures](Settler::checks_contract_signatures); one not checked at
+    /// all ([`SignatureCheck::Unchecked`]) is refused.
     pub async fn check_verified(
         &self,
         payment: &VerifiedPayment,
         payload: &PaymentPayload,
     ) -> Result<(), SettlerError> {
-        self.settler_for(&payment.network)?
+        let settler = self.settler_for(&payment.network)?;
+        if let SignatureCheck::Unchecked = payment.signature {
+            return Err(SettlerError::Rejected(
+                InvalidPayment::new(
+                    Reason::INVALID_SIGNATURE,
+                    "the payment's signature was never checked",
+                )
+                .with_payer(Some(payment.payer)),
+            ));
+        }
+        signature_checkable(settler, payment)?;
+        settler
             .check(payment, payload)
             .await
             .map_err(|e| with_payer(e, payment.payer))
@@ -373,7 +402,10 @@ impl EmbeddedFacilitator {
         amount: U256,
         observer: &dyn SettleObserver,
     ) -> SettleOutcome {
-        let settler = match self.settler_for(&payment.network) {
+        let settler = match self
+            .settler_for(&payment.network)
+            .and_then(|settler| signature_checkable(settler, payment).map(|()| settler))
+        {
             Ok(settler) => settler,
             Err(error) => return SettleOutcome::Failed(error),
         };
@@ -404,6 +436,22 @@ impl EmbeddedFacilitator {
             Ok(settler) => settler.resolve(payment, payload, transaction).await,
             Err(error) => SettleOutcome::Failed(error),
         }
+    }
+}
+
+/// Refuses a payment whose signature only the chain can check when `settler` cannot check it
+/// there, with the reason its verifier chose for that case.
+fn signature_checkable(
+    settler: &Arc<dyn Settler>,
+    payment: &VerifiedPayment,
+) -> Result<(), SettlerError> {
+    match &payment.signature {
+        SignatureCheck::OnChain { without_chain, .. }
+            if !settler.checks_contract_signatures(&payment.network) =>
+        {
+            Err(SettlerError::Rejected((**without_chain).clone()))
+        }
+        _ => Ok(()),
     }
 }
 
