@@ -27,6 +27,7 @@ mod permit2;
 mod sender;
 mod settler;
 mod text;
+mod wallet;
 
 pub use builder::{
     DEFAULT_BUMP_AFTER, DEFAULT_CALL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_RECEIPT_TIMEOUT,
