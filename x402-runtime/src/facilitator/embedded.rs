@@ -651,3 +651,147 @@ impl Facilitator for EmbeddedFacilitator {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use x402_protocol::facilitator::PaymentRequirements;
+    use x402_protocol::verify::PaymentKey;
+    use x402_protocol::{Address, B256, v1};
+
+    use super::*;
+
+    /// A settler on every network that may check contract signatures, counting its checks.
+    struct Chain {
+        contract_signatures: bool,
+        checks: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Settler for Chain {
+        fn checks_contract_signatures(&self, _network: &NetworkInfo) -> bool {
+            self.contract_signatures
+        }
+        async fn check(&self, _: &VerifiedPayment, _: &PaymentPayload) -> Result<(), SettlerError> {
+            self.checks.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        async fn settle(
+            &self,
+            _: &VerifiedPayment,
+            _: &PaymentPayload,
+            amount: U256,
+        ) -> SettleOutcome {
+            SettleOutcome::Settled {
+                transaction: "0x01".to_owned(),
+                amount,
+            }
+        }
+    }
+
+    fn payment(signature: SignatureCheck) -> VerifiedPayment {
+        let registry = NetworkRegistry::builtin();
+        VerifiedPayment {
+            payer: ChainAddress::Evm(Address::repeat_byte(1)),
+            network: registry.network("base").unwrap().clone(),
+            asset: ChainAddress::Evm(Address::repeat_byte(2)),
+            pay_to: ChainAddress::Evm(Address::repeat_byte(3)),
+            amount: U256::from(10u64),
+            key: PaymentKey::from_parts(["test", "1"]),
+            expires_at: None,
+            signature,
+        }
+    }
+
+    fn on_chain() -> SignatureCheck {
+        SignatureCheck::OnChain {
+            digest: B256::repeat_byte(9),
+            without_chain: Box::new(InvalidPayment::new(
+                Reason::SMART_WALLET_NEEDS_RPC,
+                "needs an RPC",
+            )),
+        }
+    }
+
+    fn wire() -> PaymentPayload {
+        let requirement = PaymentRequirements::V1(v1::PaymentRequirements {
+            scheme: "exact".into(),
+            network: "base".into(),
+            max_amount_required: U256::from(10u64),
+            resource: String::new(),
+            description: String::new(),
+            mime_type: String::new(),
+            output_schema: None,
+            pay_to: Address::repeat_byte(3).to_string(),
+            max_timeout_seconds: 60,
+            asset: Address::repeat_byte(2).to_string(),
+            extra: Some(serde_json::json!({"name": "USD Coin", "version": "2"})),
+        });
+        let signer = x402_protocol::eip3009::LocalSigner::random();
+        x402_protocol::client::prepare_payment(
+            &requirement,
+            None,
+            signer.address(),
+            &NetworkRegistry::builtin(),
+            1_800_000_000,
+        )
+        .unwrap()
+        .finish(vec![0u8; 65])
+    }
+
+    fn reason(error: SettlerError) -> Reason {
+        match error {
+            SettlerError::Rejected(invalid) => invalid.reason,
+            other => panic!("expected a refusal, got {other}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_signature_left_to_the_chain_reaches_only_a_settler_that_checks_it() {
+        let wire = wire();
+        // The dev ledger has no chain: refused with the verifier's reason, at check and at
+        // settle, and nothing moves.
+        let ledger = EmbeddedFacilitator::builder().build();
+        let refused = ledger.check_verified(&payment(on_chain()), &wire).await;
+        assert_eq!(reason(refused.unwrap_err()), Reason::SMART_WALLET_NEEDS_RPC);
+        let SettleOutcome::Failed(error) = ledger
+            .settle_verified(&payment(on_chain()), &wire, U256::from(10u64))
+            .await
+        else {
+            panic!("settled without a signature check");
+        };
+        assert_eq!(reason(error), Reason::SMART_WALLET_NEEDS_RPC);
+        assert!(ledger.dev_ledger().unwrap().transfers().is_empty());
+        // A signature never checked is refused at check.
+        let refused = ledger
+            .check_verified(&payment(SignatureCheck::Unchecked), &wire)
+            .await;
+        assert_eq!(reason(refused.unwrap_err()), Reason::INVALID_SIGNATURE);
+
+        for contract_signatures in [false, true] {
+            let chain = Arc::new(Chain {
+                contract_signatures,
+                checks: AtomicUsize::new(0),
+            });
+            let facilitator = EmbeddedFacilitator::builder()
+                .settler(chain.clone())
+                .build();
+            let checked = facilitator
+                .check_verified(&payment(on_chain()), &wire)
+                .await;
+            assert_eq!(checked.is_ok(), contract_signatures, "{checked:?}");
+            assert_eq!(
+                chain.checks.load(Ordering::SeqCst),
+                usize::from(contract_signatures)
+            );
+            // A recovered signature needs no such settler.
+            assert!(
+                facilitator
+                    .check_verified(&payment(SignatureCheck::Recovered), &wire)
+                    .await
+                    .is_ok()
+            );
+        }
+    }
+}
