@@ -443,6 +443,12 @@ fn dedup(mut items: Vec<&str>) -> Vec<&str> {
 /// from the registry's record of the token), then [`eip3009::verify`]. For a Permit2 `exact`
 /// payload: the requirement offers Permit2, then [`permit2::verify_exact`]. For an `upto`
 /// payload: the requirement's `extra.facilitatorAddress`, then [`permit2::verify_upto`].
+///
+/// Only what can be proven offline is accepted: a signature only a chain can judge (a contract
+/// wallet's, see [`SignatureCheck::OnChain`]) is refused, with
+/// [`Reason::SMART_WALLET_NEEDS_RPC`] when it is not 65 bytes long and as an invalid signature
+/// when it is 65 bytes made by another key. [`verify_eip3009`], [`verify_exact_permit2`] and
+/// [`verify_upto_permit2`] leave it to the chain instead, for a facilitator that has one.
 pub fn verify_payment(
     payload: &PaymentPayload,
     requirements: &PaymentRequirements,
@@ -610,6 +616,9 @@ fn defer_to_chain(
 
 /// Checks an EIP-3009 `exact` payload against its requirement (network, asset and version
 /// already agree: see [`check_common`]).
+///
+/// A signature only a chain can judge is not refused here: the payment comes back with
+/// [`SignatureCheck::OnChain`], which whoever admits it must honour.
 pub fn verify_eip3009(
     backend: RecoveryBackend,
     exact: &ExactEvmPayload,
@@ -699,6 +708,9 @@ fn extra_str<'r>(requirements: &'r PaymentRequirements, key: &str) -> Option<&'r
 /// short, a gas-sponsoring extension in the payment may make up for it: check it with
 /// [`crate::eip2612::Eip2612GasSponsoring::check`] or
 /// [`crate::erc20_approval::Erc20ApprovalGasSponsoring::check`].
+///
+/// A signature only a chain can judge is not refused here: the payment comes back with
+/// [`SignatureCheck::OnChain`], which whoever admits it must honour.
 pub fn verify_exact_permit2(
     backend: RecoveryBackend,
     exact: &ExactPermit2Payload,
@@ -746,6 +758,9 @@ pub fn verify_exact_permit2(
 /// own signer addresses), else the requirement's `extra.facilitatorAddress` (what a resource
 /// server can check). The returned amount is the signed maximum; the charge is chosen at
 /// settlement.
+///
+/// A signature only a chain can judge is not refused here: the payment comes back with
+/// [`SignatureCheck::OnChain`], which whoever admits it must honour.
 pub fn verify_upto_permit2(
     backend: RecoveryBackend,
     upto: &UptoPermit2Payload,
