@@ -124,6 +124,8 @@ enum Sign<'a> {
     Owner(&'a LocalSigner),
     /// The same, wrapped for a wallet not deployed yet (ERC-6492) through `factory`.
     Counterfactual(&'a LocalSigner, Address, Bytes),
+    /// The owner's signature with a byte more: not 65 bytes, not ERC-6492.
+    Long(&'a LocalSigner),
 }
 
 impl Chain {
@@ -268,6 +270,9 @@ impl Chain {
             Sign::Counterfactual(owner, factory, calldata) => {
                 eip6492::wrap(*factory, calldata, &owner.sign_hash(&prepared.digest()))
             }
+            Sign::Long(owner) => [owner.sign_hash(&prepared.digest()).as_slice(), &[0]]
+                .concat()
+                .into(),
         };
         let payment = prepared.finish(signature);
         let mut request = get();
@@ -488,4 +493,46 @@ async fn without_a_chain_a_smart_wallet_payment_is_refused_before_the_handler() 
         .await;
     let refusal = rejected(gate.evaluate(&request, &EIP3009).await);
     assert_eq!(refusal.reason(), &Reason::INVALID_SIGNATURE, "{refusal}");
+}
+
+#[tokio::test]
+async fn a_wallet_that_is_not_deployed_and_cannot_be_is_refused() {
+    let Some(chain) = chain() else { return };
+    let owner = LocalSigner::random();
+    let (wallet, _) = chain.wallet_address(owner.address(), B256::repeat_byte(5));
+    chain.anvil.mint(chain.token, wallet, U256::from(PRICE));
+    let pay_to = fresh_address();
+    let gate = chain.gate(Some(chain.settler(&[chain.factory]).await), pay_to);
+
+    // No code and no ERC-6492 wrapping: nothing could deploy it.
+    let request = chain
+        .pay(&gate, &EIP3009, wallet, &Sign::Long(&owner))
+        .await;
+    let refusal = rejected(gate.evaluate(&request, &EIP3009).await);
+    assert_eq!(
+        refusal.reason(),
+        &Reason::UNDEPLOYED_SMART_WALLET,
+        "{refusal}"
+    );
+
+    // An allowed factory, but the calldata deploys someone else's wallet.
+    let (_, elsewhere) =
+        chain.wallet_address(LocalSigner::random().address(), B256::repeat_byte(5));
+    let request = chain
+        .pay(
+            &gate,
+            &EIP3009,
+            wallet,
+            &Sign::Counterfactual(&owner, chain.factory, elsewhere),
+        )
+        .await;
+    let refusal = rejected(gate.evaluate(&request, &EIP3009).await);
+    assert_eq!(
+        refusal.reason(),
+        &Reason::UNDEPLOYED_SMART_WALLET,
+        "{refusal}"
+    );
+    assert!(refusal.message().contains("does not deploy"), "{refusal}");
+    assert_eq!(chain.code(wallet), 0);
+    assert_eq!(chain.balance(pay_to), U256::ZERO);
 }
