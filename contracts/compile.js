@@ -24,6 +24,7 @@ const SOURCES = {
   'contracts/src/X402ExactPermit2Proxy.sol': ['X402ExactPermit2Proxy'],
   'contracts/src/X402UptoPermit2Proxy.sol': ['X402UptoPermit2Proxy'],
   'contracts/src/X402TestWallet.sol': ['X402TestWallet', 'X402TestWalletFactory'],
+  'contracts/src/X402Erc6492Validator.sol': ['X402Erc6492Validator'],
 };
 
 function compile(sourceKey, contractNames) {

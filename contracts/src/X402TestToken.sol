@@ -5,9 +5,9 @@ pragma solidity 0.8.30;
 /// @notice A small ERC-20 token (6 decimals, like USDC) that can also be moved with a payer's
 ///         signed EIP-3009 authorization, the way x402 settles `exact` payments on EVM chains.
 ///         Written for this workspace's end-to-end tests on local dev chains.
-/// @dev Not audited and not meant to hold value: the deployer can mint without limit. Only
-///      signatures of ordinary accounts (65-byte ECDSA) are accepted; contract wallets
-///      (ERC-1271) are not supported.
+/// @dev Not audited and not meant to hold value: the deployer can mint without limit. A payer
+///      without code signs with 65-byte ECDSA; a payer with code (a contract wallet) is asked
+///      through ERC-1271 `isValidSignature`, as USDC v2.2 does.
 contract X402TestToken {
     /// @dev keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
     bytes32 private constant DOMAIN_TYPEHASH =
@@ -25,6 +25,10 @@ contract X402TestToken {
 
     /// @notice ERC-20 decimals.
     uint8 public constant decimals = 6;
+
+    /// @dev ERC-1271 `isValidSignature(bytes32,bytes)`, also the value a contract wallet
+    ///      returns for a valid signature.
+    bytes4 private constant ERC1271_IS_VALID_SIGNATURE = 0x1626ba7e;
 
     /// @notice Token name; also the EIP-712 domain name.
     string public name;
@@ -78,6 +82,8 @@ contract X402TestToken {
     error InvalidSignature();
     /// @notice The signature was made by `signer`, not by the payer `from`.
     error WrongSigner(address signer, address from);
+    /// @notice The contract wallet `wallet` did not answer ERC-1271's magic value for the signature.
+    error InvalidContractSignature(address wallet);
 
     /// @param name_ token name and EIP-712 domain name
     /// @param symbol_ ticker symbol
@@ -162,11 +168,14 @@ contract X402TestToken {
         bytes32 r,
         bytes32 s
     ) external {
-        _consumeAuthorization(from, _authorizationDigest(from, to, value, validAfter, validBefore, nonce), nonce, v, r, s);
+        _consumeAuthorization(
+            from, _authorizationDigest(from, to, value, validAfter, validBefore, nonce), nonce, abi.encodePacked(r, s, v)
+        );
         _move(from, to, value);
     }
 
-    /// @notice Same as the (v, r, s) form, with the signature packed as 65 bytes r ‖ s ‖ v.
+    /// @notice Same as the (v, r, s) form, with the signature packed as 65 bytes r ‖ s ‖ v, or,
+    ///         for a payer with code, whatever its ERC-1271 `isValidSignature` accepts.
     function transferWithAuthorization(
         address from,
         address to,
@@ -176,9 +185,8 @@ contract X402TestToken {
         bytes32 nonce,
         bytes calldata signature
     ) external {
-        if (signature.length != 65) revert InvalidSignatureLength(signature.length);
         bytes32 digest = _authorizationDigest(from, to, value, validAfter, validBefore, nonce);
-        _consumeAuthorization(from, digest, nonce, uint8(signature[64]), bytes32(signature[0:32]), bytes32(signature[32:64]));
+        _consumeAuthorization(from, digest, nonce, signature);
         _move(from, to, value);
     }
 
@@ -202,16 +210,32 @@ contract X402TestToken {
         return keccak256(abi.encodePacked(hex"1901", DOMAIN_SEPARATOR(), structHash));
     }
 
-    /// @dev Refuses a consumed nonce or a signature not made by `from`, then consumes the nonce.
-    function _consumeAuthorization(address from, bytes32 digest, bytes32 nonce, uint8 v, bytes32 r, bytes32 s)
-        private
-    {
+    /// @dev Refuses a consumed nonce or a signature not made by `from` (ECDSA for an account
+    ///      without code, ERC-1271 for a contract), then consumes the nonce.
+    function _consumeAuthorization(address from, bytes32 digest, bytes32 nonce, bytes memory signature) private {
         if (consumed[from][nonce]) revert AuthorizationAlreadyUsed(from, nonce);
-        if (v != 27 && v != 28) revert InvalidSignatureV(v);
-        if (uint256(s) > HALF_CURVE_ORDER) revert InvalidSignatureS(s);
-        address signer = ecrecover(digest, v, r, s);
-        if (signer == address(0)) revert InvalidSignature();
-        if (signer != from) revert WrongSigner(signer, from);
+        if (from.code.length > 0) {
+            (bool ok, bytes memory answer) =
+                from.staticcall(abi.encodeWithSelector(ERC1271_IS_VALID_SIGNATURE, digest, signature));
+            if (!ok || answer.length < 32 || abi.decode(answer, (bytes4)) != ERC1271_IS_VALID_SIGNATURE) {
+                revert InvalidContractSignature(from);
+            }
+        } else {
+            if (signature.length != 65) revert InvalidSignatureLength(signature.length);
+            bytes32 r;
+            bytes32 s;
+            uint8 v;
+            assembly {
+                r := mload(add(signature, 32))
+                s := mload(add(signature, 64))
+                v := byte(0, mload(add(signature, 96)))
+            }
+            if (v != 27 && v != 28) revert InvalidSignatureV(v);
+            if (uint256(s) > HALF_CURVE_ORDER) revert InvalidSignatureS(s);
+            address signer = ecrecover(digest, v, r, s);
+            if (signer == address(0)) revert InvalidSignature();
+            if (signer != from) revert WrongSigner(signer, from);
+        }
         consumed[from][nonce] = true;
         emit AuthorizationUsed(from, nonce);
     }

@@ -25,9 +25,16 @@ alloy_sol_types::sol! {
         error InvalidSignature();
         error WrongSigner(address signer, address from);
         error InsufficientAllowance(address holder, address spender, uint256 allowed, uint256 needed);
+        error InvalidContractSignature(address wallet);
 
         event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce);
         event Transfer(address indexed from, address indexed to, uint256 value);
+    }
+
+    /// ERC-1271: a contract wallet says whether a signature is its own.
+    #[sol(all_derives)]
+    interface Erc1271 {
+        function isValidSignature(bytes32 hash, bytes signature) external view returns (bytes4);
     }
 
     /// The part of Permit2 the settler reads (its unordered nonces), and Permit2's errors.

@@ -74,6 +74,7 @@ pub struct EvmSettlerBuilder {
     pub(crate) poll_interval: Duration,
     pub(crate) bump_after: Duration,
     pub(crate) max_fee_per_gas: Option<u128>,
+    pub(crate) eip6492_factories: Vec<Address>,
 }
 
 impl fmt::Debug for EvmSettlerBuilder {
@@ -94,6 +95,7 @@ impl fmt::Debug for EvmSettlerBuilder {
             .field("poll_interval", &self.poll_interval)
             .field("bump_after", &self.bump_after)
             .field("max_fee_per_gas", &self.max_fee_per_gas)
+            .field("eip6492_factories", &self.eip6492_factories)
             .finish()
     }
 }
@@ -146,6 +148,18 @@ impl EvmSettlerBuilder {
     /// a transaction is re-priced (default: no cap).
     pub fn max_fee_per_gas(mut self, wei: u128) -> Self {
         self.max_fee_per_gas = Some(wei);
+        self
+    }
+
+    /// Lets payers whose contract wallet is not deployed yet pay with an ERC-6492 signature
+    /// naming `factory`: the settler checks the signature by simulating the deployment, and
+    /// deploys the wallet through `factory` (a transaction it pays for) before settling. The
+    /// factory call is the payer's choice of calldata, so list only factories you trust. None
+    /// is allowed by default: such payments are refused with `eip6492_factory_not_allowed`.
+    pub fn allow_eip6492_factory(mut self, factory: Address) -> Self {
+        if !self.eip6492_factories.contains(&factory) {
+            self.eip6492_factories.push(factory);
+        }
         self
     }
 
@@ -228,6 +242,7 @@ impl EvmSettlerBuilder {
             call_timeout: self.call_timeout,
             receipt_timeout: self.receipt_timeout,
             pacing,
+            eip6492_factories: self.eip6492_factories,
         })
     }
 }

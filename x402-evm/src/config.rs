@@ -7,7 +7,7 @@ use crate::{EvmSettler, EvmSettlerError};
 impl EvmSettler {
     /// Connects a settler for one `[[network]]` of `config`: its RPC URL, every signer key
     /// (read from the environment variables or files the configuration names), and its
-    /// `[network.settlement]` pacing. Problems are sentences naming the file and key.
+    /// `[network.settlement]` pacing and ERC-6492 factory allowlist. Problems are sentences naming the file and key.
     ///
     /// ```no_run
     /// use x402_evm::EvmSettler;
@@ -69,6 +69,9 @@ impl EvmSettler {
         }
         if let Some(wei) = pacing.max_fee_per_gas {
             builder = builder.max_fee_per_gas(wei);
+        }
+        for factory in &pacing.eip6492_allowed_factories {
+            builder = builder.allow_eip6492_factory(*factory);
         }
         for (j, source) in network.signers.iter().enumerate() {
             let secret = source

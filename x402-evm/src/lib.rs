@@ -7,6 +7,11 @@
 //! transfer), submits them, waits for receipts, and reports one of three outcomes (settled,
 //! provably failed, or unknown), and it resolves unknown outcomes later from the chain.
 //!
+//! Contract-wallet payers are checked here, since only the chain can: a payer with code is
+//! asked `isValidSignature` (ERC-1271); one not deployed yet must sign with ERC-6492 through a
+//! factory on the allowlist ([`EvmSettlerBuilder::allow_eip6492_factory`], empty by default),
+//! is checked by simulating its deployment, and is deployed before its payment is settled.
+//!
 //! | module | what |
 //! | --- | --- |
 //! | `builder` | [`EvmSettlerBuilder`]: RPC URL, keys, chain, timeouts, fee policy; connecting |
@@ -16,6 +21,7 @@
 //! | `nonce` | the local nonce allocator |
 //! | `eip3009` | the calldata of `transferWithAuthorization` |
 //! | `permit2` | the calldata of the x402 Permit2 proxies' `settle` |
+//! | `wallet` | contract wallets: ERC-1271 calls, the deployless ERC-6492 validator |
 //! | `text` | revert reasons in words, keys, redacted RPC URLs |
 
 mod abi;
@@ -27,6 +33,7 @@ mod permit2;
 mod sender;
 mod settler;
 mod text;
+mod wallet;
 
 pub use builder::{
     DEFAULT_BUMP_AFTER, DEFAULT_CALL_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_RECEIPT_TIMEOUT,

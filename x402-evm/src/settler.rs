@@ -11,18 +11,19 @@ use alloy_network::ReceiptResponse;
 use alloy_primitives::Bytes;
 use alloy_provider::{DynProvider, Provider};
 use alloy_rpc_types_eth::{Filter, TransactionInput, TransactionRequest};
-use alloy_sol_types::{SolCall, SolEvent};
+use alloy_sol_types::{SolCall, SolEvent, SolValue};
 use alloy_transport::TransportError;
 use async_trait::async_trait;
 use tokio::time::{Instant, timeout};
+use x402_protocol::eip6492::{self, Erc6492Signature};
 use x402_protocol::exact::ExactEvmPayload;
 use x402_protocol::facilitator::PaymentPayload;
 use x402_protocol::permit2::{
     EXACT_PERMIT2_PROXY, ExactPermit2Payload, PERMIT2_ADDRESS, UPTO_PERMIT2_PROXY,
     UptoPermit2Payload,
 };
-use x402_protocol::verify::{InvalidPayment, VerifiedPayment};
-use x402_protocol::{Address, B256, ChainAddress, NetworkInfo, Reason, U256};
+use x402_protocol::verify::{InvalidPayment, SignatureCheck, VerifiedPayment};
+use x402_protocol::{Address, B256, ChainAddress, NetworkInfo, Reason, SchemePayload, U256};
 use x402_runtime::facilitator::{SettleObserver, SettleOutcome, Settler, SettlerError};
 
 use crate::abi::{Eip3009Token, Permit2};
@@ -34,6 +35,10 @@ use crate::eip3009::transfer_call;
 use crate::permit2::{exact_settle_call, nonce_position, upto_charged, upto_settle_call};
 use crate::sender::{Event, Pacing, Sender, SubmitError, Submitted};
 use crate::text::{describe_revert, redact};
+use crate::wallet::{
+    ERC1271_MAGIC, WalletSignature, is_valid_signature_call, signature_of, validator_call,
+    with_signature,
+};
 
 /// Settles verified payments on an EVM chain: submits the payer's signed EIP-3009
 /// `transferWithAuthorization` to the token (or a signed Permit2 transfer to the x402 Permit2
@@ -159,6 +164,8 @@ pub struct EvmSettler {
     pub(crate) call_timeout: Duration,
     pub(crate) receipt_timeout: Duration,
     pub(crate) pacing: Pacing,
+    /// Factories an ERC-6492 signature may name (empty: none).
+    pub(crate) eip6492_factories: Vec<Address>,
 }
 
 impl fmt::Debug for EvmSettler {
@@ -212,6 +219,9 @@ struct Permit2Check {
     sender: Address,
     proxy: Address,
     call: Bytes,
+    /// Whether to simulate the proxy's `settle` (not for a wallet that is not deployed yet:
+    /// its signature was checked by simulating its deployment instead).
+    simulate: bool,
 }
 
 impl EvmSettler {
@@ -227,6 +237,7 @@ impl EvmSettler {
             poll_interval: DEFAULT_POLL_INTERVAL,
             bump_after: DEFAULT_BUMP_AFTER,
             max_fee_per_gas: None,
+            eip6492_factories: Vec::new(),
         }
     }
 
@@ -485,11 +496,275 @@ impl EvmSettler {
         }
     }
 
+    /// The reason a bad signature of this payload's kind is refused with.
+    fn invalid_signature(payload: &PaymentPayload) -> Reason {
+        match payload.payload() {
+            SchemePayload::Eip3009(_) => Reason::INVALID_SIGNATURE,
+            _ => Reason::PERMIT2_INVALID_SIGNATURE,
+        }
+    }
+
+    /// `eth_call` of `request`, its raw answer.
+    async fn raw_call(&self, request: TransactionRequest) -> Result<Bytes, CallError> {
+        timeout(self.call_timeout, self.provider.call(request).into_future())
+            .await
+            .map_err(|_| {
+                CallError::Failed(format!("eth_call timed out after {:?}", self.call_timeout))
+            })?
+            .map_err(|e| self.classify(&e))
+    }
+
+    /// The code at `account`.
+    async fn code_at(&self, account: Address) -> Result<Bytes, SettlerError> {
+        timeout(
+            self.call_timeout,
+            self.provider.get_code_at(account).into_future(),
+        )
+        .await
+        .map_err(|_| {
+            self.unavailable(
+                "read the payer's code",
+                format!("no answer within {:?}", self.call_timeout),
+            )
+        })?
+        .map_err(|e| self.unavailable("read the payer's code", self.scrub(&e.to_string())))
+    }
+
+    /// Checks on chain a signature the verifier could not ([`SignatureCheck::OnChain`]): a
+    /// payer with code is asked `isValidSignature(digest, signature)` (ERC-1271, the inner
+    /// signature of an ERC-6492 one); a payer without code must sign with ERC-6492 through an
+    /// allowed factory, and its deployment is simulated with the deployless
+    /// `X402Erc6492Validator`.
+    async fn check_wallet_signature(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+        digest: B256,
+    ) -> Result<WalletSignature, SettlerError> {
+        let invalid = Self::invalid_signature(payload);
+        let refuse = |reason: Reason, message: String| {
+            Err(SettlerError::Rejected(InvalidPayment::new(reason, message)))
+        };
+        let (Some(wallet), Some(signature)) = (payment.payer.as_evm(), signature_of(payload))
+        else {
+            return refuse(
+                invalid,
+                "the payment has no EVM payer or signature".to_owned(),
+            );
+        };
+        let wrapped = match eip6492::unwrap(signature) {
+            Ok(wrapped) => wrapped,
+            Err(malformed) => return refuse(invalid, malformed.to_string()),
+        };
+        let code = self.code_at(wallet).await?;
+        if !code.is_empty() {
+            let inner = wrapped.map_or_else(|| signature.clone(), |w| w.signature);
+            let ask = self.request_from(
+                self.address(),
+                wallet,
+                is_valid_signature_call(digest, inner.clone()).to_vec(),
+            );
+            return match self.raw_call(ask).await {
+                Ok(answer) if answer.len() >= 4 && answer[..4] == ERC1271_MAGIC => {
+                    Ok(WalletSignature::Deployed { inner })
+                }
+                Ok(_) | Err(CallError::Reverted(_)) => refuse(
+                    invalid,
+                    format!(
+                        "the contract wallet {wallet} does not accept the signature (ERC-1271 isValidSignature)"
+                    ),
+                ),
+                Err(CallError::Failed(detail)) => {
+                    Err(self.unavailable("ask the wallet isValidSignature", detail))
+                }
+            };
+        }
+        let Some(deploy) = wrapped else {
+            return if signature.len() == 65 {
+                refuse(
+                    invalid,
+                    format!(
+                        "the signature was not made by {wallet}, which has no code (it is not a contract wallet)"
+                    ),
+                )
+            } else {
+                refuse(
+                    Reason::UNDEPLOYED_SMART_WALLET,
+                    format!(
+                        "{wallet} has no code and its {}-byte signature is not an ERC-6492 one that could deploy it",
+                        signature.len()
+                    ),
+                )
+            };
+        };
+        self.factory_allowed(&deploy)
+            .map_err(SettlerError::Rejected)?;
+        let simulate =
+            TransactionRequest::default()
+                .from(self.address())
+                .input(TransactionInput::new(validator_call(
+                    wallet, digest, signature,
+                )));
+        match self.raw_call(simulate).await {
+            Ok(answer) => match <(bool, bool)>::abi_decode_params(&answer) {
+                Ok((true, true)) => Ok(WalletSignature::Counterfactual(deploy)),
+                Ok((false, _)) => refuse(
+                    Reason::UNDEPLOYED_SMART_WALLET,
+                    format!(
+                        "calling the factory {} with the signature's calldata does not deploy {wallet}",
+                        deploy.factory
+                    ),
+                ),
+                Ok((true, false)) => refuse(
+                    invalid,
+                    format!(
+                        "the contract wallet {wallet}, once deployed, does not accept the signature (ERC-1271 isValidSignature)"
+                    ),
+                ),
+                Err(e) => Err(self.unavailable(
+                    "simulate the wallet's deployment",
+                    format!("the validator answered {answer} ({e})"),
+                )),
+            },
+            Err(CallError::Reverted(reason)) => refuse(
+                invalid,
+                format!(
+                    "simulating the deployment of {wallet} and its signature check reverted: {reason}"
+                ),
+            ),
+            Err(CallError::Failed(detail)) => {
+                Err(self.unavailable("simulate the wallet's deployment", detail))
+            }
+        }
+    }
+
+    /// Refuses an ERC-6492 factory that is not on the allowlist.
+    fn factory_allowed(&self, deploy: &Erc6492Signature) -> Result<(), InvalidPayment> {
+        if self.eip6492_factories.contains(&deploy.factory) {
+            return Ok(());
+        }
+        Err(InvalidPayment::new(
+            Reason::EIP6492_FACTORY_NOT_ALLOWED,
+            format!(
+                "the ERC-6492 signature deploys the wallet through {}, which this facilitator does not call",
+                deploy.factory
+            ),
+        ))
+    }
+
+    /// Before settling a payment with an ERC-6492 signature: deploys the wallet through its
+    /// (allowed) factory when it has no code yet, and returns the wallet's own signature to
+    /// settle with. `None` for any other signature.
+    async fn prepare_wallet(
+        &self,
+        payment: &VerifiedPayment,
+        payload: &PaymentPayload,
+    ) -> Result<Option<Bytes>, SettleOutcome> {
+        let Some(signature) = signature_of(payload) else {
+            return Ok(None);
+        };
+        let deploy = match eip6492::unwrap(signature) {
+            Ok(Some(deploy)) => deploy,
+            Ok(None) => return Ok(None),
+            Err(malformed) => {
+                return Err(SettleOutcome::Failed(
+                    InvalidPayment::new(Self::invalid_signature(payload), malformed.to_string())
+                        .into(),
+                ));
+            }
+        };
+        let Some(wallet) = payment.payer.as_evm() else {
+            return Ok(Some(deploy.signature));
+        };
+        if !self
+            .code_at(wallet)
+            .await
+            .map_err(SettleOutcome::Failed)?
+            .is_empty()
+        {
+            return Ok(Some(deploy.signature));
+        }
+        self.factory_allowed(&deploy)
+            .map_err(|invalid| SettleOutcome::Failed(invalid.into()))?;
+        let failed = |detail: String| {
+            SettleOutcome::Failed(SettlerError::Rejected(InvalidPayment::new(
+                Reason::UNDEPLOYED_SMART_WALLET,
+                format!(
+                    "deploying the wallet {wallet} through {}: {detail}",
+                    deploy.factory
+                ),
+            )))
+        };
+        let sender = self.pick();
+        let request = self.request_from(
+            sender.address,
+            deploy.factory,
+            deploy.factory_calldata.to_vec(),
+        );
+        let request = match timeout(
+            self.call_timeout,
+            self.provider.estimate_gas(request.clone()).into_future(),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(SettleOutcome::Failed(self.unavailable(
+                    "estimate the wallet deployment's gas",
+                    format!("no answer within {:?}", self.call_timeout),
+                )));
+            }
+            Ok(Err(e)) => {
+                return Err(match self.classify(&e) {
+                    CallError::Reverted(reason) => {
+                        failed(format!("the call would revert: {reason}"))
+                    }
+                    CallError::Failed(detail) => SettleOutcome::Failed(
+                        self.unavailable("estimate the wallet deployment's gas", detail),
+                    ),
+                });
+            }
+            Ok(Ok(gas)) => request.gas_limit(gas.saturating_add(gas / 5)),
+        };
+        let submitted = sender.submit(request, &()).await.map_err(|e| {
+            let detail = match e {
+                SubmitError::NonceTaken(d) | SubmitError::Unavailable(d) => d,
+                SubmitError::Refused { detail, .. } => detail,
+            };
+            SettleOutcome::Failed(
+                self.unavailable("deploy the payer's wallet", self.scrub(&detail)),
+            )
+        })?;
+        tracing::info!(target: "x402::settlement", transaction = %submitted.hash, %wallet, factory = %deploy.factory, "ERC-6492 wallet deployment submitted");
+        let deadline = Instant::now() + self.receipt_timeout;
+        match self.wait(submitted, U256::ZERO, deadline, &()).await {
+            Some(SettleOutcome::Settled { .. }) => {}
+            Some(SettleOutcome::Failed(_)) => {
+                return Err(failed("the transaction reverted".to_owned()));
+            }
+            _ => {
+                return Err(SettleOutcome::Failed(self.unavailable(
+                    "deploy the payer's wallet",
+                    "the deployment was not mined in time".to_owned(),
+                )));
+            }
+        }
+        if self
+            .code_at(wallet)
+            .await
+            .map_err(SettleOutcome::Failed)?
+            .is_empty()
+        {
+            return Err(failed("the factory did not deploy it".to_owned()));
+        }
+        Ok(Some(deploy.signature))
+    }
+
     /// `check` of an EIP-3009 payment: authorization state, balance, simulated transfer.
     async fn check_eip3009(
         &self,
         payload: &ExactEvmPayload,
         token: Address,
+        simulate: bool,
     ) -> Result<(), SettlerError> {
         let auth = &payload.authorization;
         let state = Eip3009Token::authorizationStateCall {
@@ -552,6 +827,7 @@ impl EvmSettler {
             }
         }
         match simulation {
+            _ if !simulate => Ok(()),
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => match self.classify(&e) {
                 CallError::Reverted(reason) => Err(InvalidPayment::new(
@@ -637,6 +913,7 @@ impl EvmSettler {
             .into());
         }
         match simulation {
+            _ if !c.simulate => Ok(()),
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => match self.classify(&e) {
                 CallError::Reverted(reason) => Err(InvalidPayment::new(
@@ -917,14 +1194,42 @@ impl Settler for EvmSettler {
         network.chain_id() == Some(self.chain_id)
     }
 
+    fn checks_contract_signatures(&self, network: &NetworkInfo) -> bool {
+        self.settles(network)
+    }
+
     async fn check(
         &self,
         payment: &VerifiedPayment,
         payload: &PaymentPayload,
     ) -> Result<(), SettlerError> {
+        self.transfer(payment, payload)?;
+        // A contract wallet's signature: asked of the wallet (or of its simulated deployment),
+        // then the transfer is checked with the signature the token or Permit2 will see.
+        let mut simulate = true;
+        let unwrapped;
+        let payload = match &payment.signature {
+            SignatureCheck::OnChain { digest, .. } => {
+                match self
+                    .check_wallet_signature(payment, payload, *digest)
+                    .await?
+                {
+                    WalletSignature::Deployed { inner } => {
+                        unwrapped = with_signature(payload, inner);
+                        &unwrapped
+                    }
+                    WalletSignature::Counterfactual(deploy) => {
+                        simulate = false;
+                        unwrapped = with_signature(payload, deploy.signature);
+                        &unwrapped
+                    }
+                }
+            }
+            _ => payload,
+        };
         let (transfer, token) = self.transfer(payment, payload)?;
         match transfer {
-            Transfer::Eip3009(payload) => self.check_eip3009(payload, token).await,
+            Transfer::Eip3009(payload) => self.check_eip3009(payload, token, simulate).await,
             Transfer::Permit2Exact(p) => {
                 let auth = &p.permit2_authorization;
                 self.check_permit2(Permit2Check {
@@ -935,6 +1240,7 @@ impl Settler for EvmSettler {
                     sender: self.pick().address,
                     proxy: EXACT_PERMIT2_PROXY,
                     call: exact_settle_call(p),
+                    simulate,
                 })
                 .await
             }
@@ -950,6 +1256,7 @@ impl Settler for EvmSettler {
                     sender: sender.address,
                     proxy: UPTO_PERMIT2_PROXY,
                     call: upto_settle_call(p, auth.permitted.amount),
+                    simulate,
                 })
                 .await
             }
@@ -972,6 +1279,20 @@ impl Settler for EvmSettler {
         amount: U256,
         observer: &dyn SettleObserver,
     ) -> SettleOutcome {
+        if let Err(invalid) = self.transfer(payment, payload) {
+            return SettleOutcome::Failed(invalid.into());
+        }
+        // An ERC-6492 signature: the wallet is deployed first (through an allowed factory),
+        // and the token or Permit2 is handed the wallet's own signature.
+        let unwrapped;
+        let payload = match self.prepare_wallet(payment, payload).await {
+            Ok(Some(inner)) => {
+                unwrapped = with_signature(payload, inner);
+                &unwrapped
+            }
+            Ok(None) => payload,
+            Err(outcome) => return outcome,
+        };
         let (transfer, token) = match self.transfer(payment, payload) {
             Ok(found) => found,
             Err(invalid) => return SettleOutcome::Failed(invalid.into()),

@@ -22,7 +22,7 @@ use x402_protocol::eip3009::{LocalSigner, TokenDomain, transfer_with_authorizati
 use x402_protocol::exact::ExactEvmPayload;
 use x402_protocol::facilitator::{PaymentPayload, PaymentRequirements, SettleResponse};
 use x402_protocol::verify::InvalidPayment;
-use x402_protocol::verify::{PaymentKey, VerifiedPayment};
+use x402_protocol::verify::{PaymentKey, SignatureCheck, VerifiedPayment};
 use x402_protocol::{
     Address, AssetInfo, B256, Bytes, NetworkInfo, NetworkRegistry, ProtocolVersion, Reason, U256,
     codec, headers, v1, v2,
@@ -303,6 +303,7 @@ impl Chain {
             amount: payload.authorization.value,
             key: PaymentKey::eip3009(self.chain_id, self.token, payload),
             expires_at: Some(payload.authorization.valid_before.to()),
+            signature: SignatureCheck::Recovered,
         }
     }
 

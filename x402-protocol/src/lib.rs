@@ -58,6 +58,7 @@ pub mod client;
 pub mod codec;
 pub mod eip2612;
 pub mod eip3009;
+pub mod eip6492;
 pub mod erc20_approval;
 pub mod exact;
 pub mod facilitator;

@@ -63,6 +63,12 @@ reasons! {
     NONCE_ALREADY_USED = "invalid_exact_evm_nonce_already_used";
     /// Simulating `transferWithAuthorization` on chain (`eth_call`) reverted.
     SIMULATION_FAILED = "invalid_exact_evm_transaction_simulation_failed";
+    /// The payer has no code and its signature is not an ECDSA signature or an ERC-6492 one
+    /// that could deploy it: a contract wallet that does not exist yet.
+    UNDEPLOYED_SMART_WALLET = "invalid_exact_evm_payload_undeployed_smart_wallet";
+    /// An ERC-6492 signature names a factory this facilitator does not call (its allowlist is
+    /// empty, or does not list it).
+    EIP6492_FACTORY_NOT_ALLOWED = "eip6492_factory_not_allowed";
 
     // --- Permit2 `exact` and `upto`, named by the reference facilitator. ---
     /// The Permit2 `spender` is not the x402 proxy of the scheme.
@@ -133,6 +139,9 @@ reasons! {
     /// A Permit2 `exact` payment answers a requirement that does not offer Permit2
     /// (`extra.assetTransferMethod` is not `"permit2"`).
     ASSET_TRANSFER_METHOD_MISMATCH = "invalid_exact_evm_asset_transfer_method";
+    /// The signature may be a contract wallet's (ERC-1271, or ERC-6492 for a wallet not deployed
+    /// yet), which only a chain can check, and whoever checked has no RPC for that chain.
+    SMART_WALLET_NEEDS_RPC = "smart_wallet_signature_needs_rpc";
     /// The v2 `accepted.asset` is not the token the route accepts on that network.
     ASSET_MISMATCH = "invalid_exact_evm_payload_asset_mismatch";
     /// The v2 `accepted` entry names another recipient or amount than the route, or drops or

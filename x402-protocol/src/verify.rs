@@ -12,10 +12,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, B256, U256};
 
 use crate::address::ChainAddress;
-use crate::eip3009::{self, PaymentTerms, RecoveryBackend, TokenDomain};
+use crate::eip3009::{self, PaymentTerms, RecoveryBackend, SignatureError, TokenDomain};
 use crate::exact::{EXACT, ExactEvmPayload};
 use crate::facilitator::{PaymentPayload, PaymentRequirements};
 use crate::network::{NetworkInfo, NetworkRegistry};
@@ -115,10 +115,40 @@ impl fmt::Display for PaymentKey {
     }
 }
 
+/// How far the payer's signature was checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureCheck {
+    /// ECDSA recovery gave the payer: nothing is left to check.
+    Recovered,
+    /// Not a 65-byte ECDSA signature that recovers to the payer, but possibly a contract
+    /// wallet's (ERC-1271, or ERC-6492 for one not deployed yet), which only the chain can
+    /// check. Whoever admits the payment must check the payload's signature over `digest` for
+    /// the payer on chain, or refuse the payment with `without_chain`.
+    OnChain {
+        /// The EIP-712 digest the payer signed (EIP-3009 or Permit2).
+        digest: B256,
+        /// The refusal when nobody can check on chain:
+        /// [`Reason::SMART_WALLET_NEEDS_RPC`] for a signature that is not 65 bytes, the
+        /// scheme's invalid-signature reason for a 65-byte one made by another key (a forged
+        /// signature, unless the payer is a contract wallet).
+        without_chain: Box<InvalidPayment>,
+    },
+    /// Not checked at all: the payment was only read, for a remote facilitator to verify.
+    Unchecked,
+}
+
+impl SignatureCheck {
+    /// Whether ECDSA recovery already proved the payer.
+    pub fn is_recovered(&self) -> bool {
+        matches!(self, SignatureCheck::Recovered)
+    }
+}
+
 /// A payment that passed every check a verifier can make without a ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedPayment {
-    /// The payer, proven by the signature.
+    /// The payer: proven by the signature when [`signature`](Self::signature) is
+    /// [`SignatureCheck::Recovered`], else only claimed until the chain confirms it.
     pub payer: ChainAddress,
     /// The network it pays on.
     pub network: NetworkInfo,
@@ -135,6 +165,8 @@ pub struct VerifiedPayment {
     /// (`validBefore`, a Permit2 `deadline`); `None` when it depends on the chain (a Solana
     /// blockhash).
     pub expires_at: Option<u64>,
+    /// How far the signature was checked: a contract wallet's is left to the chain.
+    pub signature: SignatureCheck,
 }
 
 /// What a requirements entry asks for an EIP-3009 payment, resolved: network, token domain,
@@ -411,6 +443,12 @@ fn dedup(mut items: Vec<&str>) -> Vec<&str> {
 /// from the registry's record of the token), then [`eip3009::verify`]. For a Permit2 `exact`
 /// payload: the requirement offers Permit2, then [`permit2::verify_exact`]. For an `upto`
 /// payload: the requirement's `extra.facilitatorAddress`, then [`permit2::verify_upto`].
+///
+/// Only what can be proven offline is accepted: a signature only a chain can judge (a contract
+/// wallet's, see [`SignatureCheck::OnChain`]) is refused, with
+/// [`Reason::SMART_WALLET_NEEDS_RPC`] when it is not 65 bytes long and as an invalid signature
+/// when it is 65 bytes made by another key. [`verify_eip3009`], [`verify_exact_permit2`] and
+/// [`verify_upto_permit2`] leave it to the chain instead, for a facilitator that has one.
 pub fn verify_payment(
     payload: &PaymentPayload,
     requirements: &PaymentRequirements,
@@ -495,7 +533,7 @@ pub fn verify_payment_with(
 ) -> Result<VerifiedPayment, InvalidPayment> {
     let network = check_common(payload, requirements, registry)?;
     let payer = payload.payload().claimed_payer();
-    match (requirements.scheme(), payload.payload()) {
+    let verified = match (requirements.scheme(), payload.payload()) {
         (EXACT, SchemePayload::Eip3009(exact)) => {
             verify_eip3009(backend, exact, requirements, registry, now)
         }
@@ -520,11 +558,67 @@ pub fn verify_payment_with(
             ),
         )
         .with_payer(payer)),
+    }?;
+    match verified.signature {
+        SignatureCheck::OnChain { without_chain, .. } => Err(*without_chain),
+        _ => Ok(verified),
     }
+}
+
+/// How a signature check failed, as far as deferring it to the chain goes.
+enum SignatureFailure {
+    /// Not 65 bytes: only a contract wallet's (ERC-1271, ERC-6492) can be valid.
+    Length(usize),
+    /// 65 bytes made by another key: forged, unless the payer is a contract wallet that its
+    /// owner's key signs for.
+    OtherSigner,
+    /// Malformed or malleable: refused.
+    Malformed,
+}
+
+impl SignatureFailure {
+    fn of(error: &SignatureError) -> Self {
+        match error {
+            SignatureError::Length(length) => SignatureFailure::Length(*length),
+            _ => SignatureFailure::Malformed,
+        }
+    }
+}
+
+/// The outcome of a failed signature check of a payment whose every other check passed: a
+/// signature the chain may still accept becomes [`SignatureCheck::OnChain`]; a malformed one
+/// stays refused with `invalid`.
+fn defer_to_chain(
+    failure: SignatureFailure,
+    invalid: InvalidPayment,
+    digest: B256,
+    from: Address,
+) -> Result<(Address, SignatureCheck), InvalidPayment> {
+    let claimed = Some(ChainAddress::Evm(from));
+    let without_chain = match failure {
+        SignatureFailure::Length(length) => InvalidPayment::new(
+            Reason::SMART_WALLET_NEEDS_RPC,
+            format!(
+                "the {length}-byte signature can only be a contract wallet's (ERC-1271 or ERC-6492), which needs an RPC for the chain to check, and none is configured here"
+            ),
+        ),
+        SignatureFailure::OtherSigner => invalid,
+        SignatureFailure::Malformed => return Err(invalid.with_payer(claimed)),
+    };
+    Ok((
+        from,
+        SignatureCheck::OnChain {
+            digest,
+            without_chain: Box::new(without_chain.with_payer(claimed)),
+        },
+    ))
 }
 
 /// Checks an EIP-3009 `exact` payload against its requirement (network, asset and version
 /// already agree: see [`check_common`]).
+///
+/// A signature only a chain can judge is not refused here: the payment comes back with
+/// [`SignatureCheck::OnChain`], which whoever admits it must honour.
 pub fn verify_eip3009(
     backend: RecoveryBackend,
     exact: &ExactEvmPayload,
@@ -535,9 +629,27 @@ pub fn verify_eip3009(
     let claimed = Some(ChainAddress::Evm(exact.authorization.from));
     let terms =
         RequirementTerms::resolve(requirements, registry).map_err(|e| e.with_payer(claimed))?;
-    let payer = eip3009::verify_with(backend, exact, &terms.as_terms(), now)
-        .map_err(|e| InvalidPayment::new(e.reason(), e.to_string()).with_payer(claimed))?;
+    let (payer, signature) = match eip3009::verify_with(backend, exact, &terms.as_terms(), now) {
+        Ok(payer) => (payer, SignatureCheck::Recovered),
+        Err(e) => {
+            let failure = match &e {
+                eip3009::VerifyError::Signature(error) => SignatureFailure::of(error),
+                eip3009::VerifyError::WrongSigner { .. } => SignatureFailure::OtherSigner,
+                _ => {
+                    return Err(InvalidPayment::new(e.reason(), e.to_string()).with_payer(claimed));
+                }
+            };
+            let digest = terms.as_terms().token.signing_hash(&exact.authorization);
+            defer_to_chain(
+                failure,
+                InvalidPayment::new(e.reason(), e.to_string()),
+                digest,
+                exact.authorization.from,
+            )?
+        }
+    };
     Ok(VerifiedPayment {
+        signature,
         payer: ChainAddress::Evm(payer),
         key: PaymentKey::eip3009(terms.chain_id, terms.asset, exact),
         expires_at: Some(exact.authorization.valid_before.saturating_to::<u64>()),
@@ -596,6 +708,9 @@ fn extra_str<'r>(requirements: &'r PaymentRequirements, key: &str) -> Option<&'r
 /// short, a gas-sponsoring extension in the payment may make up for it: check it with
 /// [`crate::eip2612::Eip2612GasSponsoring::check`] or
 /// [`crate::erc20_approval::Erc20ApprovalGasSponsoring::check`].
+///
+/// A signature only a chain can judge is not refused here: the payment comes back with
+/// [`SignatureCheck::OnChain`], which whoever admits it must honour.
 pub fn verify_exact_permit2(
     backend: RecoveryBackend,
     exact: &ExactPermit2Payload,
@@ -619,9 +734,13 @@ pub fn verify_exact_permit2(
         pay_to: evm.pay_to,
         amount: requirements.amount(),
     };
-    let payer = permit2::verify_exact_with(backend, exact, &terms, now)
-        .map_err(|e| InvalidPayment::new(e.reason(), e.to_string()).with_payer(claimed))?;
+    let (payer, signature) = permit2_outcome(
+        permit2::verify_exact_with(backend, exact, &terms, now),
+        auth.signing_hash(evm.chain_id),
+        auth.from,
+    )?;
     Ok(VerifiedPayment {
+        signature,
         payer: ChainAddress::Evm(payer),
         key: PaymentKey::permit2(evm.chain_id, auth.from, auth.nonce),
         expires_at: Some(auth.deadline.saturating_to::<u64>()),
@@ -639,6 +758,9 @@ pub fn verify_exact_permit2(
 /// own signer addresses), else the requirement's `extra.facilitatorAddress` (what a resource
 /// server can check). The returned amount is the signed maximum; the charge is chosen at
 /// settlement.
+///
+/// A signature only a chain can judge is not refused here: the payment comes back with
+/// [`SignatureCheck::OnChain`], which whoever admits it must honour.
 pub fn verify_upto_permit2(
     backend: RecoveryBackend,
     upto: &UptoPermit2Payload,
@@ -673,9 +795,13 @@ pub fn verify_upto_permit2(
         amount: requirements.amount(),
         facilitators,
     };
-    let payer = permit2::verify_upto_with(backend, upto, &terms, now)
-        .map_err(|e| InvalidPayment::new(e.reason(), e.to_string()).with_payer(claimed))?;
+    let (payer, signature) = permit2_outcome(
+        permit2::verify_upto_with(backend, upto, &terms, now),
+        auth.signing_hash(evm.chain_id),
+        auth.from,
+    )?;
     Ok(VerifiedPayment {
+        signature,
         payer: ChainAddress::Evm(payer),
         key: PaymentKey::permit2(evm.chain_id, auth.from, auth.nonce),
         expires_at: Some(auth.deadline.saturating_to::<u64>()),
@@ -684,4 +810,24 @@ pub fn verify_upto_permit2(
         pay_to: ChainAddress::Evm(evm.pay_to),
         amount: auth.permitted.amount,
     })
+}
+
+/// The signature outcome of a Permit2 check (see [`defer_to_chain`]).
+fn permit2_outcome(
+    result: Result<Address, permit2::Permit2Error>,
+    digest: B256,
+    from: Address,
+) -> Result<(Address, SignatureCheck), InvalidPayment> {
+    match result {
+        Ok(payer) => Ok((payer, SignatureCheck::Recovered)),
+        Err(e) => {
+            let invalid = InvalidPayment::new(e.reason(), e.to_string());
+            let failure = match &e {
+                permit2::Permit2Error::Signature(error) => SignatureFailure::of(error),
+                permit2::Permit2Error::WrongSigner { .. } => SignatureFailure::OtherSigner,
+                _ => return Err(invalid.with_payer(Some(ChainAddress::Evm(from)))),
+            };
+            defer_to_chain(failure, invalid, digest, from)
+        }
+    }
 }

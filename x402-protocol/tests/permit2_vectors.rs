@@ -413,7 +413,8 @@ fn each_changed_field_is_refused_with_its_own_reason() {
             Reason::PERMIT2_INVALID_SIGNATURE,
             Reason::PERMIT2_INVALID_SIGNATURE,
             Reason::PERMIT2_INVALID_SIGNATURE,
-            Reason::PERMIT2_INVALID_SIGNATURE,
+            // Not 65 bytes: only a contract wallet's could be valid, which needs the chain.
+            Reason::SMART_WALLET_NEEDS_RPC,
             Reason::PERMIT2_INVALID_SIGNATURE,
         ];
         assert_eq!(checks.len(), expected.len());

@@ -18,8 +18,8 @@ use x402_protocol::exact::EXACT;
 use x402_protocol::facilitator::{PaymentPayload, PaymentRequirements};
 use x402_protocol::permit2::{ASSET_TRANSFER_METHOD, Permit2Payload, UPTO, Witness};
 use x402_protocol::verify::{
-    InvalidPayment, PaymentKey, RequirementTerms, VerifiedPayment, check_common, verify_eip3009,
-    verify_exact_permit2, verify_upto_permit2,
+    InvalidPayment, PaymentKey, RequirementTerms, SignatureCheck, VerifiedPayment, check_common,
+    verify_eip3009, verify_exact_permit2, verify_upto_permit2,
 };
 use x402_protocol::{ChainAddress, Family, NetworkRegistry, SchemePayload};
 
@@ -197,6 +197,7 @@ impl Scheme for ExactEip3009 {
             amount: auth.value,
             key: PaymentKey::eip3009(terms.chain_id, terms.asset, exact),
             expires_at: Some(auth.valid_before.saturating_to::<u64>()),
+            signature: SignatureCheck::Unchecked,
         })
     }
 }
@@ -255,6 +256,7 @@ fn identify_permit2<W: Witness>(
         amount: auth.permitted.amount,
         key: PaymentKey::permit2(terms.chain_id, auth.from, auth.nonce),
         expires_at: Some(auth.deadline.saturating_to::<u64>()),
+        signature: SignatureCheck::Unchecked,
     })
 }
 

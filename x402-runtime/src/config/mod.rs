@@ -24,6 +24,7 @@
 //! receipt_timeout = "30s"
 //! bump_after = "15s"                         # re-price a transaction not mined by then
 //! max_fee_per_gas = "200 gwei"
+//! eip6492_allowed_factories = []             # factories that may deploy a payer's wallet
 //!
 //! [server]                                   # what X402Builder reads
 //! facilitator = "http://127.0.0.1:4022"      # or "embedded"
@@ -193,6 +194,10 @@ pub struct SettlementSettings {
     pub bump_after: Option<Duration>,
     /// The most the facilitator pays per gas (wei), whatever the bumps.
     pub max_fee_per_gas: Option<u128>,
+    /// The factories an ERC-6492 signature (a contract wallet not deployed yet) may name: the
+    /// settler deploys the wallet through one of them before settling. Empty: none, and such
+    /// payments are refused with `eip6492_factory_not_allowed`.
+    pub eip6492_allowed_factories: Vec<x402_protocol::Address>,
 }
 
 /// One network of a configuration: what it is, its tokens, and how to settle on it.
@@ -474,6 +479,7 @@ eip712_version = "1"
 receipt_timeout = "20s"
 bump_after = 5
 max_fee_per_gas = "1.5 gwei"
+eip6492_allowed_factories = ["0x0000000000ffe8b47b3e2130213b802212439497"]
 
 [[network]]
 name = "base-sepolia"
@@ -511,6 +517,12 @@ journal = "sqlite://facilitator.db"
         );
         assert_eq!(anvil.settlement.bump_after, Some(Duration::from_secs(5)));
         assert_eq!(anvil.settlement.max_fee_per_gas, Some(1_500_000_000));
+        assert_eq!(
+            anvil.settlement.eip6492_allowed_factories,
+            ["0x0000000000ffe8b47b3e2130213b802212439497"
+                .parse::<x402_protocol::Address>()
+                .unwrap()]
+        );
         assert_eq!(
             anvil
                 .read_rpc_url("x")
@@ -573,6 +585,15 @@ journal = "sqlite://facilitator.db"
 
         let e = error("[[network]]\nname = \"anvil\"\nchain_id = 31337\n");
         assert!(e.contains("at least one [[network.token]]"), "{e}");
+
+        let e = error(
+            "[[network]]\nname = \"base\"\n[network.settlement]\neip6492_allowed_factories = [\"0x12\"]\n",
+        );
+        assert!(
+            e.contains("key `network[0].settlement.eip6492_allowed_factories[0]`")
+                && e.contains("not an EVM address"),
+            "{e}"
+        );
 
         let e = error(
             "[[network]]\nname = \"anvil\"\nchain_id = 31337\n[[network.token]]\naddress = \"0x12\"\nsymbol = \"USDC\"\ndecimals = 6\neip712_name = \"X\"\neip712_version = \"2\"\n",

@@ -61,6 +61,21 @@ pub(super) fn parse_network(
                             .map_err(|m| ConfigFileError::new(origin, at("max_fee_per_gas"), m))?,
                     ),
                 },
+                eip6492_allowed_factories: s
+                    .eip6492_allowed_factories
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, text)| {
+                        text.trim().parse::<x402_protocol::Address>().map_err(|_| {
+                            ConfigFileError::new(
+                                origin,
+                                at(&format!("eip6492_allowed_factories[{i}]")),
+                                format!("{text:?} is not an EVM address (0x and 40 hex digits)"),
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
             }
         }
     };

@@ -106,6 +106,7 @@ pub(super) struct RawSettlement {
     pub(super) poll_interval: Option<RawDuration>,
     pub(super) bump_after: Option<RawDuration>,
     pub(super) max_fee_per_gas: Option<RawGasPrice>,
+    pub(super) eip6492_allowed_factories: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

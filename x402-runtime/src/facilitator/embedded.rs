@@ -6,7 +6,7 @@ use x402_protocol::facilitator::{
     FacilitatorRequest, PaymentPayload, SettleResponse, SupportedKind, SupportedResponse,
     VerifyResponse,
 };
-use x402_protocol::verify::{InvalidPayment, VerifiedPayment};
+use x402_protocol::verify::{InvalidPayment, SignatureCheck, VerifiedPayment};
 use x402_protocol::{ChainAddress, NetworkInfo, NetworkRegistry, ProtocolVersion, Reason, U256};
 
 use super::{DevLedger, Facilitator, FacilitatorError};
@@ -80,8 +80,20 @@ pub trait Settler: Send + Sync + 'static {
         true
     }
 
+    /// Whether [`check`](Self::check) verifies contract wallets' signatures (ERC-1271, and
+    /// ERC-6492 for wallets not deployed yet) on `network`'s chain. A payment whose signature
+    /// is [`SignatureCheck::OnChain`] reaches only such a settler; any other refuses it with
+    /// the reason the verifier gave for that case (`smart_wallet_signature_needs_rpc`, or an
+    /// invalid signature). The default is no, as for the dev ledger, which has no chain.
+    fn checks_contract_signatures(&self, network: &NetworkInfo) -> bool {
+        let _ = network;
+        false
+    }
+
     /// Ledger checks for a verified payment: the nonce is unused, the balance covers it, the
-    /// transfer would succeed.
+    /// transfer would succeed. When the settler
+    /// [checks contract signatures](Self::checks_contract_signatures) and the payment's
+    /// signature is [`SignatureCheck::OnChain`], also that the chain accepts the signature.
     async fn check(
         &self,
         payment: &VerifiedPayment,
@@ -135,6 +147,9 @@ pub trait Settler: Send + Sync + 'static {
 impl<S: Settler + ?Sized> Settler for Arc<S> {
     fn settles(&self, network: &NetworkInfo) -> bool {
         (**self).settles(network)
+    }
+    fn checks_contract_signatures(&self, network: &NetworkInfo) -> bool {
+        (**self).checks_contract_signatures(network)
     }
     async fn check(
         &self,
@@ -340,13 +355,27 @@ impl EmbeddedFacilitator {
     }
 
     /// The ledger checks of a payment already verified by its scheme: the settler for its
-    /// network confirms the nonce is unused and the balance covers it.
+    /// network confirms the nonce is unused and the balance covers it. A signature left to the
+    /// chain ([`SignatureCheck::OnChain`]) is refused unless that settler
+    /// [checks contract signatures](Settler::checks_contract_signatures); one not checked at
+    /// all ([`SignatureCheck::Unchecked`]) is refused.
     pub async fn check_verified(
         &self,
         payment: &VerifiedPayment,
         payload: &PaymentPayload,
     ) -> Result<(), SettlerError> {
-        self.settler_for(&payment.network)?
+        let settler = self.settler_for(&payment.network)?;
+        if let SignatureCheck::Unchecked = payment.signature {
+            return Err(SettlerError::Rejected(
+                InvalidPayment::new(
+                    Reason::INVALID_SIGNATURE,
+                    "the payment's signature was never checked",
+                )
+                .with_payer(Some(payment.payer)),
+            ));
+        }
+        signature_checkable(settler, payment)?;
+        settler
             .check(payment, payload)
             .await
             .map_err(|e| with_payer(e, payment.payer))
@@ -373,7 +402,10 @@ impl EmbeddedFacilitator {
         amount: U256,
         observer: &dyn SettleObserver,
     ) -> SettleOutcome {
-        let settler = match self.settler_for(&payment.network) {
+        let settler = match self
+            .settler_for(&payment.network)
+            .and_then(|settler| signature_checkable(settler, payment).map(|()| settler))
+        {
             Ok(settler) => settler,
             Err(error) => return SettleOutcome::Failed(error),
         };
@@ -404,6 +436,22 @@ impl EmbeddedFacilitator {
             Ok(settler) => settler.resolve(payment, payload, transaction).await,
             Err(error) => SettleOutcome::Failed(error),
         }
+    }
+}
+
+/// Refuses a payment whose signature only the chain can check when `settler` cannot check it
+/// there, with the reason its verifier chose for that case.
+fn signature_checkable(
+    settler: &Arc<dyn Settler>,
+    payment: &VerifiedPayment,
+) -> Result<(), SettlerError> {
+    match &payment.signature {
+        SignatureCheck::OnChain { without_chain, .. }
+            if !settler.checks_contract_signatures(&payment.network) =>
+        {
+            Err(SettlerError::Rejected((**without_chain).clone()))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -601,5 +649,149 @@ impl Facilitator for EmbeddedFacilitator {
                 .map(|(k, v)| (k, serde_json::json!(v)))
                 .collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use x402_protocol::facilitator::PaymentRequirements;
+    use x402_protocol::verify::PaymentKey;
+    use x402_protocol::{Address, B256, v1};
+
+    use super::*;
+
+    /// A settler on every network that may check contract signatures, counting its checks.
+    struct Chain {
+        contract_signatures: bool,
+        checks: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Settler for Chain {
+        fn checks_contract_signatures(&self, _network: &NetworkInfo) -> bool {
+            self.contract_signatures
+        }
+        async fn check(&self, _: &VerifiedPayment, _: &PaymentPayload) -> Result<(), SettlerError> {
+            self.checks.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        async fn settle(
+            &self,
+            _: &VerifiedPayment,
+            _: &PaymentPayload,
+            amount: U256,
+        ) -> SettleOutcome {
+            SettleOutcome::Settled {
+                transaction: "0x01".to_owned(),
+                amount,
+            }
+        }
+    }
+
+    fn payment(signature: SignatureCheck) -> VerifiedPayment {
+        let registry = NetworkRegistry::builtin();
+        VerifiedPayment {
+            payer: ChainAddress::Evm(Address::repeat_byte(1)),
+            network: registry.network("base").unwrap().clone(),
+            asset: ChainAddress::Evm(Address::repeat_byte(2)),
+            pay_to: ChainAddress::Evm(Address::repeat_byte(3)),
+            amount: U256::from(10u64),
+            key: PaymentKey::from_parts(["test", "1"]),
+            expires_at: None,
+            signature,
+        }
+    }
+
+    fn on_chain() -> SignatureCheck {
+        SignatureCheck::OnChain {
+            digest: B256::repeat_byte(9),
+            without_chain: Box::new(InvalidPayment::new(
+                Reason::SMART_WALLET_NEEDS_RPC,
+                "needs an RPC",
+            )),
+        }
+    }
+
+    fn wire() -> PaymentPayload {
+        let requirement = PaymentRequirements::V1(v1::PaymentRequirements {
+            scheme: "exact".into(),
+            network: "base".into(),
+            max_amount_required: U256::from(10u64),
+            resource: String::new(),
+            description: String::new(),
+            mime_type: String::new(),
+            output_schema: None,
+            pay_to: Address::repeat_byte(3).to_string(),
+            max_timeout_seconds: 60,
+            asset: Address::repeat_byte(2).to_string(),
+            extra: Some(serde_json::json!({"name": "USD Coin", "version": "2"})),
+        });
+        let signer = x402_protocol::eip3009::LocalSigner::random();
+        x402_protocol::client::prepare_payment(
+            &requirement,
+            None,
+            signer.address(),
+            &NetworkRegistry::builtin(),
+            1_800_000_000,
+        )
+        .unwrap()
+        .finish(vec![0u8; 65])
+    }
+
+    fn reason(error: SettlerError) -> Reason {
+        match error {
+            SettlerError::Rejected(invalid) => invalid.reason,
+            other => panic!("expected a refusal, got {other}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_signature_left_to_the_chain_reaches_only_a_settler_that_checks_it() {
+        let wire = wire();
+        // The dev ledger has no chain: refused with the verifier's reason, at check and at
+        // settle, and nothing moves.
+        let ledger = EmbeddedFacilitator::builder().build();
+        let refused = ledger.check_verified(&payment(on_chain()), &wire).await;
+        assert_eq!(reason(refused.unwrap_err()), Reason::SMART_WALLET_NEEDS_RPC);
+        let SettleOutcome::Failed(error) = ledger
+            .settle_verified(&payment(on_chain()), &wire, U256::from(10u64))
+            .await
+        else {
+            panic!("settled without a signature check");
+        };
+        assert_eq!(reason(error), Reason::SMART_WALLET_NEEDS_RPC);
+        assert!(ledger.dev_ledger().unwrap().transfers().is_empty());
+        // A signature never checked is refused at check.
+        let refused = ledger
+            .check_verified(&payment(SignatureCheck::Unchecked), &wire)
+            .await;
+        assert_eq!(reason(refused.unwrap_err()), Reason::INVALID_SIGNATURE);
+
+        for contract_signatures in [false, true] {
+            let chain = Arc::new(Chain {
+                contract_signatures,
+                checks: AtomicUsize::new(0),
+            });
+            let facilitator = EmbeddedFacilitator::builder()
+                .settler(chain.clone())
+                .build();
+            let checked = facilitator
+                .check_verified(&payment(on_chain()), &wire)
+                .await;
+            assert_eq!(checked.is_ok(), contract_signatures, "{checked:?}");
+            assert_eq!(
+                chain.checks.load(Ordering::SeqCst),
+                usize::from(contract_signatures)
+            );
+            // A recovered signature needs no such settler.
+            assert!(
+                facilitator
+                    .check_verified(&payment(SignatureCheck::Recovered), &wire)
+                    .await
+                    .is_ok()
+            );
+        }
     }
 }

@@ -16,7 +16,7 @@ use x402_protocol::facilitator::{
     FacilitatorRequest, PaymentPayload, PaymentRequirements, VerifyResponse,
 };
 use x402_protocol::payment_identifier::{PaymentIdError, extract_id};
-use x402_protocol::verify::{InvalidPayment, VerifiedPayment, select_requirement};
+use x402_protocol::verify::{InvalidPayment, SignatureCheck, VerifiedPayment, select_requirement};
 use x402_protocol::{ChainAddress, ProtocolVersion, Reason};
 
 use super::redeem::Scope;
@@ -244,6 +244,18 @@ impl Gate {
                     &self.registry,
                     now,
                 )
+                .and_then(|verified| match &verified.signature {
+                    // Without the embedded facilitator this gate has no chain: a 65-byte
+                    // signature by another key stays refused here, as a forgery; a longer one
+                    // (only a contract wallet's can be valid) is left to the facilitator.
+                    SignatureCheck::OnChain { without_chain, .. }
+                        if self.embedded.is_none()
+                            && without_chain.reason != Reason::SMART_WALLET_NEEDS_RPC =>
+                    {
+                        Err((**without_chain).clone())
+                    }
+                    _ => Ok(verified),
+                })
                 .map_err(|mut invalid| {
                     if self.embedded.is_none() {
                         invalid.message = format!(
