@@ -161,6 +161,7 @@ impl<T: From<Gate>> X402Builder<T> {
             facilitator,
             embedded,
             upto_facilitators,
+            chain_checks: self.chain_checks,
             local_checks: self.local_checks,
             schemes: self.schemes,
             replay,
