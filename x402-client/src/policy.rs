@@ -347,9 +347,23 @@ impl Policy {
             .as_ref()
             .map_err(|e| RefusalReason::Unreadable(e.clone()))?;
         // `upto` is judged by its maximum: caps and budgets hold whatever the server charges.
-        if requirements.scheme() != EXACT && requirements.scheme() != x402_protocol::permit2::UPTO {
+        let upto = requirements.scheme() == x402_protocol::permit2::UPTO;
+        if requirements.scheme() != EXACT && !upto {
             return Err(RefusalReason::UnsupportedScheme(
                 requirements.scheme().to_owned(),
+            ));
+        }
+        if upto
+            && requirements
+                .extra()
+                .and_then(|extra| extra.get("facilitatorAddress"))
+                .and_then(serde_json::Value::as_str)
+                .and_then(|text| text.parse::<alloy_primitives::Address>().ok())
+                .is_none()
+        {
+            return Err(RefusalReason::Invalid(
+                "an upto offer must name the facilitator that may settle it (extra.facilitatorAddress)"
+                    .to_owned(),
             ));
         }
         let network = self
