@@ -178,14 +178,24 @@ async fn walkthrough() -> Result<(), Error> {
         .send()
         .await?;
     let status = response.status();
-    let refusal: serde_json::Value = response.json().await?;
+    let answer: serde_json::Value = response.json().await?;
     println!("{} replay the same PAYMENT-SIGNATURE", bold("5."));
-    println!(
-        "   ← {} {}: {}",
-        red(&status.to_string()),
-        refusal["error"].as_str().unwrap_or("?"),
-        refusal["message"].as_str().unwrap_or("")
-    );
+    if status.is_success() {
+        // A payment sent again (a client whose answer was lost) gets the answer it paid for,
+        // from the journal, and is not charged twice.
+        println!(
+            "   ← {} the same answer again, from the payment journal; charged once: payer still holds {}",
+            green(&status.to_string()),
+            balance(payer.address())
+        );
+    } else {
+        println!(
+            "   ← {} {}: {}",
+            red(&status.to_string()),
+            answer["error"].as_str().unwrap_or("?"),
+            answer["message"].as_str().unwrap_or("")
+        );
+    }
     println!(
         "\n{}",
         dim(
