@@ -48,6 +48,46 @@ async fn weather(payment: Payment) -> Json<Report> {
     })
 }
 
+/// What `/summarize` charges per word of its input, in atomic USDC units (0.001 USDC).
+pub const PRICE_PER_WORD: u64 = 1_000;
+
+/// The metered answer.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// How many words were read.
+    pub words: u64,
+    /// What that cost, of the most the payer authorized.
+    pub charged: String,
+}
+
+/// Metered: the payer authorizes at most 0.10 USDC (the `upto` scheme, through Permit2), and is
+/// charged 0.001 USDC per word of `?text=`.
+#[paid(
+    upto = "0.10 USDC",
+    network = "base-sepolia",
+    description = "A summary, 0.001 USDC per word read",
+    mime_type = "application/json"
+)]
+async fn summarize(
+    payment: Payment,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Json<Summary> {
+    let text = query.unwrap_or_default();
+    let words = text
+        .strip_prefix("text=")
+        .unwrap_or(&text)
+        .split(['+', ' '])
+        .filter(|w| !w.is_empty())
+        .count() as u64;
+    let cost = U256::from(words * PRICE_PER_WORD).min(payment.amount());
+    // Within the authorized maximum by construction.
+    let charged = match payment.charge(cost) {
+        Ok(()) => format!("{} USDC", x402_protocol::amount::format_units(cost, 6)),
+        Err(error) => error.to_string(),
+    };
+    Json(Summary { words, charged })
+}
+
 /// The configuration: embedded facilitator, the demo payer funded in its dev ledger.
 pub fn x402() -> Result<X402, Box<dyn std::error::Error + Send + Sync>> {
     let x402: X402 = X402::builder()
@@ -71,6 +111,13 @@ pub fn fund_demo_payer(
             payer,
             U256::from(DEMO_PAYER_FUNDS),
         );
+        // The one-time ERC-20 approval a wallet gives Permit2 before paying metered routes.
+        ledger.approve_permit2(
+            &network.caip2,
+            network.default_asset.address,
+            payer,
+            U256::MAX,
+        );
     }
     Ok(())
 }
@@ -90,13 +137,16 @@ pub fn from_env<T: From<x402_runtime::Gate>>(
     Ok(x402)
 }
 
-/// The app: `/weather` is paid, `/` says so.
+/// The app: `/weather` and `/summarize` are paid, `/` says so.
 pub fn app(x402: &X402) -> Router {
     Router::new()
         .route("/weather", get(weather))
+        .route("/summarize", get(summarize))
         .route(
             "/",
-            get(|| async { "GET /weather costs 0.01 USDC on base-sepolia\n" }),
+            get(|| async {
+                "GET /weather costs 0.01 USDC on base-sepolia\nGET /summarize?text=… costs 0.001 USDC a word, at most 0.10 USDC\n"
+            }),
         )
         .layer(x402.layer())
 }

@@ -1,6 +1,6 @@
 //! x402 in one program: a paid axum API (embedded facilitator, dev ledger, nothing to set up)
-//! and a client that meets its 402, signs an EIP-3009 authorization, pays, and tries to pay
-//! twice with the same authorization.
+//! and a client that meets its 402, signs an EIP-3009 authorization, pays, sends the same
+//! payment again, and pays a metered route (`upto`) only for what it used.
 //!
 //! ```sh
 //! cargo run -p x402-examples --bin quickstart            # the walkthrough
@@ -194,6 +194,64 @@ async fn walkthrough() -> Result<(), Error> {
             red(&status.to_string()),
             answer["error"].as_str().unwrap_or("?"),
             answer["message"].as_str().unwrap_or("")
+        );
+    }
+    // 6. Metered: authorize at most 0.10 USDC, be charged for what was used.
+    let metered =
+        format!("http://{address}/summarize?text=x402+lets+any+web+API+charge+per+request");
+    let response = client.get(&metered).send().await?;
+    let header = response
+        .headers()
+        .get("payment-required")
+        .ok_or("a 402 carries PAYMENT-REQUIRED")?
+        .to_str()?
+        .to_owned();
+    let required: v2::PaymentRequired = codec::decode(&header, codec::DEFAULT_MAX_HEADER_BYTES)?;
+    let offer = required
+        .accepts
+        .first()
+        .ok_or("the 402 offers a way to pay")?
+        .clone();
+    let maximum = offer.amount;
+    let payment = sign_payment(
+        &PaymentRequirements::V2(offer),
+        required.resource.as_ref(),
+        &payer,
+        &registry,
+        now,
+    )?;
+    let before = balance(payer.address());
+    let response = client
+        .get(&metered)
+        .header("payment-signature", codec::encode(&payment))
+        .send()
+        .await?;
+    let status = response.status();
+    let receipt = response
+        .headers()
+        .get("payment-response")
+        .map(|v| v.to_str().map(str::to_owned))
+        .transpose()?;
+    let body = response.text().await?;
+    println!(
+        "{} GET /summarize, metered (upto): authorize at most {} USDC through Permit2",
+        bold("6."),
+        format_units(maximum, 6)
+    );
+    println!("   ← {} {}", green(&status.to_string()), body.trim());
+    if let Some(receipt) = receipt {
+        let receipt: SettleResponse = codec::decode(&receipt, codec::DEFAULT_MAX_HEADER_BYTES)?;
+        let charged = receipt
+            .amount
+            .as_deref()
+            .and_then(|a| a.parse::<U256>().ok())
+            .unwrap_or_default();
+        println!(
+            "   settled {} USDC of the {} authorized · payer {} → {}",
+            green(&format_units(charged, 6)),
+            format_units(maximum, 6),
+            before,
+            balance(payer.address())
         );
     }
     println!(
