@@ -12,7 +12,7 @@
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use serde::{Deserialize, Serialize};
 
-use crate::eip3009::{RecoveryBackend, SignatureError, TokenDomain};
+use crate::eip3009::{LocalSigner, RecoveryBackend, SignatureError, TokenDomain};
 use crate::permit2::{DEADLINE_GRACE_SECONDS, PERMIT2_ADDRESS, Permit2Authorization};
 use crate::reason::Reason;
 use crate::serde_util::checksummed;
@@ -23,6 +23,41 @@ pub const EXTENSION: &str = "eip2612GasSponsoring";
 /// The EIP-712 type an EIP-2612 `permit` signs.
 pub const PERMIT_TYPE: &str =
     "Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)";
+
+/// The extension's `info.version`.
+pub const VERSION: &str = "1";
+
+/// The declaration a server puts in a 402's `extensions.eip2612GasSponsoring`:
+/// `{info: {description, version: "1"}, schema}`, where `schema` is the JSON Schema (draft
+/// 2020-12) of the `info` a client returns (schemes notes §1.7).
+pub fn declaration(description: &str) -> serde_json::Value {
+    serde_json::json!({
+        "info": { "description": description, "version": VERSION },
+        "schema": schema(),
+    })
+}
+
+/// The JSON Schema of the `info` object a paying client fills in.
+pub fn schema() -> serde_json::Value {
+    let address = serde_json::json!({ "type": "string", "pattern": "^0x[a-fA-F0-9]{40}$" });
+    let decimal = serde_json::json!({ "type": "string", "pattern": "^[0-9]+$" });
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "from": address,
+            "asset": address,
+            "spender": address,
+            "amount": decimal,
+            "nonce": decimal,
+            "deadline": decimal,
+            "signature": { "type": "string", "pattern": "^0x[a-fA-F0-9]+$" },
+            "version": { "type": "string", "pattern": "^[0-9]+(\\.[0-9]+)*$" },
+        },
+        "required": ["from", "asset", "spender", "amount", "nonce", "deadline", "signature", "version"],
+        "additionalProperties": true,
+    })
+}
 
 /// `extensions.eip2612GasSponsoring.info` of a payment: the signed EIP-2612 permit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +137,10 @@ pub enum SponsoringError {
     /// The signature is malformed or malleable.
     #[error("invalid EIP-2612 permit signature: {0}")]
     Signature(#[from] SignatureError),
+    /// The requirement names no token EIP-712 domain (`extra.name`/`extra.version`), so the
+    /// permit's signature cannot be checked.
+    #[error("the requirement names no token EIP-712 domain (extra.name, extra.version) to check the EIP-2612 permit under")]
+    NoTokenDomain,
     /// The signature was made by someone other than `from` (or in another token domain).
     #[error("the EIP-2612 permit was signed by {recovered}, not by {from}")]
     WrongSigner {
@@ -122,7 +161,9 @@ impl SponsoringError {
             SponsoringError::SpenderNotPermit2(_) => Reason::EIP2612_SPENDER_NOT_PERMIT2,
             SponsoringError::DeadlineExpired { .. } => Reason::EIP2612_DEADLINE_EXPIRED,
             SponsoringError::AmountMismatch { .. } => Reason::EIP2612_AMOUNT_MISMATCH,
-            SponsoringError::Signature(_) | SponsoringError::WrongSigner { .. } => {
+            SponsoringError::Signature(_)
+            | SponsoringError::WrongSigner { .. }
+            | SponsoringError::NoTokenDomain => {
                 Reason::EIP2612_INVALID_SIGNATURE
             }
         }
@@ -130,6 +171,47 @@ impl SponsoringError {
 }
 
 impl Eip2612GasSponsoring {
+    /// The client side: signs, as `signer` (the Permit2 payer), an EIP-2612 permit approving
+    /// Permit2 for exactly the permitted amount of `authorization`, valid until its deadline
+    /// (what the reference client does). `token` is the token's EIP-712 domain (the
+    /// requirement's `extra.name`/`extra.version`, the chain, the token); `token_nonce` is the
+    /// token's current `nonces(owner)`.
+    pub fn sign<W>(
+        signer: &LocalSigner,
+        token: &TokenDomain<'_>,
+        authorization: &Permit2Authorization<W>,
+        token_nonce: U256,
+    ) -> Self {
+        let mut info = Eip2612GasSponsoring {
+            description: None,
+            version: VERSION.to_owned(),
+            from: signer.address(),
+            asset: token.verifying_contract,
+            spender: PERMIT2_ADDRESS,
+            amount: authorization.permitted.amount,
+            nonce: token_nonce,
+            deadline: authorization.deadline,
+            signature: Bytes::new(),
+        };
+        info.signature = Bytes::copy_from_slice(&signer.sign_hash(&info.signing_hash(token)));
+        info
+    }
+
+    /// Puts this permit into a payment's `extensions` (creating the object if needed) as
+    /// `eip2612GasSponsoring: {info}`, keeping the other extensions.
+    pub fn insert_into(&self, extensions: &mut Option<serde_json::Value>) {
+        let object = extensions.get_or_insert_with(|| serde_json::json!({}));
+        if !object.is_object() {
+            *object = serde_json::json!({});
+        }
+        if let Some(map) = object.as_object_mut() {
+            map.insert(
+                EXTENSION.to_owned(),
+                serde_json::json!({ "info": serde_json::to_value(self).unwrap_or_default() }),
+            );
+        }
+    }
+
     /// Reads the extension from a payment's `extensions`: `Ok(None)` when the payment carries
     /// none, an error when it is malformed.
     pub fn from_extensions(
@@ -212,6 +294,37 @@ impl Eip2612GasSponsoring {
         Ok(())
     }
 
+    /// Everything a facilitator checks offline about a payment's extension: reads it from
+    /// `extensions` (`Ok(None)` when absent), then [`check`](Self::check) against the Permit2
+    /// `authorization` at `now`, then [`verify_signature`](Self::verify_signature) in `token`'s
+    /// domain (`None`: the requirement names none → [`SponsoringError::NoTokenDomain`]).
+    pub fn verify<W>(
+        backend: RecoveryBackend,
+        extensions: Option<&serde_json::Value>,
+        authorization: &Permit2Authorization<W>,
+        token: Option<&TokenDomain<'_>>,
+        now: u64,
+    ) -> Result<Option<Self>, SponsoringError> {
+        let Some(info) = Self::from_extensions(extensions)? else {
+            return Ok(None);
+        };
+        info.check(authorization, now)?;
+        info.verify_signature(backend, token.ok_or(SponsoringError::NoTokenDomain)?)?;
+        Ok(Some(info))
+    }
+
+    /// The signature split as EIP-2612 `permit` takes it: `(v, r, s)`. `None` unless it is 65
+    /// bytes.
+    pub fn vrs(&self) -> Option<(u8, B256, B256)> {
+        (self.signature.len() == 65).then(|| {
+            (
+                self.signature[64],
+                B256::from_slice(&self.signature[..32]),
+                B256::from_slice(&self.signature[32..64]),
+            )
+        })
+    }
+
     /// Checks that the permit's signature recovers to `from` in the token's domain (`asset`
     /// must be `token.verifying_contract`, which [`check`](Self::check) ensures for the
     /// payment's token).
@@ -259,6 +372,55 @@ mod strict_decimal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::permit2::{self, ExactPermit2Terms};
+
+    #[test]
+    fn a_signed_permit_round_trips_and_verifies() {
+        let payer = LocalSigner::random();
+        let token = Address::repeat_byte(1);
+        let payment = permit2::authorize_exact(
+            &payer,
+            &ExactPermit2Terms {
+                chain_id: 31337,
+                token,
+                pay_to: Address::repeat_byte(2),
+                amount: U256::from(10_000u64),
+            },
+            1_800_000_000,
+            300,
+        );
+        let domain = TokenDomain {
+            name: "X402 Test Token",
+            version: "1",
+            chain_id: 31337,
+            verifying_contract: token,
+        };
+        let auth = &payment.permit2_authorization;
+        let info = Eip2612GasSponsoring::sign(&payer, &domain, auth, U256::from(3u64));
+        let mut extensions = Some(serde_json::json!({"payment-identifier": {"info": {}}}));
+        info.insert_into(&mut extensions);
+        assert!(extensions.as_ref().unwrap().get("payment-identifier").is_some());
+        let read = Eip2612GasSponsoring::from_extensions(extensions.as_ref())
+            .unwrap()
+            .unwrap();
+        assert_eq!(read, info);
+        read.check(auth, 1_800_000_000).unwrap();
+        read.verify_signature(RecoveryBackend::default(), &domain)
+            .unwrap();
+        let other = TokenDomain {
+            version: "2",
+            ..domain
+        };
+        assert_eq!(
+            read.verify_signature(RecoveryBackend::default(), &other)
+                .unwrap_err()
+                .reason(),
+            Reason::EIP2612_INVALID_SIGNATURE
+        );
+        let declared = declaration("sponsored");
+        assert_eq!(declared["info"]["version"], "1");
+        assert_eq!(declared["schema"]["required"].as_array().unwrap().len(), 8);
+    }
 
     #[test]
     fn versions_are_dotted_digits() {
