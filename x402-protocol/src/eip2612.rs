@@ -264,6 +264,31 @@ impl Eip2612GasSponsoring {
         authorization: &Permit2Authorization<W>,
         now: u64,
     ) -> Result<(), SponsoringError> {
+        self.check_parties(authorization)?;
+        if self.deadline < U256::from(now.saturating_add(DEADLINE_GRACE_SECONDS)) {
+            return Err(SponsoringError::DeadlineExpired {
+                deadline: self.deadline,
+                now,
+            });
+        }
+        self.check_amount(authorization)
+    }
+
+    /// [`check`](Self::check) without the deadline, for a settler that trusts the verifier's
+    /// clock: `from`, `asset`, `spender`, then the amount.
+    pub fn check_terms<W>(
+        &self,
+        authorization: &Permit2Authorization<W>,
+    ) -> Result<(), SponsoringError> {
+        self.check_parties(authorization)?;
+        self.check_amount(authorization)
+    }
+
+    /// `from`, `asset`, `spender`, in the reference's order.
+    fn check_parties<W>(
+        &self,
+        authorization: &Permit2Authorization<W>,
+    ) -> Result<(), SponsoringError> {
         if self.from != authorization.from {
             return Err(SponsoringError::FromMismatch {
                 expected: authorization.from,
@@ -279,12 +304,14 @@ impl Eip2612GasSponsoring {
         if self.spender != PERMIT2_ADDRESS {
             return Err(SponsoringError::SpenderNotPermit2(self.spender));
         }
-        if self.deadline < U256::from(now.saturating_add(DEADLINE_GRACE_SECONDS)) {
-            return Err(SponsoringError::DeadlineExpired {
-                deadline: self.deadline,
-                now,
-            });
-        }
+        Ok(())
+    }
+
+    /// The permit approves exactly the permitted amount.
+    fn check_amount<W>(
+        &self,
+        authorization: &Permit2Authorization<W>,
+    ) -> Result<(), SponsoringError> {
         if self.amount != authorization.permitted.amount {
             return Err(SponsoringError::AmountMismatch {
                 expected: authorization.permitted.amount,
