@@ -27,9 +27,14 @@ pub const PERMIT_TYPE: &str =
 /// The extension's `info.version`.
 pub const VERSION: &str = "1";
 
+/// The `info.description` the reference resource server declares.
+pub const DESCRIPTION: &str =
+    "The facilitator accepts EIP-2612 gasless Permit to `Permit2` canonical contract.";
+
 /// The declaration a server puts in a 402's `extensions.eip2612GasSponsoring`:
 /// `{info: {description, version: "1"}, schema}`, where `schema` is the JSON Schema (draft
-/// 2020-12) of the `info` a client returns (schemes notes §1.7).
+/// 2020-12) of the `info` a client returns (schemes notes §1.7). With [`DESCRIPTION`] it is
+/// what the reference `declareEip2612GasSponsoringExtension()` returns.
 pub fn declaration(description: &str) -> serde_json::Value {
     serde_json::json!({
         "info": { "description": description, "version": VERSION },
@@ -37,25 +42,31 @@ pub fn declaration(description: &str) -> serde_json::Value {
     })
 }
 
-/// The JSON Schema of the `info` object a paying client fills in.
+/// The JSON Schema of the `info` object a paying client fills in (the reference's, field for
+/// field).
 pub fn schema() -> serde_json::Value {
-    let address = serde_json::json!({ "type": "string", "pattern": "^0x[a-fA-F0-9]{40}$" });
-    let decimal = serde_json::json!({ "type": "string", "pattern": "^[0-9]+$" });
+    let field = |pattern: &str, description: &str| {
+        serde_json::json!({ "type": "string", "pattern": pattern, "description": description })
+    };
+    let address = "^0x[a-fA-F0-9]{40}$";
+    let decimal = "^[0-9]+$";
     serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
         "properties": {
-            "from": address,
-            "asset": address,
-            "spender": address,
-            "amount": decimal,
-            "nonce": decimal,
-            "deadline": decimal,
-            "signature": { "type": "string", "pattern": "^0x[a-fA-F0-9]+$" },
-            "version": { "type": "string", "pattern": "^[0-9]+(\\.[0-9]+)*$" },
+            "from": field(address, "The address of the sender."),
+            "asset": field(address, "The address of the ERC-20 token contract."),
+            "spender": field(address, "The address of the spender (Canonical Permit2)."),
+            "amount": field(decimal, "The amount to approve (uint256). Typically MaxUint."),
+            "nonce": field(decimal, "The current nonce of the sender."),
+            "deadline": field(decimal, "The timestamp at which the signature expires."),
+            "signature": field(
+                "^0x[a-fA-F0-9]+$",
+                "The 65-byte concatenated signature (r, s, v) as a hex string."
+            ),
+            "version": field("^[0-9]+(\\.[0-9]+)*$", "Schema version identifier."),
         },
         "required": ["from", "asset", "spender", "amount", "nonce", "deadline", "signature", "version"],
-        "additionalProperties": true,
     })
 }
 

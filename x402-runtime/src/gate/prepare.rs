@@ -60,9 +60,6 @@ fn offers(spec: &RouteSpec, family: Family) -> Result<Vec<(&'static str, Transfe
     Ok(offers)
 }
 
-/// `info.description` of the `eip2612GasSponsoring` declaration.
-const EIP2612_DESCRIPTION: &str = "Payers without a Permit2 allowance may sign an EIP-2612 permit approving Permit2 for the permitted amount; the facilitator submits it with the payment and pays the gas.";
-
 impl Gate {
     /// Resolves `spec` at `price` into a prepared route, or says what is misconfigured (a
     /// sentence naming the route and what to change).
@@ -237,7 +234,9 @@ impl Gate {
             if let Some(map) = object.as_object_mut() {
                 map.insert(
                     x402_protocol::eip2612::EXTENSION.to_owned(),
-                    x402_protocol::eip2612::declaration(EIP2612_DESCRIPTION),
+                    x402_protocol::eip2612::declaration(
+                        x402_protocol::eip2612::DESCRIPTION,
+                    ),
                 );
             }
         }
