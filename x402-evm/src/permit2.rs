@@ -211,15 +211,28 @@ mod tests {
             chain_id: 31337,
             verifying_contract: Address::repeat_byte(1),
         };
-        let info = Eip2612GasSponsoring::sign(&payer, &domain, &exact.permit2_authorization, U256::ZERO);
+        let info =
+            Eip2612GasSponsoring::sign(&payer, &domain, &exact.permit2_authorization, U256::ZERO);
         let with_permit = exact_settle_with_permit_call(&exact, &info);
         assert_eq!(with_permit[..4], [0xfa, 0x34, 0x03, 0x78]);
-        assert!(settles(&with_permit, payer.address(), exact.permit2_authorization.nonce));
-        let info = Eip2612GasSponsoring::sign(&payer, &domain, &upto.permit2_authorization, U256::ZERO);
+        assert!(settles(
+            &with_permit,
+            payer.address(),
+            exact.permit2_authorization.nonce
+        ));
+        let info =
+            Eip2612GasSponsoring::sign(&payer, &domain, &upto.permit2_authorization, U256::ZERO);
         let with_permit = upto_settle_with_permit_call(&upto, U256::from(3_700u64), &info);
         assert_eq!(with_permit[..4], [0x01, 0x6c, 0x17, 0x48]);
-        assert_eq!(upto_charged(&with_permit, &upto), Some(U256::from(3_700u64)));
-        assert!(settles(&with_permit, payer.address(), upto.permit2_authorization.nonce));
+        assert_eq!(
+            upto_charged(&with_permit, &upto),
+            Some(U256::from(3_700u64))
+        );
+        assert!(settles(
+            &with_permit,
+            payer.address(),
+            upto.permit2_authorization.nonce
+        ));
 
         let nonce = (U256::from(7u64) << 8) | U256::from(200u64);
         assert_eq!(nonce_position(nonce), (U256::from(7u64), 200));

@@ -1300,8 +1300,8 @@ impl Settler for EvmSettler {
             Transfer::Eip3009(payload) => self.check_eip3009(payload, token, simulate).await,
             Transfer::Permit2Exact(p) => {
                 let auth = &p.permit2_authorization;
-                let with_permit = sponsoring(payload, auth)?
-                    .map(|info| exact_settle_with_permit_call(p, &info));
+                let with_permit =
+                    sponsoring(payload, auth)?.map(|info| exact_settle_with_permit_call(p, &info));
                 self.check_permit2(Permit2Check {
                     token,
                     owner: auth.from,
@@ -1318,9 +1318,8 @@ impl Settler for EvmSettler {
             Transfer::Permit2Upto(p) => {
                 let auth = &p.permit2_authorization;
                 let sender = self.sender_for(auth.witness.facilitator)?;
-                let with_permit = sponsoring(payload, auth)?.map(|info| {
-                    upto_settle_with_permit_call(p, auth.permitted.amount, &info)
-                });
+                let with_permit = sponsoring(payload, auth)?
+                    .map(|info| upto_settle_with_permit_call(p, auth.permitted.amount, &info));
                 // Simulated with the maximum, as the reference does: a charge is never more.
                 self.check_permit2(Permit2Check {
                     token,
@@ -1568,7 +1567,8 @@ fn sponsoring<W>(
     auth: &Permit2Authorization<W>,
 ) -> Result<Option<Eip2612GasSponsoring>, InvalidPayment> {
     let refuse = |e: x402_protocol::eip2612::SponsoringError| {
-        InvalidPayment::new(e.reason(), e.to_string()).with_payer(Some(ChainAddress::Evm(auth.from)))
+        InvalidPayment::new(e.reason(), e.to_string())
+            .with_payer(Some(ChainAddress::Evm(auth.from)))
     };
     let Some(info) = Eip2612GasSponsoring::from_extensions(payload.extensions()).map_err(refuse)?
     else {

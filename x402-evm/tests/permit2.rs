@@ -1201,7 +1201,11 @@ async fn a_bad_eip2612_permit_is_refused_and_an_approved_payer_settles_without_i
     let stale = with_permit(wire.clone(), &stale);
     let refusal = refused(settler.check(&verified, &stale).await.unwrap_err());
     assert_eq!(refusal.reason, Reason::SIMULATION_FAILED);
-    assert!(refusal.message.contains("settleWithPermit"), "{}", refusal.message);
+    assert!(
+        refusal.message.contains("settleWithPermit"),
+        "{}",
+        refusal.message
+    );
     assert_eq!(
         failure(settler.settle(&verified, &stale, verified.amount).await).reason,
         Reason::SIMULATION_FAILED
@@ -1226,7 +1230,9 @@ async fn a_bad_eip2612_permit_is_refused_and_an_approved_payer_settles_without_i
     assert!(input.starts_with("0x13cd3b53"), "{input}");
     assert_eq!(chain.token_nonce(approved.address()), U256::ZERO);
     assert_eq!(
-        chain.anvil.allowance(chain.token, approved.address(), PERMIT2),
+        chain
+            .anvil
+            .allowance(chain.token, approved.address(), PERMIT2),
         U256::MAX
     );
     assert_eq!(chain.anvil.balance(chain.token, pay_to), U256::from(PRICE));

@@ -45,9 +45,7 @@ pub fn declaration(description: &str) -> serde_json::Value {
 /// The JSON Schema of the `info` object a paying client fills in (the reference's, field for
 /// field).
 pub fn schema() -> serde_json::Value {
-    let field = |pattern: &str, description: &str| {
-        serde_json::json!({ "type": "string", "pattern": pattern, "description": description })
-    };
+    let field = |pattern: &str, description: &str| serde_json::json!({ "type": "string", "pattern": pattern, "description": description });
     let address = "^0x[a-fA-F0-9]{40}$";
     let decimal = "^[0-9]+$";
     serde_json::json!({
@@ -150,7 +148,9 @@ pub enum SponsoringError {
     Signature(#[from] SignatureError),
     /// The requirement names no token EIP-712 domain (`extra.name`/`extra.version`), so the
     /// permit's signature cannot be checked.
-    #[error("the requirement names no token EIP-712 domain (extra.name, extra.version) to check the EIP-2612 permit under")]
+    #[error(
+        "the requirement names no token EIP-712 domain (extra.name, extra.version) to check the EIP-2612 permit under"
+    )]
     NoTokenDomain,
     /// The signature was made by someone other than `from` (or in another token domain).
     #[error("the EIP-2612 permit was signed by {recovered}, not by {from}")]
@@ -174,9 +174,7 @@ impl SponsoringError {
             SponsoringError::AmountMismatch { .. } => Reason::EIP2612_AMOUNT_MISMATCH,
             SponsoringError::Signature(_)
             | SponsoringError::WrongSigner { .. }
-            | SponsoringError::NoTokenDomain => {
-                Reason::EIP2612_INVALID_SIGNATURE
-            }
+            | SponsoringError::NoTokenDomain => Reason::EIP2612_INVALID_SIGNATURE,
         }
     }
 }
@@ -437,7 +435,13 @@ mod tests {
         let info = Eip2612GasSponsoring::sign(&payer, &domain, auth, U256::from(3u64));
         let mut extensions = Some(serde_json::json!({"payment-identifier": {"info": {}}}));
         info.insert_into(&mut extensions);
-        assert!(extensions.as_ref().unwrap().get("payment-identifier").is_some());
+        assert!(
+            extensions
+                .as_ref()
+                .unwrap()
+                .get("payment-identifier")
+                .is_some()
+        );
         let read = Eip2612GasSponsoring::from_extensions(extensions.as_ref())
             .unwrap()
             .unwrap();

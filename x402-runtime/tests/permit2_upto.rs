@@ -684,7 +684,10 @@ async fn a_bad_eip2612_permit_is_refused_with_its_own_reason_and_nothing_moves()
     let refused = rejected(
         w.gate
             .evaluate(
-                &Req::get("/r").with(ProtocolVersion::V2.payment_header(), codec::encode(&payment)),
+                &Req::get("/r").with(
+                    ProtocolVersion::V2.payment_header(),
+                    codec::encode(&payment),
+                ),
                 &PERMIT2,
             )
             .await,

@@ -234,9 +234,7 @@ impl Gate {
             if let Some(map) = object.as_object_mut() {
                 map.insert(
                     x402_protocol::eip2612::EXTENSION.to_owned(),
-                    x402_protocol::eip2612::declaration(
-                        x402_protocol::eip2612::DESCRIPTION,
-                    ),
+                    x402_protocol::eip2612::declaration(x402_protocol::eip2612::DESCRIPTION),
                 );
             }
         }
