@@ -20,6 +20,18 @@ use crate::serde_util::checksummed;
 /// The extension's key in `PaymentPayload.extensions` (and in the 402's `extensions`).
 pub const EXTENSION: &str = "eip2612GasSponsoring";
 
+/// The fields of a signed `info`; without all of them an entry is only an echoed declaration.
+const INFO_FIELDS: [&str; 8] = [
+    "from",
+    "asset",
+    "spender",
+    "amount",
+    "nonce",
+    "deadline",
+    "signature",
+    "version",
+];
+
 /// The EIP-712 type an EIP-2612 `permit` signs.
 pub const PERMIT_TYPE: &str =
     "Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)";
@@ -223,15 +235,28 @@ impl Eip2612GasSponsoring {
 
     /// Reads the extension from a payment's `extensions`: `Ok(None)` when the payment carries
     /// none, an error when it is malformed.
+    ///
+    /// As in the reference facilitator (`extractEip2612GasSponsoringInfo`), an entry whose
+    /// `info` lacks any of the eight fields (or is empty: `""`) counts as absent: clients echo
+    /// the 402's declaration (`info: {description, version}`) when they do not sign a permit.
+    /// Only a complete `info` with a malformed field is an error.
     pub fn from_extensions(
         extensions: Option<&serde_json::Value>,
     ) -> Result<Option<Self>, SponsoringError> {
-        let Some(entry) = extensions.and_then(|e| e.get(EXTENSION)) else {
+        let Some(info) = extensions
+            .and_then(|e| e.get(EXTENSION))
+            .and_then(|entry| entry.get("info"))
+        else {
             return Ok(None);
         };
-        let info = entry
-            .get("info")
-            .ok_or_else(|| SponsoringError::Format("no `info` object".to_owned()))?;
+        let present = |key: &str| match info.get(key) {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::String(text)) => !text.is_empty(),
+            Some(_) => true,
+        };
+        if !INFO_FIELDS.iter().all(|key| present(key)) {
+            return Ok(None);
+        }
         let parsed = Self::deserialize(info).map_err(|e| SponsoringError::Format(e.to_string()))?;
         if !is_version(&parsed.version) {
             return Err(SponsoringError::Format(format!(
@@ -458,6 +483,21 @@ mod tests {
                 .unwrap_err()
                 .reason(),
             Reason::EIP2612_INVALID_SIGNATURE
+        );
+        // An echoed declaration is no permit; a complete but malformed one is refused.
+        let echoed = serde_json::json!({ EXTENSION: declaration(DESCRIPTION) });
+        assert_eq!(
+            Eip2612GasSponsoring::from_extensions(Some(&echoed)),
+            Ok(None)
+        );
+        let mut bad =
+            serde_json::json!({ EXTENSION: { "info": serde_json::to_value(&info).unwrap() } });
+        bad[EXTENSION]["info"]["amount"] = "0x10".into();
+        assert_eq!(
+            Eip2612GasSponsoring::from_extensions(Some(&bad))
+                .unwrap_err()
+                .reason(),
+            Reason::EIP2612_EXTENSION_FORMAT
         );
         let declared = declaration("sponsored");
         assert_eq!(declared["info"]["version"], "1");

@@ -651,12 +651,13 @@ async fn a_bad_eip2612_permit_is_refused_with_its_own_reason_and_nothing_moves()
         );
         assert_eq!(refused.reason(), &reason, "{refused}");
     }
-    // A malformed extension.
+    // A malformed extension (every field present, one not a decimal).
     let mut broken = payment.clone();
     let x402_protocol::facilitator::PaymentPayload::V2(p) = &mut broken else {
         unreachable!()
     };
-    p.extensions = Some(serde_json::json!({"eip2612GasSponsoring": {"info": {"version": "1"}}}));
+    good.insert_into(&mut p.extensions);
+    p.extensions.as_mut().unwrap()["eip2612GasSponsoring"]["info"]["nonce"] = "0x0".into();
     let refused = rejected(
         w.gate
             .evaluate(
@@ -680,6 +681,23 @@ async fn a_bad_eip2612_permit_is_refused_with_its_own_reason_and_nothing_moves()
         ledger.token_nonce(NETWORK, usdc(&w), w.payer.address()),
         U256::ZERO
     );
+    // The 402's declaration echoed back unsigned (what clients that sign no permit send) is
+    // no permit: still the 412.
+    let (_, required) = challenge(&w, &PERMIT2).await;
+    let mut echoed = payment.clone();
+    let x402_protocol::facilitator::PaymentPayload::V2(p) = &mut echoed else {
+        unreachable!()
+    };
+    p.extensions = required.extensions.clone();
+    let refused = rejected(
+        w.gate
+            .evaluate(
+                &Req::get("/r").with(ProtocolVersion::V2.payment_header(), codec::encode(&echoed)),
+                &PERMIT2,
+            )
+            .await,
+    );
+    assert_eq!(refused.status(), 412, "{refused}");
     // Without the extension: still the 412.
     let refused = rejected(
         w.gate
