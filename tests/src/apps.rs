@@ -35,7 +35,11 @@ pub fn cents(request: &dyn RequestView) -> Result<Price, PriceError> {
 fn builder<T: From<x402_runtime::Gate>>(config: &ServerConfig) -> X402Builder<T> {
     // Routes that sell reusable access need keys that outlive the process.
     let keys = x402_runtime::entitlement::EntitlementKeys::new("table", &[7; 32]);
-    X402Builder::new()
+    let builder = match &config.chain_checks {
+        Some(chain) => X402Builder::new().chain_checks(chain.clone()),
+        None => X402Builder::new(),
+    };
+    builder
         .entitlement_keys(keys.expect("a 32-byte key"))
         // A payer who lost its token signs in with its wallet instead (tests/siwx.rs).
         .sign_in_with_x(x402_runtime::siwx::SiwxVerifier::builder().build())
@@ -165,6 +169,11 @@ pub mod axum_app {
         hits.hit();
         "permit2"
     }
+    #[paid(price = "0.01 USDC", network = "eip155:31337")]
+    async fn chain_exact(Extension(hits): Extension<Hits>, _: Payment) -> &'static str {
+        hits.hit();
+        "exact"
+    }
     #[paid(price = "0.01 USDC", network = "eip155:31337", transfer = "permit2")]
     async fn chain_permit2(Extension(hits): Extension<Hits>, _: Payment) -> &'static str {
         hits.hit();
@@ -199,6 +208,7 @@ pub mod axum_app {
                 .route("/metered", get(metered))
                 .route("/metered-free", get(metered_free))
                 .route("/permit2", get(permit2))
+                .route("/chain/exact", get(chain_exact))
                 .route("/chain/permit2", get(chain_permit2))
                 .route("/chain/metered", get(chain_metered))
                 .route("/chain/metered-free", get(chain_metered_free))
@@ -296,6 +306,11 @@ pub mod actix_app {
         hits.hit();
         "permit2"
     }
+    #[paid(price = "0.01 USDC", network = "eip155:31337")]
+    async fn chain_exact(hits: web::Data<Hits>, _: Payment) -> &'static str {
+        hits.hit();
+        "exact"
+    }
     #[paid(price = "0.01 USDC", network = "eip155:31337", transfer = "permit2")]
     async fn chain_permit2(hits: web::Data<Hits>, _: Payment) -> &'static str {
         hits.hit();
@@ -338,6 +353,7 @@ pub mod actix_app {
                             .route("/metered", web::get().to(metered))
                             .route("/metered-free", web::get().to(metered_free))
                             .route("/permit2", web::get().to(permit2))
+                            .route("/chain/exact", web::get().to(chain_exact))
                             .route("/chain/permit2", web::get().to(chain_permit2))
                             .route("/chain/metered", web::get().to(chain_metered))
                             .route("/chain/metered-free", web::get().to(chain_metered_free))
@@ -456,6 +472,12 @@ pub mod rocket_app {
         hits.hit();
         "permit2"
     }
+    #[paid(price = "0.01 USDC", network = "eip155:31337")]
+    #[get("/chain/exact")]
+    fn chain_exact(hits: &State<Hits>, _payment: Payment) -> &'static str {
+        hits.hit();
+        "exact"
+    }
     #[paid(price = "0.01 USDC", network = "eip155:31337", transfer = "permit2")]
     #[get("/chain/permit2")]
     fn chain_permit2(hits: &State<Hits>, _payment: Payment) -> &'static str {
@@ -507,6 +529,7 @@ pub mod rocket_app {
                         metered,
                         metered_free,
                         permit2,
+                        chain_exact,
                         chain_permit2,
                         chain_metered,
                         chain_metered_free

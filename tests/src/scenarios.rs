@@ -20,7 +20,7 @@ use crate::facilitator::{Mode, start};
 pub const FACILITATOR_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// What a server under test is configured with.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// The facilitator's base URL.
     pub facilitator_url: String,
@@ -31,6 +31,21 @@ pub struct ServerConfig {
     /// The account the facilitator settles metered (`upto`) payments from on base-sepolia,
     /// when the test pays the metered route.
     pub upto_facilitator: Option<String>,
+    /// A settler the server asks about contract-wallet signatures before its facilitator
+    /// (`X402Builder::chain_checks`).
+    pub chain_checks: Option<std::sync::Arc<dyn x402_runtime::facilitator::Settler>>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("facilitator_url", &self.facilitator_url)
+            .field("facilitator_timeout", &self.facilitator_timeout)
+            .field("pay_to", &self.pay_to)
+            .field("upto_facilitator", &self.upto_facilitator)
+            .field("chain_checks", &self.chain_checks.is_some())
+            .finish()
+    }
 }
 
 /// A server under test, running on a loopback port until dropped.
@@ -525,6 +540,7 @@ pub async fn run(scenario: &Scenario, launch: Launch) -> Observed {
         facilitator_timeout: FACILITATOR_TIMEOUT,
         pay_to: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
         upto_facilitator: None,
+        chain_checks: None,
     })
     .await;
     let client = reqwest::Client::new();

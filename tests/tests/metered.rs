@@ -40,6 +40,7 @@ impl Setup {
             facilitator_timeout: FACILITATOR_TIMEOUT,
             pay_to: PAY_TO,
             upto_facilitator: Some(facilitator.ledger.address().to_string()),
+            chain_checks: None,
         })
         .await;
         Setup {
@@ -196,6 +197,67 @@ async fn a_client_cap_below_the_maximum_refuses_a_metered_route() {
         .send()
         .await;
     assert!(response.is_err() || response.unwrap().status().as_u16() == 402);
+    assert!(s.facilitator.ledger.transfers().is_empty());
+    assert_eq!(s.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_can_approve_permit2_does_so_on_412_and_sends_the_same_payment() {
+    let s = Setup::new(axum_app::launch).await;
+    let ledger = s.facilitator.ledger.clone();
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    let x402 = X402Middleware::builder(s.payer.clone())
+        .approve_permit2(move |needed: reqwest_x402::hooks::Permit2Allowance| {
+            // The payer's approval, as a wallet would send it (here: into the dev ledger).
+            ledger.approve_permit2(&needed.network.caip2, needed.token, needed.owner, U256::MAX);
+            seen.lock().unwrap().push(needed);
+            async { Ok::<(), String>(()) }
+        })
+        .build()
+        .unwrap();
+    let response = x402
+        .client()
+        .unwrap()
+        .get(format!("{}/permit2", s.server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let asked = asked.lock().unwrap().clone();
+    let [needed] = asked.as_slice() else {
+        panic!("asked once: {asked:?}")
+    };
+    assert_eq!(needed.owner, s.payer.address());
+    assert_eq!(
+        needed.token,
+        s.network.default_asset.address.as_evm().unwrap()
+    );
+    assert_eq!(needed.spender, x402_protocol::permit2::PERMIT2_ADDRESS);
+    assert_eq!(needed.amount, U256::from(10_000u64));
+    // One payment, signed once and settled once.
+    assert_eq!(x402.history().len(), 1);
+    assert_eq!(s.facilitator.ledger.transfers().len(), 1);
+    assert_eq!(s.hits(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permit2_hook_that_fails_leaves_the_412() {
+    let s = Setup::new(axum_app::launch).await;
+    let x402 = X402Middleware::builder(s.payer.clone())
+        .approve_permit2(|_: reqwest_x402::hooks::Permit2Allowance| async {
+            Err::<(), String>("no gas".to_owned())
+        })
+        .build()
+        .unwrap();
+    let response = x402
+        .client()
+        .unwrap()
+        .get(format!("{}/permit2", s.server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 412);
     assert!(s.facilitator.ledger.transfers().is_empty());
     assert_eq!(s.hits(), 0);
 }

@@ -53,6 +53,7 @@ async fn check(framework: &str, launch: Launch, dir: &std::path::Path) {
         facilitator_timeout: FACILITATOR_TIMEOUT,
         pay_to: PAY_TO,
         upto_facilitator: Some(ledger.address().to_string()),
+        chain_checks: None,
     })
     .await;
     let urls: Vec<String> = ["/permit2", "/metered", "/metered-free"]

@@ -62,6 +62,7 @@ pub use reuse::{PaymentKey, RequestId, ReuseCache};
 #[cfg(feature = "alloy")]
 pub use signer::AlloySigner;
 pub use signer::{
-    KeyError, KeyLoadError, LocalSigner, PaymentSigner, SignerError, key_from_env, key_from_hex,
+    KeyError, KeyLoadError, LocalSigner, PaymentSigner, SignerError, SmartWalletSigner,
+    key_from_env, key_from_hex,
 };
 pub use x402_protocol;

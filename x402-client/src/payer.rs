@@ -445,27 +445,30 @@ impl Payer {
             url: url.to_owned(),
             message: e.to_string(),
         })?;
-        let signature = inner.signer.sign_digest(prepared.digest()).await?;
+        let signature = inner.signer.sign_payment_digest(prepared.digest()).await?;
         // A signature that does not recover to the payer would be refused anyway; it may also
-        // mean the signer is not who it claims to be. Do not send it.
-        match RecoveryBackend::default().recover(&prepared.digest(), &signature) {
-            Ok(recovered) if recovered == inner.payer => {}
-            Ok(recovered) => {
-                return Err(X402Error::BadSignature {
-                    expected: inner.payer,
-                    detail: format!("it recovers to {recovered}"),
-                });
-            }
-            Err(e) => {
-                return Err(X402Error::BadSignature {
-                    expected: inner.payer,
-                    detail: e.to_string(),
-                });
+        // mean the signer is not who it claims to be. Do not send it. (A contract wallet's
+        // signature is the chain's to judge.)
+        if !inner.signer.is_contract_wallet() {
+            match RecoveryBackend::default().recover(&prepared.digest(), &signature) {
+                Ok(recovered) if recovered == inner.payer => {}
+                Ok(recovered) => {
+                    return Err(X402Error::BadSignature {
+                        expected: inner.payer,
+                        detail: format!("it recovers to {recovered}"),
+                    });
+                }
+                Err(e) => {
+                    return Err(X402Error::BadSignature {
+                        expected: inner.payer,
+                        detail: e.to_string(),
+                    });
+                }
             }
         }
         let nonce = prepared.nonce();
         let valid_before = prepared.valid_before();
-        let payload = prepared.scheme_payload(signature.to_vec());
+        let payload = prepared.scheme_payload(signature);
         let json = match &candidate.requirements {
             PaymentRequirements::V1(r) => json!(v1::PaymentPayload {
                 x402_version: Default::default(),

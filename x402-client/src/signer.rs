@@ -43,11 +43,93 @@ pub struct SignerError(pub String);
 /// ```
 #[async_trait]
 pub trait PaymentSigner: Send + Sync + 'static {
-    /// The address that pays; the signature must recover to it.
+    /// The address that pays; the signature must recover to it (unless it is a
+    /// [contract wallet](Self::is_contract_wallet)).
     fn address(&self) -> Address;
 
     /// Signs a 32-byte digest; returns `r ‖ s ‖ v` (65 bytes, `v` = 27 or 28).
     async fn sign_digest(&self, digest: B256) -> Result<[u8; 65], SignerError>;
+
+    /// Whether [`address`](Self::address) is a smart-contract wallet, whose signatures the
+    /// verifier checks on chain (ERC-1271, or ERC-6492 before the wallet is deployed) rather
+    /// than by recovering a key. The payer then skips its own recovery check. Default: no.
+    fn is_contract_wallet(&self) -> bool {
+        false
+    }
+
+    /// The signature sent with a payment over `digest`: by default the 65 bytes of
+    /// [`sign_digest`](Self::sign_digest); a contract wallet returns whatever its
+    /// `isValidSignature` accepts, ERC-6492-wrapped while it is not deployed.
+    async fn sign_payment_digest(&self, digest: B256) -> Result<Vec<u8>, SignerError> {
+        Ok(self.sign_digest(digest).await?.to_vec())
+    }
+}
+
+/// A smart-contract wallet (ERC-1271) that accepts its owner's ECDSA signature over the digest
+/// itself, as a [`PaymentSigner`]: payments name the wallet as payer and carry the owner's
+/// signature, ERC-6492-wrapped with the wallet's factory call while the wallet is not
+/// deployed ([`counterfactual`](Self::counterfactual)). Wallets that sign a wrapped hash
+/// (a replay-safe domain of their own) need a `PaymentSigner` of their own.
+///
+/// ```
+/// use x402_client::{LocalSigner, PaymentSigner, SmartWalletSigner};
+/// use x402_protocol::Address;
+///
+/// let owner = LocalSigner::random();
+/// let wallet: Address = "0x1111111111111111111111111111111111111111".parse().unwrap();
+/// let signer = SmartWalletSigner::new(wallet, owner);
+/// assert_eq!(signer.address(), wallet);
+/// assert!(signer.is_contract_wallet());
+/// ```
+#[derive(Debug, Clone)]
+pub struct SmartWalletSigner<S> {
+    wallet: Address,
+    owner: S,
+    deploy: Option<(Address, Vec<u8>)>,
+}
+
+impl<S: PaymentSigner> SmartWalletSigner<S> {
+    /// The deployed wallet at `wallet`, signed for by `owner`.
+    pub fn new(wallet: Address, owner: S) -> Self {
+        SmartWalletSigner {
+            wallet,
+            owner,
+            deploy: None,
+        }
+    }
+
+    /// A wallet not deployed yet: `factory_calldata` sent to `factory` deploys it at the
+    /// wallet's address. Signatures are ERC-6492-wrapped, so that a verifier can deploy it in
+    /// a simulation, and a facilitator that allows the factory deploys it before settling.
+    pub fn counterfactual(mut self, factory: Address, factory_calldata: Vec<u8>) -> Self {
+        self.deploy = Some((factory, factory_calldata));
+        self
+    }
+}
+
+#[async_trait]
+impl<S: PaymentSigner> PaymentSigner for SmartWalletSigner<S> {
+    fn address(&self) -> Address {
+        self.wallet
+    }
+
+    async fn sign_digest(&self, digest: B256) -> Result<[u8; 65], SignerError> {
+        self.owner.sign_digest(digest).await
+    }
+
+    fn is_contract_wallet(&self) -> bool {
+        true
+    }
+
+    async fn sign_payment_digest(&self, digest: B256) -> Result<Vec<u8>, SignerError> {
+        let inner = self.owner.sign_digest(digest).await?;
+        Ok(match &self.deploy {
+            None => inner.to_vec(),
+            Some((factory, calldata)) => {
+                x402_protocol::eip6492::wrap(*factory, calldata, &inner).to_vec()
+            }
+        })
+    }
 }
 
 #[async_trait]
@@ -69,6 +151,14 @@ impl<S: PaymentSigner + ?Sized> PaymentSigner for Arc<S> {
 
     async fn sign_digest(&self, digest: B256) -> Result<[u8; 65], SignerError> {
         (**self).sign_digest(digest).await
+    }
+
+    fn is_contract_wallet(&self) -> bool {
+        (**self).is_contract_wallet()
+    }
+
+    async fn sign_payment_digest(&self, digest: B256) -> Result<Vec<u8>, SignerError> {
+        (**self).sign_payment_digest(digest).await
     }
 }
 

@@ -18,7 +18,8 @@ use x402_protocol::eip3009::{RecoveryBackend, TokenDomain};
 use x402_protocol::exact::EXACT;
 use x402_protocol::facilitator::{PaymentPayload, PaymentRequirements};
 use x402_protocol::permit2::{
-    ASSET_TRANSFER_METHOD, Permit2Authorization, Permit2Payload, UPTO, Witness,
+    ASSET_TRANSFER_METHOD, ExactWitness, Permit2Authorization, Permit2Payload, UPTO, UptoWitness,
+    Witness,
 };
 use x402_protocol::verify::{
     InvalidPayment, PaymentKey, RequirementTerms, SignatureCheck, VerifiedPayment, check_common,
@@ -160,16 +161,7 @@ impl Scheme for ExactEip3009 {
         now: u64,
     ) -> Result<VerifiedPayment, InvalidPayment> {
         check_common(payment, requirements, registry)?;
-        let SchemePayload::Eip3009(exact) = payment.payload() else {
-            return Err(InvalidPayment::new(
-                x402_protocol::Reason::UNSUPPORTED_SCHEME,
-                format!(
-                    "{} cannot check a {} payload",
-                    self.describe(),
-                    payment.payload().kind()
-                ),
-            ));
-        };
+        let exact = payload_of(self, payment, eip3009_payload)?;
         verify_eip3009(self.backend, exact, requirements, registry, now)
     }
 
@@ -180,16 +172,7 @@ impl Scheme for ExactEip3009 {
         registry: &NetworkRegistry,
     ) -> Result<VerifiedPayment, InvalidPayment> {
         check_common(payment, requirements, registry)?;
-        let SchemePayload::Eip3009(exact) = payment.payload() else {
-            return Err(InvalidPayment::new(
-                x402_protocol::Reason::UNSUPPORTED_SCHEME,
-                format!(
-                    "{} cannot read a {} payload",
-                    self.describe(),
-                    payment.payload().kind()
-                ),
-            ));
-        };
+        let exact = payload_of(self, payment, eip3009_payload)?;
         let terms = RequirementTerms::resolve(requirements, registry)?;
         let auth = &exact.authorization;
         Ok(VerifiedPayment {
@@ -205,12 +188,13 @@ impl Scheme for ExactEip3009 {
     }
 }
 
-/// Reads the Permit2 payload of the kind a scheme checks, or says it cannot.
-fn permit2_payload<'p, W: Witness>(
+/// The payload of the kind a scheme checks (picked by `pick`), or a refusal saying the scheme
+/// cannot check what was sent.
+fn payload_of<'p, T>(
     scheme: &dyn Scheme,
     payment: &'p PaymentPayload,
-    pick: impl Fn(&'p SchemePayload) -> Option<&'p Permit2Payload<W>>,
-) -> Result<&'p Permit2Payload<W>, InvalidPayment> {
+    pick: impl Fn(&'p SchemePayload) -> Option<&'p T>,
+) -> Result<&'p T, InvalidPayment> {
     pick(payment.payload()).ok_or_else(|| {
         InvalidPayment::new(
             x402_protocol::Reason::UNSUPPORTED_SCHEME,
@@ -222,6 +206,30 @@ fn permit2_payload<'p, W: Witness>(
         )
         .with_payer(payment.payload().claimed_payer())
     })
+}
+
+/// The EIP-3009 payload of a payment.
+fn eip3009_payload(p: &SchemePayload) -> Option<&x402_protocol::exact::ExactEvmPayload> {
+    match p {
+        SchemePayload::Eip3009(exact) => Some(exact),
+        _ => None,
+    }
+}
+
+/// The Permit2 `exact` payload of a payment.
+fn permit2_exact_payload(p: &SchemePayload) -> Option<&Permit2Payload<ExactWitness>> {
+    match p {
+        SchemePayload::Permit2Exact(exact) => Some(exact),
+        _ => None,
+    }
+}
+
+/// The `upto` payload of a payment.
+fn upto_payload(p: &SchemePayload) -> Option<&Permit2Payload<UptoWitness>> {
+    match p {
+        SchemePayload::Permit2Upto(upto) => Some(upto),
+        _ => None,
+    }
 }
 
 /// The `extra` of a Permit2 requirement: the method, and the token's EIP-712 domain (which the
@@ -350,10 +358,7 @@ impl Scheme for ExactPermit2 {
         now: u64,
     ) -> Result<VerifiedPayment, InvalidPayment> {
         check_common(payment, requirements, registry)?;
-        let exact = permit2_payload(self, payment, |p| match p {
-            SchemePayload::Permit2Exact(exact) => Some(exact),
-            _ => None,
-        })?;
+        let exact = payload_of(self, payment, permit2_exact_payload)?;
         let verified = verify_exact_permit2(self.backend, exact, requirements, registry, now)?;
         check_sponsoring(
             self.backend,
@@ -373,10 +378,7 @@ impl Scheme for ExactPermit2 {
         registry: &NetworkRegistry,
     ) -> Result<VerifiedPayment, InvalidPayment> {
         check_common(payment, requirements, registry)?;
-        let exact = permit2_payload(self, payment, |p| match p {
-            SchemePayload::Permit2Exact(exact) => Some(exact),
-            _ => None,
-        })?;
+        let exact = payload_of(self, payment, permit2_exact_payload)?;
         identify_permit2(exact, requirements, registry)
     }
 }
@@ -441,10 +443,7 @@ impl Scheme for UptoPermit2 {
         now: u64,
     ) -> Result<VerifiedPayment, InvalidPayment> {
         check_common(payment, requirements, registry)?;
-        let upto = permit2_payload(self, payment, |p| match p {
-            SchemePayload::Permit2Upto(upto) => Some(upto),
-            _ => None,
-        })?;
+        let upto = payload_of(self, payment, upto_payload)?;
         let verified = verify_upto_permit2(self.backend, upto, requirements, registry, now, None)?;
         check_sponsoring(
             self.backend,
@@ -464,10 +463,7 @@ impl Scheme for UptoPermit2 {
         registry: &NetworkRegistry,
     ) -> Result<VerifiedPayment, InvalidPayment> {
         check_common(payment, requirements, registry)?;
-        let upto = permit2_payload(self, payment, |p| match p {
-            SchemePayload::Permit2Upto(upto) => Some(upto),
-            _ => None,
-        })?;
+        let upto = payload_of(self, payment, upto_payload)?;
         identify_permit2(upto, requirements, registry)
     }
 }

@@ -712,3 +712,39 @@ async fn a_bad_eip2612_permit_is_refused_with_its_own_reason_and_nothing_moves()
     );
     assert_eq!(refused.status(), 412);
 }
+
+#[tokio::test]
+async fn build_checked_learns_the_upto_account_from_the_facilitators_supported() {
+    use x402_runtime::facilitator::EmbeddedFacilitator;
+    // A facilitator in another process, as far as the gate knows: it lists `upto` with the
+    // account its dev ledger settles from.
+    let remote = EmbeddedFacilitator::builder().build();
+    let account = remote.dev_ledger().unwrap().address();
+    let gate: x402_runtime::Gate = x402_runtime::Gate::builder()
+        .pay_to(common::PAY_TO)
+        .facilitator_client(Arc::new(remote))
+        .check_route(&METERED)
+        .build_checked()
+        .await
+        .unwrap();
+    let Decision::Challenge(rejection) = gate.evaluate(&Req::get("/r"), &METERED).await else {
+        panic!("expected a challenge")
+    };
+    let response = rejection.to_response();
+    let required: v2::PaymentRequired =
+        codec::decode(response.header(headers::PAYMENT_REQUIRED).unwrap(), 1 << 16).unwrap();
+    assert_eq!(
+        required.accepts[0].extra.as_ref().unwrap()["facilitatorAddress"],
+        account.to_string()
+    );
+
+    // `build` cannot ask, and says what to do instead.
+    let error = x402_runtime::Gate::builder()
+        .pay_to(common::PAY_TO)
+        .facilitator_client(Arc::new(EmbeddedFacilitator::builder().build()))
+        .check_route(&METERED)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("build_checked"), "{error}");
+}

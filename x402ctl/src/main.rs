@@ -183,6 +183,11 @@ pub(crate) struct PayArgs {
     /// eip712_version = "2", usd = true }] }'.
     #[arg(long)]
     chain: Vec<String>,
+    /// When the server answers a Permit2 payment with 412 permit2_allowance_required, approve
+    /// Permit2 for the token (unlimited) from the payer's key through this RPC node, wait for
+    /// the transaction, and send the same payment again. The payer needs gas on that chain.
+    #[arg(long, value_name = "RPC_URL")]
+    approve_permit2: Option<String>,
 }
 
 /// Arguments of `x402ctl serve`.

@@ -2,12 +2,18 @@
 
 use std::io::Write as _;
 
+use alloy_network::{EthereumWallet, TransactionBuilder};
+use alloy_provider::{DynProvider, Provider, ProviderBuilder};
+use alloy_rpc_types_eth::TransactionRequest;
+use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::SolCall;
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use reqwest_x402::hooks::Permit2Allowance;
 use reqwest_x402::{
     Challenge, PaymentRecord, PaymentResponseExt, PaymentStatus, X402Middleware, payment_error,
 };
-use x402_protocol::{NetworkRegistry, headers};
+use x402_protocol::{NetworkRegistry, U256, headers};
 use x402_runtime::config::Config;
 
 use crate::{Failure, PayArgs};
@@ -40,6 +46,19 @@ pub(crate) async fn run(args: PayArgs) -> Result<(), Failure> {
         .max_per_request(&args.max);
     if !args.network.is_empty() {
         builder = builder.networks(args.network.clone());
+    }
+    if let Some(rpc) = &args.approve_permit2 {
+        let key = std::env::var(&args.key_env).map_err(|_| {
+            Failure::usage(format!(
+                "--approve-permit2 signs with the key in {}",
+                args.key_env
+            ))
+        })?;
+        let approver = Permit2Approver::new(rpc, &key)?;
+        builder = builder.approve_permit2(move |needed: Permit2Allowance| {
+            let approver = approver.clone();
+            async move { approver.approve(needed).await }
+        });
     }
     let x402 = builder.build().map_err(|e| Failure::usage(e.to_string()))?;
     let client = x402
@@ -209,4 +228,73 @@ pub(crate) fn payment_summary(record: &PaymentRecord) -> String {
         text.push_str(&line);
     }
     text
+}
+
+alloy_sol_types::sol! {
+    function approve(address spender, uint256 value) external returns (bool);
+}
+
+/// Sends the payer's `approve(Permit2, unlimited)` for a token through an RPC node.
+#[derive(Clone)]
+struct Permit2Approver {
+    provider: DynProvider,
+    payer: x402_protocol::Address,
+}
+
+impl Permit2Approver {
+    fn new(rpc: &str, key: &str) -> Result<Self, Failure> {
+        let signer: PrivateKeySigner = key.trim().parse().map_err(|_| {
+            Failure::usage("--approve-permit2: the payer's key is not a private key")
+        })?;
+        let url = rpc
+            .parse()
+            .map_err(|e| Failure::usage(format!("--approve-permit2 {rpc:?}: {e}")))?;
+        let payer = signer.address();
+        let provider = ProviderBuilder::default()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(url)
+            .erased();
+        Ok(Permit2Approver { provider, payer })
+    }
+
+    async fn approve(&self, needed: Permit2Allowance) -> Result<(), String> {
+        if needed.owner != self.payer {
+            return Err(format!(
+                "the payment is from {}, not from the key's address {}",
+                needed.owner, self.payer
+            ));
+        }
+        let data = approveCall {
+            spender: needed.spender,
+            value: U256::MAX,
+        }
+        .abi_encode();
+        let tx = TransactionRequest::default()
+            .with_from(self.payer)
+            .with_to(needed.token)
+            .with_input(data);
+        eprintln!(
+            "approving Permit2 ({}) for {} on {} from {}",
+            needed.spender, needed.token, needed.network.name, self.payer
+        );
+        let receipt = self
+            .provider
+            .send_transaction(tx)
+            .await
+            .map_err(|e| format!("sending the approval: {e}"))?
+            .get_receipt()
+            .await
+            .map_err(|e| format!("waiting for the approval: {e}"))?;
+        if receipt.status() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the approval {} reverted",
+                receipt.transaction_hash
+            ))
+        }
+    }
 }

@@ -58,6 +58,61 @@ where
     }
 }
 
+/// What a server asked for with 412 `permit2_allowance_required`: the payer must let Uniswap's
+/// Permit2 contract move `amount` (at least) of `token` on `network` before its Permit2
+/// payment can be settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Permit2Allowance {
+    /// The network.
+    pub network: x402_client::x402_protocol::NetworkInfo,
+    /// The token to approve.
+    pub token: x402_client::x402_protocol::Address,
+    /// The payer (the token owner).
+    pub owner: x402_client::x402_protocol::Address,
+    /// What the payment moves at most.
+    pub amount: x402_client::x402_protocol::U256,
+    /// The Permit2 contract, the spender to approve.
+    pub spender: x402_client::x402_protocol::Address,
+}
+
+/// Gives Permit2 an allowance when a server answers a Permit2 payment with 412
+/// `permit2_allowance_required` (an ERC-20 `approve(Permit2, …)` sent by the payer, through a
+/// wallet or an RPC node of your choice). When it returns `Ok`, the same payment is sent once
+/// more: it was not used. `Err` (a message) leaves the 412 as the answer.
+///
+/// Implemented for async closures taking the request by value:
+///
+/// ```no_run
+/// use reqwest_x402::hooks::Permit2Allowance;
+/// use reqwest_x402::X402Middleware;
+///
+/// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let x402 = X402Middleware::builder(reqwest_x402::key_from_env("X402_PRIVATE_KEY")?)
+///     .approve_permit2(|needed: Permit2Allowance| async move {
+///         // send token.approve(needed.spender, U256::MAX) from needed.owner, wait for it
+///         Err::<(), String>(format!("approve {} for {} first", needed.token, needed.spender))
+///     })
+///     .build()?;
+/// # let _ = x402; Ok(()) }
+/// ```
+#[async_trait]
+pub trait ApprovePermit2: Send + Sync + 'static {
+    /// Makes the allowance, or says why not.
+    async fn approve_permit2(&self, needed: &Permit2Allowance) -> Result<(), String>;
+}
+
+#[async_trait]
+impl<F, Fut> ApprovePermit2 for F
+where
+    F: Fn(Permit2Allowance) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    async fn approve_permit2(&self, needed: &Permit2Allowance) -> Result<(), String> {
+        (self)(needed.clone()).await
+    }
+}
+
 /// Runs when a 402 was not paid, or a payment was sent and not taken; see
 /// [`PaymentFailure`].
 ///
@@ -200,6 +255,7 @@ impl fmt::Display for PaymentFailure {
 pub(crate) struct Hooks {
     pub(crate) after_payment: Option<std::sync::Arc<dyn AfterPayment>>,
     pub(crate) on_failure: Option<std::sync::Arc<dyn OnPaymentFailure>>,
+    pub(crate) permit2: Option<std::sync::Arc<dyn ApprovePermit2>>,
 }
 
 impl Hooks {
@@ -207,6 +263,27 @@ impl Hooks {
     pub(crate) async fn after_payment(&self, record: &PaymentRecord) {
         if let Some(hook) = &self.after_payment {
             guarded("after_payment", &record.url, hook.after_payment(record)).await;
+        }
+    }
+
+    /// Runs the Permit2 allowance hook, if any: `Some(true)` when it made the allowance.
+    pub(crate) async fn approve_permit2(&self, needed: &Permit2Allowance, url: &str) -> bool {
+        let Some(hook) = &self.permit2 else {
+            return false;
+        };
+        match AssertUnwindSafe(hook.approve_permit2(needed))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(())) => true,
+            Ok(Err(message)) => {
+                tracing::warn!(target: "x402::client", %url, %message, "the Permit2 allowance was not made");
+                false
+            }
+            Err(_) => {
+                tracing::error!(target: "x402::client", %url, "the approve_permit2 hook panicked");
+                false
+            }
         }
     }
 

@@ -74,8 +74,8 @@ pub use x402_client::AlloySigner;
 pub use x402_client::{
     Approval, ApprovePayment, Challenge, ChallengeError, ConfigError, DEFAULT_MAX_PER_REQUEST,
     KeyError, KeyLoadError, LimitError, LimitUnit, LocalSigner, Payer, PaymentKey, PaymentProposal,
-    PaymentRecord, PaymentSigner, PaymentStatus, Refusal, RefusalReason, SignerError, X402Error,
-    async_trait, challenge, key_from_env, key_from_hex, policy,
+    PaymentRecord, PaymentSigner, PaymentStatus, Refusal, RefusalReason, SignerError,
+    SmartWalletSigner, X402Error, async_trait, challenge, key_from_env, key_from_hex, policy,
 };
 pub use {x402_client, x402_protocol};
 

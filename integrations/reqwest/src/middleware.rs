@@ -245,6 +245,15 @@ impl X402MiddlewareBuilder {
         self
     }
 
+    /// Runs `hook` when a server answers a Permit2 payment with 412
+    /// `permit2_allowance_required`: it gives Permit2 the allowance (an ERC-20 approval by the
+    /// payer), and on `Ok` the same payment is sent once more. Without it the 412 is the
+    /// answer. See [`ApprovePermit2`](crate::hooks::ApprovePermit2).
+    pub fn approve_permit2(mut self, hook: impl crate::hooks::ApprovePermit2) -> Self {
+        self.hooks.permit2 = Some(Arc::new(hook));
+        self
+    }
+
     /// Runs `hook` when a 402 is not paid (no acceptable offer, the approval hook refused, the
     /// signer failed) or a payment sent is not taken (refused, settlement failed or still
     /// pending, handler failed, no answer). See [`hooks`](crate::hooks).
@@ -663,6 +672,7 @@ impl Inner {
         let mut signed = signed;
         let mut request = request;
         let mut retry = 0;
+        let mut approved = false;
         let response = loop {
             signed.record.attempts += 1;
             self.payer.update(&signed.record);
@@ -672,6 +682,33 @@ impl Inner {
                 Err(error) => break Err(error),
             };
             let pending = is_pending(receipt_of(&response).as_ref());
+            if response.status() == StatusCode::PRECONDITION_FAILED && !approved {
+                let (answer, body) = buffer(response).await?;
+                let allowance = body_text(&body, "error").as_deref()
+                    == Some(
+                        x402_client::x402_protocol::Reason::PERMIT2_ALLOWANCE_REQUIRED.as_str(),
+                    );
+                let needed = crate::hooks::Permit2Allowance {
+                    network: signed.record.network.clone(),
+                    token: signed.record.asset.address.as_evm().unwrap_or_default(),
+                    owner: signed.record.payer,
+                    amount: signed.record.amount,
+                    spender: x402_client::x402_protocol::permit2::PERMIT2_ADDRESS,
+                };
+                match copy {
+                    Some(copy)
+                        if allowance && self.hooks.approve_permit2(&needed, url.as_str()).await =>
+                    {
+                        // The payment was refused before anything was used: the same one goes
+                        // again, now that Permit2 may move the token.
+                        tracing::info!(target: "x402::client", %url, "Permit2 allowance made; sending the same payment again");
+                        approved = true;
+                        request = copy;
+                        continue;
+                    }
+                    _ => break Ok(answer),
+                }
+            }
             match copy {
                 Some(copy) if pending && retry < self.pending.attempts => {
                     // Submitted, outcome unknown: the same authorization, later. Signing a new

@@ -28,8 +28,20 @@ impl<T: From<Gate>> X402Builder<T> {
 
     /// [`build`](Self::build), then asks the facilitator's `/supported` whether it handles the
     /// scheme and network of every route, and fails if it does not (or cannot be asked).
+    ///
+    /// It also learns from `/supported` the account the facilitator settles metered (`upto`)
+    /// payments from on each network (`extra.facilitatorAddress`), for networks
+    /// [`upto_facilitator`](Self::upto_facilitator) does not name.
     pub async fn build_checked(self) -> Result<T, ConfigError> {
-        let (gate, needs) = self.build_checked_routes()?;
+        let route_check = self.route_check;
+        let extra_routes = self.extra_routes.clone();
+        let mut gate = self.build_gate()?;
+        if gate.embedded.is_none()
+            && let Ok(supported) = gate.facilitator.supported().await
+        {
+            gate.learn_upto_facilitators(&supported);
+        }
+        let needs = gate.check_routes(route_check, &extra_routes)?;
         check_support(gate.facilitator.as_ref(), &needs).await?;
         Ok(T::from(gate))
     }
@@ -161,6 +173,7 @@ impl<T: From<Gate>> X402Builder<T> {
             facilitator,
             embedded,
             upto_facilitators,
+            chain_checks: self.chain_checks,
             local_checks: self.local_checks,
             schemes: self.schemes,
             replay,
@@ -285,6 +298,33 @@ async fn check_support(facilitator: &dyn Facilitator, needs: &[Need]) -> Result<
 }
 
 impl Gate {
+    /// Takes the `upto` settling accounts a facilitator lists in `/supported`
+    /// (`extra.facilitatorAddress` of its v2 `upto` kinds) for networks without one.
+    fn learn_upto_facilitators(
+        &mut self,
+        supported: &x402_protocol::facilitator::SupportedResponse,
+    ) {
+        for kind in &supported.kinds {
+            if kind.scheme != x402_protocol::permit2::UPTO || kind.x402_version != 2 {
+                continue;
+            }
+            let Ok(network) = self.registry.network(&kind.network) else {
+                continue;
+            };
+            let address = kind
+                .extra
+                .as_ref()
+                .and_then(|extra| extra.get("facilitatorAddress"))
+                .and_then(serde_json::Value::as_str)
+                .and_then(|text| ChainAddress::parse_for(network.family(), text).ok());
+            if let Some(address) = address {
+                self.upto_facilitators
+                    .entry(network.caip2.to_string())
+                    .or_insert(address);
+            }
+        }
+    }
+
     /// Starts configuring a gate.
     pub fn builder() -> X402Builder<Gate> {
         X402Builder::new()

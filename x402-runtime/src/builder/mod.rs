@@ -149,6 +149,7 @@ pub struct X402Builder<T = Gate> {
     discovery: Option<Arc<DiscoveryCatalog>>,
     siwx: Option<crate::siwx::SiwxVerifier>,
     upto_facilitators: Vec<(String, String)>,
+    chain_checks: Vec<Arc<dyn crate::facilitator::Settler>>,
     target: PhantomData<fn() -> T>,
 }
 
@@ -184,6 +185,7 @@ impl<T> Default for X402Builder<T> {
             discovery: None,
             siwx: None,
             upto_facilitators: Vec::new(),
+            chain_checks: Vec::new(),
             target: PhantomData,
         }
     }
@@ -267,6 +269,20 @@ impl<T: From<Gate>> X402Builder<T> {
     pub fn upto_facilitator(mut self, network: &str, address: &str) -> Self {
         self.upto_facilitators
             .push((network.to_owned(), address.to_owned()));
+        self
+    }
+
+    /// A settler this gate asks, when it uses a remote facilitator, about what only a chain can
+    /// judge before the facilitator is asked: a smart-contract wallet's signature (ERC-1271, or
+    /// ERC-6492 before the wallet exists), with the payer's balance and the transfer simulated
+    /// (for example an `x402_evm::EvmSettler` for the chain; it sends nothing from here).
+    ///
+    /// Without one, a 65-byte signature that recovers to someone other than the payer is
+    /// refused here as a forgery (offline it cannot be told from a contract wallet's), and a
+    /// longer one is left to the facilitator. With the embedded facilitator its own settlers
+    /// do this.
+    pub fn chain_checks(mut self, settler: Arc<dyn crate::facilitator::Settler>) -> Self {
+        self.chain_checks.push(settler);
         self
     }
 

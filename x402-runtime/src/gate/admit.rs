@@ -245,11 +245,13 @@ impl Gate {
                     now,
                 )
                 .and_then(|verified| match &verified.signature {
-                    // Without the embedded facilitator this gate has no chain: a 65-byte
-                    // signature by another key stays refused here, as a forgery; a longer one
-                    // (only a contract wallet's can be valid) is left to the facilitator.
+                    // Without the embedded facilitator or a chain to ask, this gate cannot
+                    // judge a contract wallet: a 65-byte signature by another key stays
+                    // refused here, as a forgery; a longer one (only a contract wallet's can be
+                    // valid) is left to the facilitator.
                     SignatureCheck::OnChain { without_chain, .. }
                         if self.embedded.is_none()
+                            && self.chain_check(&verified.network).is_none()
                             && without_chain.reason != Reason::SMART_WALLET_NEEDS_RPC =>
                     {
                         Err((**without_chain).clone())
@@ -275,6 +277,13 @@ impl Gate {
                 )
                 .map_err(reject)?
         };
+        if self.embedded.is_none()
+            && matches!(verified.signature, SignatureCheck::OnChain { .. })
+            && let Some(chain) = self.chain_check(&verified.network)
+        {
+            self.check_on_chain(chain, &verified, &request.payment_payload, &reject)
+                .await?;
+        }
         if let Some(expires_at) = verified.expires_at {
             let lifetime = expires_at.saturating_sub(now);
             if lifetime > self.max_authorization_lifetime.as_secs() {
@@ -489,6 +498,52 @@ impl Gate {
             .with_payer(payer));
         }
         Ok(())
+    }
+
+    /// The settler that checks contract-wallet signatures on `network` for this gate, if any.
+    fn chain_check(
+        &self,
+        network: &x402_protocol::NetworkInfo,
+    ) -> Option<&Arc<dyn crate::facilitator::Settler>> {
+        self.chain_checks
+            .iter()
+            .find(|c| c.settles(network) && c.checks_contract_signatures(network))
+    }
+
+    /// Asks `chain` about a payment whose signature only a chain can judge.
+    async fn check_on_chain(
+        &self,
+        chain: &Arc<dyn crate::facilitator::Settler>,
+        verified: &VerifiedPayment,
+        payload: &PaymentPayload,
+        reject: &impl Fn(InvalidPayment) -> Rejection,
+    ) -> Result<(), Rejection> {
+        match self
+            .call(self.facilitator_timeout, chain.check(verified, payload))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(Checked::Settler(SettlerError::Rejected(mut invalid))) => {
+                invalid.message = format!(
+                    "checked on chain by this server before asking the facilitator: {}",
+                    invalid.message
+                );
+                Err(reject(invalid.with_payer(Some(verified.payer))))
+            }
+            Err(Checked::Settler(SettlerError::Unavailable(message))) => {
+                tracing::error!(target: "x402::facilitator", %message, "the chain could not check a contract wallet's signature");
+                Err(Rejection::new(
+                    Reason::FACILITATOR_UNAVAILABLE,
+                    "the chain this server checks contract-wallet signatures on is unavailable",
+                )
+                .with_payer(Some(verified.payer)))
+            }
+            Err(Checked::Timeout) => Err(facilitator_rejection(
+                FacilitatorError::Timeout(self.facilitator_timeout),
+                self.facilitator_timeout,
+            )
+            .with_payer(Some(verified.payer))),
+        }
     }
 
     /// Forgets a reserved payment that was not used, so it can be retried. Only the admission

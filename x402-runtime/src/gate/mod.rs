@@ -233,6 +233,8 @@ pub struct Gate {
     pub(crate) siwx: Option<crate::siwx::SiwxVerifier>,
     /// The accounts a remote facilitator settles `upto` payments from, by CAIP-2 id.
     pub(crate) upto_facilitators: HashMap<String, ChainAddress>,
+    /// Settlers asked about contract-wallet signatures when the facilitator is remote.
+    pub(crate) chain_checks: Vec<Arc<dyn crate::facilitator::Settler>>,
 }
 
 /// How the `payment-identifier` extension is offered and enforced.

@@ -161,7 +161,7 @@ impl Gate {
                 let facilitator = if name == x402_protocol::permit2::UPTO {
                     Some(self.upto_facilitator(network).ok_or_else(|| {
                         format!(
-                            "{route} is metered (upto) on {}, whose payers must name the account that settles: this server's facilitator has none for that network; call X402Builder::upto_facilitator with the address your facilitator settles from",
+                            "{route} is metered (upto) on {}, whose payers must name the account that settles: this server's facilitator has none for that network; call X402Builder::upto_facilitator with the address your facilitator settles from, or build with X402Builder::build_checked to learn it from the facilitator's /supported",
                             network.name
                         )
                     })?)
