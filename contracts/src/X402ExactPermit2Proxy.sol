@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity 0.8.30;
 
+/// @notice The EIP-2612 `permit` of the token, called by `settleWithPermit`.
+interface IERC20Permit {
+    function permit(address owner, address spender, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external;
+}
+
 /// @notice The part of Permit2 the proxy calls.
 interface ISignatureTransfer {
     struct TokenPermissions {
@@ -43,6 +49,15 @@ contract X402ExactPermit2Proxy {
         uint256 validAfter;
     }
 
+    /// @notice The payer's signed EIP-2612 permit approving Permit2 (`settleWithPermit`).
+    struct EIP2612Permit {
+        uint256 value;
+        uint256 deadline;
+        bytes32 r;
+        bytes32 s;
+        uint8 v;
+    }
+
     /// @notice Uniswap's canonical Permit2.
     ISignatureTransfer public constant PERMIT2 = ISignatureTransfer(0x000000000022D473030F116dDEE9F6B43aC78BA3);
 
@@ -55,9 +70,16 @@ contract X402ExactPermit2Proxy {
 
     /// @notice A payment was settled.
     event Settled();
+    /// @notice A payment was settled after submitting the payer's EIP-2612 permit.
+    event SettledWithPermit();
+    /// @notice The token refused the EIP-2612 permit (`settleWithPermit` then tried the
+    ///         transfer anyway: the payer may have approved Permit2 some other way).
+    event Permit2612Failed(address token, address owner);
 
     /// @notice The permitted amount is zero.
     error InvalidAmount();
+    /// @notice The EIP-2612 permit's value is not the Permit2 permitted amount.
+    error Permit2612AmountMismatch();
     /// @notice The owner is the zero address.
     error InvalidOwner();
     /// @notice The recipient is the zero address.
@@ -73,6 +95,32 @@ contract X402ExactPermit2Proxy {
         Witness calldata witness,
         bytes calldata signature
     ) external {
+        _settle(permit, owner, witness, signature);
+        emit Settled();
+    }
+
+    /// @notice Submits the owner's EIP-2612 permit approving Permit2 for exactly the permitted
+    ///         amount (a token refusal is tolerated), then settles as `settle` does. Same ABI as
+    ///         the reference proxy (selector 0xfa340378).
+    function settleWithPermit(
+        EIP2612Permit calldata permit2612,
+        ISignatureTransfer.PermitTransferFrom calldata permit,
+        address owner,
+        Witness calldata witness,
+        bytes calldata signature
+    ) external {
+        _executePermit(permit.permitted.token, owner, permit2612, permit.permitted.amount);
+        _settle(permit, owner, witness, signature);
+        emit SettledWithPermit();
+    }
+
+    /// @dev Checks the arguments and runs the Permit2 transfer of the whole permitted amount.
+    function _settle(
+        ISignatureTransfer.PermitTransferFrom calldata permit,
+        address owner,
+        Witness calldata witness,
+        bytes calldata signature
+    ) private {
         uint256 amount = permit.permitted.amount;
         if (amount == 0) revert InvalidAmount();
         if (owner == address(0)) revert InvalidOwner();
@@ -86,6 +134,18 @@ contract X402ExactPermit2Proxy {
             WITNESS_TYPE_STRING,
             signature
         );
-        emit Settled();
+    }
+
+    /// @dev The reference proxy's `_executePermit`: the permit must approve exactly
+    ///      `permittedAmount`; the token's `permit` runs in a try/catch.
+    function _executePermit(address token, address owner, EIP2612Permit calldata permit2612, uint256 permittedAmount)
+        private
+    {
+        if (permit2612.value != permittedAmount) revert Permit2612AmountMismatch();
+        try IERC20Permit(token).permit(
+            owner, address(PERMIT2), permit2612.value, permit2612.deadline, permit2612.v, permit2612.r, permit2612.s
+        ) {} catch {
+            emit Permit2612Failed(token, owner);
+        }
     }
 }

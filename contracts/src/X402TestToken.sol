@@ -3,8 +3,10 @@ pragma solidity 0.8.30;
 
 /// @title X402TestToken
 /// @notice A small ERC-20 token (6 decimals, like USDC) that can also be moved with a payer's
-///         signed EIP-3009 authorization, the way x402 settles `exact` payments on EVM chains.
-///         Written for this workspace's end-to-end tests on local dev chains.
+///         signed EIP-3009 authorization, the way x402 settles `exact` payments on EVM chains,
+///         and approved with a signed EIP-2612 `permit` (the `eip2612GasSponsoring` extension
+///         of Permit2 payments). Written for this workspace's end-to-end tests on local dev
+///         chains.
 /// @dev Not audited and not meant to hold value: the deployer can mint without limit. A payer
 ///      without code signs with 65-byte ECDSA; a payer with code (a contract wallet) is asked
 ///      through ERC-1271 `isValidSignature`, as USDC v2.2 does.
@@ -17,6 +19,10 @@ contract X402TestToken {
     bytes32 public constant TRANSFER_WITH_AUTHORIZATION_TYPEHASH = keccak256(
         "TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"
     );
+
+    /// @notice The EIP-712 type hash of an EIP-2612 permit.
+    bytes32 public constant PERMIT_TYPEHASH =
+        keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
 
     /// @dev Half the order of secp256k1. Signatures with a larger `s` are the malleated twin of
     ///      a canonical one (EIP-2) and are refused.
@@ -50,6 +56,8 @@ contract X402TestToken {
     bytes32 private immutable versionHash;
     /// @dev authorizer => nonce => consumed
     mapping(address => mapping(bytes32 => bool)) private consumed;
+    /// @notice EIP-2612: the nonce the owner's next `permit` must sign.
+    mapping(address => uint256) public nonces;
 
     /// @notice ERC-20: `value` tokens moved from `from` to `to` (from the zero address when minted).
     event Transfer(address indexed from, address indexed to, uint256 value);
@@ -74,6 +82,8 @@ contract X402TestToken {
     error AuthorizationAlreadyUsed(address authorizer, bytes32 nonce);
     /// @notice A packed signature must be 65 bytes (r, s, v).
     error InvalidSignatureLength(uint256 length);
+    /// @notice EIP-2612: the block time `timestamp` is past the permit's `deadline`.
+    error PermitExpired(uint256 deadline, uint256 timestamp);
     /// @notice The recovery byte must be 27 or 28.
     error InvalidSignatureV(uint8 v);
     /// @notice `s` is in the upper half of the curve order (a malleated signature).
@@ -188,6 +198,32 @@ contract X402TestToken {
         bytes32 digest = _authorizationDigest(from, to, value, validAfter, validBefore, nonce);
         _consumeAuthorization(from, digest, nonce, signature);
         _move(from, to, value);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // EIP-2612
+    // ------------------------------------------------------------------------------------------
+
+    /// @notice Lets `spender` move up to `value` of `owner_`'s tokens with `owner_`'s ECDSA
+    ///         signature (v, r, s) over a `Permit` with the current `nonces(owner_)`, until
+    ///         `deadline` (inclusive). Anyone may submit it; it consumes the nonce.
+    function permit(address owner_, address spender, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+    {
+        if (block.timestamp > deadline) revert PermitExpired(deadline, block.timestamp);
+        uint256 nonce = nonces[owner_];
+        bytes32 structHash = keccak256(abi.encode(PERMIT_TYPEHASH, owner_, spender, value, nonce, deadline));
+        bytes32 digest = keccak256(abi.encodePacked(hex"1901", DOMAIN_SEPARATOR(), structHash));
+        if (v != 27 && v != 28) revert InvalidSignatureV(v);
+        if (uint256(s) > HALF_CURVE_ORDER) revert InvalidSignatureS(s);
+        address signer = ecrecover(digest, v, r, s);
+        if (signer == address(0)) revert InvalidSignature();
+        if (signer != owner_) revert WrongSigner(signer, owner_);
+        unchecked {
+            nonces[owner_] = nonce + 1;
+        }
+        allowance[owner_][spender] = value;
+        emit Approval(owner_, spender, value);
     }
 
     // ------------------------------------------------------------------------------------------

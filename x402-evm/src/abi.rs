@@ -11,6 +11,10 @@ alloy_sol_types::sol! {
         function balanceOf(address account) external view returns (uint256);
         function allowance(address owner, address spender) external view returns (uint256);
         function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
+        /// EIP-2612: the nonce of `owner`'s next permit.
+        function nonces(address owner) external view returns (uint256);
+        /// EIP-2612 `permit` (`0xd505accf`).
+        function permit(address owner, address spender, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
         function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external;
         function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, bytes signature) external;
 
@@ -26,6 +30,7 @@ alloy_sol_types::sol! {
         error WrongSigner(address signer, address from);
         error InsufficientAllowance(address holder, address spender, uint256 allowed, uint256 needed);
         error InvalidContractSignature(address wallet);
+        error PermitExpired(uint256 deadline, uint256 timestamp);
 
         event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce);
         event Transfer(address indexed from, address indexed to, uint256 value);
@@ -60,11 +65,17 @@ alloy_sol_types::sol! {
         struct PermitTransferFrom { TokenPermissions permitted; uint256 nonce; uint256 deadline; }
         struct ExactWitness { address to; uint256 validAfter; }
         struct UptoWitness { address to; address facilitator; uint256 validAfter; }
+        struct EIP2612Permit { uint256 value; uint256 deadline; bytes32 r; bytes32 s; uint8 v; }
 
         /// The exact proxy's `settle` (`0x13cd3b53`): moves the whole permitted amount.
         function settle(PermitTransferFrom permit, address owner, ExactWitness witness, bytes signature) external;
         /// The upto proxy's `settle` (`0xff11e7b4`): moves `amount` ≤ the permitted maximum.
         function settle(PermitTransferFrom permit, uint256 amount, address owner, UptoWitness witness, bytes signature) external;
+        /// The exact proxy's `settleWithPermit` (`0xfa340378`): the payer's EIP-2612 permit
+        /// approving Permit2, then `settle`.
+        function settleWithPermit(EIP2612Permit permit2612, PermitTransferFrom permit, address owner, ExactWitness witness, bytes signature) external;
+        /// The upto proxy's `settleWithPermit` (`0x016c1748`).
+        function settleWithPermit(EIP2612Permit permit2612, PermitTransferFrom permit, uint256 amount, address owner, UptoWitness witness, bytes signature) external;
         function PERMIT2() external view returns (address);
 
         error InvalidAmount();
@@ -73,5 +84,6 @@ alloy_sol_types::sol! {
         error PaymentTooEarly();
         error AmountExceedsPermitted();
         error UnauthorizedFacilitator();
+        error Permit2612AmountMismatch();
     }
 }

@@ -15,12 +15,13 @@ use alloy_sol_types::{SolCall, SolEvent, SolValue};
 use alloy_transport::TransportError;
 use async_trait::async_trait;
 use tokio::time::{Instant, timeout};
+use x402_protocol::eip2612::Eip2612GasSponsoring;
 use x402_protocol::eip6492::{self, Erc6492Signature};
 use x402_protocol::exact::ExactEvmPayload;
 use x402_protocol::facilitator::PaymentPayload;
 use x402_protocol::permit2::{
-    EXACT_PERMIT2_PROXY, ExactPermit2Payload, PERMIT2_ADDRESS, UPTO_PERMIT2_PROXY,
-    UptoPermit2Payload,
+    EXACT_PERMIT2_PROXY, ExactPermit2Payload, PERMIT2_ADDRESS, Permit2Authorization,
+    UPTO_PERMIT2_PROXY, UptoPermit2Payload,
 };
 use x402_protocol::verify::{InvalidPayment, SignatureCheck, VerifiedPayment};
 use x402_protocol::{Address, B256, ChainAddress, NetworkInfo, Reason, SchemePayload, U256};
@@ -32,7 +33,10 @@ use crate::builder::{
     EvmSettlerBuilder,
 };
 use crate::eip3009::transfer_call;
-use crate::permit2::{exact_settle_call, nonce_position, upto_charged, upto_settle_call};
+use crate::permit2::{
+    exact_settle_call, exact_settle_with_permit_call, nonce_position, upto_charged,
+    upto_settle_call, upto_settle_with_permit_call,
+};
 use crate::sender::{Event, Pacing, Sender, SubmitError, Submitted};
 use crate::text::{describe_revert, redact};
 use crate::wallet::{
@@ -83,6 +87,13 @@ use crate::wallet::{
 ///   `upto_facilitator_mismatch` when that is none of the settler's keys; a zero charge is
 ///   settled with no transaction (the Permit2 nonce stays unused), a charge above the maximum
 ///   is refused with `invalid_upto_evm_payload_settlement_exceeds_amount`.
+/// - `eip2612GasSponsoring`: a payment carrying the extension has it checked offline (`from`,
+///   `asset`, `spender`, deadline, value = permitted amount, each refusal with its own reason;
+///   the signature in the token's domain is the scheme's check, since only the requirement
+///   names that domain). When the payer's allowance to Permit2 is short, `check` simulates and
+///   `settle` sends the proxy's `settleWithPermit` instead of `settle` (the proxy submits the
+///   token's `permit` approving Permit2, then transfers); with enough allowance the permit is
+///   left unused. Without the extension a short allowance stays `permit2_allowance_required`.
 /// - `resolve`: the receipt of the known transaction, else Permit2's nonce bitmap: a used nonce
 ///   is settled (by the transaction found in the token's `Transfer` logs, whose input also
 ///   gives an `upto` charge), an unused one after the `deadline` has failed, anything else is
@@ -219,6 +230,9 @@ struct Permit2Check {
     sender: Address,
     proxy: Address,
     call: Bytes,
+    /// The proxy's `settleWithPermit` when the payment carries an `eip2612GasSponsoring`
+    /// permit: checked instead of `call` when the allowance is short.
+    with_permit: Option<Bytes>,
     /// Whether to simulate the proxy's `settle` (not for a wallet that is not deployed yet:
     /// its signature was checked by simulating its deployment instead).
     simulate: bool,
@@ -880,7 +894,13 @@ impl EvmSettler {
             })
         };
         let allowed = read("read the Permit2 allowance", allowance)?;
-        if allowed < c.amount {
+        // A short allowance with an EIP-2612 permit: the proxy's `settleWithPermit` approves
+        // Permit2 first, so that call is the one simulated.
+        let sponsored = match (&c.with_permit, allowed < c.amount) {
+            (Some(call), true) => Some(call.clone()),
+            _ => None,
+        };
+        if allowed < c.amount && sponsored.is_none() {
             return Err(InvalidPayment::new(
                 Reason::PERMIT2_ALLOWANCE_REQUIRED,
                 format!(
@@ -912,6 +932,23 @@ impl EvmSettler {
             )
             .into());
         }
+        let what = if sponsored.is_some() {
+            "settleWithPermit"
+        } else {
+            "settle"
+        };
+        let simulation = match sponsored {
+            Some(call) if c.simulate => {
+                timeout(
+                    self.call_timeout,
+                    self.provider
+                        .call(self.request_from(c.sender, c.proxy, call.to_vec()))
+                        .into_future(),
+                )
+                .await
+            }
+            _ => simulation,
+        };
         match simulation {
             _ if !c.simulate => Ok(()),
             Ok(Ok(_)) => Ok(()),
@@ -919,7 +956,7 @@ impl EvmSettler {
                 CallError::Reverted(reason) => Err(InvalidPayment::new(
                     Reason::SIMULATION_FAILED,
                     format!(
-                        "simulating settle on the x402 Permit2 proxy {} reverted: {reason}",
+                        "simulating {what} on the x402 Permit2 proxy {} reverted: {reason}",
                         c.proxy
                     ),
                 )
@@ -929,6 +966,37 @@ impl EvmSettler {
             Err(_) => Err(self.unavailable(
                 "simulate the transfer",
                 format!("eth_call timed out after {:?}", self.call_timeout),
+            )),
+        }
+    }
+
+    /// At settlement: the payment's EIP-2612 permit when it carries one and the payer's
+    /// Permit2 allowance is short of the permitted amount (then `settleWithPermit` is sent),
+    /// else `None` (plain `settle`). A malformed or mismatched extension fails the settlement.
+    async fn permit_if_short<W>(
+        &self,
+        payload: &PaymentPayload,
+        auth: &Permit2Authorization<W>,
+        token: Address,
+    ) -> Result<Option<Eip2612GasSponsoring>, SettleOutcome> {
+        let info = match sponsoring(payload, auth) {
+            Ok(Some(info)) => info,
+            Ok(None) => return Ok(None),
+            Err(invalid) => return Err(SettleOutcome::Failed(invalid.into())),
+        };
+        let allowance = Eip3009Token::allowanceCall {
+            owner: auth.from,
+            spender: PERMIT2_ADDRESS,
+        };
+        match self.eth_call(token, &allowance).await {
+            Ok(allowed) if allowed >= auth.permitted.amount => Ok(None),
+            Ok(_) => Ok(Some(info)),
+            Err(CallError::Reverted(reason)) => Err(SettleOutcome::Failed(self.unavailable(
+                "read the Permit2 allowance",
+                format!("the call reverted: {reason}"),
+            ))),
+            Err(CallError::Failed(detail)) => Err(SettleOutcome::Failed(
+                self.unavailable("read the Permit2 allowance", detail),
             )),
         }
     }
@@ -1232,6 +1300,8 @@ impl Settler for EvmSettler {
             Transfer::Eip3009(payload) => self.check_eip3009(payload, token, simulate).await,
             Transfer::Permit2Exact(p) => {
                 let auth = &p.permit2_authorization;
+                let with_permit =
+                    sponsoring(payload, auth)?.map(|info| exact_settle_with_permit_call(p, &info));
                 self.check_permit2(Permit2Check {
                     token,
                     owner: auth.from,
@@ -1240,6 +1310,7 @@ impl Settler for EvmSettler {
                     sender: self.pick().address,
                     proxy: EXACT_PERMIT2_PROXY,
                     call: exact_settle_call(p),
+                    with_permit,
                     simulate,
                 })
                 .await
@@ -1247,6 +1318,8 @@ impl Settler for EvmSettler {
             Transfer::Permit2Upto(p) => {
                 let auth = &p.permit2_authorization;
                 let sender = self.sender_for(auth.witness.facilitator)?;
+                let with_permit = sponsoring(payload, auth)?
+                    .map(|info| upto_settle_with_permit_call(p, auth.permitted.amount, &info));
                 // Simulated with the maximum, as the reference does: a charge is never more.
                 self.check_permit2(Permit2Check {
                     token,
@@ -1256,6 +1329,7 @@ impl Settler for EvmSettler {
                     sender: sender.address,
                     proxy: UPTO_PERMIT2_PROXY,
                     call: upto_settle_call(p, auth.permitted.amount),
+                    with_permit,
                     simulate,
                 })
                 .await
@@ -1308,14 +1382,22 @@ impl Settler for EvmSettler {
                 None,
             ),
             // The exact proxy always moves the whole permitted amount.
-            Transfer::Permit2Exact(p) => (
-                self.pick(),
-                EXACT_PERMIT2_PROXY,
-                exact_settle_call(p),
-                p.permit2_authorization.permitted.amount,
-                p.permit2_authorization.from,
-                None,
-            ),
+            Transfer::Permit2Exact(p) => {
+                let auth = &p.permit2_authorization;
+                let input = match self.permit_if_short(payload, auth, token).await {
+                    Err(outcome) => return outcome,
+                    Ok(Some(info)) => exact_settle_with_permit_call(p, &info),
+                    Ok(None) => exact_settle_call(p),
+                };
+                (
+                    self.pick(),
+                    EXACT_PERMIT2_PROXY,
+                    input,
+                    auth.permitted.amount,
+                    auth.from,
+                    None,
+                )
+            }
             Transfer::Permit2Upto(p) => {
                 let auth = &p.permit2_authorization;
                 let sender = match self.sender_for(auth.witness.facilitator) {
@@ -1337,10 +1419,15 @@ impl Settler for EvmSettler {
                     }
                     Ok(Some(charge)) => charge,
                 };
+                let input = match self.permit_if_short(payload, auth, token).await {
+                    Err(outcome) => return outcome,
+                    Ok(Some(info)) => upto_settle_with_permit_call(p, charge, &info),
+                    Ok(None) => upto_settle_call(p, charge),
+                };
                 (
                     sender,
                     UPTO_PERMIT2_PROXY,
-                    upto_settle_call(p, charge),
+                    input,
                     charge,
                     auth.from,
                     Some(charge),
@@ -1469,4 +1556,27 @@ impl Settler for EvmSettler {
             .map(|s| ChainAddress::Evm(s.address))
             .collect()
     }
+}
+
+/// The payment's `eip2612GasSponsoring` permit, checked offline against its Permit2
+/// authorization (`from`, `asset`, `spender`, `deadline`, amount) at the current time. Its
+/// signature is left to the token (the caller's scheme checked it in the token's domain, which
+/// only the requirement names); a refused permit makes the transfer revert.
+fn sponsoring<W>(
+    payload: &PaymentPayload,
+    auth: &Permit2Authorization<W>,
+) -> Result<Option<Eip2612GasSponsoring>, InvalidPayment> {
+    let refuse = |e: x402_protocol::eip2612::SponsoringError| {
+        InvalidPayment::new(e.reason(), e.to_string())
+            .with_payer(Some(ChainAddress::Evm(auth.from)))
+    };
+    let Some(info) = Eip2612GasSponsoring::from_extensions(payload.extensions()).map_err(refuse)?
+    else {
+        return Ok(None);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    info.check(auth, now).map_err(refuse)?;
+    Ok(Some(info))
 }

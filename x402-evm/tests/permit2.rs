@@ -10,7 +10,8 @@ use alloy_primitives::{B256, Bytes, keccak256};
 use alloy_sol_types::SolCall;
 use serde_json::json;
 use x402_evm::EvmSettler;
-use x402_protocol::eip3009::LocalSigner;
+use x402_protocol::eip2612::Eip2612GasSponsoring;
+use x402_protocol::eip3009::{LocalSigner, TokenDomain};
 use x402_protocol::facilitator::PaymentPayload;
 use x402_protocol::permit2::{
     self, EXACT_PERMIT2_PROXY, ExactPermit2Payload, ExactPermit2Terms, PERMIT2_ADDRESS,
@@ -47,6 +48,7 @@ mod onchain {
         function execute(address target, bytes data) external returns (bytes);
         function approve(address spender, uint256 value) external returns (bool);
         function isValidSignature(bytes32 hash, bytes signature) external view returns (bytes4);
+        function nonces(address owner) external view returns (uint256);
     }
 }
 
@@ -1004,4 +1006,234 @@ mod x402_evm_calls {
         }
         .abi_encode()
     }
+}
+
+// --------------------------------------------------------------------------------------------
+// eip2612GasSponsoring: a payer without a Permit2 allowance (and without ETH) pays with an
+// EIP-2612 permit the proxy submits in `settleWithPermit`.
+// --------------------------------------------------------------------------------------------
+
+impl Chain {
+    /// The token's EIP-712 domain, which the EIP-2612 permit is signed under.
+    fn token_domain(&self) -> TokenDomain<'static> {
+        TokenDomain {
+            name: TOKEN_NAME,
+            version: TOKEN_VERSION,
+            chain_id: self.chain_id,
+            verifying_contract: self.token,
+        }
+    }
+
+    /// The token's EIP-2612 `nonces(owner)`.
+    fn token_nonce(&self, owner: Address) -> U256 {
+        self.eth_call(self.token, &onchain::noncesCall { owner })
+    }
+
+    /// The payer's permit for `payload`, at the token's current nonce.
+    fn sponsoring<W>(
+        &self,
+        payer: &LocalSigner,
+        payload: &Permit2Payload<W>,
+    ) -> Eip2612GasSponsoring {
+        Eip2612GasSponsoring::sign(
+            payer,
+            &self.token_domain(),
+            &payload.permit2_authorization,
+            self.token_nonce(payer.address()),
+        )
+    }
+}
+
+/// The payment with `info` in its `extensions`.
+fn with_permit(mut wire: PaymentPayload, info: &Eip2612GasSponsoring) -> PaymentPayload {
+    if let PaymentPayload::V2(p) = &mut wire {
+        info.insert_into(&mut p.extensions);
+    }
+    wire
+}
+
+#[tokio::test]
+async fn a_payer_without_allowance_or_eth_pays_exact_with_an_eip2612_permit() {
+    let Some(chain) = chain() else { return };
+    let settler = chain.settler().await;
+    let payer = chain.payer(PRICE * 3, U256::ZERO);
+    let pay_to = LocalSigner::random().address();
+    let eth = chain
+        .anvil
+        .call("eth_getBalance", json!([payer.address(), "latest"]));
+    assert_eq!(eth, json!("0x0"));
+    assert_eq!(chain.token_nonce(payer.address()), U256::ZERO);
+
+    let payload = chain.exact(&payer, pay_to, PRICE);
+    let (verified, plain) = chain.verified(&payload, "exact");
+    // Without the extension the payer is told to approve Permit2.
+    assert_eq!(
+        refused(settler.check(&verified, &plain).await.unwrap_err()).reason,
+        Reason::PERMIT2_ALLOWANCE_REQUIRED
+    );
+    let info = chain.sponsoring(&payer, &payload);
+    info.verify_signature(Default::default(), &chain.token_domain())
+        .unwrap();
+    let wire = with_permit(plain, &info);
+
+    settler.check(&verified, &wire).await.unwrap();
+    // Checking sends nothing.
+    assert_eq!(chain.token_nonce(payer.address()), U256::ZERO);
+    let (transaction, amount) = settled(settler.settle(&verified, &wire, verified.amount).await);
+    assert_eq!(amount, U256::from(PRICE));
+    // Exactly the price moved; the permit was used (nonce advanced) and the approval it gave
+    // Permit2 was spent by the transfer; the payer still has no ETH.
+    assert_eq!(
+        chain.anvil.balance(chain.token, payer.address()),
+        U256::from(PRICE * 2)
+    );
+    assert_eq!(chain.anvil.balance(chain.token, pay_to), U256::from(PRICE));
+    assert_eq!(chain.anvil.balance(chain.token, facilitator()), U256::ZERO);
+    assert_eq!(chain.token_nonce(payer.address()), U256::from(1u64));
+    assert_eq!(
+        chain.anvil.allowance(chain.token, payer.address(), PERMIT2),
+        U256::ZERO
+    );
+    assert!(
+        chain
+            .anvil
+            .permit2_nonce_used(payer.address(), payload.permit2_authorization.nonce)
+    );
+    assert_eq!(
+        chain
+            .anvil
+            .call("eth_getBalance", json!([payer.address(), "latest"])),
+        json!("0x0")
+    );
+    let input = chain
+        .anvil
+        .call("eth_getTransactionByHash", json!([transaction]))["input"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(input.starts_with("0xfa340378"), "{input}");
+
+    // Resolving without the hash finds the settleWithPermit transaction.
+    assert_eq!(
+        settled(settler.resolve(&verified, &wire, None).await),
+        (transaction, U256::from(PRICE))
+    );
+    // A replay: the Permit2 nonce is used.
+    assert_eq!(
+        refused(settler.check(&verified, &wire).await.unwrap_err()).reason,
+        Reason::NONCE_ALREADY_USED
+    );
+}
+
+#[tokio::test]
+async fn a_payer_without_allowance_pays_upto_with_an_eip2612_permit_for_the_maximum() {
+    let Some(chain) = chain() else { return };
+    let settler = chain.settler().await;
+    let payer = chain.payer(PRICE * 2, U256::ZERO);
+    let pay_to = LocalSigner::random().address();
+    let payload = chain.upto(&payer, pay_to, PRICE, facilitator());
+    let info = chain.sponsoring(&payer, &payload);
+    assert_eq!(info.amount, U256::from(PRICE));
+    let (verified, wire) = chain.verified(&payload, permit2::UPTO);
+    let wire = with_permit(wire, &info);
+    settler.check(&verified, &wire).await.unwrap();
+
+    let charge = U256::from(PRICE * 37 / 100);
+    let (transaction, amount) = settled(settler.settle(&verified, &wire, charge).await);
+    assert_eq!(amount, charge);
+    assert_eq!(chain.anvil.balance(chain.token, pay_to), charge);
+    assert_eq!(
+        chain.anvil.balance(chain.token, payer.address()),
+        U256::from(PRICE * 2) - charge
+    );
+    assert_eq!(chain.token_nonce(payer.address()), U256::from(1u64));
+    // The permit approved the maximum; the charge was spent from it.
+    assert_eq!(
+        chain.anvil.allowance(chain.token, payer.address(), PERMIT2),
+        U256::from(PRICE) - charge
+    );
+    assert_eq!(
+        settled(settler.resolve(&verified, &wire, None).await),
+        (transaction, charge)
+    );
+}
+
+#[tokio::test]
+async fn a_bad_eip2612_permit_is_refused_and_an_approved_payer_settles_without_it() {
+    let Some(chain) = chain() else { return };
+    let settler = chain.settler().await;
+    let pay_to = LocalSigner::random().address();
+    let payer = chain.payer(PRICE * 2, U256::ZERO);
+    let payload = chain.exact(&payer, pay_to, PRICE);
+    let (verified, wire) = chain.verified(&payload, "exact");
+    let good = chain.sponsoring(&payer, &payload);
+
+    // Offline checks, each with its reason.
+    let mut amount = good.clone();
+    amount.amount = U256::MAX;
+    let mut spender = good.clone();
+    spender.spender = EXACT_PERMIT2_PROXY;
+    let mut from = good.clone();
+    from.from = LocalSigner::random().address();
+    for (bad, reason) in [
+        (amount, Reason::EIP2612_AMOUNT_MISMATCH),
+        (spender, Reason::EIP2612_SPENDER_NOT_PERMIT2),
+        (from, Reason::EIP2612_FROM_MISMATCH),
+    ] {
+        let wire = with_permit(wire.clone(), &bad);
+        assert_eq!(
+            refused(settler.check(&verified, &wire).await.unwrap_err()).reason,
+            reason
+        );
+        assert_eq!(
+            failure(settler.settle(&verified, &wire, verified.amount).await).reason,
+            reason
+        );
+    }
+    // A permit signed for a nonce the token does not expect: the token refuses it inside the
+    // proxy's try/catch, and the transfer then reverts for want of an allowance.
+    let stale = Eip2612GasSponsoring::sign(
+        &payer,
+        &chain.token_domain(),
+        &payload.permit2_authorization,
+        U256::from(7u64),
+    );
+    let stale = with_permit(wire.clone(), &stale);
+    let refusal = refused(settler.check(&verified, &stale).await.unwrap_err());
+    assert_eq!(refusal.reason, Reason::SIMULATION_FAILED);
+    assert!(
+        refusal.message.contains("settleWithPermit"),
+        "{}",
+        refusal.message
+    );
+    assert_eq!(
+        failure(settler.settle(&verified, &stale, verified.amount).await).reason,
+        Reason::SIMULATION_FAILED
+    );
+    assert_eq!(chain.anvil.balance(chain.token, pay_to), U256::ZERO);
+    assert_eq!(chain.token_nonce(payer.address()), U256::ZERO);
+
+    // A payer who already approved Permit2: plain `settle`, the permit is not used.
+    let approved = chain.payer(PRICE, U256::MAX);
+    let payload = chain.exact(&approved, pay_to, PRICE);
+    let info = chain.sponsoring(&approved, &payload);
+    let (verified, wire) = chain.verified(&payload, "exact");
+    let wire = with_permit(wire, &info);
+    settler.check(&verified, &wire).await.unwrap();
+    let (transaction, _) = settled(settler.settle(&verified, &wire, verified.amount).await);
+    let input = chain
+        .anvil
+        .call("eth_getTransactionByHash", json!([transaction]))["input"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(input.starts_with("0x13cd3b53"), "{input}");
+    assert_eq!(chain.token_nonce(approved.address()), U256::ZERO);
+    assert_eq!(
+        chain
+            .anvil
+            .allowance(chain.token, approved.address(), PERMIT2),
+        U256::MAX
+    );
+    assert_eq!(chain.anvil.balance(chain.token, pay_to), U256::from(PRICE));
 }

@@ -58,6 +58,14 @@ impl PaymentPayload {
             PaymentPayload::V2(p) => &p.payload,
         }
     }
+
+    /// The client's `extensions` (v2 only; v1 payloads carry none).
+    pub fn extensions(&self) -> Option<&serde_json::Value> {
+        match self {
+            PaymentPayload::V1(_) => None,
+            PaymentPayload::V2(p) => p.extensions.as_ref(),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for PaymentPayload {

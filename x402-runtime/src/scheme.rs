@@ -13,11 +13,13 @@
 
 use std::sync::Arc;
 
-use x402_protocol::eip3009::RecoveryBackend;
+use x402_protocol::eip2612::Eip2612GasSponsoring;
+use x402_protocol::eip3009::{RecoveryBackend, TokenDomain};
 use x402_protocol::exact::EXACT;
 use x402_protocol::facilitator::{PaymentPayload, PaymentRequirements};
 use x402_protocol::permit2::{
-    ASSET_TRANSFER_METHOD, ExactWitness, Permit2Payload, UPTO, UptoWitness, Witness,
+    ASSET_TRANSFER_METHOD, ExactWitness, Permit2Authorization, Permit2Payload, UPTO, UptoWitness,
+    Witness,
 };
 use x402_protocol::verify::{
     InvalidPayment, PaymentKey, RequirementTerms, SignatureCheck, VerifiedPayment, check_common,
@@ -248,6 +250,43 @@ fn permit2_extra(option: &AcceptOption) -> serde_json::Map<String, serde_json::V
     extra
 }
 
+/// Checks the payment's `eip2612GasSponsoring` permit, if it carries one: its fields against
+/// the Permit2 authorization and its signature in the token's EIP-712 domain (the
+/// requirement's `extra.name`/`extra.version`), each refusal with its own reason.
+fn check_sponsoring<W>(
+    backend: RecoveryBackend,
+    payment: &PaymentPayload,
+    requirements: &PaymentRequirements,
+    authorization: &Permit2Authorization<W>,
+    verified: &VerifiedPayment,
+    now: u64,
+) -> Result<(), InvalidPayment> {
+    let extra = |key| {
+        requirements
+            .extra()
+            .and_then(|e| e.get(key))
+            .and_then(serde_json::Value::as_str)
+    };
+    let domain = match (extra("name"), extra("version"), verified.network.chain_id()) {
+        (Some(name), Some(version), Some(chain_id)) => Some(TokenDomain {
+            name,
+            version,
+            chain_id,
+            verifying_contract: authorization.permitted.token,
+        }),
+        _ => None,
+    };
+    Eip2612GasSponsoring::verify(
+        backend,
+        payment.extensions(),
+        authorization,
+        domain.as_ref(),
+        now,
+    )
+    .map(|_| ())
+    .map_err(|e| InvalidPayment::new(e.reason(), e.to_string()).with_payer(Some(verified.payer)))
+}
+
 /// What a Permit2 payload names, unchecked (for gates that leave every check to a remote
 /// facilitator).
 fn identify_permit2<W: Witness>(
@@ -272,7 +311,8 @@ fn identify_permit2<W: Witness>(
 /// `exact` through Permit2 on EVM chains: the payer signs a `PermitWitnessTransferFrom` for
 /// exactly the price, spendable only by the x402 exact proxy and only to `payTo`. Works with any
 /// ERC-20 the payer has approved Permit2 for (a payer without that approval is answered 412
-/// `permit2_allowance_required`).
+/// `permit2_allowance_required`), or, for tokens with EIP-2612 `permit`, with the payer's
+/// signed permit in the `eip2612GasSponsoring` extension (checked here: fields and signature).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExactPermit2 {
     backend: RecoveryBackend,
@@ -319,7 +359,16 @@ impl Scheme for ExactPermit2 {
     ) -> Result<VerifiedPayment, InvalidPayment> {
         check_common(payment, requirements, registry)?;
         let exact = payload_of(self, payment, permit2_exact_payload)?;
-        verify_exact_permit2(self.backend, exact, requirements, registry, now)
+        let verified = verify_exact_permit2(self.backend, exact, requirements, registry, now)?;
+        check_sponsoring(
+            self.backend,
+            payment,
+            requirements,
+            &exact.permit2_authorization,
+            &verified,
+            now,
+        )?;
+        Ok(verified)
     }
 
     fn identify(
@@ -395,7 +444,16 @@ impl Scheme for UptoPermit2 {
     ) -> Result<VerifiedPayment, InvalidPayment> {
         check_common(payment, requirements, registry)?;
         let upto = payload_of(self, payment, upto_payload)?;
-        verify_upto_permit2(self.backend, upto, requirements, registry, now, None)
+        let verified = verify_upto_permit2(self.backend, upto, requirements, registry, now, None)?;
+        check_sponsoring(
+            self.backend,
+            payment,
+            requirements,
+            &upto.permit2_authorization,
+            &verified,
+            now,
+        )?;
+        Ok(verified)
     }
 
     fn identify(

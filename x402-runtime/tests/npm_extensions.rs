@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use x402_protocol::bazaar::{
     self, BazaarExtension, BodyType, HttpDeclaration, McpDeclaration, McpTransport, ServiceMetadata,
 };
+use x402_protocol::eip2612;
 use x402_protocol::eip3009::LocalSigner;
 use x402_protocol::siwx::{self, DeclareOptions};
 use x402_protocol::{U256, v2};
@@ -286,6 +287,39 @@ fn siwx_cases() -> Vec<SiwxCase> {
     cases
 }
 
+/// A Permit2 payment carrying a signed `eip2612GasSponsoring` permit (deterministic key).
+fn eip2612_payment() -> Value {
+    use x402_protocol::permit2::{self, ExactPermit2Terms};
+    let payer = LocalSigner::from_bytes(&[7u8; 32]).unwrap();
+    let token = x402_protocol::Address::repeat_byte(1);
+    let payment = permit2::authorize_exact(
+        &payer,
+        &ExactPermit2Terms {
+            chain_id: 84532,
+            token,
+            pay_to: x402_protocol::Address::repeat_byte(2),
+            amount: U256::from(10_000u64),
+        },
+        1_800_000_000,
+        300,
+    );
+    let domain = x402_protocol::eip3009::TokenDomain {
+        name: "USDC",
+        version: "2",
+        chain_id: 84532,
+        verifying_contract: token,
+    };
+    let info = eip2612::Eip2612GasSponsoring::sign(
+        &payer,
+        &domain,
+        &payment.permit2_authorization,
+        U256::ZERO,
+    );
+    let mut extensions = None;
+    info.insert_into(&mut extensions);
+    json!({"x402Version": 2, "payload": payment, "extensions": extensions})
+}
+
 #[test]
 fn the_official_extensions_package_reads_what_we_produce() {
     let Some(node_modules) = official_package() else {
@@ -297,6 +331,7 @@ fn the_official_extensions_package_reads_what_we_produce() {
     let input = json!({
         "bazaar": bazaar_cases.iter().map(|(name, pr)| json!({"name": name, "paymentRequired": pr})).collect::<Vec<_>>(),
         "predicates": predicates,
+        "eip2612": {"payload": eip2612_payment()},
         "siwx": siwx_cases.iter().map(|c| json!({"name": c.name, "header": siwx::encode_header(&c.payload)})).collect::<Vec<_>>(),
     });
     let dir = std::env::temp_dir().join(format!("x402-npm-extensions-{}", std::process::id()));
@@ -318,6 +353,18 @@ fn the_official_extensions_package_reads_what_we_produce() {
     );
     let answers: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(answers["version"], "2.27.0");
+
+    // eip2612GasSponsoring: our declaration is the reference's, and its facilitator helpers
+    // extract and accept the permit we sign.
+    assert_eq!(
+        answers["eip2612"]["declaration"],
+        json!({ eip2612::EXTENSION: eip2612::declaration(eip2612::DESCRIPTION) })
+    );
+    assert_eq!(
+        answers["eip2612"]["extracted"],
+        eip2612_payment()["extensions"][eip2612::EXTENSION]["info"]
+    );
+    assert_eq!(answers["eip2612"]["valid"], true);
 
     // Bazaar: valid by the spec rules and by Ajv against our own schema; extracted exactly
     // as we extract it.

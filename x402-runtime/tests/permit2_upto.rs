@@ -8,6 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use x402_protocol::client::sign_payment;
 use x402_protocol::codec;
+use x402_protocol::eip2612::Eip2612GasSponsoring;
+use x402_protocol::eip3009::TokenDomain;
 use x402_protocol::facilitator::{
     FacilitatorRequest, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse,
 };
@@ -465,6 +467,250 @@ fn signed_exact(w: &World) -> (&'static str, String) {
         ProtocolVersion::V2.payment_header(),
         codec::encode(&payment),
     )
+}
+
+// ------------------------------------------------------------------------------------------
+// eip2612GasSponsoring: a payer without a Permit2 allowance sends an EIP-2612 permit instead.
+// ------------------------------------------------------------------------------------------
+
+/// A v2 Permit2 payment for `spec`'s first Permit2 entry, and that entry.
+async fn permit2_payment(
+    w: &World,
+    spec: &'static RouteSpec,
+) -> (
+    x402_protocol::facilitator::PaymentPayload,
+    v2::PaymentRequirements,
+) {
+    let (_, required) = challenge(w, spec).await;
+    let entry = required
+        .accepts
+        .into_iter()
+        .find(permit2)
+        .expect("a Permit2 entry");
+    let payment = sign_payment(
+        &PaymentRequirements::V2(entry.clone()),
+        None,
+        &w.payer,
+        &NetworkRegistry::builtin(),
+        w.clock_now(),
+    )
+    .unwrap();
+    (payment, entry)
+}
+
+/// The payer's EIP-2612 permit for `payment`, signed in the token domain the entry names
+/// (`version` overrides the domain version), at `nonce`.
+fn eip2612_permit(
+    w: &World,
+    payment: &x402_protocol::facilitator::PaymentPayload,
+    entry: &v2::PaymentRequirements,
+    version: Option<&str>,
+    nonce: U256,
+) -> Eip2612GasSponsoring {
+    let extra = entry.extra.as_ref().unwrap();
+    let x402_protocol::ChainAddress::Evm(token) = usdc(w) else {
+        unreachable!()
+    };
+    let domain = TokenDomain {
+        name: extra["name"].as_str().unwrap(),
+        version: version.unwrap_or(extra["version"].as_str().unwrap()),
+        chain_id: 84532,
+        verifying_contract: token,
+    };
+    match payment.payload() {
+        SchemePayload::Permit2Exact(p) => {
+            Eip2612GasSponsoring::sign(&w.payer, &domain, &p.permit2_authorization, nonce)
+        }
+        SchemePayload::Permit2Upto(p) => {
+            Eip2612GasSponsoring::sign(&w.payer, &domain, &p.permit2_authorization, nonce)
+        }
+        other => panic!("a Permit2 payload, not {}", other.kind()),
+    }
+}
+
+fn with_extension(
+    mut payment: x402_protocol::facilitator::PaymentPayload,
+    info: &Eip2612GasSponsoring,
+) -> Req {
+    let x402_protocol::facilitator::PaymentPayload::V2(p) = &mut payment else {
+        unreachable!()
+    };
+    info.insert_into(&mut p.extensions);
+    Req::get("/r").with(
+        ProtocolVersion::V2.payment_header(),
+        codec::encode(&payment),
+    )
+}
+
+#[tokio::test]
+async fn permit2_routes_declare_eip2612_gas_sponsoring_and_a_permit_stands_in_for_the_approval() {
+    let w = world();
+    let (_, required) = challenge(&w, &PERMIT2).await;
+    let declared = &required.extensions.as_ref().unwrap()["eip2612GasSponsoring"];
+    assert_eq!(declared["info"]["version"], "1");
+    assert!(declared["info"]["description"].is_string());
+    assert_eq!(declared["schema"]["type"], "object");
+    assert!(
+        declared["schema"]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"signature".into())
+    );
+    let (_, required) = challenge(&w, &EXACT).await;
+    assert!(
+        required
+            .extensions
+            .as_ref()
+            .is_none_or(|e| e.get("eip2612GasSponsoring").is_none()),
+        "an EIP-3009-only route declares no Permit2 extension"
+    );
+
+    // No allowance, a permit at the token nonce the ledger tracks: paid.
+    let ledger = w.gate.dev_ledger().unwrap();
+    assert_eq!(
+        ledger.permit2_allowance(NETWORK, usdc(&w), w.payer.address()),
+        U256::ZERO
+    );
+    let (payment, entry) = permit2_payment(&w, &PERMIT2).await;
+    let info = eip2612_permit(&w, &payment, &entry, None, U256::ZERO);
+    let before = w.balance(NETWORK, w.payer.address());
+    let admission = w
+        .gate
+        .evaluate(&with_extension(payment, &info), &PERMIT2)
+        .await
+        .into_result()
+        .unwrap_or_else(|r| panic!("{r}"));
+    assert!(receipt(w.gate.finish(admission.pending, 200).await).success);
+    assert_eq!(
+        w.balance(NETWORK, w.payer.address()),
+        before - U256::from(PRICE)
+    );
+    // The permit approved exactly the price, which the transfer used up; its nonce is spent.
+    assert_eq!(
+        ledger.permit2_allowance(NETWORK, usdc(&w), w.payer.address()),
+        U256::ZERO
+    );
+    assert_eq!(
+        ledger.token_nonce(NETWORK, usdc(&w), w.payer.address()),
+        U256::from(1u64)
+    );
+
+    // Metered: the permit approves the maximum, the charge is spent from it.
+    let (payment, entry) = permit2_payment(&w, &METERED).await;
+    let info = eip2612_permit(&w, &payment, &entry, None, U256::from(1u64));
+    assert_eq!(info.amount, U256::from(MAXIMUM));
+    let admission = w
+        .gate
+        .evaluate(&with_extension(payment, &info), &METERED)
+        .await
+        .into_result()
+        .unwrap_or_else(|r| panic!("{r}"));
+    admission.payment.charge(U256::from(1_234u64)).unwrap();
+    let settled = receipt(w.gate.finish(admission.pending, 200).await);
+    assert!(settled.success);
+    assert_eq!(
+        ledger.permit2_allowance(NETWORK, usdc(&w), w.payer.address()),
+        U256::from(MAXIMUM - 1_234)
+    );
+    assert_eq!(
+        ledger.token_nonce(NETWORK, usdc(&w), w.payer.address()),
+        U256::from(2u64)
+    );
+}
+
+#[tokio::test]
+async fn a_bad_eip2612_permit_is_refused_with_its_own_reason_and_nothing_moves() {
+    let w = world();
+    let ledger = w.gate.dev_ledger().unwrap();
+    let (payment, entry) = permit2_payment(&w, &PERMIT2).await;
+    let good = eip2612_permit(&w, &payment, &entry, None, U256::ZERO);
+
+    let mut from = good.clone();
+    from.from = x402_protocol::Address::repeat_byte(9);
+    let mut asset = good.clone();
+    asset.asset = x402_protocol::Address::repeat_byte(8);
+    let mut spender = good.clone();
+    spender.spender = EXACT_PERMIT2_PROXY;
+    let mut deadline = good.clone();
+    deadline.deadline = U256::from(w.clock_now());
+    let mut amount = good.clone();
+    amount.amount = U256::MAX;
+    let other_domain = eip2612_permit(&w, &payment, &entry, Some("9"), U256::ZERO);
+    for (bad, reason) in [
+        (from, Reason::EIP2612_FROM_MISMATCH),
+        (asset, Reason::EIP2612_ASSET_MISMATCH),
+        (spender, Reason::EIP2612_SPENDER_NOT_PERMIT2),
+        (deadline, Reason::EIP2612_DEADLINE_EXPIRED),
+        (amount, Reason::EIP2612_AMOUNT_MISMATCH),
+        (other_domain, Reason::EIP2612_INVALID_SIGNATURE),
+    ] {
+        let refused = rejected(
+            w.gate
+                .evaluate(&with_extension(payment.clone(), &bad), &PERMIT2)
+                .await,
+        );
+        assert_eq!(refused.reason(), &reason, "{refused}");
+    }
+    // A malformed extension (every field present, one not a decimal).
+    let mut broken = payment.clone();
+    let x402_protocol::facilitator::PaymentPayload::V2(p) = &mut broken else {
+        unreachable!()
+    };
+    good.insert_into(&mut p.extensions);
+    p.extensions.as_mut().unwrap()["eip2612GasSponsoring"]["info"]["nonce"] = "0x0".into();
+    let refused = rejected(
+        w.gate
+            .evaluate(
+                &Req::get("/r").with(ProtocolVersion::V2.payment_header(), codec::encode(&broken)),
+                &PERMIT2,
+            )
+            .await,
+    );
+    assert_eq!(refused.reason(), &Reason::EIP2612_EXTENSION_FORMAT);
+
+    // A good signature over a nonce the token does not expect: the token would refuse it.
+    let stale = eip2612_permit(&w, &payment, &entry, None, U256::from(5u64));
+    let refused = rejected(
+        w.gate
+            .evaluate(&with_extension(payment.clone(), &stale), &PERMIT2)
+            .await,
+    );
+    assert_eq!(refused.reason(), &Reason::SIMULATION_FAILED, "{refused}");
+    assert!(ledger.transfers().is_empty());
+    assert_eq!(
+        ledger.token_nonce(NETWORK, usdc(&w), w.payer.address()),
+        U256::ZERO
+    );
+    // The 402's declaration echoed back unsigned (what clients that sign no permit send) is
+    // no permit: still the 412.
+    let (_, required) = challenge(&w, &PERMIT2).await;
+    let mut echoed = payment.clone();
+    let x402_protocol::facilitator::PaymentPayload::V2(p) = &mut echoed else {
+        unreachable!()
+    };
+    p.extensions = required.extensions.clone();
+    let refused = rejected(
+        w.gate
+            .evaluate(
+                &Req::get("/r").with(ProtocolVersion::V2.payment_header(), codec::encode(&echoed)),
+                &PERMIT2,
+            )
+            .await,
+    );
+    assert_eq!(refused.status(), 412, "{refused}");
+    // Without the extension: still the 412.
+    let refused = rejected(
+        w.gate
+            .evaluate(
+                &Req::get("/r").with(
+                    ProtocolVersion::V2.payment_header(),
+                    codec::encode(&payment),
+                ),
+                &PERMIT2,
+            )
+            .await,
+    );
+    assert_eq!(refused.status(), 412);
 }
 
 #[tokio::test]

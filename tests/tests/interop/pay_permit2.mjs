@@ -4,12 +4,15 @@
 // @x402/fetch, @x402/evm, @x402/core and viem (scripts/test installs them into .tools/interop).
 //
 // Environment: URLS (a JSON array of URLs to pay, in order), PAYER_KEY, NETWORK (CAIP-2),
-// TOKEN (the asset), MAX (atomic units the client may pay per request).
+// TOKEN (the asset), MAX (atomic units the client may pay per request), and optionally RPC_URL:
+// a node the signer can `readContract` through, which lets the official client add the
+// `eip2612GasSponsoring` extension (it reads the Permit2 allowance and the token's nonce).
 // Prints one JSON line: for each URL, the status, body and decoded receipt the client saw.
 
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
 import { UptoEvmScheme } from "@x402/evm/upto/client";
 import { x402Client, wrapFetchWithPayment, decodePaymentResponseHeader } from "@x402/fetch";
+import { createPublicClient, http } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
 const env = (name) => {
@@ -22,7 +25,16 @@ const env = (name) => {
 
 const results = [];
 try {
-  const signer = privateKeyToAccount(env("PAYER_KEY"));
+  const account = privateKeyToAccount(env("PAYER_KEY"));
+  let signer = account;
+  if (process.env.RPC_URL) {
+    const chain = createPublicClient({ transport: http(process.env.RPC_URL) });
+    signer = {
+      address: account.address,
+      signTypedData: (message) => account.signTypedData(message),
+      readContract: (args) => chain.readContract(args),
+    };
+  }
   const client = new x402Client();
   registerExactEvmScheme(client, { signer });
   // Registered like the exact scheme (every EVM network): a registration for one network would

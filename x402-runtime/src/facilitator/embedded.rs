@@ -641,9 +641,23 @@ impl Facilitator for EmbeddedFacilitator {
                 signer_map.entry(key).or_default().push(signer.to_string());
             }
         }
+        // The EIP-2612 permit of a Permit2 payment is checked by the Permit2 schemes and
+        // submitted by the settler (settleWithPermit on chain; the dev ledger's approval).
+        let permit2_settled = self.registry.networks().any(|network| {
+            network.family() == x402_protocol::Family::Evm
+                && self.settlers.iter().any(|s| s.settles(network))
+        }) && self
+            .schemes
+            .iter()
+            .any(|s| s.method() == crate::scheme::TransferMethod::Permit2);
+        let extensions = if permit2_settled {
+            vec![x402_protocol::eip2612::EXTENSION.to_owned()]
+        } else {
+            Vec::new()
+        };
         Ok(SupportedResponse {
             kinds,
-            extensions: Vec::new(),
+            extensions,
             signers: signer_map
                 .into_iter()
                 .map(|(k, v)| (k, serde_json::json!(v)))

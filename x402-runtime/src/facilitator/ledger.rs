@@ -3,6 +3,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use x402_protocol::eip2612::Eip2612GasSponsoring;
 use x402_protocol::facilitator::PaymentPayload;
 use x402_protocol::verify::{InvalidPayment, PaymentKey, VerifiedPayment};
 use x402_protocol::{Address, B256, ChainAddress, Reason, SchemePayload, U256};
@@ -38,6 +39,8 @@ struct State {
     balances: HashMap<Account, U256>,
     /// What each holder allowed Permit2 to move of a token (an ERC-20 `approve(Permit2, …)`).
     permit2_allowances: HashMap<Account, U256>,
+    /// Each holder's EIP-2612 `nonces(owner)` per token: the nonce its next permit must sign.
+    token_nonces: HashMap<Account, U256>,
     used: HashSet<PaymentKey>,
     transfers: Vec<Transfer>,
     /// Random bytes that start every transaction id of this ledger.
@@ -49,6 +52,7 @@ impl Default for State {
         State {
             balances: HashMap::new(),
             permit2_allowances: HashMap::new(),
+            token_nonces: HashMap::new(),
             used: HashSet::new(),
             transfers: Vec::new(),
             salt: x402_protocol::eip3009::random_nonce(),
@@ -131,7 +135,10 @@ impl DevLedger {
     /// Lets Permit2 move up to `amount` of `owner`'s `asset` on `network` (CAIP-2 id), as the
     /// ERC-20 `approve(Permit2, amount)` a payer sends once before paying with Permit2 does.
     /// `U256::MAX` never decreases. Permit2 payments of a holder without enough allowance are
-    /// refused with `permit2_allowance_required` (HTTP 412 from a gate).
+    /// refused with `permit2_allowance_required` (HTTP 412 from a gate), unless they carry an
+    /// `eip2612GasSponsoring` permit signing the holder's current
+    /// [`token_nonce`](Self::token_nonce): settling then sets the allowance to the permit's
+    /// value and consumes the nonce, as the token's `permit` would.
     ///
     /// ```
     /// use x402_protocol::{Address, U256};
@@ -169,6 +176,22 @@ impl DevLedger {
             .unwrap_or_default()
     }
 
+    /// The EIP-2612 `nonces(owner)` the ledger tracks for `owner`'s `asset`: what the next
+    /// `eip2612GasSponsoring` permit must sign. Starts at zero; each permit the ledger uses as
+    /// an approval consumes one.
+    pub fn token_nonce(
+        &self,
+        network: &str,
+        asset: impl Into<ChainAddress>,
+        owner: impl Into<ChainAddress>,
+    ) -> U256 {
+        self.lock()
+            .token_nonces
+            .get(&(Cow::Borrowed(network), asset.into(), owner.into()))
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// The account this ledger settles from: what `upto` payers name as the facilitator
     /// (`witness.facilitator`). Random per ledger.
     pub fn address(&self) -> Address {
@@ -185,12 +208,16 @@ impl DevLedger {
         self.lock().transfers.clone()
     }
 
+    /// Checks a settlement of `amount`. For a Permit2 payment whose allowance is short but
+    /// that carries a usable `eip2612GasSponsoring` permit, returns the allowance that permit
+    /// grants (its value), which settling applies first, as the x402 proxy's
+    /// `settleWithPermit` does.
     fn check_locked(
         state: &State,
         payment: &VerifiedPayment,
         payload: &PaymentPayload,
         amount: U256,
-    ) -> Result<(), InvalidPayment> {
+    ) -> Result<Option<U256>, InvalidPayment> {
         if state.used.contains(&payment.key) {
             return Err(InvalidPayment::new(
                 Reason::NONCE_ALREADY_USED,
@@ -208,6 +235,15 @@ impl DevLedger {
                 ),
             ));
         }
+        let sponsoring = match payload.payload() {
+            SchemePayload::Permit2Exact(exact) => {
+                sponsoring(payload, &exact.permit2_authorization, payment)?
+            }
+            SchemePayload::Permit2Upto(upto) => {
+                sponsoring(payload, &upto.permit2_authorization, payment)?
+            }
+            _ => None,
+        };
         let permitted = match payload.payload() {
             SchemePayload::Permit2Exact(exact) => {
                 Some(exact.permit2_authorization.permitted.amount)
@@ -241,6 +277,26 @@ impl DevLedger {
                 .get(&account)
                 .copied()
                 .unwrap_or_default();
+            if allowance < amount
+                && let Some(info) = sponsoring
+            {
+                // The permit stands in for the approval, if the token would accept it.
+                let expected = state
+                    .token_nonces
+                    .get(&account)
+                    .copied()
+                    .unwrap_or_default();
+                if info.nonce != expected {
+                    return Err(InvalidPayment::new(
+                        Reason::SIMULATION_FAILED,
+                        format!(
+                            "the EIP-2612 permit signs nonce {} but the token expects {expected} from {}: the token would refuse it and Permit2 could not move the payment",
+                            info.nonce, payment.payer
+                        ),
+                    ));
+                }
+                return Ok(Some(info.amount));
+            }
             if allowance < amount {
                 return Err(InvalidPayment::new(
                     Reason::PERMIT2_ALLOWANCE_REQUIRED,
@@ -253,8 +309,27 @@ impl DevLedger {
                 ));
             }
         }
-        Ok(())
+        Ok(None)
     }
+}
+
+/// The payment's `eip2612GasSponsoring` permit, checked against its Permit2 authorization
+/// (the scheme already checked its deadline and its signature in the token's domain).
+fn sponsoring<W>(
+    payload: &PaymentPayload,
+    authorization: &x402_protocol::permit2::Permit2Authorization<W>,
+    payment: &VerifiedPayment,
+) -> Result<Option<Eip2612GasSponsoring>, InvalidPayment> {
+    let refuse = |e: x402_protocol::eip2612::SponsoringError| {
+        InvalidPayment::new(e.reason(), e.to_string()).with_payer(Some(payment.payer))
+    };
+    let Some(info) = Eip2612GasSponsoring::from_extensions(payload.extensions()).map_err(refuse)?
+    else {
+        return Ok(None);
+    };
+    // The deadline was checked by the scheme, on the gate's clock.
+    info.check_terms(authorization).map_err(refuse)?;
+    Ok(Some(info))
 }
 
 #[async_trait]
@@ -264,12 +339,8 @@ impl Settler for DevLedger {
         payment: &VerifiedPayment,
         payload: &PaymentPayload,
     ) -> Result<(), SettlerError> {
-        Ok(Self::check_locked(
-            &self.lock(),
-            payment,
-            payload,
-            payment.amount,
-        )?)
+        Self::check_locked(&self.lock(), payment, payload, payment.amount)?;
+        Ok(())
     }
 
     async fn settle(
@@ -280,8 +351,15 @@ impl Settler for DevLedger {
     ) -> SettleOutcome {
         let network = &payment.network.caip2;
         let mut state = self.lock();
-        if let Err(invalid) = Self::check_locked(&state, payment, payload, amount) {
-            return SettleOutcome::Failed(invalid.into());
+        let permit = match Self::check_locked(&state, payment, payload, amount) {
+            Ok(permit) => permit,
+            Err(invalid) => return SettleOutcome::Failed(invalid.into()),
+        };
+        if let Some(value) = permit {
+            // The EIP-2612 permit: approves Permit2 for its value and consumes the token nonce.
+            let account = (network.clone(), payment.asset, payment.payer);
+            *state.token_nonces.entry(account.clone()).or_default() += U256::from(1u64);
+            state.permit2_allowances.insert(account, value);
         }
         if matches!(
             payload.payload(),

@@ -218,13 +218,26 @@ impl Gate {
                 });
             }
         }
-        let extensions = match self.payment_ids {
+        let mut extensions = match self.payment_ids {
             PaymentIds::Off => None,
             policy => Some(serde_json::json!({
                 x402_protocol::payment_identifier::EXTENSION_KEY:
                     x402_protocol::payment_identifier::declare(policy == PaymentIds::Required),
             })),
         };
+        // A Permit2 option in a token with an EIP-712 domain (extra.name/version): payers
+        // without a Permit2 allowance may send an EIP-2612 permit for it instead of approving.
+        if options.iter().any(|o| {
+            o.scheme.method() == TransferMethod::Permit2 && !o.asset.eip712_name.is_empty()
+        }) {
+            let object = extensions.get_or_insert_with(|| serde_json::json!({}));
+            if let Some(map) = object.as_object_mut() {
+                map.insert(
+                    x402_protocol::eip2612::EXTENSION.to_owned(),
+                    x402_protocol::eip2612::declaration(x402_protocol::eip2612::DESCRIPTION),
+                );
+            }
+        }
         Ok(PreparedRoute::new(
             spec,
             options,

@@ -36,6 +36,17 @@ async function main() {
     });
   }
 
+  // eip2612GasSponsoring: the reference declaration, and what its facilitator helpers make of
+  // the info we sign.
+  const extensions = require("@x402/extensions");
+  out.eip2612 = {
+    declaration: extensions.declareEip2612GasSponsoringExtension(),
+    extracted: extensions.extractEip2612GasSponsoringInfo(input.eip2612.payload),
+  };
+  out.eip2612.valid =
+    out.eip2612.extracted !== null &&
+    extensions.validateEip2612GasSponsoringInfo(out.eip2612.extracted);
+
   const p = input.predicates;
   out.predicates.routeTemplate = p.routeTemplate.map((s) => bazaar.isValidRouteTemplate(s));
   out.predicates.serviceName = p.serviceName.map((s) => bazaar.isValidServiceName(s));
