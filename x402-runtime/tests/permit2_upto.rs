@@ -738,13 +738,35 @@ async fn build_checked_learns_the_upto_account_from_the_facilitators_supported()
         account.to_string()
     );
 
-    // `build` cannot ask, and says what to do instead.
-    let error = x402_runtime::Gate::builder()
+    // `build` does not wait: it learns the account in the background, and until then the route
+    // answers 500 without running anything.
+    let remote = EmbeddedFacilitator::builder().build();
+    let account = remote.dev_ledger().unwrap().address();
+    let gate: x402_runtime::Gate = x402_runtime::Gate::builder()
         .pay_to(common::PAY_TO)
-        .facilitator_client(Arc::new(EmbeddedFacilitator::builder().build()))
+        .facilitator_client(Arc::new(remote))
         .check_route(&METERED)
         .build()
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("build_checked"), "{error}");
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let required = loop {
+        match gate.evaluate(&Req::get("/r"), &METERED).await {
+            Decision::Challenge(rejection) => {
+                let response = rejection.to_response();
+                let header = response.header(headers::PAYMENT_REQUIRED).unwrap();
+                break codec::decode::<v2::PaymentRequired>(header, 1 << 16).unwrap();
+            }
+            Decision::Rejected(rejection) => {
+                assert_eq!(rejection.status(), 500, "{rejection}");
+                assert!(rejection.message().contains("build_checked"), "{rejection}");
+            }
+            Decision::Admitted(_) => panic!("nothing was paid"),
+        }
+        assert!(std::time::Instant::now() < deadline, "never learned");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(
+        required.accepts[0].extra.as_ref().unwrap()["facilitatorAddress"],
+        account.to_string()
+    );
 }

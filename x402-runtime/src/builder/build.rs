@@ -13,13 +13,31 @@ impl<T: From<Gate>> X402Builder<T> {
     /// route ([`RouteCheck`] to relax this). Inside a tokio runtime, a background task also asks
     /// the facilitator's `/supported` and logs what it does not handle
     /// ([`Gate::check_facilitator`] does the same on demand).
+    ///
+    /// With a remote facilitator, a metered (`upto`) route whose settling account is not
+    /// configured ([`upto_facilitator`](Self::upto_facilitator)) is not refused here: that
+    /// background task learns it from `/supported`, and until then the route answers 500
+    /// `x402_not_configured` (no handler runs). [`build_checked`](Self::build_checked) learns
+    /// it before returning.
     pub fn build(self) -> Result<T, ConfigError> {
         let (gate, needs) = self.build_checked_routes()?;
         if tokio::runtime::Handle::try_current().is_ok() && gate.embedded.is_none() {
             let facilitator = gate.facilitator.clone();
+            let learned = UptoAccounts {
+                registry: gate.registry.clone(),
+                accounts: gate.upto_facilitators.clone(),
+            };
             tokio::spawn(async move {
-                if let Err(error) = check_support(facilitator.as_ref(), &needs).await {
-                    tracing::warn!(target: "x402::config", %error, "start-up check of the facilitator");
+                match facilitator.supported().await {
+                    Ok(supported) => {
+                        learned.learn(&supported);
+                        if let Err(error) = missing_support(&supported, &needs) {
+                            tracing::warn!(target: "x402::config", %error, "start-up check of the facilitator");
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(target: "x402::config", %error, "start-up check of the facilitator: its /supported could not be read");
+                    }
                 }
             });
         }
@@ -35,11 +53,15 @@ impl<T: From<Gate>> X402Builder<T> {
     pub async fn build_checked(self) -> Result<T, ConfigError> {
         let route_check = self.route_check;
         let extra_routes = self.extra_routes.clone();
-        let mut gate = self.build_gate()?;
+        let gate = self.build_gate()?;
         if gate.embedded.is_none()
             && let Ok(supported) = gate.facilitator.supported().await
         {
-            gate.learn_upto_facilitators(&supported);
+            UptoAccounts {
+                registry: gate.registry.clone(),
+                accounts: gate.upto_facilitators.clone(),
+            }
+            .learn(&supported);
         }
         let needs = gate.check_routes(route_check, &extra_routes)?;
         check_support(gate.facilitator.as_ref(), &needs).await?;
@@ -172,7 +194,7 @@ impl<T: From<Gate>> X402Builder<T> {
         Ok(Gate {
             facilitator,
             embedded,
-            upto_facilitators,
+            upto_facilitators: Arc::new(RwLock::new(upto_facilitators)),
             chain_checks: self.chain_checks,
             local_checks: self.local_checks,
             schemes: self.schemes,
@@ -231,6 +253,12 @@ impl Gate {
         let mut problems = Vec::new();
         let mut needs = Vec::new();
         for spec in registered_routes().chain(extra.iter().copied()) {
+            if self.upto_account_pending(spec) {
+                // Learned from the facilitator's /supported in the background; until then the
+                // route answers 500 and runs nothing.
+                tracing::info!(target: "x402::config", route = %spec.name(), "metered route: its settling account is asked of the facilitator's /supported");
+                continue;
+            }
             match self.prepare_unrequested(spec) {
                 Ok(route) => {
                     for requirement in &route.accepts {
@@ -280,6 +308,14 @@ async fn check_support(facilitator: &dyn Facilitator, needs: &[Need]) -> Result<
             "its /supported could not be read ({error}), so no route could be checked"
         )])
     })?;
+    missing_support(&supported, needs)
+}
+
+/// The routes' needs a facilitator's `/supported` does not list, as an error.
+fn missing_support(
+    supported: &x402_protocol::facilitator::SupportedResponse,
+    needs: &[Need],
+) -> Result<(), ConfigError> {
     let missing: Vec<String> = needs
         .iter()
         .filter(|need| !supported.supports(need.version, &need.scheme, &need.network))
@@ -297,13 +333,16 @@ async fn check_support(facilitator: &dyn Facilitator, needs: &[Need]) -> Result<
     }
 }
 
-impl Gate {
-    /// Takes the `upto` settling accounts a facilitator lists in `/supported`
-    /// (`extra.facilitatorAddress` of its v2 `upto` kinds) for networks without one.
-    fn learn_upto_facilitators(
-        &mut self,
-        supported: &x402_protocol::facilitator::SupportedResponse,
-    ) {
+/// The `upto` settling accounts of a gate's remote facilitator, learned from its `/supported`.
+pub(crate) struct UptoAccounts {
+    pub(crate) registry: Arc<NetworkRegistry>,
+    pub(crate) accounts: Arc<RwLock<HashMap<String, ChainAddress>>>,
+}
+
+impl UptoAccounts {
+    /// Takes the accounts a facilitator lists in `/supported` (`extra.facilitatorAddress` of
+    /// its v2 `upto` kinds) for networks without one.
+    pub(crate) fn learn(&self, supported: &x402_protocol::facilitator::SupportedResponse) {
         for kind in &supported.kinds {
             if kind.scheme != x402_protocol::permit2::UPTO || kind.x402_version != 2 {
                 continue;
@@ -318,13 +357,17 @@ impl Gate {
                 .and_then(serde_json::Value::as_str)
                 .and_then(|text| ChainAddress::parse_for(network.family(), text).ok());
             if let Some(address) = address {
-                self.upto_facilitators
+                self.accounts
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .entry(network.caip2.to_string())
                     .or_insert(address);
             }
         }
     }
+}
 
+impl Gate {
     /// Starts configuring a gate.
     pub fn builder() -> X402Builder<Gate> {
         X402Builder::new()

@@ -232,7 +232,7 @@ pub struct Gate {
     /// Sign-in-with-x for returning payers of routes that grant access, if enabled.
     pub(crate) siwx: Option<crate::siwx::SiwxVerifier>,
     /// The accounts a remote facilitator settles `upto` payments from, by CAIP-2 id.
-    pub(crate) upto_facilitators: HashMap<String, ChainAddress>,
+    pub(crate) upto_facilitators: Arc<RwLock<HashMap<String, ChainAddress>>>,
     /// Settlers asked about contract-wallet signatures when the facilitator is remote.
     pub(crate) chain_checks: Vec<Arc<dyn crate::facilitator::Settler>>,
 }

@@ -249,12 +249,35 @@ impl Gate {
     /// The account that settles metered (`upto`) payments on `network`: the one configured
     /// for a remote facilitator, else the embedded facilitator's settling account there.
     fn upto_facilitator(&self, network: &x402_protocol::NetworkInfo) -> Option<ChainAddress> {
-        if let Some(address) = self.upto_facilitators.get(network.caip2.as_ref()) {
+        if let Some(address) = self
+            .upto_facilitators
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(network.caip2.as_ref())
+        {
             return Some(*address);
         }
         self.embedded
             .as_ref()
             .and_then(|embedded| embedded.settling_account(network))
+    }
+
+    /// Whether `spec` is metered and paid through a remote facilitator whose settling account
+    /// for one of its networks is not known yet (learned from `/supported` after start-up).
+    pub(crate) fn upto_account_pending(&self, spec: &RouteSpec) -> bool {
+        if !spec.upto || self.embedded.is_some() {
+            return false;
+        }
+        let ids: Vec<&str> = if spec.networks.is_empty() {
+            self.default_networks.iter().map(String::as_str).collect()
+        } else {
+            spec.networks.to_vec()
+        };
+        ids.iter().any(|id| {
+            self.registry
+                .network(id)
+                .is_ok_and(|network| self.upto_facilitator(network).is_none())
+        })
     }
 
     /// The route resolved on this server's networks; fixed prices are resolved once.
