@@ -112,9 +112,8 @@ pub struct Erc20ApprovalGasSponsoring {
     pub signed_transaction: Bytes,
 }
 
-/// Builds and signs the raw EIP-1559 transaction `approve(Permit2, amount)` on `token`:
-/// `0x02 ‖ rlp([chainId, nonce, maxPriorityFeePerGas, maxFeePerGas, gas, token, 0,
-/// calldata, [], yParity, r, s])`, ready for `eth_sendRawTransaction`.
+/// Builds and signs the raw EIP-1559 transaction `approve(Permit2, amount)` on `token`,
+/// ready for `eth_sendRawTransaction` (see [`sign_call`]).
 pub fn sign_approval(
     signer: &LocalSigner,
     chain_id: u64,
@@ -122,20 +121,44 @@ pub fn sign_approval(
     amount: U256,
     fees: ApprovalFees,
 ) -> Vec<u8> {
+    sign_call(
+        signer,
+        chain_id,
+        token,
+        &approve_calldata(PERMIT2_ADDRESS, amount),
+        fees,
+    )
+}
+
+/// The calldata of `approve(spender, amount)`.
+pub fn approve_calldata(spender: Address, amount: U256) -> Vec<u8> {
     let mut calldata = Vec::with_capacity(68);
     calldata.extend_from_slice(&APPROVE_SELECTOR);
     calldata.extend_from_slice(&[0u8; 12]);
-    calldata.extend_from_slice(PERMIT2_ADDRESS.as_slice());
+    calldata.extend_from_slice(spender.as_slice());
     calldata.extend_from_slice(&amount.to_be_bytes::<32>());
+    calldata
+}
+
+/// Builds and signs a raw EIP-1559 transaction calling `to` with `calldata` and no value:
+/// `0x02 ‖ rlp([chainId, nonce, maxPriorityFeePerGas, maxFeePerGas, gas, to, 0, calldata, [],
+/// yParity, r, s])`.
+pub fn sign_call(
+    signer: &LocalSigner,
+    chain_id: u64,
+    to: Address,
+    calldata: &[u8],
+    fees: ApprovalFees,
+) -> Vec<u8> {
     let mut fields = Vec::with_capacity(160);
     rlp::uint(U256::from(chain_id), &mut fields);
     rlp::uint(U256::from(fees.nonce), &mut fields);
     rlp::uint(U256::from(fees.max_priority_fee_per_gas), &mut fields);
     rlp::uint(U256::from(fees.max_fee_per_gas), &mut fields);
     rlp::uint(U256::from(fees.gas_limit), &mut fields);
-    rlp::bytes(token.as_slice(), &mut fields);
+    rlp::bytes(to.as_slice(), &mut fields);
     rlp::uint(U256::ZERO, &mut fields);
-    rlp::bytes(&calldata, &mut fields);
+    rlp::bytes(calldata, &mut fields);
     rlp::list_header(0, &mut fields);
     let mut preimage = vec![0x02];
     rlp::list_header(fields.len(), &mut preimage);
