@@ -1379,3 +1379,85 @@ async fn a_payer_without_allowance_or_eth_pays_exact_with_a_signed_erc20_approva
         Reason::NONCE_ALREADY_USED
     );
 }
+
+#[tokio::test]
+async fn a_payer_without_allowance_pays_upto_with_a_signed_erc20_approval_and_a_reverted_approval_sends_nothing_else()
+ {
+    use x402_protocol::erc20_approval::{ApprovalFees, Erc20ApprovalGasSponsoring};
+    let Some(chain) = chain() else { return };
+    let settler = chain.settler().await;
+    let fees = |nonce, gas_limit| ApprovalFees {
+        nonce,
+        max_fee_per_gas: 3_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        gas_limit,
+    };
+
+    // upto: an approval of exactly the maximum; the charge is spent from it.
+    let payer = chain.payer(PRICE * 2, U256::ZERO);
+    let pay_to = LocalSigner::random().address();
+    let payload = chain.upto(&payer, pay_to, PRICE, facilitator());
+    let (verified, wire) = chain.verified(&payload, permit2::UPTO);
+    let info = Erc20ApprovalGasSponsoring::sign(
+        &payer,
+        chain.chain_id,
+        chain.token,
+        U256::from(PRICE),
+        fees(0, 70_000),
+    );
+    let wire = with_approval(wire, &info);
+    settler.check(&verified, &wire).await.unwrap();
+    let charge = U256::from(PRICE * 37 / 100);
+    let (transaction, amount) = settled(settler.settle(&verified, &wire, charge).await);
+    assert_eq!(amount, charge);
+    assert_eq!(chain.anvil.balance(chain.token, pay_to), charge);
+    assert_eq!(
+        chain.anvil.balance(chain.token, payer.address()),
+        U256::from(PRICE * 2) - charge
+    );
+    assert_eq!(
+        chain.anvil.allowance(chain.token, payer.address(), PERMIT2),
+        U256::from(PRICE) - charge
+    );
+    assert_eq!(
+        settled(settler.resolve(&verified, &wire, None).await),
+        (transaction, charge)
+    );
+
+    // An approval that runs out of gas is mined reverted: the settlement fails and the
+    // payment is not sent (the Permit2 nonce stays unused, nothing moves).
+    let payer = chain.payer(PRICE, U256::ZERO);
+    let payload = chain.exact(&payer, pay_to, PRICE);
+    let (verified, wire) = chain.verified(&payload, "exact");
+    let info = Erc20ApprovalGasSponsoring::sign(
+        &payer,
+        chain.chain_id,
+        chain.token,
+        U256::MAX,
+        fees(0, 30_000),
+    );
+    let wire = with_approval(wire, &info);
+    settler.check(&verified, &wire).await.unwrap();
+    let failed = failure(settler.settle(&verified, &wire, verified.amount).await);
+    assert_eq!(failed.reason, Reason::SIMULATION_FAILED, "{failed:?}");
+    assert_eq!(
+        chain.anvil.call(
+            "eth_getTransactionCount",
+            json!([payer.address(), "latest"])
+        ),
+        json!("0x1")
+    );
+    assert_eq!(
+        chain.anvil.allowance(chain.token, payer.address(), PERMIT2),
+        U256::ZERO
+    );
+    assert_eq!(
+        chain.anvil.balance(chain.token, payer.address()),
+        U256::from(PRICE)
+    );
+    assert!(
+        !chain
+            .anvil
+            .permit2_nonce_used(payer.address(), payload.permit2_authorization.nonce)
+    );
+}
