@@ -106,8 +106,11 @@ use crate::wallet::{
 ///   approval (`eth_sendRawTransaction`), waits for its receipt (reverted, or not mined in
 ///   time → failed, nothing else sent), then sends the usual proxy `settle`. This is **not
 ///   atomic** (a plain node has no bundles): between the approval and the settlement the
-///   payer could move the tokens, and then the facilitator lost the funded gas, which is
-///   bounded by the approval transaction's own maximum cost.
+///   payer could move the tokens (or replace the approval under the same nonce), and then the
+///   facilitator lost the funded gas, which is bounded by the approval transaction's own
+///   maximum cost per settlement attempt. An approval the node takes but does not mine within
+///   the receipt timeout fails the settlement as unavailable (the approval may still be mined
+///   later; the payment itself was not sent).
 /// - `resolve`: the receipt of the known transaction, else Permit2's nonce bitmap: a used nonce
 ///   is settled (by the transaction found in the token's `Transfer` logs, whose input also
 ///   gives an `upto` charge), an unused one after the `deadline` has failed, anything else is
