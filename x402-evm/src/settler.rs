@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use tokio::time::{Instant, timeout};
 use x402_protocol::eip2612::Eip2612GasSponsoring;
 use x402_protocol::eip6492::{self, Erc6492Signature};
+use x402_protocol::erc20_approval::{ApprovalTransaction, Erc20ApprovalGasSponsoring};
 use x402_protocol::exact::ExactEvmPayload;
 use x402_protocol::facilitator::PaymentPayload;
 use x402_protocol::permit2::{
@@ -94,6 +95,22 @@ use crate::wallet::{
 ///   `settle` sends the proxy's `settleWithPermit` instead of `settle` (the proxy submits the
 ///   token's `permit` approving Permit2, then transfers); with enough allowance the permit is
 ///   left unused. Without the extension a short allowance stays `permit2_allowance_required`.
+/// - `erc20ApprovalGasSponsoring`: a payment carrying a signed `approve(Permit2, …)`
+///   transaction has it checked offline (the reference's `info` and transaction checks, and its
+///   chain, each refusal with its own reason). When the allowance is short (and no EIP-2612
+///   permit is carried), `check` also requires the transaction's nonce to be the payer's pending
+///   nonce and its amount to cover the payment (then the proxy's deployment, the balance and the
+///   Permit2 nonce are checked, but `settle` is not simulated: it would revert before the
+///   approval); `settle` first funds the payer's gas when needed (sends exactly
+///   `gas × maxFeePerGas − balance` wei from a facilitator account), broadcasts the raw
+///   approval (`eth_sendRawTransaction`), waits for its receipt (reverted, or not mined in
+///   time → failed, nothing else sent), then sends the usual proxy `settle`. This is **not
+///   atomic** (a plain node has no bundles): between the approval and the settlement the
+///   payer could move the tokens (or replace the approval under the same nonce), and then the
+///   facilitator lost the funded gas, which is bounded by the approval transaction's own
+///   maximum cost per settlement attempt. An approval the node takes but does not mine within
+///   the receipt timeout fails the settlement as unavailable (the approval may still be mined
+///   later; the payment itself was not sent).
 /// - `resolve`: the receipt of the known transaction, else Permit2's nonce bitmap: a used nonce
 ///   is settled (by the transaction found in the token's `Transfer` logs, whose input also
 ///   gives an `upto` charge), an unused one after the `deadline` has failed, anything else is
@@ -233,6 +250,11 @@ struct Permit2Check {
     /// The proxy's `settleWithPermit` when the payment carries an `eip2612GasSponsoring`
     /// permit: checked instead of `call` when the allowance is short.
     with_permit: Option<Bytes>,
+    /// The payment's `erc20ApprovalGasSponsoring` transaction (checked offline): when the
+    /// allowance is short and no permit is carried, it is checked against the chain (nonce,
+    /// approved amount) instead of the allowance, and `settle` is not simulated (a plain node
+    /// cannot simulate it after a transaction not yet sent).
+    with_approval: Option<ApprovalTransaction>,
     /// Whether to simulate the proxy's `settle` (not for a wallet that is not deployed yet:
     /// its signature was checked by simulating its deployment instead).
     simulate: bool,
@@ -900,7 +922,14 @@ impl EvmSettler {
             (Some(call), true) => Some(call.clone()),
             _ => None,
         };
-        if allowed < c.amount && sponsored.is_none() {
+        let mut simulate = c.simulate;
+        if allowed < c.amount
+            && sponsored.is_none()
+            && let Some(tx) = &c.with_approval
+        {
+            self.approval_usable(tx, c.owner, c.amount).await?;
+            simulate = false;
+        } else if allowed < c.amount && sponsored.is_none() {
             return Err(InvalidPayment::new(
                 Reason::PERMIT2_ALLOWANCE_REQUIRED,
                 format!(
@@ -938,7 +967,7 @@ impl EvmSettler {
             "settle"
         };
         let simulation = match sponsored {
-            Some(call) if c.simulate => {
+            Some(call) if simulate => {
                 timeout(
                     self.call_timeout,
                     self.provider
@@ -950,7 +979,7 @@ impl EvmSettler {
             _ => simulation,
         };
         match simulation {
-            _ if !c.simulate => Ok(()),
+            _ if !simulate => Ok(()),
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => match self.classify(&e) {
                 CallError::Reverted(reason) => Err(InvalidPayment::new(
@@ -967,6 +996,199 @@ impl EvmSettler {
                 "simulate the transfer",
                 format!("eth_call timed out after {:?}", self.call_timeout),
             )),
+        }
+    }
+
+    /// Whether the chain would take the signed approval `tx` of `owner` now and it covers
+    /// `amount`: its nonce is the payer's pending nonce, it approves at least `amount`.
+    async fn approval_usable(
+        &self,
+        tx: &ApprovalTransaction,
+        owner: Address,
+        amount: U256,
+    ) -> Result<(), SettlerError> {
+        let approved = tx.approved_amount().unwrap_or_default();
+        if approved < amount {
+            return Err(InvalidPayment::new(
+                Reason::PERMIT2_ALLOWANCE_REQUIRED,
+                format!(
+                    "the signed approval lets Permit2 move {approved} atomic units, needs {amount}"
+                ),
+            )
+            .into());
+        }
+        let pending = timeout(
+            self.call_timeout,
+            self.provider
+                .get_transaction_count(owner)
+                .pending()
+                .into_future(),
+        )
+        .await
+        .map_err(|_| {
+            self.unavailable(
+                "read the payer's transaction count",
+                format!("no answer within {:?}", self.call_timeout),
+            )
+        })?
+        .map_err(|e| {
+            self.unavailable(
+                "read the payer's transaction count",
+                self.scrub(&e.to_string()),
+            )
+        })?;
+        if tx.nonce != pending {
+            return Err(InvalidPayment::new(
+                Reason::SIMULATION_FAILED,
+                format!(
+                    "the signed approval uses nonce {} but {owner}'s next transaction nonce is {pending}: the chain would not include it now",
+                    tx.nonce
+                ),
+            )
+            .with_payer(Some(ChainAddress::Evm(owner)))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// At settlement, for a payment carrying an `erc20ApprovalGasSponsoring` transaction whose
+    /// payer's Permit2 allowance is short (and no EIP-2612 permit): checks it against the chain,
+    /// funds the payer's gas if its balance is short of the transaction's maximum cost,
+    /// broadcasts it and waits for its receipt. `Ok` when the allowance is (now) there or the
+    /// payment carries no approval.
+    async fn approve_if_short<W>(
+        &self,
+        payload: &PaymentPayload,
+        auth: &Permit2Authorization<W>,
+        token: Address,
+    ) -> Result<(), SettleOutcome> {
+        let failed = |e: SettlerError| SettleOutcome::Failed(e);
+        let tx = match approval(payload, auth, self.chain_id) {
+            Ok(Some(tx)) => tx,
+            Ok(None) => return Ok(()),
+            Err(invalid) => return Err(failed(invalid.into())),
+        };
+        let allowance = Eip3009Token::allowanceCall {
+            owner: auth.from,
+            spender: PERMIT2_ADDRESS,
+        };
+        match self.eth_call(token, &allowance).await {
+            Ok(allowed) if allowed >= auth.permitted.amount => return Ok(()),
+            Ok(_) => {}
+            Err(CallError::Reverted(reason)) => {
+                return Err(failed(self.unavailable(
+                    "read the Permit2 allowance",
+                    format!("the call reverted: {reason}"),
+                )));
+            }
+            Err(CallError::Failed(detail)) => {
+                return Err(failed(
+                    self.unavailable("read the Permit2 allowance", detail),
+                ));
+            }
+        }
+        self.approval_usable(&tx, auth.from, auth.permitted.amount)
+            .await
+            .map_err(failed)?;
+        let deadline = Instant::now() + self.receipt_timeout;
+        // Gas for the approval: exactly what the payer lacks of its maximum cost.
+        let balance = timeout(
+            self.call_timeout,
+            self.provider.get_balance(auth.from).into_future(),
+        )
+        .await
+        .map_err(|_| {
+            failed(self.unavailable(
+                "read the payer's balance",
+                format!("no answer within {:?}", self.call_timeout),
+            ))
+        })?
+        .map_err(|e| {
+            failed(self.unavailable("read the payer's balance", self.scrub(&e.to_string())))
+        })?;
+        let cost = tx.max_gas_cost();
+        if balance < cost {
+            let need = cost - balance;
+            let funding = TransactionRequest::default()
+                .from(self.pick().address)
+                .to(auth.from)
+                .value(need)
+                .gas_limit(21_000);
+            let sender = self.pick();
+            let submitted = match sender.submit(funding, &()).await {
+                Ok(submitted) => submitted,
+                Err(error) => {
+                    let detail = match error {
+                        SubmitError::NonceTaken(d) | SubmitError::Unavailable(d) => d,
+                        SubmitError::Refused { detail, .. } => detail,
+                    };
+                    return Err(failed(
+                        self.unavailable("fund the payer's approval gas", self.scrub(&detail)),
+                    ));
+                }
+            };
+            tracing::info!(target: "x402::settlement", transaction = %submitted.hash, payer = %auth.from, wei = %need, "funding the payer's approval gas");
+            match self.wait(submitted, U256::ZERO, deadline, &()).await {
+                Some(SettleOutcome::Settled { .. }) => {}
+                _ => {
+                    return Err(failed(self.unavailable(
+                        "fund the payer's approval gas",
+                        "the funding transfer was not mined".to_owned(),
+                    )));
+                }
+            }
+        }
+        let raw = approval_raw(payload).unwrap_or_default();
+        let hash = match timeout(
+            self.call_timeout,
+            self.provider.send_raw_transaction(&raw).into_future(),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(self.unknown(
+                    None,
+                    "the signed approval was sent but the node did not answer".to_owned(),
+                ));
+            }
+            Ok(Err(e)) => {
+                return Err(failed(
+                    InvalidPayment::new(
+                        Reason::SIMULATION_FAILED,
+                        format!(
+                            "the node refused the signed approval: {}",
+                            self.scrub(&e.to_string())
+                        ),
+                    )
+                    .into(),
+                ));
+            }
+            Ok(Ok(pending)) => *pending.tx_hash(),
+        };
+        tracing::info!(target: "x402::settlement", transaction = %hash, payer = %auth.from, "signed approval broadcast");
+        loop {
+            match self.provider.get_transaction_receipt(hash).await {
+                Ok(Some(receipt)) if receipt.status() => return Ok(()),
+                Ok(Some(_)) => {
+                    return Err(failed(
+                        InvalidPayment::new(
+                            Reason::SIMULATION_FAILED,
+                            format!(
+                                "the signed approval {hash} reverted on chain; the payment was not sent"
+                            ),
+                        )
+                        .into(),
+                    ));
+                }
+                Ok(None) | Err(_) => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(failed(self.unavailable(
+                    "broadcast the signed approval",
+                    format!("{hash} was not mined in time; the payment was not sent"),
+                )));
+            }
+            tokio::time::sleep(self.pacing.poll_interval).await;
         }
     }
 
@@ -1266,6 +1488,11 @@ impl Settler for EvmSettler {
         self.settles(network)
     }
 
+    /// It broadcasts (and funds) `erc20ApprovalGasSponsoring` approvals on its own chain.
+    fn broadcasts_approvals(&self, network: &NetworkInfo) -> bool {
+        self.settles(network)
+    }
+
     async fn check(
         &self,
         payment: &VerifiedPayment,
@@ -1302,6 +1529,7 @@ impl Settler for EvmSettler {
                 let auth = &p.permit2_authorization;
                 let with_permit =
                     sponsoring(payload, auth)?.map(|info| exact_settle_with_permit_call(p, &info));
+                let with_approval = approval(payload, auth, self.chain_id)?;
                 self.check_permit2(Permit2Check {
                     token,
                     owner: auth.from,
@@ -1311,6 +1539,7 @@ impl Settler for EvmSettler {
                     proxy: EXACT_PERMIT2_PROXY,
                     call: exact_settle_call(p),
                     with_permit,
+                    with_approval,
                     simulate,
                 })
                 .await
@@ -1320,6 +1549,7 @@ impl Settler for EvmSettler {
                 let sender = self.sender_for(auth.witness.facilitator)?;
                 let with_permit = sponsoring(payload, auth)?
                     .map(|info| upto_settle_with_permit_call(p, auth.permitted.amount, &info));
+                let with_approval = approval(payload, auth, self.chain_id)?;
                 // Simulated with the maximum, as the reference does: a charge is never more.
                 self.check_permit2(Permit2Check {
                     token,
@@ -1330,6 +1560,7 @@ impl Settler for EvmSettler {
                     proxy: UPTO_PERMIT2_PROXY,
                     call: upto_settle_call(p, auth.permitted.amount),
                     with_permit,
+                    with_approval,
                     simulate,
                 })
                 .await
@@ -1387,7 +1618,12 @@ impl Settler for EvmSettler {
                 let input = match self.permit_if_short(payload, auth, token).await {
                     Err(outcome) => return outcome,
                     Ok(Some(info)) => exact_settle_with_permit_call(p, &info),
-                    Ok(None) => exact_settle_call(p),
+                    Ok(None) => {
+                        if let Err(outcome) = self.approve_if_short(payload, auth, token).await {
+                            return outcome;
+                        }
+                        exact_settle_call(p)
+                    }
                 };
                 (
                     self.pick(),
@@ -1422,7 +1658,12 @@ impl Settler for EvmSettler {
                 let input = match self.permit_if_short(payload, auth, token).await {
                     Err(outcome) => return outcome,
                     Ok(Some(info)) => upto_settle_with_permit_call(p, charge, &info),
-                    Ok(None) => upto_settle_call(p, charge),
+                    Ok(None) => {
+                        if let Err(outcome) = self.approve_if_short(payload, auth, token).await {
+                            return outcome;
+                        }
+                        upto_settle_call(p, charge)
+                    }
                 };
                 (
                     sender,
@@ -1579,4 +1820,37 @@ fn sponsoring<W>(
         .map_or(0, |d| d.as_secs());
     info.check(auth, now).map_err(refuse)?;
     Ok(Some(info))
+}
+
+/// The payment's `erc20ApprovalGasSponsoring` transaction, checked offline against its Permit2
+/// authorization on chain `chain_id` (the reference's checks in its order, and the chain).
+fn approval<W>(
+    payload: &PaymentPayload,
+    auth: &Permit2Authorization<W>,
+    chain_id: u64,
+) -> Result<Option<ApprovalTransaction>, InvalidPayment> {
+    let refuse = |e: x402_protocol::erc20_approval::ApprovalError| {
+        InvalidPayment::new(e.reason(), e.to_string())
+            .with_payer(Some(ChainAddress::Evm(auth.from)))
+    };
+    let Some(info) =
+        Erc20ApprovalGasSponsoring::from_extensions(payload.extensions()).map_err(refuse)?
+    else {
+        return Ok(None);
+    };
+    info.check(
+        x402_protocol::eip3009::RecoveryBackend::default(),
+        auth,
+        chain_id,
+    )
+    .map(Some)
+    .map_err(refuse)
+}
+
+/// The raw signed approval transaction a payment carries.
+fn approval_raw(payload: &PaymentPayload) -> Option<Bytes> {
+    Erc20ApprovalGasSponsoring::from_extensions(payload.extensions())
+        .ok()
+        .flatten()
+        .map(|info| info.signed_transaction)
 }

@@ -1237,3 +1237,227 @@ async fn a_bad_eip2612_permit_is_refused_and_an_approved_payer_settles_without_i
     );
     assert_eq!(chain.anvil.balance(chain.token, pay_to), U256::from(PRICE));
 }
+
+// erc20ApprovalGasSponsoring: a payer without a Permit2 allowance (and without ETH) pays with a
+// signed approve(Permit2) transaction the settler funds, broadcasts, then settles after.
+// --------------------------------------------------------------------------------------------
+
+/// The payment with a signed approval in its `extensions`.
+fn with_approval(
+    mut wire: PaymentPayload,
+    info: &x402_protocol::erc20_approval::Erc20ApprovalGasSponsoring,
+) -> PaymentPayload {
+    if let PaymentPayload::V2(p) = &mut wire {
+        info.insert_into(&mut p.extensions);
+    }
+    wire
+}
+
+fn hex_u256(value: &serde_json::Value) -> U256 {
+    value.as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_payer_without_allowance_or_eth_pays_exact_with_a_signed_erc20_approval() {
+    use x402_protocol::erc20_approval::{
+        APPROVAL_GAS_LIMIT, ApprovalFees, Erc20ApprovalGasSponsoring,
+    };
+    let Some(chain) = chain() else { return };
+    let settler = chain.settler().await;
+    let payer = chain.payer(PRICE * 3, U256::ZERO);
+    let pay_to = LocalSigner::random().address();
+    let eth = |who: Address| hex_u256(&chain.anvil.call("eth_getBalance", json!([who, "latest"])));
+    assert_eq!(eth(payer.address()), U256::ZERO);
+
+    let payload = chain.exact(&payer, pay_to, PRICE);
+    let (verified, plain) = chain.verified(&payload, "exact");
+    assert_eq!(
+        refused(settler.check(&verified, &plain).await.unwrap_err()).reason,
+        Reason::PERMIT2_ALLOWANCE_REQUIRED
+    );
+    let fees = |nonce| ApprovalFees {
+        nonce,
+        max_fee_per_gas: 3_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        gas_limit: APPROVAL_GAS_LIMIT,
+    };
+    let sign = |signer: &LocalSigner, nonce| {
+        let mut info = Erc20ApprovalGasSponsoring::sign(
+            signer,
+            chain.chain_id,
+            chain.token,
+            U256::MAX,
+            fees(nonce),
+        );
+        info.from = payer.address();
+        with_approval(plain.clone(), &info)
+    };
+    // Refused: a nonce the chain would not take now; another signer.
+    assert_eq!(
+        refused(
+            settler
+                .check(&verified, &sign(&payer, 5))
+                .await
+                .unwrap_err()
+        )
+        .reason,
+        Reason::SIMULATION_FAILED
+    );
+    assert_eq!(
+        refused(
+            settler
+                .check(&verified, &sign(&LocalSigner::random(), 0))
+                .await
+                .unwrap_err()
+        )
+        .reason,
+        Reason::ERC20_APPROVAL_TX_SIGNER_MISMATCH
+    );
+    let wire = sign(&payer, 0);
+    settler.check(&verified, &wire).await.unwrap();
+    // Checking sends nothing.
+    assert_eq!(
+        chain.anvil.call(
+            "eth_getTransactionCount",
+            json!([payer.address(), "latest"])
+        ),
+        json!("0x0")
+    );
+    let facilitator_before = eth(facilitator());
+    let (transaction, amount) = settled(settler.settle(&verified, &wire, verified.amount).await);
+    assert_eq!(amount, U256::from(PRICE));
+    // The approval was mined from the payer's address (its nonce 0), before the settlement.
+    let PaymentPayload::V2(p) = &wire else {
+        unreachable!()
+    };
+    let raw: Bytes =
+        p.extensions.as_ref().unwrap()["erc20ApprovalGasSponsoring"]["info"]["signedTransaction"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+    let approval = keccak256(&raw);
+    let receipt = chain
+        .anvil
+        .call("eth_getTransactionReceipt", json!([approval]));
+    assert_eq!(receipt["status"], json!("0x1"));
+    assert_eq!(
+        receipt["from"].as_str().unwrap().to_lowercase(),
+        payer.address().to_string().to_lowercase()
+    );
+    let settlement = chain
+        .anvil
+        .call("eth_getTransactionReceipt", json!([transaction]));
+    assert!(hex_u256(&settlement["blockNumber"]) >= hex_u256(&receipt["blockNumber"]));
+    assert_ne!(B256::from(approval), transaction.parse::<B256>().unwrap());
+    assert_eq!(
+        chain.anvil.call(
+            "eth_getTransactionCount",
+            json!([payer.address(), "latest"])
+        ),
+        json!("0x1")
+    );
+    // Exactly the price moved; Permit2 holds the unlimited approval.
+    assert_eq!(
+        chain.anvil.balance(chain.token, payer.address()),
+        U256::from(PRICE * 2)
+    );
+    assert_eq!(chain.anvil.balance(chain.token, pay_to), U256::from(PRICE));
+    assert_eq!(
+        chain.anvil.allowance(chain.token, payer.address(), PERMIT2),
+        U256::MAX
+    );
+    // The funding was exactly the approval's maximum gas cost; the payer keeps what it did
+    // not burn.
+    let funded = U256::from(APPROVAL_GAS_LIMIT) * U256::from(3_000_000_000u64);
+    let burned = hex_u256(&receipt["gasUsed"]) * hex_u256(&receipt["effectiveGasPrice"]);
+    assert_eq!(eth(payer.address()), funded - burned);
+    assert!(facilitator_before - eth(facilitator()) >= funded);
+    // A replay: the Permit2 nonce is used.
+    assert_eq!(
+        refused(settler.check(&verified, &wire).await.unwrap_err()).reason,
+        Reason::NONCE_ALREADY_USED
+    );
+}
+
+#[tokio::test]
+async fn a_payer_without_allowance_pays_upto_with_a_signed_erc20_approval_and_a_reverted_approval_sends_nothing_else()
+ {
+    use x402_protocol::erc20_approval::{ApprovalFees, Erc20ApprovalGasSponsoring};
+    let Some(chain) = chain() else { return };
+    let settler = chain.settler().await;
+    let fees = |nonce, gas_limit| ApprovalFees {
+        nonce,
+        max_fee_per_gas: 3_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        gas_limit,
+    };
+
+    // upto: an approval of exactly the maximum; the charge is spent from it.
+    let payer = chain.payer(PRICE * 2, U256::ZERO);
+    let pay_to = LocalSigner::random().address();
+    let payload = chain.upto(&payer, pay_to, PRICE, facilitator());
+    let (verified, wire) = chain.verified(&payload, permit2::UPTO);
+    let info = Erc20ApprovalGasSponsoring::sign(
+        &payer,
+        chain.chain_id,
+        chain.token,
+        U256::from(PRICE),
+        fees(0, 70_000),
+    );
+    let wire = with_approval(wire, &info);
+    settler.check(&verified, &wire).await.unwrap();
+    let charge = U256::from(PRICE * 37 / 100);
+    let (transaction, amount) = settled(settler.settle(&verified, &wire, charge).await);
+    assert_eq!(amount, charge);
+    assert_eq!(chain.anvil.balance(chain.token, pay_to), charge);
+    assert_eq!(
+        chain.anvil.balance(chain.token, payer.address()),
+        U256::from(PRICE * 2) - charge
+    );
+    assert_eq!(
+        chain.anvil.allowance(chain.token, payer.address(), PERMIT2),
+        U256::from(PRICE) - charge
+    );
+    assert_eq!(
+        settled(settler.resolve(&verified, &wire, None).await),
+        (transaction, charge)
+    );
+
+    // An approval that runs out of gas is mined reverted: the settlement fails and the
+    // payment is not sent (the Permit2 nonce stays unused, nothing moves).
+    let payer = chain.payer(PRICE, U256::ZERO);
+    let payload = chain.exact(&payer, pay_to, PRICE);
+    let (verified, wire) = chain.verified(&payload, "exact");
+    let info = Erc20ApprovalGasSponsoring::sign(
+        &payer,
+        chain.chain_id,
+        chain.token,
+        U256::MAX,
+        fees(0, 30_000),
+    );
+    let wire = with_approval(wire, &info);
+    settler.check(&verified, &wire).await.unwrap();
+    let failed = failure(settler.settle(&verified, &wire, verified.amount).await);
+    assert_eq!(failed.reason, Reason::SIMULATION_FAILED, "{failed:?}");
+    assert_eq!(
+        chain.anvil.call(
+            "eth_getTransactionCount",
+            json!([payer.address(), "latest"])
+        ),
+        json!("0x1")
+    );
+    assert_eq!(
+        chain.anvil.allowance(chain.token, payer.address(), PERMIT2),
+        U256::ZERO
+    );
+    assert_eq!(
+        chain.anvil.balance(chain.token, payer.address()),
+        U256::from(PRICE)
+    );
+    assert!(
+        !chain
+            .anvil
+            .permit2_nonce_used(payer.address(), payload.permit2_authorization.nonce)
+    );
+}

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use x402_protocol::eip2612::Eip2612GasSponsoring;
 use x402_protocol::eip3009::{RecoveryBackend, TokenDomain};
+use x402_protocol::erc20_approval::Erc20ApprovalGasSponsoring;
 use x402_protocol::exact::EXACT;
 use x402_protocol::facilitator::{PaymentPayload, PaymentRequirements};
 use x402_protocol::permit2::{
@@ -252,7 +253,8 @@ fn permit2_extra(option: &AcceptOption) -> serde_json::Map<String, serde_json::V
 
 /// Checks the payment's `eip2612GasSponsoring` permit, if it carries one: its fields against
 /// the Permit2 authorization and its signature in the token's EIP-712 domain (the
-/// requirement's `extra.name`/`extra.version`), each refusal with its own reason.
+/// requirement's `extra.name`/`extra.version`), each refusal with its own reason; then its
+/// `erc20ApprovalGasSponsoring` transaction, if it carries one ([`check_approval`]).
 fn check_sponsoring<W>(
     backend: RecoveryBackend,
     payment: &PaymentPayload,
@@ -283,8 +285,34 @@ fn check_sponsoring<W>(
         domain.as_ref(),
         now,
     )
-    .map(|_| ())
-    .map_err(|e| InvalidPayment::new(e.reason(), e.to_string()).with_payer(Some(verified.payer)))
+    .map_err(|e| InvalidPayment::new(e.reason(), e.to_string()).with_payer(Some(verified.payer)))?;
+    check_approval(backend, payment, authorization, verified)
+}
+
+/// Checks the payment's `erc20ApprovalGasSponsoring` transaction, if it carries one, in the
+/// reference's order (`info` fields, then the transaction: decodes, calls the token,
+/// `approve(Permit2, …)`, signed by the payer) and that it is for the payment's chain, each
+/// refusal with its own reason. Its nonce and fees are the settler's question.
+fn check_approval<W>(
+    backend: RecoveryBackend,
+    payment: &PaymentPayload,
+    authorization: &Permit2Authorization<W>,
+    verified: &VerifiedPayment,
+) -> Result<(), InvalidPayment> {
+    let refuse = |e: x402_protocol::erc20_approval::ApprovalError| {
+        InvalidPayment::new(e.reason(), e.to_string()).with_payer(Some(verified.payer))
+    };
+    let Some(info) =
+        Erc20ApprovalGasSponsoring::from_extensions(payment.extensions()).map_err(refuse)?
+    else {
+        return Ok(());
+    };
+    let Some(chain_id) = verified.network.chain_id() else {
+        return Ok(());
+    };
+    info.check(backend, authorization, chain_id)
+        .map(|_| ())
+        .map_err(refuse)
 }
 
 /// What a Permit2 payload names, unchecked (for gates that leave every check to a remote
@@ -312,7 +340,10 @@ fn identify_permit2<W: Witness>(
 /// exactly the price, spendable only by the x402 exact proxy and only to `payTo`. Works with any
 /// ERC-20 the payer has approved Permit2 for (a payer without that approval is answered 412
 /// `permit2_allowance_required`), or, for tokens with EIP-2612 `permit`, with the payer's
-/// signed permit in the `eip2612GasSponsoring` extension (checked here: fields and signature).
+/// signed permit in the `eip2612GasSponsoring` extension (checked here: fields and signature),
+/// or with a signed `approve(Permit2, …)` transaction in the `erc20ApprovalGasSponsoring`
+/// extension (checked here: fields, target, calldata, chain, signer) for a settler that
+/// broadcasts it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExactPermit2 {
     backend: RecoveryBackend,

@@ -640,8 +640,12 @@ async fn the_embedded_facilitator_lists_every_network_in_both_generations() {
     assert!(supported.supports(ProtocolVersion::V1, "exact", "base"));
     assert!(supported.supports(ProtocolVersion::V2, "exact", "eip155:8453"));
     assert!(!supported.supports(ProtocolVersion::V2, "exact", "base"));
-    // Its Permit2 schemes check, and its settler submits, EIP-2612 permits.
-    assert_eq!(supported.extensions, ["eip2612GasSponsoring"]);
+    // Its Permit2 schemes check, and its settler (the dev ledger) applies, EIP-2612 permits
+    // and signed ERC-20 approvals.
+    assert_eq!(
+        supported.extensions,
+        ["eip2612GasSponsoring", "erc20ApprovalGasSponsoring"]
+    );
 }
 
 static V1_ONLY: RouteSpec = RouteSpec::fixed("0.01 USDC")

@@ -9,11 +9,14 @@ use async_trait::async_trait;
 use x402_protocol::client::sign_payment;
 use x402_protocol::codec;
 use x402_protocol::eip2612::Eip2612GasSponsoring;
-use x402_protocol::eip3009::TokenDomain;
+use x402_protocol::eip3009::{LocalSigner, TokenDomain};
+use x402_protocol::erc20_approval::{
+    APPROVAL_GAS_LIMIT, ApprovalFees, Erc20ApprovalGasSponsoring, approve_calldata, sign_call,
+};
 use x402_protocol::facilitator::{
     FacilitatorRequest, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse,
 };
-use x402_protocol::permit2::{EXACT_PERMIT2_PROXY, UPTO_PERMIT2_PROXY};
+use x402_protocol::permit2::{EXACT_PERMIT2_PROXY, PERMIT2_ADDRESS, UPTO_PERMIT2_PROXY};
 use x402_protocol::{
     NetworkRegistry, ProtocolVersion, Reason, SchemePayload, U256, headers, v1, v2,
 };
@@ -711,6 +714,204 @@ async fn a_bad_eip2612_permit_is_refused_with_its_own_reason_and_nothing_moves()
             .await,
     );
     assert_eq!(refused.status(), 412);
+}
+
+// erc20ApprovalGasSponsoring: a payer without a Permit2 allowance sends a signed
+// approve(Permit2) transaction for the facilitator to broadcast first.
+// ------------------------------------------------------------------------------------------
+
+fn approval_fees(nonce: u64) -> ApprovalFees {
+    ApprovalFees {
+        nonce,
+        max_fee_per_gas: 1_000_000_000,
+        max_priority_fee_per_gas: 100_000_000,
+        gas_limit: APPROVAL_GAS_LIMIT,
+    }
+}
+
+fn with_approval(
+    mut payment: x402_protocol::facilitator::PaymentPayload,
+    info: &Erc20ApprovalGasSponsoring,
+) -> Req {
+    let x402_protocol::facilitator::PaymentPayload::V2(p) = &mut payment else {
+        unreachable!()
+    };
+    info.insert_into(&mut p.extensions);
+    Req::get("/r").with(
+        ProtocolVersion::V2.payment_header(),
+        codec::encode(&payment),
+    )
+}
+
+fn token(w: &World) -> x402_protocol::Address {
+    let x402_protocol::ChainAddress::Evm(token) = usdc(w) else {
+        unreachable!()
+    };
+    token
+}
+
+#[tokio::test]
+async fn permit2_routes_declare_erc20_approval_gas_sponsoring_and_a_signed_approval_stands_in_for_the_approval()
+ {
+    let w = world();
+    let (_, required) = challenge(&w, &PERMIT2).await;
+    let declared = &required.extensions.as_ref().unwrap()["erc20ApprovalGasSponsoring"];
+    assert_eq!(declared["info"]["version"], "1");
+    assert!(
+        declared["schema"]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"signedTransaction".into())
+    );
+    let (_, required) = challenge(&w, &EXACT).await;
+    assert!(
+        required
+            .extensions
+            .as_ref()
+            .is_none_or(|e| e.get("erc20ApprovalGasSponsoring").is_none()),
+        "an EIP-3009-only route declares no Permit2 extension"
+    );
+
+    let ledger = w.gate.dev_ledger().unwrap();
+    let payer = w.payer.address();
+    let (payment, _) = permit2_payment(&w, &PERMIT2).await;
+    let info =
+        Erc20ApprovalGasSponsoring::sign(&w.payer, 84532, token(&w), U256::MAX, approval_fees(0));
+    let before = w.balance(NETWORK, payer);
+    let admission = w
+        .gate
+        .evaluate(&with_approval(payment, &info), &PERMIT2)
+        .await
+        .into_result()
+        .unwrap_or_else(|r| panic!("{r}"));
+    assert!(receipt(w.gate.finish(admission.pending, 200).await).success);
+    assert_eq!(w.balance(NETWORK, payer), before - U256::from(PRICE));
+    // approve(Permit2, 2^256 - 1): an unlimited allowance; the payer's nonce is spent.
+    assert_eq!(
+        ledger.permit2_allowance(NETWORK, usdc(&w), payer),
+        U256::MAX
+    );
+    assert_eq!(ledger.transaction_nonce(NETWORK, payer), 1);
+
+    // Metered, a fresh payer state: an approval of exactly the maximum, the charge spent.
+    ledger.approve_permit2(NETWORK, usdc(&w), payer, U256::ZERO);
+    let (payment, _) = permit2_payment(&w, &METERED).await;
+    let info = Erc20ApprovalGasSponsoring::sign(
+        &w.payer,
+        84532,
+        token(&w),
+        U256::from(MAXIMUM),
+        approval_fees(1),
+    );
+    let admission = w
+        .gate
+        .evaluate(&with_approval(payment, &info), &METERED)
+        .await
+        .into_result()
+        .unwrap_or_else(|r| panic!("{r}"));
+    admission.payment.charge(U256::from(1_234u64)).unwrap();
+    assert!(receipt(w.gate.finish(admission.pending, 200).await).success);
+    assert_eq!(
+        ledger.permit2_allowance(NETWORK, usdc(&w), payer),
+        U256::from(MAXIMUM - 1_234)
+    );
+    assert_eq!(ledger.transaction_nonce(NETWORK, payer), 2);
+}
+
+#[tokio::test]
+async fn a_bad_erc20_approval_is_refused_with_its_own_reason_and_nothing_moves() {
+    let w = world();
+    let ledger = w.gate.dev_ledger().unwrap();
+    let payer = w.payer.address();
+    let (payment, _) = permit2_payment(&w, &PERMIT2).await;
+    let good =
+        Erc20ApprovalGasSponsoring::sign(&w.payer, 84532, token(&w), U256::MAX, approval_fees(0));
+    let signed = |signer: &LocalSigner, chain: u64, to, calldata: Vec<u8>, nonce| {
+        let mut info = good.clone();
+        info.signed_transaction =
+            sign_call(signer, chain, to, &calldata, approval_fees(nonce)).into();
+        info
+    };
+    let approve_permit2 = approve_calldata(PERMIT2_ADDRESS, U256::MAX);
+    let mut from = good.clone();
+    from.from = x402_protocol::Address::repeat_byte(9);
+    let mut asset = good.clone();
+    asset.asset = x402_protocol::Address::repeat_byte(8);
+    let mut spender = good.clone();
+    spender.spender = EXACT_PERMIT2_PROXY;
+    let mut garbage = good.clone();
+    garbage.signed_transaction = vec![0x02, 0xc0].into();
+    let wrong_token = signed(
+        &w.payer,
+        84532,
+        x402_protocol::Address::repeat_byte(8),
+        approve_permit2.clone(),
+        0,
+    );
+    let wrong_chain = signed(&w.payer, 1, token(&w), approve_permit2.clone(), 0);
+    let mut transfer = approve_permit2.clone();
+    transfer[..4].copy_from_slice(&[0xa9, 0x05, 0x9c, 0xbb]);
+    let wrong_selector = signed(&w.payer, 84532, token(&w), transfer, 0);
+    let wrong_spender = signed(
+        &w.payer,
+        84532,
+        token(&w),
+        approve_calldata(EXACT_PERMIT2_PROXY, U256::MAX),
+        0,
+    );
+    let wrong_signer = signed(
+        &LocalSigner::random(),
+        84532,
+        token(&w),
+        approve_permit2.clone(),
+        0,
+    );
+    for (bad, reason) in [
+        (from, Reason::ERC20_APPROVAL_FROM_MISMATCH),
+        (asset, Reason::ERC20_APPROVAL_ASSET_MISMATCH),
+        (spender, Reason::ERC20_APPROVAL_SPENDER_NOT_PERMIT2),
+        (garbage, Reason::ERC20_APPROVAL_TX_PARSE_FAILED),
+        (wrong_chain, Reason::ERC20_APPROVAL_TX_WRONG_CHAIN),
+        (wrong_token, Reason::ERC20_APPROVAL_TX_WRONG_TARGET),
+        (wrong_selector, Reason::ERC20_APPROVAL_TX_WRONG_SELECTOR),
+        (wrong_spender, Reason::ERC20_APPROVAL_TX_WRONG_SPENDER),
+        (wrong_signer, Reason::ERC20_APPROVAL_TX_SIGNER_MISMATCH),
+    ] {
+        let refused = rejected(
+            w.gate
+                .evaluate(&with_approval(payment.clone(), &bad), &PERMIT2)
+                .await,
+        );
+        assert_eq!(refused.reason(), &reason, "{refused}");
+    }
+    // A good approval at a nonce the chain would not take next.
+    let stale = signed(&w.payer, 84532, token(&w), approve_permit2.clone(), 3);
+    let refused = rejected(
+        w.gate
+            .evaluate(&with_approval(payment.clone(), &stale), &PERMIT2)
+            .await,
+    );
+    assert_eq!(refused.reason(), &Reason::SIMULATION_FAILED, "{refused}");
+    // An approval of less than the price: still the 412.
+    let short = signed(
+        &w.payer,
+        84532,
+        token(&w),
+        approve_calldata(PERMIT2_ADDRESS, U256::from(1u64)),
+        0,
+    );
+    let refused = rejected(
+        w.gate
+            .evaluate(&with_approval(payment.clone(), &short), &PERMIT2)
+            .await,
+    );
+    assert_eq!(refused.status(), 412, "{refused}");
+    assert!(ledger.transfers().is_empty());
+    assert_eq!(ledger.transaction_nonce(NETWORK, payer), 0);
+    assert_eq!(
+        ledger.permit2_allowance(NETWORK, usdc(&w), payer),
+        U256::ZERO
+    );
 }
 
 #[tokio::test]

@@ -90,6 +90,15 @@ pub trait Settler: Send + Sync + 'static {
         false
     }
 
+    /// Whether it broadcasts (and funds the gas of) the signed `approve(Permit2, …)`
+    /// transaction of an `erc20ApprovalGasSponsoring` payment on `network` before settling it,
+    /// so that gates may declare the extension in their 402s. The default is no; the dev
+    /// ledger: yes (it applies the approval to its own books).
+    fn broadcasts_approvals(&self, network: &NetworkInfo) -> bool {
+        let _ = network;
+        false
+    }
+
     /// Ledger checks for a verified payment: the nonce is unused, the balance covers it, the
     /// transfer would succeed. When the settler
     /// [checks contract signatures](Self::checks_contract_signatures) and the payment's
@@ -150,6 +159,9 @@ impl<S: Settler + ?Sized> Settler for Arc<S> {
     }
     fn checks_contract_signatures(&self, network: &NetworkInfo) -> bool {
         (**self).checks_contract_signatures(network)
+    }
+    fn broadcasts_approvals(&self, network: &NetworkInfo) -> bool {
+        (**self).broadcasts_approvals(network)
     }
     async fn check(
         &self,
@@ -318,6 +330,13 @@ impl EmbeddedFacilitator {
                     format!("this facilitator has no settler for {network}"),
                 ))
             })
+    }
+
+    /// Whether its settler for `network` broadcasts `erc20ApprovalGasSponsoring` approvals
+    /// ([`Settler::broadcasts_approvals`]).
+    pub fn broadcasts_approvals(&self, network: &NetworkInfo) -> bool {
+        self.settler_for(network)
+            .is_ok_and(|settler| settler.broadcasts_approvals(network))
     }
 
     /// The account its settler for `network` sends from (what an `upto` payer names as
@@ -650,11 +669,20 @@ impl Facilitator for EmbeddedFacilitator {
             .schemes
             .iter()
             .any(|s| s.method() == crate::scheme::TransferMethod::Permit2);
-        let extensions = if permit2_settled {
+        let mut extensions = if permit2_settled {
             vec![x402_protocol::eip2612::EXTENSION.to_owned()]
         } else {
             Vec::new()
         };
+        // The signed approval transaction of erc20ApprovalGasSponsoring: only where the
+        // settler broadcasts it.
+        if permit2_settled
+            && self.registry.networks().any(|network| {
+                network.family() == x402_protocol::Family::Evm && self.broadcasts_approvals(network)
+            })
+        {
+            extensions.push(x402_protocol::erc20_approval::EXTENSION.to_owned());
+        }
         Ok(SupportedResponse {
             kinds,
             extensions,

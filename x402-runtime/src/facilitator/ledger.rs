@@ -4,11 +4,23 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use x402_protocol::eip2612::Eip2612GasSponsoring;
+use x402_protocol::eip3009::RecoveryBackend;
+use x402_protocol::erc20_approval::Erc20ApprovalGasSponsoring;
 use x402_protocol::facilitator::PaymentPayload;
 use x402_protocol::verify::{InvalidPayment, PaymentKey, VerifiedPayment};
 use x402_protocol::{Address, B256, ChainAddress, Reason, SchemePayload, U256};
 
 use super::{SettleOutcome, Settler, SettlerError};
+
+/// How a Permit2 payment whose allowance is short gets one: what settling applies first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Approval {
+    /// An `eip2612GasSponsoring` permit for this value (consumes a token nonce).
+    Permit(U256),
+    /// An `erc20ApprovalGasSponsoring` transaction approving this value (consumes a
+    /// transaction nonce of the payer).
+    Transaction(U256),
+}
 
 /// One settled transfer in a [`DevLedger`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +53,9 @@ struct State {
     permit2_allowances: HashMap<Account, U256>,
     /// Each holder's EIP-2612 `nonces(owner)` per token: the nonce its next permit must sign.
     token_nonces: HashMap<Account, U256>,
+    /// Each EVM account's transaction nonce per network (CAIP-2 id): what the next signed
+    /// `erc20ApprovalGasSponsoring` transaction must use.
+    transaction_nonces: HashMap<(Cow<'static, str>, ChainAddress), u64>,
     used: HashSet<PaymentKey>,
     transfers: Vec<Transfer>,
     /// Random bytes that start every transaction id of this ledger.
@@ -53,6 +68,7 @@ impl Default for State {
             balances: HashMap::new(),
             permit2_allowances: HashMap::new(),
             token_nonces: HashMap::new(),
+            transaction_nonces: HashMap::new(),
             used: HashSet::new(),
             transfers: Vec::new(),
             salt: x402_protocol::eip3009::random_nonce(),
@@ -138,7 +154,10 @@ impl DevLedger {
     /// refused with `permit2_allowance_required` (HTTP 412 from a gate), unless they carry an
     /// `eip2612GasSponsoring` permit signing the holder's current
     /// [`token_nonce`](Self::token_nonce): settling then sets the allowance to the permit's
-    /// value and consumes the nonce, as the token's `permit` would.
+    /// value and consumes the nonce, as the token's `permit` would; or an
+    /// `erc20ApprovalGasSponsoring` transaction signed at the holder's
+    /// [`transaction_nonce`](Self::transaction_nonce): settling then sets the allowance to the
+    /// approved amount and consumes that nonce, as broadcasting it would.
     ///
     /// ```
     /// use x402_protocol::{Address, U256};
@@ -192,6 +211,19 @@ impl DevLedger {
             .unwrap_or_default()
     }
 
+    /// The transaction nonce the ledger tracks for the EVM `account` on `network` (CAIP-2 id):
+    /// what the next signed `erc20ApprovalGasSponsoring` approval must use. Starts at zero;
+    /// each approval the ledger applies consumes one. The ledger tracks nothing else of the
+    /// account's transactions (no gas: it has no native token), so this is the number of
+    /// approvals it applied.
+    pub fn transaction_nonce(&self, network: &str, account: impl Into<ChainAddress>) -> u64 {
+        self.lock()
+            .transaction_nonces
+            .get(&(Cow::Borrowed(network), account.into()))
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// The account this ledger settles from: what `upto` payers name as the facilitator
     /// (`witness.facilitator`). Random per ledger.
     pub fn address(&self) -> Address {
@@ -211,13 +243,15 @@ impl DevLedger {
     /// Checks a settlement of `amount`. For a Permit2 payment whose allowance is short but
     /// that carries a usable `eip2612GasSponsoring` permit, returns the allowance that permit
     /// grants (its value), which settling applies first, as the x402 proxy's
-    /// `settleWithPermit` does.
+    /// `settleWithPermit` does; else, with a usable `erc20ApprovalGasSponsoring` transaction
+    /// (at the payer's tracked [transaction nonce](Self::transaction_nonce)), the allowance
+    /// it approves, as a facilitator broadcasting it before the settlement would.
     fn check_locked(
         state: &State,
         payment: &VerifiedPayment,
         payload: &PaymentPayload,
         amount: U256,
-    ) -> Result<Option<U256>, InvalidPayment> {
+    ) -> Result<Option<Approval>, InvalidPayment> {
         if state.used.contains(&payment.key) {
             return Err(InvalidPayment::new(
                 Reason::NONCE_ALREADY_USED,
@@ -295,7 +329,21 @@ impl DevLedger {
                         ),
                     ));
                 }
-                return Ok(Some(info.amount));
+                return Ok(Some(Approval::Permit(info.amount)));
+            }
+            if allowance < amount
+                && let Some(approved) = approval(state, payload, payment)?
+            {
+                if approved < amount {
+                    return Err(InvalidPayment::new(
+                        Reason::PERMIT2_ALLOWANCE_REQUIRED,
+                        format!(
+                            "the signed approval lets Permit2 move {approved} atomic units of {}, needs {amount}",
+                            payment.asset
+                        ),
+                    ));
+                }
+                return Ok(Some(Approval::Transaction(approved)));
             }
             if allowance < amount {
                 return Err(InvalidPayment::new(
@@ -332,6 +380,54 @@ fn sponsoring<W>(
     Ok(Some(info))
 }
 
+/// The payment's `erc20ApprovalGasSponsoring` transaction, checked against its Permit2
+/// authorization and the payer's tracked transaction nonce: the allowance it approves.
+fn approval(
+    state: &State,
+    payload: &PaymentPayload,
+    payment: &VerifiedPayment,
+) -> Result<Option<U256>, InvalidPayment> {
+    let refuse = |e: x402_protocol::erc20_approval::ApprovalError| {
+        InvalidPayment::new(e.reason(), e.to_string()).with_payer(Some(payment.payer))
+    };
+    let Some(info) =
+        Erc20ApprovalGasSponsoring::from_extensions(payload.extensions()).map_err(refuse)?
+    else {
+        return Ok(None);
+    };
+    let Some(chain_id) = payment.network.chain_id() else {
+        return Ok(None);
+    };
+    let backend = RecoveryBackend::default();
+    let tx = match payload.payload() {
+        SchemePayload::Permit2Exact(exact) => {
+            info.check(backend, &exact.permit2_authorization, chain_id)
+        }
+        SchemePayload::Permit2Upto(upto) => {
+            info.check(backend, &upto.permit2_authorization, chain_id)
+        }
+        _ => return Ok(None),
+    }
+    .map_err(refuse)?;
+    let expected = state
+        .transaction_nonces
+        .get(&(payment.network.caip2.clone(), payment.payer))
+        .copied()
+        .unwrap_or_default();
+    if tx.nonce != expected {
+        return Err(InvalidPayment::new(
+            Reason::SIMULATION_FAILED,
+            format!(
+                "the signed approval uses nonce {} but {}'s next transaction nonce is {expected}: the chain would not include it",
+                tx.nonce, payment.payer
+            ),
+        )
+        .with_payer(Some(payment.payer)));
+    }
+    // check() accepted the calldata, so it is approve(Permit2, amount).
+    Ok(Some(tx.approved_amount().unwrap_or_default()))
+}
+
 #[async_trait]
 impl Settler for DevLedger {
     async fn check(
@@ -351,15 +447,28 @@ impl Settler for DevLedger {
     ) -> SettleOutcome {
         let network = &payment.network.caip2;
         let mut state = self.lock();
-        let permit = match Self::check_locked(&state, payment, payload, amount) {
-            Ok(permit) => permit,
+        let approval = match Self::check_locked(&state, payment, payload, amount) {
+            Ok(approval) => approval,
             Err(invalid) => return SettleOutcome::Failed(invalid.into()),
         };
-        if let Some(value) = permit {
-            // The EIP-2612 permit: approves Permit2 for its value and consumes the token nonce.
-            let account = (network.clone(), payment.asset, payment.payer);
-            *state.token_nonces.entry(account.clone()).or_default() += U256::from(1u64);
-            state.permit2_allowances.insert(account, value);
+        let account = (network.clone(), payment.asset, payment.payer);
+        match approval {
+            Some(Approval::Permit(value)) => {
+                // The EIP-2612 permit: approves Permit2 for its value and consumes the token
+                // nonce.
+                *state.token_nonces.entry(account.clone()).or_default() += U256::from(1u64);
+                state.permit2_allowances.insert(account, value);
+            }
+            Some(Approval::Transaction(value)) => {
+                // The broadcast approve(Permit2, value): sets the allowance and consumes the
+                // payer's transaction nonce.
+                *state
+                    .transaction_nonces
+                    .entry((network.clone(), payment.payer))
+                    .or_default() += 1;
+                state.permit2_allowances.insert(account, value);
+            }
+            None => {}
         }
         if matches!(
             payload.payload(),
@@ -399,6 +508,11 @@ impl Settler for DevLedger {
             transaction: transaction.to_string(),
             amount,
         }
+    }
+
+    /// The ledger applies `erc20ApprovalGasSponsoring` approvals to its books.
+    fn broadcasts_approvals(&self, _network: &x402_protocol::NetworkInfo) -> bool {
+        true
     }
 
     /// The ledger settles as [`DevLedger::address`] on EVM networks.

@@ -238,6 +238,26 @@ impl Gate {
                 );
             }
         }
+        // A Permit2 option on a network where the embedded facilitator broadcasts approvals:
+        // payers without a Permit2 allowance may send a signed approve(Permit2) transaction for
+        // it to broadcast (and fund) first. Not declared with a remote facilitator.
+        if options.iter().any(|o| {
+            o.scheme.method() == TransferMethod::Permit2
+                && self
+                    .embedded
+                    .as_ref()
+                    .is_some_and(|embedded| embedded.broadcasts_approvals(&o.network))
+        }) {
+            let object = extensions.get_or_insert_with(|| serde_json::json!({}));
+            if let Some(map) = object.as_object_mut() {
+                map.insert(
+                    x402_protocol::erc20_approval::EXTENSION.to_owned(),
+                    x402_protocol::erc20_approval::declaration(
+                        x402_protocol::erc20_approval::DESCRIPTION,
+                    ),
+                );
+            }
+        }
         Ok(PreparedRoute::new(
             spec,
             options,

@@ -78,6 +78,17 @@ impl Settler for Routes {
         self.routes.iter().any(|r| r.network == network.caip2)
     }
 
+    /// When every Permit2 route on the network goes to a settler that broadcasts
+    /// `erc20ApprovalGasSponsoring` approvals (and there is one).
+    fn broadcasts_approvals(&self, network: &NetworkInfo) -> bool {
+        let mut permit2 = self
+            .routes
+            .iter()
+            .filter(|r| r.network == network.caip2 && r.payload.starts_with("Permit2"))
+            .peekable();
+        permit2.peek().is_some() && permit2.all(|r| r.settler.broadcasts_approvals(network))
+    }
+
     async fn check(
         &self,
         payment: &VerifiedPayment,
