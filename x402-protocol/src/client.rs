@@ -32,7 +32,9 @@ use crate::facilitator::{PaymentPayload, PaymentRequirements};
 use crate::permit2::{
     self, ExactWitness, Permit2Authorization, Permit2Payload, TokenPermissions, UptoWitness,
 };
-use crate::verify::{InvalidPayment, RequirementTerms, parse_address};
+use crate::verify::{
+    EvmTerms, InvalidPayment, RequirementTerms, extra_str, parse_address, resolve_evm,
+};
 use crate::{NetworkRegistry, Reason, SchemePayload, v1, v2};
 
 /// Signs a payment for one requirements entry at unix time `now`.
@@ -206,11 +208,8 @@ pub fn prepare_payment(
     now: u64,
 ) -> Result<PreparedPayment, InvalidPayment> {
     let scheme = requirements.scheme();
-    let permit2 = requirements
-        .extra()
-        .and_then(|extra| extra.get("assetTransferMethod"))
-        .and_then(serde_json::Value::as_str)
-        == Some(permit2::ASSET_TRANSFER_METHOD);
+    let permit2 =
+        extra_str(requirements, "assetTransferMethod") == Some(permit2::ASSET_TRANSFER_METHOD);
     let valid_for = requirements.max_timeout_seconds();
     let unsigned = if scheme == crate::exact::EXACT && !permit2 {
         let terms = RequirementTerms::resolve(requirements, registry)?;
@@ -224,20 +223,12 @@ pub fn prepare_payment(
             digest,
         });
     } else if scheme == crate::exact::EXACT || scheme == permit2::UPTO {
-        let network = registry
-            .network(requirements.network())
-            .map_err(|e| InvalidPayment::new(Reason::INVALID_NETWORK, e.to_string()))?;
-        let Some(chain_id) = network.chain_id() else {
-            return Err(InvalidPayment::new(
-                Reason::INVALID_NETWORK,
-                format!(
-                    "{} is not an EVM network; Permit2 pays on EVM chains",
-                    network.name
-                ),
-            ));
-        };
-        let token = parse_address("asset", requirements.asset())?;
-        let pay_to = parse_address("payTo", requirements.pay_to())?;
+        let EvmTerms {
+            chain_id,
+            asset: token,
+            pay_to,
+            ..
+        } = resolve_evm(requirements, registry, "Permit2")?;
         let permitted = TokenPermissions {
             token,
             amount: requirements.amount(),
@@ -260,11 +251,7 @@ pub fn prepare_payment(
             let digest = authorization.signing_hash(chain_id);
             (Unsigned::Permit2Exact(authorization), digest)
         } else {
-            let Some(text) = requirements
-                .extra()
-                .and_then(|extra| extra.get("facilitatorAddress"))
-                .and_then(serde_json::Value::as_str)
-            else {
+            let Some(text) = extra_str(requirements, "facilitatorAddress") else {
                 return Err(InvalidPayment::new(
                     Reason::INVALID_PAYMENT_REQUIREMENTS,
                     "an upto entry must name the facilitator that may settle it (extra.facilitatorAddress)",

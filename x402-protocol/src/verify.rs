@@ -661,14 +661,15 @@ pub fn verify_eip3009(
 }
 
 /// Network, chain id, asset and recipient of a requirements entry on an EVM network.
-struct EvmTerms {
-    network: NetworkInfo,
-    chain_id: u64,
-    asset: Address,
-    pay_to: Address,
+pub(crate) struct EvmTerms {
+    pub(crate) network: NetworkInfo,
+    pub(crate) chain_id: u64,
+    pub(crate) asset: Address,
+    pub(crate) pay_to: Address,
 }
 
-fn resolve_evm(
+/// Resolves a requirements entry on an EVM network, for a `kind` payment (named in errors).
+pub(crate) fn resolve_evm(
     requirements: &PaymentRequirements,
     registry: &NetworkRegistry,
     kind: &str,
@@ -693,7 +694,8 @@ fn resolve_evm(
     })
 }
 
-fn extra_str<'r>(requirements: &'r PaymentRequirements, key: &str) -> Option<&'r str> {
+/// A string field of a requirement's `extra`.
+pub(crate) fn extra_str<'r>(requirements: &'r PaymentRequirements, key: &str) -> Option<&'r str> {
     requirements
         .extra()
         .and_then(|e| e.get(key))

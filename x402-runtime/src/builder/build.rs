@@ -54,17 +54,23 @@ impl<T: From<Gate>> X402Builder<T> {
         let route_check = self.route_check;
         let extra_routes = self.extra_routes.clone();
         let gate = self.build_gate()?;
+        // One /supported answer serves both: the upto accounts it lists are learned before the
+        // routes are checked, then the routes' needs are checked against it.
+        let supported = gate.facilitator.supported().await;
         if gate.embedded.is_none()
-            && let Ok(supported) = gate.facilitator.supported().await
+            && let Ok(supported) = &supported
         {
             UptoAccounts {
                 registry: gate.registry.clone(),
                 accounts: gate.upto_facilitators.clone(),
             }
-            .learn(&supported);
+            .learn(supported);
         }
         let needs = gate.check_routes(route_check, &extra_routes)?;
-        check_support(gate.facilitator.as_ref(), &needs).await?;
+        warn_without_public_url(&gate);
+        if !needs.is_empty() {
+            missing_support(&supported.map_err(unreadable)?, &needs)?;
+        }
         Ok(T::from(gate))
     }
 
@@ -73,12 +79,7 @@ impl<T: From<Gate>> X402Builder<T> {
         let extra_routes = self.extra_routes.clone();
         let gate = self.build_gate()?;
         let needs = gate.check_routes(route_check, &extra_routes)?;
-        if gate.resource_policy.public_url.is_none() && gate.embedded.is_none() {
-            tracing::warn!(
-                target: "x402::config",
-                "no public URL configured: 402 challenges name resources by the request's Host header (checked to be a plain host[:port]); set X402Builder::public_url (X402_PUBLIC_URL) so clients see the URL you intend"
-            );
-        }
+        warn_without_public_url(&gate);
         Ok((gate, needs))
     }
 
@@ -299,16 +300,29 @@ impl Gate {
     }
 }
 
+/// Asks `facilitator` whether it handles every need.
 async fn check_support(facilitator: &dyn Facilitator, needs: &[Need]) -> Result<(), ConfigError> {
     if needs.is_empty() {
         return Ok(());
     }
-    let supported = facilitator.supported().await.map_err(|error| {
-        ConfigError::Unsupported(vec![format!(
-            "its /supported could not be read ({error}), so no route could be checked"
-        )])
-    })?;
-    missing_support(&supported, needs)
+    missing_support(&facilitator.supported().await.map_err(unreadable)?, needs)
+}
+
+/// A `/supported` that could not be read, as a start-up error.
+fn unreadable(error: FacilitatorError) -> ConfigError {
+    ConfigError::Unsupported(vec![format!(
+        "its /supported could not be read ({error}), so no route could be checked"
+    )])
+}
+
+/// Warns when 402s will name resources by the request's Host header.
+fn warn_without_public_url(gate: &Gate) {
+    if gate.resource_policy.public_url.is_none() && gate.embedded.is_none() {
+        tracing::warn!(
+            target: "x402::config",
+            "no public URL configured: 402 challenges name resources by the request's Host header (checked to be a plain host[:port]); set X402Builder::public_url (X402_PUBLIC_URL) so clients see the URL you intend"
+        );
+    }
 }
 
 /// The routes' needs a facilitator's `/supported` does not list, as an error.

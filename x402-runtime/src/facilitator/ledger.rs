@@ -46,6 +46,18 @@ pub struct Transfer {
 /// holder.
 type Account = (Cow<'static, str>, ChainAddress, ChainAddress);
 
+/// What `map` holds for `holder`'s `asset` on `network` (zero when nothing).
+fn read(
+    map: &HashMap<Account, U256>,
+    network: &str,
+    asset: ChainAddress,
+    holder: ChainAddress,
+) -> U256 {
+    map.get(&(Cow::Borrowed(network), asset, holder))
+        .copied()
+        .unwrap_or_default()
+}
+
 #[derive(Debug)]
 struct State {
     balances: HashMap<Account, U256>,
@@ -141,11 +153,7 @@ impl DevLedger {
         asset: impl Into<ChainAddress>,
         account: impl Into<ChainAddress>,
     ) -> U256 {
-        self.lock()
-            .balances
-            .get(&(Cow::Borrowed(network), asset.into(), account.into()))
-            .copied()
-            .unwrap_or_default()
+        read(&self.lock().balances, network, asset.into(), account.into())
     }
 
     /// Lets Permit2 move up to `amount` of `owner`'s `asset` on `network` (CAIP-2 id), as the
@@ -188,11 +196,12 @@ impl DevLedger {
         asset: impl Into<ChainAddress>,
         owner: impl Into<ChainAddress>,
     ) -> U256 {
-        self.lock()
-            .permit2_allowances
-            .get(&(Cow::Borrowed(network), asset.into(), owner.into()))
-            .copied()
-            .unwrap_or_default()
+        read(
+            &self.lock().permit2_allowances,
+            network,
+            asset.into(),
+            owner.into(),
+        )
     }
 
     /// The EIP-2612 `nonces(owner)` the ledger tracks for `owner`'s `asset`: what the next
@@ -204,11 +213,12 @@ impl DevLedger {
         asset: impl Into<ChainAddress>,
         owner: impl Into<ChainAddress>,
     ) -> U256 {
-        self.lock()
-            .token_nonces
-            .get(&(Cow::Borrowed(network), asset.into(), owner.into()))
-            .copied()
-            .unwrap_or_default()
+        read(
+            &self.lock().token_nonces,
+            network,
+            asset.into(),
+            owner.into(),
+        )
     }
 
     /// The transaction nonce the ledger tracks for the EVM `account` on `network` (CAIP-2 id):

@@ -107,11 +107,7 @@ impl Gate {
                 self.max_authorization_lifetime.as_secs()
             ));
         }
-        let network_ids: Vec<&str> = if spec.networks.is_empty() {
-            self.default_networks.iter().map(String::as_str).collect()
-        } else {
-            spec.networks.to_vec()
-        };
+        let network_ids = self.network_ids(spec);
         if network_ids.is_empty() {
             return Err(format!(
                 "{route} names no network and no default network is configured: add network = \"…\" to the route or call X402Builder::default_network"
@@ -282,18 +278,22 @@ impl Gate {
             .and_then(|embedded| embedded.settling_account(network))
     }
 
+    /// The networks a route is paid on: its own, or the server's defaults.
+    fn network_ids<'s>(&'s self, spec: &'s RouteSpec) -> Vec<&'s str> {
+        if spec.networks.is_empty() {
+            self.default_networks.iter().map(String::as_str).collect()
+        } else {
+            spec.networks.to_vec()
+        }
+    }
+
     /// Whether `spec` is metered and paid through a remote facilitator whose settling account
     /// for one of its networks is not known yet (learned from `/supported` after start-up).
     pub(crate) fn upto_account_pending(&self, spec: &RouteSpec) -> bool {
         if !spec.upto || self.embedded.is_some() {
             return false;
         }
-        let ids: Vec<&str> = if spec.networks.is_empty() {
-            self.default_networks.iter().map(String::as_str).collect()
-        } else {
-            spec.networks.to_vec()
-        };
-        ids.iter().any(|id| {
+        self.network_ids(spec).iter().any(|id| {
             self.registry
                 .network(id)
                 .is_ok_and(|network| self.upto_facilitator(network).is_none())
