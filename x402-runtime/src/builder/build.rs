@@ -23,9 +23,9 @@ impl<T: From<Gate>> X402Builder<T> {
         let (gate, needs) = self.build_checked_routes()?;
         if tokio::runtime::Handle::try_current().is_ok() && gate.embedded.is_none() {
             let facilitator = gate.facilitator.clone();
-            let learned = UptoAccounts {
+            let learned = SettlingAccounts {
                 registry: gate.registry.clone(),
-                accounts: gate.upto_facilitators.clone(),
+                accounts: gate.settling_accounts.clone(),
             };
             tokio::spawn(async move {
                 match facilitator.supported().await {
@@ -60,9 +60,9 @@ impl<T: From<Gate>> X402Builder<T> {
         if gate.embedded.is_none()
             && let Ok(supported) = &supported
         {
-            UptoAccounts {
+            SettlingAccounts {
                 registry: gate.registry.clone(),
-                accounts: gate.upto_facilitators.clone(),
+                accounts: gate.settling_accounts.clone(),
             }
             .learn(supported);
         }
@@ -180,22 +180,22 @@ impl<T: From<Gate>> X402Builder<T> {
                 }
             });
         }
-        let mut upto_facilitators = HashMap::new();
-        for (network, address) in &self.upto_facilitators {
+        let mut settling_accounts = HashMap::new();
+        for (network, address) in &self.settling_accounts {
             let address = address.as_str();
             let info = registry.network(network)?;
             let address = ChainAddress::parse_for(info.family(), address).map_err(|_| {
-                ConfigError::InvalidUptoFacilitator {
+                ConfigError::InvalidSettlingAccount {
                     network: info.name.to_string(),
                     address: address.to_owned(),
                 }
             })?;
-            upto_facilitators.insert(info.caip2.to_string(), address);
+            settling_accounts.insert(info.caip2.to_string(), address);
         }
         Ok(Gate {
             facilitator,
             embedded,
-            upto_facilitators: Arc::new(RwLock::new(upto_facilitators)),
+            settling_accounts: Arc::new(RwLock::new(settling_accounts)),
             chain_checks: self.chain_checks,
             local_checks: self.local_checks,
             schemes: self.schemes,
@@ -254,10 +254,10 @@ impl Gate {
         let mut problems = Vec::new();
         let mut needs = Vec::new();
         for spec in registered_routes().chain(extra.iter().copied()) {
-            if self.upto_account_pending(spec) {
+            if self.settling_account_pending(spec) {
                 // Learned from the facilitator's /supported in the background; until then the
                 // route answers 500 and runs nothing.
-                tracing::info!(target: "x402::config", route = %spec.name(), "metered route: its settling account is asked of the facilitator's /supported");
+                tracing::info!(target: "x402::config", route = %spec.name(), "the facilitator account its payers name (upto settler, Solana fee payer) is asked of the facilitator's /supported");
                 continue;
             }
             match self.prepare_unrequested(spec) {
@@ -347,27 +347,32 @@ fn missing_support(
     }
 }
 
-/// The `upto` settling accounts of a gate's remote facilitator, learned from its `/supported`.
-pub(crate) struct UptoAccounts {
+/// The accounts a gate's remote facilitator settles from (upto) or pays fees with (Solana), learned from its `/supported`.
+pub(crate) struct SettlingAccounts {
     pub(crate) registry: Arc<NetworkRegistry>,
     pub(crate) accounts: Arc<RwLock<HashMap<String, ChainAddress>>>,
 }
 
-impl UptoAccounts {
-    /// Takes the accounts a facilitator lists in `/supported` (`extra.facilitatorAddress` of
-    /// its v2 `upto` kinds) for networks without one.
+impl SettlingAccounts {
+    /// Takes the accounts a facilitator lists in `/supported` for networks without one:
+    /// `extra.facilitatorAddress` of its v2 `upto` kinds, `extra.feePayer` of its Solana
+    /// kinds.
     pub(crate) fn learn(&self, supported: &x402_protocol::facilitator::SupportedResponse) {
         for kind in &supported.kinds {
-            if kind.scheme != x402_protocol::permit2::UPTO || kind.x402_version != 2 {
-                continue;
-            }
             let Ok(network) = self.registry.network(&kind.network) else {
+                continue;
+            };
+            let field = if network.family() == x402_protocol::Family::Solana {
+                "feePayer"
+            } else if kind.scheme == x402_protocol::permit2::UPTO && kind.x402_version == 2 {
+                "facilitatorAddress"
+            } else {
                 continue;
             };
             let address = kind
                 .extra
                 .as_ref()
-                .and_then(|extra| extra.get("facilitatorAddress"))
+                .and_then(|extra| extra.get(field))
                 .and_then(serde_json::Value::as_str)
                 .and_then(|text| ChainAddress::parse_for(network.family(), text).ok());
             if let Some(address) = address {

@@ -41,10 +41,10 @@ pub enum ConfigError {
         "pay_to {0:?} is not an address: give an EVM address (0x followed by 40 hex digits) or a Solana address (base58)"
     )]
     InvalidPayTo(String),
-    /// The account given to [`X402Builder::upto_facilitator`] is not an address of its
-    /// network's chain family.
-    #[error("upto_facilitator on {network}: {address:?} is not an address of that chain")]
-    InvalidUptoFacilitator {
+    /// The account given to [`X402Builder::upto_facilitator`] or [`X402Builder::fee_payer`]
+    /// is not an address of its network's chain family.
+    #[error("the facilitator account on {network}: {address:?} is not an address of that chain")]
+    InvalidSettlingAccount {
         /// The network.
         network: String,
         /// What was given.
@@ -148,7 +148,7 @@ pub struct X402Builder<T = Gate> {
     hooks: HookRunner,
     discovery: Option<Arc<DiscoveryCatalog>>,
     siwx: Option<crate::siwx::SiwxVerifier>,
-    upto_facilitators: Vec<(String, String)>,
+    settling_accounts: Vec<(String, String)>,
     chain_checks: Vec<Arc<dyn crate::facilitator::Settler>>,
     target: PhantomData<fn() -> T>,
 }
@@ -184,7 +184,7 @@ impl<T> Default for X402Builder<T> {
             hooks: HookRunner::new(),
             discovery: None,
             siwx: None,
-            upto_facilitators: Vec::new(),
+            settling_accounts: Vec::new(),
             chain_checks: Vec::new(),
             target: PhantomData,
         }
@@ -267,7 +267,27 @@ impl<T: From<Gate>> X402Builder<T> {
     /// # let _ = builder;
     /// ```
     pub fn upto_facilitator(mut self, network: &str, address: &str) -> Self {
-        self.upto_facilitators
+        self.settling_accounts
+            .push((network.to_owned(), address.to_owned()));
+        self
+    }
+
+    /// The fee payer a remote facilitator co-signs Solana payments with on `network` (v1 name
+    /// or CAIP-2 id): payers build their transaction around it (`extra.feePayer`). Not needed
+    /// with the embedded facilitator, which names its own, nor with
+    /// [`build_checked`](Self::build_checked), which learns it from the facilitator's
+    /// `/supported` (as [`build`](Self::build) does in the background).
+    ///
+    /// ```
+    /// use x402_runtime::{Gate, X402Builder};
+    ///
+    /// let builder: X402Builder<Gate> = X402Builder::new()
+    ///     .facilitator("https://facilitator.example")
+    ///     .fee_payer("solana-devnet", "9hSR6S7WPtxmTojgo6GG3k4yDPecgJY292j7xrsUGWBu");
+    /// # let _ = builder;
+    /// ```
+    pub fn fee_payer(mut self, network: &str, address: &str) -> Self {
+        self.settling_accounts
             .push((network.to_owned(), address.to_owned()));
         self
     }

@@ -632,7 +632,8 @@ impl Facilitator for EmbeddedFacilitator {
                     .collect();
                 names.dedup();
                 for scheme in names {
-                    // `upto` is x402 v2, settled only by the account its payer names.
+                    // `upto` is x402 v2, settled only by the account its payer names; a Solana
+                    // payment is built around the fee payer that co-signs it.
                     let extra = if scheme == x402_protocol::permit2::UPTO {
                         let Some(account) = self
                             .settling_account(network)
@@ -641,6 +642,11 @@ impl Facilitator for EmbeddedFacilitator {
                             continue;
                         };
                         Some(serde_json::json!({ "facilitatorAddress": account.to_string() }))
+                    } else if network.family() == x402_protocol::Family::Solana {
+                        let Some(fee_payer) = self.settling_account(network) else {
+                            continue;
+                        };
+                        Some(serde_json::json!({ "feePayer": fee_payer.to_string() }))
                     } else {
                         None
                     };

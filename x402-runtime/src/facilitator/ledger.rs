@@ -8,7 +8,7 @@ use x402_protocol::eip3009::RecoveryBackend;
 use x402_protocol::erc20_approval::Erc20ApprovalGasSponsoring;
 use x402_protocol::facilitator::PaymentPayload;
 use x402_protocol::verify::{InvalidPayment, PaymentKey, VerifiedPayment};
-use x402_protocol::{Address, B256, ChainAddress, Reason, SchemePayload, U256};
+use x402_protocol::{Address, B256, ChainAddress, Reason, SchemePayload, SolanaAddress, U256};
 
 use super::{SettleOutcome, Settler, SettlerError};
 
@@ -40,6 +40,20 @@ pub struct Transfer {
     /// The synthetic transaction id reported in the receipt: the ledger's random prefix and
     /// the transfer's sequence number.
     pub transaction: B256,
+}
+
+/// How a transfer's synthetic id reads on its chain: a `0x…` hash on EVM chains, a base58
+/// 64-byte signature on Solana.
+fn transaction_id(payer: &ChainAddress, id: B256) -> String {
+    match payer {
+        ChainAddress::Evm(_) => id.to_string(),
+        ChainAddress::Solana(_) => {
+            let mut signature = [0u8; 64];
+            signature[..32].copy_from_slice(id.as_slice());
+            signature[32..].copy_from_slice(id.as_slice());
+            bs58::encode(signature).into_string()
+        }
+    }
 }
 
 /// Network (CAIP-2 id: borrowed for built-in networks, so lookups allocate nothing), token,
@@ -238,6 +252,16 @@ impl DevLedger {
     /// (`witness.facilitator`). Random per ledger.
     pub fn address(&self) -> Address {
         Address::from_slice(&self.lock().salt[..20])
+    }
+
+    /// The fee payer Solana payers name (`extra.feePayer`) and build their transaction
+    /// around: random per ledger, like [`address`](Self::address). The ledger holds no key for
+    /// it; it settles Solana payments into its books without co-signing.
+    pub fn fee_payer(&self) -> SolanaAddress {
+        let mut key = [0u8; 32];
+        key.copy_from_slice(self.lock().salt.as_slice());
+        key[0] ^= 0x5a;
+        SolanaAddress(key)
     }
 
     /// Whether a payment was settled.
@@ -505,6 +529,7 @@ impl Settler for DevLedger {
         *to = to.saturating_add(amount);
         state.used.insert(payment.key.clone());
         let transaction = state.next_transaction();
+        let id = transaction_id(&payment.payer, transaction);
         state.transfers.push(Transfer {
             network: network.to_string(),
             asset: payment.asset,
@@ -515,7 +540,7 @@ impl Settler for DevLedger {
             transaction,
         });
         SettleOutcome::Settled {
-            transaction: transaction.to_string(),
+            transaction: id,
             amount,
         }
     }
@@ -525,9 +550,13 @@ impl Settler for DevLedger {
         true
     }
 
-    /// The ledger settles as [`DevLedger::address`] on EVM networks.
+    /// The ledger settles as [`DevLedger::address`] on EVM networks and pays Solana fees as
+    /// [`DevLedger::fee_payer`].
     fn signers(&self) -> Vec<ChainAddress> {
-        vec![ChainAddress::Evm(self.address())]
+        vec![
+            ChainAddress::Evm(self.address()),
+            ChainAddress::Solana(self.fee_payer()),
+        ]
     }
 
     /// The ledger knows every settlement it made: a payment it settled is settled, one it did
@@ -541,7 +570,7 @@ impl Settler for DevLedger {
         let state = self.lock();
         match state.transfers.iter().find(|t| t.key == payment.key) {
             Some(transfer) => SettleOutcome::Settled {
-                transaction: transfer.transaction.to_string(),
+                transaction: transaction_id(&transfer.from, transfer.transaction),
                 amount: transfer.value,
             },
             None => SettleOutcome::Failed(SettlerError::Rejected(InvalidPayment::new(

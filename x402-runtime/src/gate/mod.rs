@@ -231,8 +231,9 @@ pub struct Gate {
     pub(crate) discovery: Option<Arc<crate::discovery::DiscoveryCatalog>>,
     /// Sign-in-with-x for returning payers of routes that grant access, if enabled.
     pub(crate) siwx: Option<crate::siwx::SiwxVerifier>,
-    /// The accounts a remote facilitator settles `upto` payments from, by CAIP-2 id.
-    pub(crate) upto_facilitators: Arc<RwLock<HashMap<String, ChainAddress>>>,
+    /// The accounts payers name, configured or learned from a remote facilitator, by CAIP-2
+    /// id: the `upto` settling account (EVM), the fee payer (Solana).
+    pub(crate) settling_accounts: Arc<RwLock<HashMap<String, ChainAddress>>>,
     /// Settlers asked about contract-wallet signatures when the facilitator is remote.
     pub(crate) chain_checks: Vec<Arc<dyn crate::facilitator::Settler>>,
 }

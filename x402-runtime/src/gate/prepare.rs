@@ -155,9 +155,17 @@ impl Gate {
                     })?
                     .clone();
                 let facilitator = if name == x402_protocol::permit2::UPTO {
-                    Some(self.upto_facilitator(network).ok_or_else(|| {
+                    Some(self.settling_account(network).ok_or_else(|| {
                         format!(
                             "{route} is metered (upto) on {}, whose payers must name the account that settles: this server's facilitator has none for that network; call X402Builder::upto_facilitator with the address your facilitator settles from, or build with X402Builder::build_checked to learn it from the facilitator's /supported",
+                            network.name
+                        )
+                    })?)
+                } else if method == TransferMethod::SplTransfer {
+                    // The payer's transaction names the fee payer that co-signs it.
+                    Some(self.settling_account(network).ok_or_else(|| {
+                        format!(
+                            "{route} is paid on {}, whose payers build a transaction naming the facilitator's fee payer: this server's facilitator has none for that network; call X402Builder::fee_payer with the address your facilitator pays fees from, or build with X402Builder::build_checked to learn it from the facilitator's /supported",
                             network.name
                         )
                     })?)
@@ -264,9 +272,12 @@ impl Gate {
 
     /// The account that settles metered (`upto`) payments on `network`: the one configured
     /// for a remote facilitator, else the embedded facilitator's settling account there.
-    fn upto_facilitator(&self, network: &x402_protocol::NetworkInfo) -> Option<ChainAddress> {
+    /// The account payers name on `network`: the one that settles metered (`upto`) payments
+    /// on EVM chains, the fee payer on Solana. Configured or learned first, else the embedded
+    /// facilitator's own.
+    fn settling_account(&self, network: &x402_protocol::NetworkInfo) -> Option<ChainAddress> {
         if let Some(address) = self
-            .upto_facilitators
+            .settling_accounts
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(network.caip2.as_ref())
@@ -287,16 +298,18 @@ impl Gate {
         }
     }
 
-    /// Whether `spec` is metered and paid through a remote facilitator whose settling account
-    /// for one of its networks is not known yet (learned from `/supported` after start-up).
-    pub(crate) fn upto_account_pending(&self, spec: &RouteSpec) -> bool {
-        if !spec.upto || self.embedded.is_some() {
+    /// Whether `spec` is paid through a remote facilitator whose account that payers must name
+    /// (the `upto` settling account, the Solana fee payer) on one of its networks is not known
+    /// yet (learned from `/supported` after start-up).
+    pub(crate) fn settling_account_pending(&self, spec: &RouteSpec) -> bool {
+        if self.embedded.is_some() {
             return false;
         }
         self.network_ids(spec).iter().any(|id| {
-            self.registry
-                .network(id)
-                .is_ok_and(|network| self.upto_facilitator(network).is_none())
+            self.registry.network(id).is_ok_and(|network| {
+                (spec.upto || network.family() == Family::Solana)
+                    && self.settling_account(network).is_none()
+            })
         })
     }
 
