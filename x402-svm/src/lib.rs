@@ -2,6 +2,10 @@
 //! transaction the payer signs and the facilitator co-signs as fee payer.
 //!
 //! - [`programs`] and [`wire`]: the programs a payment touches and the bytes it is made of.
+//! - [`verify`]: the offline checks of a payment (terms, transaction layout, signature, key).
 
 pub mod programs;
+pub mod verify;
 pub mod wire;
+
+pub use verify::{SvmPayment, SvmTerms};
