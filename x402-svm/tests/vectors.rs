@@ -539,3 +539,36 @@ fn handles_only_solana_payloads_of_exact() {
         request.payment_payload.payload()
     ));
 }
+
+#[test]
+fn a_third_signer_is_refused() {
+    let v = vector(DEVNET);
+    let tx = v.mutated(|m| {
+        // A read-only signer after the payer: every later index moves up by one.
+        m.account_keys
+            .insert(2, Keypair::new_from_array([4; 32]).pubkey());
+        m.header.num_required_signatures += 1;
+        m.header.num_readonly_signed_accounts += 1;
+        for ix in &mut m.instructions {
+            if ix.program_id_index >= 2 {
+                ix.program_id_index += 1;
+            }
+            for a in &mut ix.accounts {
+                if *a >= 2 {
+                    *a += 1;
+                }
+            }
+        }
+    });
+    assert_reason(v.refusal(&tx), reasons::UNEXPECTED_SIGNERS);
+}
+
+#[test]
+fn a_transfer_under_the_other_token_program_is_refused() {
+    let v = vector(DEVNET);
+    let tx = v.mutated(|m| {
+        let token_2022 = add_readonly(m, x402_svm::programs::TOKEN_2022);
+        m.instructions[2].program_id_index = token_2022;
+    });
+    assert_reason(v.refusal(&tx), reasons::TOKEN_PROGRAM_MISMATCH);
+}
