@@ -19,7 +19,7 @@ use solana_message::{Message, VersionedMessage};
 use solana_signer::Signer as _;
 
 use crate::chain::{ChainError, MintInfo, SvmChain, TransactionStatus, mint_info};
-use crate::programs::{ASSOCIATED_TOKEN, SYSTEM, associated_token_account};
+use crate::programs::{ASSOCIATED_TOKEN, MEMO, SYSTEM, associated_token_account};
 
 /// A LiteSVM shared by a settler, a client and a test.
 ///
@@ -110,7 +110,9 @@ impl LiteSvmChain {
             .ok_or_else(|| ChainError::Rejected(format!("no mint {mint}")))?;
         let ata = associated_token_account(owner, mint, &program);
         let authority = self.mint_authority.pubkey();
-        self.airdrop(&authority, 1_000_000_000)?;
+        if self.lamports(&authority) < 100_000_000 {
+            self.airdrop(&authority, 1_000_000_000)?;
+        }
         let create = Instruction {
             program_id: ASSOCIATED_TOKEN,
             accounts: vec![
@@ -135,9 +137,22 @@ impl LiteSvmChain {
             ],
             data: mint_to,
         };
+        // A memo of random bytes makes each funding a distinct transaction, so funding the
+        // same owner the same amount twice on one blockhash is not refused as a duplicate.
+        let mut nonce = [0u8; 16];
+        getrandom::fill(&mut nonce).map_err(|e| ChainError::Rejected(e.to_string()))?;
+        let memo = Instruction {
+            program_id: MEMO,
+            accounts: Vec::new(),
+            data: nonce
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .into_bytes(),
+        };
         let mut svm = self.lock();
         let message = Message::new_with_blockhash(
-            &[create, mint_to],
+            &[create, mint_to, memo],
             Some(&authority),
             &svm.latest_blockhash(),
         );
