@@ -12,6 +12,8 @@
 //! | `/before` | 0.01 USDC, settled before the handler | the transaction |
 //! | `/hourly` | 0.05 USDC for an hour of access | `hourly` |
 //! | `/v1only`, `/v2only` | 0.01 USDC, one protocol generation only | `v1` / `v2` |
+//! | `/sol/exact` | 0.01 USDC on Solana devnet | the payer |
+//! | `/sol/either` | 0.01 USDC on base-sepolia or Solana devnet | the network paid on |
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,7 +54,22 @@ fn builder<T: From<x402_runtime::Gate>>(config: &ServerConfig) -> X402Builder<T>
         // them names none and a placeholder keeps the routes valid.
         .upto_facilitator("base-sepolia", upto_facilitator(config))
         .upto_facilitator(ANVIL_NETWORK, upto_facilitator(config))
+        // The `/sol/…` routes are paid on Solana devnet (settled on LiteSVM in
+        // tests/tests/solana.rs); payers build their transaction around the facilitator's fee
+        // payer, a placeholder when the test does not pay them.
+        .pay_to(SOLANA_PAY_TO)
+        .scheme(Arc::new(x402_svm::ExactSvm))
+        .fee_payer(
+            "solana-devnet",
+            config
+                .fee_payer
+                .as_deref()
+                .unwrap_or("9hSR6S7WPtxmTojgo6GG3k4yDPecgJY292j7xrsUGWBu"),
+        )
 }
+
+/// The recipient of the `/sol/…` routes.
+pub const SOLANA_PAY_TO: &str = "GyGKxMyg1p9SsHfm15MkNUu1u9TN2JtTspcdmrtGUdse";
 
 fn upto_facilitator(config: &ServerConfig) -> &str {
     config
@@ -189,6 +206,16 @@ pub mod axum_app {
         hits.hit();
         crate::apps::meter(&payment, 0)
     }
+    #[paid(price = "0.01 USDC", network = "solana-devnet")]
+    async fn sol_exact(Extension(hits): Extension<Hits>, payment: Payment) -> String {
+        hits.hit();
+        payment.payer().to_string()
+    }
+    #[paid(price = "0.01 USDC", network = ["base-sepolia", "solana-devnet"])]
+    async fn sol_either(Extension(hits): Extension<Hits>, payment: Payment) -> String {
+        hits.hit();
+        payment.network().name.to_string()
+    }
 
     /// Launches the app on axum.
     pub fn launch(config: ServerConfig) -> BoxFuture<'static, RunningServer> {
@@ -212,6 +239,8 @@ pub mod axum_app {
                 .route("/chain/permit2", get(chain_permit2))
                 .route("/chain/metered", get(chain_metered))
                 .route("/chain/metered-free", get(chain_metered_free))
+                .route("/sol/exact", get(sol_exact))
+                .route("/sol/either", get(sol_either))
                 .layer(Extension(hits.clone()))
                 .layer(x402.layer());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -326,6 +355,16 @@ pub mod actix_app {
         hits.hit();
         crate::apps::meter(&payment, 0)
     }
+    #[paid(price = "0.01 USDC", network = "solana-devnet")]
+    async fn sol_exact(hits: web::Data<Hits>, payment: Payment) -> String {
+        hits.hit();
+        payment.payer().to_string()
+    }
+    #[paid(price = "0.01 USDC", network = ["base-sepolia", "solana-devnet"])]
+    async fn sol_either(hits: web::Data<Hits>, payment: Payment) -> String {
+        hits.hit();
+        payment.network().name.to_string()
+    }
 
     /// Launches the app on actix-web, in a thread with its own actix system.
     pub fn launch(config: ServerConfig) -> BoxFuture<'static, RunningServer> {
@@ -357,6 +396,8 @@ pub mod actix_app {
                             .route("/chain/permit2", web::get().to(chain_permit2))
                             .route("/chain/metered", web::get().to(chain_metered))
                             .route("/chain/metered-free", web::get().to(chain_metered_free))
+                            .route("/sol/exact", web::get().to(sol_exact))
+                            .route("/sol/either", web::get().to(sol_either))
                     })
                     .workers(1)
                     .disable_signals()
@@ -496,6 +537,18 @@ pub mod rocket_app {
         hits.hit();
         crate::apps::meter(&payment, 0)
     }
+    #[paid(price = "0.01 USDC", network = "solana-devnet")]
+    #[get("/sol/exact")]
+    fn sol_exact(hits: &State<Hits>, payment: Payment) -> String {
+        hits.hit();
+        payment.payer().to_string()
+    }
+    #[paid(price = "0.01 USDC", network = ["base-sepolia", "solana-devnet"])]
+    #[get("/sol/either")]
+    fn sol_either(hits: &State<Hits>, payment: Payment) -> String {
+        hits.hit();
+        payment.network().name.to_string()
+    }
 
     /// Launches the app on Rocket, on a free loopback port.
     pub fn launch(config: ServerConfig) -> BoxFuture<'static, RunningServer> {
@@ -532,7 +585,9 @@ pub mod rocket_app {
                         chain_exact,
                         chain_permit2,
                         chain_metered,
-                        chain_metered_free
+                        chain_metered_free,
+                        sol_exact,
+                        sol_either
                     ],
                 )
                 .manage(hits.clone())

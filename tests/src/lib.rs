@@ -6,3 +6,4 @@ pub mod apps;
 pub mod client;
 pub mod facilitator;
 pub mod scenarios;
+pub mod solana;

@@ -31,6 +31,9 @@ pub struct ServerConfig {
     /// The account the facilitator settles metered (`upto`) payments from on base-sepolia,
     /// when the test pays the metered route.
     pub upto_facilitator: Option<String>,
+    /// The fee payer the facilitator co-signs Solana payments with, when the test pays the
+    /// `/sol/…` routes.
+    pub fee_payer: Option<String>,
     /// A settler the server asks about contract-wallet signatures before its facilitator
     /// (`X402Builder::chain_checks`).
     pub chain_checks: Option<std::sync::Arc<dyn x402_runtime::facilitator::Settler>>,
@@ -43,6 +46,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("facilitator_timeout", &self.facilitator_timeout)
             .field("pay_to", &self.pay_to)
             .field("upto_facilitator", &self.upto_facilitator)
+            .field("fee_payer", &self.fee_payer)
             .field("chain_checks", &self.chain_checks.is_some())
             .finish()
     }
@@ -540,6 +544,7 @@ pub async fn run(scenario: &Scenario, launch: Launch) -> Observed {
         facilitator_timeout: FACILITATOR_TIMEOUT,
         pay_to: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
         upto_facilitator: None,
+        fee_payer: None,
         chain_checks: None,
     })
     .await;

@@ -35,6 +35,7 @@ async fn the_client_pays_every_framework_in_every_generation() {
             facilitator_timeout: FACILITATOR_TIMEOUT,
             pay_to: PAY_TO,
             upto_facilitator: None,
+            fee_payer: None,
             chain_checks: None,
         })
         .await;

@@ -40,6 +40,7 @@ impl Setup {
             facilitator_timeout: FACILITATOR_TIMEOUT,
             pay_to: PAY_TO,
             upto_facilitator: Some(facilitator.ledger.address().to_string()),
+            fee_payer: None,
             chain_checks: None,
         })
         .await;

@@ -92,6 +92,7 @@ async fn the_official_client_pays_with_an_eip2612_permit_when_the_payer_has_no_a
         facilitator_timeout: FACILITATOR_TIMEOUT,
         pay_to: PAY_TO,
         upto_facilitator: Some(settler_address.to_string()),
+        fee_payer: None,
         chain_checks: None,
     })
     .await;

@@ -53,6 +53,7 @@ async fn check(framework: &str, launch: Launch, dir: &std::path::Path) {
         facilitator_timeout: FACILITATOR_TIMEOUT,
         pay_to: PAY_TO,
         upto_facilitator: Some(ledger.address().to_string()),
+        fee_payer: None,
         chain_checks: None,
     })
     .await;

@@ -144,6 +144,7 @@ async fn check(framework: &str, launch: Launch) {
         facilitator_timeout: FACILITATOR_TIMEOUT,
         pay_to: PAY_TO,
         upto_facilitator: Some(settler_address.to_string()),
+        fee_payer: None,
         // The server checks contract wallets' signatures on the chain itself before asking the
         // facilitator (a 65-byte owner signature cannot be told from a forgery offline).
         chain_checks: Some(Arc::new(

@@ -75,6 +75,7 @@ async fn check(framework: &str, launch: Launch) {
         facilitator_timeout: FACILITATOR_TIMEOUT,
         pay_to: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
         upto_facilitator: None,
+        fee_payer: None,
         chain_checks: None,
     })
     .await;

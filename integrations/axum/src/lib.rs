@@ -59,6 +59,9 @@ pub use x402_runtime::{
     Access, ConfigError, Gate, PaidRoute, PaymentInfo, RouteSpec, SettleMode, ShutdownReport,
     X402Builder,
 };
+/// Solana payments (`x402-svm`): settlers, chains and the client side.
+#[cfg(feature = "svm")]
+pub use x402_svm as svm;
 
 /// An x402 configuration for axum: build it once at start-up, then add
 /// [`layer()`](X402::layer) to the router.
@@ -71,8 +74,14 @@ impl X402 {
     /// Starts a configuration: choose a facilitator (`.facilitator(url)` or
     /// `.embedded_facilitator()`), a default `.pay_to(address)`, and optionally networks,
     /// tokens, a shared replay store, or `.read_env()`.
+    ///
+    /// With the `svm` feature it also offers and checks Solana payments
+    /// ([`svm::ExactSvm`](x402_svm::ExactSvm)).
     pub fn builder() -> X402Builder<X402> {
-        X402Builder::new()
+        let builder = X402Builder::new();
+        #[cfg(feature = "svm")]
+        let builder = builder.scheme(std::sync::Arc::new(x402_svm::ExactSvm));
+        builder
     }
 
     /// The layer to add to routers serving paid routes.
