@@ -1,0 +1,175 @@
+//! Solana `exact` on every framework, settled on a real SVM: LiteSVM (the real SPL Token and
+//! Associated Token Account programs) behind a JSON-RPC endpoint on loopback, a facilitator
+//! over HTTP that co-signs as fee payer through `x402_svm::SvmSettler<RpcChain>`, and payers
+//! that build their transaction against the same endpoint. USDC balances on the SVM move by
+//! exactly the price, once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use solana_address::Address;
+use solana_keypair::Keypair;
+use solana_signer::Signer as _;
+use x402_protocol::facilitator::{PaymentPayload, PaymentRequirements};
+use x402_protocol::{NetworkRegistry, ProtocolVersion, codec, v2};
+use x402_runtime::facilitator::{DevLedger, EmbeddedFacilitator};
+use x402_runtime::scheme::Schemes;
+use x402_svm::programs::TOKEN;
+use x402_svm::{ExactSvm, LiteSvmChain, RpcChain, SvmChain, SvmSettler, SvmTerms, build_payment};
+use x402_tests::apps::{SOLANA_PAY_TO, actix_app, axum_app, rocket_app};
+use x402_tests::client::Challenge;
+use x402_tests::facilitator::serve;
+use x402_tests::scenarios::{FACILITATOR_TIMEOUT, Launch, ServerConfig};
+
+const DEVNET: &str = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
+const USDC_DEVNET: &str = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU";
+const PRICE: u64 = 10_000;
+
+/// A v2 payment for the Solana entry of the 402 `response` carried, built the way the
+/// official client builds it, with the blockhash from `rpc`.
+async fn solana_payment(
+    response: reqwest::Response,
+    payer: &Keypair,
+    rpc: &RpcChain,
+) -> (&'static str, String) {
+    let header = response
+        .headers()
+        .get("payment-required")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response.bytes().await.unwrap();
+    let challenge = Challenge::parse(header.as_deref(), &body);
+    let required = challenge.v2.expect("a v2 challenge");
+    let entry = required
+        .accepts
+        .iter()
+        .find(|r| r.network == DEVNET)
+        .expect("a Solana entry")
+        .clone();
+    let requirements = PaymentRequirements::V2(entry.clone());
+    let terms = SvmTerms::resolve(&requirements, &NetworkRegistry::builtin()).unwrap();
+    let blockhash = rpc.latest_blockhash().await.unwrap();
+    let transaction = build_payment(&terms, payer, blockhash, None).unwrap();
+    let payment = PaymentPayload::V2(v2::PaymentPayload {
+        x402_version: Default::default(),
+        resource: required.resource.clone(),
+        accepted: entry,
+        payload: x402_protocol::SvmPayload {
+            transaction: x402_svm::wire::encode_transaction(&transaction),
+        }
+        .into(),
+        extensions: None,
+    });
+    (ProtocolVersion::V2.payment_header(), codec::encode(&payment))
+}
+
+async fn check(framework: &str, launch: Launch) {
+    let chain = Arc::new(LiteSvmChain::new());
+    let mint: Address = USDC_DEVNET.parse().unwrap();
+    chain.install_mint(mint, 6, TOKEN);
+    let pay_to: Address = SOLANA_PAY_TO.parse().unwrap();
+    // The recipient's token account exists before anyone pays (payers do not create it).
+    chain.fund(&pay_to, &mint, 0).unwrap();
+    let payer = Keypair::new();
+    chain.fund(&payer.pubkey(), &mint, 1_000_000).unwrap();
+    let fee_payer = Keypair::new();
+    chain.airdrop(&fee_payer.pubkey(), 1_000_000_000).unwrap();
+    let rpc = x402_tests::solana::serve(chain.clone()).await;
+
+    // The facilitator settles Solana on the SVM through JSON-RPC, EVM networks in its dev
+    // ledger.
+    let settler = SvmSettler::new(RpcChain::new(&rpc.url), DEVNET, fee_payer.insecure_clone())
+        .poll_interval(Duration::from_millis(20));
+    let mut schemes = Schemes::default();
+    schemes.add(Arc::new(ExactSvm));
+    let ledger = Arc::new(DevLedger::new());
+    let inner = EmbeddedFacilitator::builder()
+        .schemes(schemes)
+        .settler(Arc::new(settler))
+        .dev_ledger(ledger.clone())
+        .build();
+    let facilitator = serve(inner, ledger).await;
+    let server = launch(ServerConfig {
+        facilitator_url: facilitator.url.clone(),
+        facilitator_timeout: FACILITATOR_TIMEOUT,
+        pay_to: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+        upto_facilitator: None,
+        fee_payer: Some(fee_payer.pubkey().to_string()),
+        chain_checks: None,
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.base);
+    let hits = || server.hits.load(std::sync::atomic::Ordering::SeqCst);
+    let client_rpc = RpcChain::new(&rpc.url);
+
+    // The 402 names the fee payer payers build around.
+    let response = http.get(url("/sol/exact")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 402, "{framework}");
+    let (name, value) = solana_payment(response, &payer, &client_rpc).await;
+    let paid = http
+        .get(url("/sol/exact"))
+        .header(name, &value)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status().as_u16(), 200, "{framework}: paid on Solana");
+    assert_eq!(paid.text().await.unwrap(), payer.pubkey().to_string());
+    assert_eq!(hits(), 1);
+    assert_eq!(chain.token_balance(&pay_to, &mint), Some(PRICE), "{framework}");
+    assert_eq!(
+        chain.token_balance(&payer.pubkey(), &mint),
+        Some(1_000_000 - PRICE),
+        "{framework}"
+    );
+
+    // The same payment again: the handler does not run again and nothing moves again.
+    let replay = http
+        .get(url("/sol/exact"))
+        .header(name, &value)
+        .send()
+        .await
+        .unwrap();
+    let status = replay.status().as_u16();
+    let body = replay.text().await.unwrap();
+    assert_eq!(hits(), 1, "{framework}: a replay runs nothing ({status} {body})");
+    assert_eq!(chain.token_balance(&pay_to, &mint), Some(PRICE), "{framework}");
+
+    // A route on Base and Solana lists both, and Solana pays it.
+    let response = http.get(url("/sol/either")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 402);
+    let header = response
+        .headers()
+        .get("payment-required")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let challenge = Challenge::parse(header.as_deref(), b"");
+    let networks: Vec<String> = challenge.v2_accepts().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(networks, ["eip155:84532", DEVNET], "{framework}");
+    let response = http.get(url("/sol/either")).send().await.unwrap();
+    let (name, value) = solana_payment(response, &payer, &client_rpc).await;
+    let paid = http
+        .get(url("/sol/either"))
+        .header(name, value)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status().as_u16(), 200, "{framework}");
+    assert_eq!(paid.text().await.unwrap(), "solana-devnet");
+    assert_eq!(chain.token_balance(&pay_to, &mint), Some(2 * PRICE), "{framework}");
+}
+
+#[tokio::test]
+async fn axum_routes_are_paid_on_solana() {
+    check("axum", axum_app::launch).await;
+}
+
+#[tokio::test]
+async fn actix_web_routes_are_paid_on_solana() {
+    check("actix-web", actix_app::launch).await;
+}
+
+#[tokio::test]
+async fn rocket_routes_are_paid_on_solana() {
+    check("rocket", rocket_app::launch).await;
+}
