@@ -173,3 +173,94 @@ async fn actix_web_routes_are_paid_on_solana() {
 async fn rocket_routes_are_paid_on_solana() {
     check("rocket", rocket_app::launch).await;
 }
+
+mod offline {
+    use axum_x402::{Payment, X402, paid};
+    use x402_protocol::{ChainAddress, SolanaAddress, U256};
+
+    use super::*;
+
+    #[paid(price = "0.01 USDC", network = "solana-devnet", settle = "before")]
+    async fn report(payment: Payment) -> String {
+        payment.transaction().unwrap_or_default().to_owned()
+    }
+
+    /// With the embedded facilitator and nothing installed, a Solana route is verified in
+    /// process (the payer's signature, every layout rule) and settled into the dev ledger.
+    #[tokio::test]
+    async fn the_dev_ledger_settles_solana_offline() {
+        let x402 = X402::builder()
+            // This binary links the shared apps' routes too, which this server does not serve.
+            .route_check(x402_runtime::RouteCheck::Skip)
+            .embedded_facilitator()
+            .pay_to(SOLANA_PAY_TO)
+            .build()
+            .unwrap();
+        let ledger = x402.gate().dev_ledger().unwrap().clone();
+        let payer = Keypair::new();
+        let usdc = ChainAddress::Solana(SolanaAddress::from_base58_const(USDC_DEVNET));
+        let payer_address = ChainAddress::Solana(SolanaAddress(payer.pubkey().to_bytes()));
+        ledger.fund(DEVNET, usdc, payer_address, U256::from(1_000_000u64));
+        let app = ::axum::Router::new()
+            .route("/report", ::axum::routing::get(report))
+            .layer(x402.layer());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { ::axum::serve(listener, app).await });
+        let http = reqwest::Client::new();
+
+        let response = http.get(format!("{base}/report")).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 402);
+        // No chain: any blockhash will do for the dev ledger, so take it from an SVM of our own.
+        let blockhash_source = LiteSvmChain::new();
+        let (name, value) = {
+            let header = response
+                .headers()
+                .get("payment-required")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let challenge = Challenge::parse(header.as_deref(), b"");
+            let required = challenge.v2.expect("v2");
+            let entry = required.accepts[0].clone();
+            assert_eq!(
+                entry.extra.as_ref().unwrap()["feePayer"],
+                ledger.fee_payer().to_string(),
+                "the 402 names the dev ledger's fee payer"
+            );
+            let requirements = PaymentRequirements::V2(entry.clone());
+            let terms = SvmTerms::resolve(&requirements, &NetworkRegistry::builtin()).unwrap();
+            let blockhash = blockhash_source.latest_blockhash().await.unwrap();
+            let transaction = build_payment(&terms, &payer, blockhash, None).unwrap();
+            let payment = PaymentPayload::V2(v2::PaymentPayload {
+                x402_version: Default::default(),
+                resource: required.resource.clone(),
+                accepted: entry,
+                payload: x402_protocol::SvmPayload {
+                    transaction: x402_svm::wire::encode_transaction(&transaction),
+                }
+                .into(),
+                extensions: None,
+            });
+            (ProtocolVersion::V2.payment_header(), codec::encode(&payment))
+        };
+        let paid = http
+            .get(format!("{base}/report"))
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(paid.status().as_u16(), 200);
+        let transaction = paid.text().await.unwrap();
+        assert_eq!(
+            bs58::decode(&transaction).into_vec().unwrap().len(),
+            64,
+            "a Solana transaction id is a base58 signature: {transaction}"
+        );
+        let pay_to = ChainAddress::Solana(SolanaAddress::from_base58_const(SOLANA_PAY_TO));
+        assert_eq!(ledger.balance(DEVNET, usdc, pay_to), U256::from(PRICE));
+        assert_eq!(
+            ledger.balance(DEVNET, usdc, payer_address),
+            U256::from(1_000_000 - PRICE)
+        );
+    }
+}
