@@ -60,7 +60,10 @@ async fn solana_payment(
         .into(),
         extensions: None,
     });
-    (ProtocolVersion::V2.payment_header(), codec::encode(&payment))
+    (
+        ProtocolVersion::V2.payment_header(),
+        codec::encode(&payment),
+    )
 }
 
 async fn check(framework: &str, launch: Launch) {
@@ -116,7 +119,11 @@ async fn check(framework: &str, launch: Launch) {
     assert_eq!(paid.status().as_u16(), 200, "{framework}: paid on Solana");
     assert_eq!(paid.text().await.unwrap(), payer.pubkey().to_string());
     assert_eq!(hits(), 1);
-    assert_eq!(chain.token_balance(&pay_to, &mint), Some(PRICE), "{framework}");
+    assert_eq!(
+        chain.token_balance(&pay_to, &mint),
+        Some(PRICE),
+        "{framework}"
+    );
     assert_eq!(
         chain.token_balance(&payer.pubkey(), &mint),
         Some(1_000_000 - PRICE),
@@ -132,8 +139,16 @@ async fn check(framework: &str, launch: Launch) {
         .unwrap();
     let status = replay.status().as_u16();
     let body = replay.text().await.unwrap();
-    assert_eq!(hits(), 1, "{framework}: a replay runs nothing ({status} {body})");
-    assert_eq!(chain.token_balance(&pay_to, &mint), Some(PRICE), "{framework}");
+    assert_eq!(
+        hits(),
+        1,
+        "{framework}: a replay runs nothing ({status} {body})"
+    );
+    assert_eq!(
+        chain.token_balance(&pay_to, &mint),
+        Some(PRICE),
+        "{framework}"
+    );
 
     // A route on Base and Solana lists both, and Solana pays it.
     let response = http.get(url("/sol/either")).send().await.unwrap();
@@ -156,7 +171,11 @@ async fn check(framework: &str, launch: Launch) {
         .unwrap();
     assert_eq!(paid.status().as_u16(), 200, "{framework}");
     assert_eq!(paid.text().await.unwrap(), "solana-devnet");
-    assert_eq!(chain.token_balance(&pay_to, &mint), Some(2 * PRICE), "{framework}");
+    assert_eq!(
+        chain.token_balance(&pay_to, &mint),
+        Some(2 * PRICE),
+        "{framework}"
+    );
 }
 
 #[tokio::test]
@@ -241,7 +260,10 @@ mod offline {
                 .into(),
                 extensions: None,
             });
-            (ProtocolVersion::V2.payment_header(), codec::encode(&payment))
+            (
+                ProtocolVersion::V2.payment_header(),
+                codec::encode(&payment),
+            )
         };
         let paid = http
             .get(format!("{base}/report"))

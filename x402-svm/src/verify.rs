@@ -555,7 +555,7 @@ pub fn check_transaction(
         mint,
         amount: transfer.amount,
         decimals: transfer.decimals,
-        recent_blockhash: message.recent_blockhash().clone(),
+        recent_blockhash: *message.recent_blockhash(),
     })
 }
 

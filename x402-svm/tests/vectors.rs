@@ -216,8 +216,8 @@ fn build_payment_reproduces_the_official_transactions_byte_for_byte() {
 fn build_payment_with_no_memo_makes_a_unique_verifiable_payment() {
     let v = vector(DEVNET);
     let terms = v.terms();
-    let a = build_payment(&terms, &v.payer_keypair(), v.blockhash.clone(), None).unwrap();
-    let b = build_payment(&terms, &v.payer_keypair(), v.blockhash.clone(), None).unwrap();
+    let a = build_payment(&terms, &v.payer_keypair(), v.blockhash, None).unwrap();
+    let b = build_payment(&terms, &v.payer_keypair(), v.blockhash, None).unwrap();
     assert_ne!(a, b);
     let (a, b) = (
         v.verify(&encode_transaction(&a)),
