@@ -303,3 +303,87 @@ async fn a_transaction_that_never_landed_stays_unknown_until_its_blockhash_expir
         Some(0)
     );
 }
+
+/// A token registered by its operator, under Token-2022 with 9 decimals: the price resolves
+/// to its mint and decimals, and the real Token-2022 program moves it.
+#[tokio::test]
+async fn a_registered_token_2022_mint_is_paid_and_moved_by_the_token_2022_program() {
+    use x402_protocol::{AssetInfo, Price, SolanaAddress};
+    use x402_svm::programs::TOKEN_2022;
+
+    let w = world();
+    let mint = Keypair::new().pubkey();
+    w.chain.install_mint(mint, 9, TOKEN_2022);
+    w.chain
+        .fund(&w.payer.pubkey(), &mint, 5_000_000_000)
+        .unwrap();
+    w.chain.fund(&w.pay_to, &mint, 0).unwrap();
+    let mut registry = NetworkRegistry::builtin();
+    registry
+        .register_asset(
+            "solana-devnet",
+            AssetInfo::spl(
+                SolanaAddress(mint.to_bytes()),
+                "PYX",
+                9,
+                SolanaAddress(TOKEN_2022.to_bytes()),
+                false,
+            ),
+        )
+        .unwrap();
+    let network = registry.network("solana-devnet").unwrap().clone();
+    let price: Price = "1.5 PYX".parse().unwrap();
+    let resolved = registry.resolve_price(&price, &network, None).unwrap();
+    assert_eq!(resolved.amount, U256::from(1_500_000_000u64), "9 decimals");
+    assert_eq!(resolved.asset.address.to_string(), mint.to_string());
+
+    let mut schemes = Schemes::default();
+    schemes.add(Arc::new(ExactSvm));
+    let registry = Arc::new(registry);
+    let facilitator = EmbeddedFacilitator::builder()
+        .registry(registry.clone())
+        .schemes(schemes)
+        .settler(Arc::new(SvmSettler::new(
+            w.chain.clone(),
+            DEVNET,
+            w.fee_payer.insecure_clone(),
+        )))
+        .build();
+    let requirements: PaymentRequirements = serde_json::from_value(json!({
+        "scheme": "exact",
+        "network": DEVNET,
+        "amount": "1500000000",
+        "asset": mint.to_string(),
+        "payTo": w.pay_to.to_string(),
+        "maxTimeoutSeconds": 60,
+        "extra": {"feePayer": w.fee_payer.pubkey().to_string()},
+    }))
+    .map(PaymentRequirements::V2)
+    .unwrap();
+    let terms = SvmTerms::resolve(&requirements, &registry).unwrap();
+    assert_eq!((terms.token_program, terms.decimals), (TOKEN_2022, 9));
+    let transaction = build_payment(
+        &terms,
+        &w.payer,
+        w.chain.latest_blockhash().await.unwrap(),
+        None,
+    )
+    .unwrap();
+    let PaymentRequirements::V2(entry) = &requirements else {
+        unreachable!()
+    };
+    let payload: PaymentPayload = serde_json::from_value(json!({
+        "x402Version": 2,
+        "accepted": entry,
+        "payload": {"transaction": x402_svm::wire::encode_transaction(&transaction)},
+    }))
+    .unwrap();
+    let request = FacilitatorRequest::new(payload, requirements);
+    let settled = facilitator.settle(&request).await.unwrap();
+    assert!(settled.success, "{settled:?}");
+    assert_eq!(w.chain.token_balance(&w.pay_to, &mint), Some(1_500_000_000));
+    assert_eq!(
+        w.chain.token_balance(&w.payer.pubkey(), &mint),
+        Some(3_500_000_000)
+    );
+}
