@@ -230,8 +230,6 @@ mod offline {
 
         let response = http.get(format!("{base}/report")).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 402);
-        // No chain: any blockhash will do for the dev ledger, so take it from an SVM of our own.
-        let blockhash_source = LiteSvmChain::new();
         let (name, value) = {
             let header = response
                 .headers()
@@ -246,9 +244,15 @@ mod offline {
                 ledger.fee_payer().to_string(),
                 "the 402 names the dev ledger's fee payer"
             );
+            // No chain: the 402 carries the dev ledger's own blockhash, so the payer needs no
+            // node.
+            let blockhash = entry.extra.as_ref().unwrap()["recentBlockhash"]
+                .as_str()
+                .expect("the dev ledger's blockhash")
+                .parse()
+                .unwrap();
             let requirements = PaymentRequirements::V2(entry.clone());
             let terms = SvmTerms::resolve(&requirements, &NetworkRegistry::builtin()).unwrap();
-            let blockhash = blockhash_source.latest_blockhash().await.unwrap();
             let transaction = build_payment(&terms, &payer, blockhash, None).unwrap();
             let payment = PaymentPayload::V2(v2::PaymentPayload {
                 x402_version: Default::default(),

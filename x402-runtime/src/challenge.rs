@@ -30,8 +30,11 @@ pub struct AcceptOption {
     /// Whether this option buys a prepaid balance rather than one request.
     pub prepaid: bool,
     /// The account that may settle it, for schemes whose payer names it (`upto`:
-    /// `extra.facilitatorAddress`).
+    /// `extra.facilitatorAddress`; Solana: the fee payer, `extra.feePayer`).
     pub facilitator: Option<ChainAddress>,
+    /// A recent blockhash payers may build on instead of asking a node (Solana
+    /// `extra.recentBlockhash`), when the facilitator has a fixed one: the dev ledger's.
+    pub blockhash: Option<String>,
 }
 
 impl std::fmt::Debug for AcceptOption {
@@ -44,6 +47,7 @@ impl std::fmt::Debug for AcceptOption {
             .field("pay_to", &self.pay_to)
             .field("prepaid", &self.prepaid)
             .field("facilitator", &self.facilitator)
+            .field("blockhash", &self.blockhash)
             .finish()
     }
 }

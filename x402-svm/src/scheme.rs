@@ -101,10 +101,18 @@ impl Scheme for ExactSvm {
     }
 
     /// `{"feePayer": …}`: the facilitator account that pays the fees and co-signs, taken from
-    /// the option's `facilitator`. Without one there is nothing a client could sign.
+    /// the option's `facilitator`. Without one there is nothing a client could sign. With a
+    /// fixed blockhash (the dev ledger's) also `recentBlockhash` and `lastValidBlockHeight`,
+    /// so payers need no node.
     fn extra(&self, option: &AcceptOption) -> Option<serde_json::Value> {
         let fee_payer = option.facilitator?;
-        Some(serde_json::json!({ "feePayer": fee_payer.to_string() }))
+        let mut extra = serde_json::json!({ "feePayer": fee_payer.to_string() });
+        if let Some(blockhash) = &option.blockhash {
+            // A fixed blockhash (the dev ledger's) never expires: no block height bounds it.
+            extra["recentBlockhash"] = serde_json::json!(blockhash);
+            extra["lastValidBlockHeight"] = serde_json::json!(u64::MAX.to_string());
+        }
+        Some(extra)
     }
 
     fn handles(&self, requirements: &PaymentRequirements, payload: &SchemePayload) -> bool {

@@ -521,6 +521,7 @@ fn extra_names_the_fee_payer() {
             .unwrap(),
         prepaid: false,
         facilitator: Some(fee_payer),
+        blockhash: None,
     };
     assert_eq!(
         ExactSvm.extra(&option),

@@ -150,6 +150,14 @@ pub trait Settler: Send + Sync + 'static {
     fn signers(&self) -> Vec<ChainAddress> {
         Vec::new()
     }
+
+    /// A blockhash Solana payers on `network` may build their transaction on without asking
+    /// a node, when it never changes: the dev ledger, which checks none, has one; a chain
+    /// settler has none (its blockhashes expire in about a minute, so payers ask the chain).
+    fn fixed_blockhash(&self, network: &NetworkInfo) -> Option<String> {
+        let _ = network;
+        None
+    }
 }
 
 #[async_trait]
@@ -199,6 +207,9 @@ impl<S: Settler + ?Sized> Settler for Arc<S> {
     }
     fn signers(&self) -> Vec<ChainAddress> {
         (**self).signers()
+    }
+    fn fixed_blockhash(&self, network: &NetworkInfo) -> Option<String> {
+        (**self).fixed_blockhash(network)
     }
 }
 
@@ -348,6 +359,12 @@ impl EmbeddedFacilitator {
             .signers()
             .into_iter()
             .find(|signer| signer.family() == family)
+    }
+
+    /// The fixed blockhash of the settler for `network`, if it has one
+    /// ([`Settler::fixed_blockhash`]).
+    pub fn fixed_blockhash(&self, network: &NetworkInfo) -> Option<String> {
+        self.settler_for(network).ok()?.fixed_blockhash(network)
     }
 
     /// Verifies a request with its scheme (signature recovery included).

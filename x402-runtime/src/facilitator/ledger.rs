@@ -559,6 +559,17 @@ impl Settler for DevLedger {
         ]
     }
 
+    /// Solana payers build on a blockhash of the ledger's own (random per ledger): it checks
+    /// none, so the 402 can carry it and payers need no node.
+    fn fixed_blockhash(&self, network: &x402_protocol::NetworkInfo) -> Option<String> {
+        (network.family() == x402_protocol::Family::Solana).then(|| {
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(self.lock().salt.as_slice());
+            hash[0] ^= 0xb1;
+            bs58::encode(hash).into_string()
+        })
+    }
+
     /// The ledger knows every settlement it made: a payment it settled is settled, one it did
     /// not is (provably) not.
     async fn resolve(

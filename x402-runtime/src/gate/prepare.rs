@@ -172,6 +172,13 @@ impl Gate {
                 } else {
                     None
                 };
+                let blockhash = match method {
+                    TransferMethod::SplTransfer => self
+                        .embedded
+                        .as_ref()
+                        .and_then(|embedded| embedded.fixed_blockhash(network)),
+                    _ => None,
+                };
                 options.push(AcceptOption {
                     scheme,
                     network: shared_network.clone(),
@@ -180,6 +187,7 @@ impl Gate {
                     pay_to,
                     prepaid: false,
                     facilitator,
+                    blockhash,
                 });
             }
         }
