@@ -691,7 +691,7 @@ impl Inner {
                 let needed = crate::hooks::Permit2Allowance {
                     network: signed.record.network.clone(),
                     token: signed.record.asset.address.as_evm().unwrap_or_default(),
-                    owner: signed.record.payer,
+                    owner: signed.record.payer.as_evm().unwrap_or_default(),
                     amount: signed.record.amount,
                     spender: x402_client::x402_protocol::permit2::PERMIT2_ADDRESS,
                 };
