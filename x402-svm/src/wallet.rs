@@ -211,6 +211,12 @@ pub enum KeypairError {
         /// What went wrong.
         error: String,
     },
+    /// Text taken for a path (it holds `/` or ends in `.json`) names no file. The text is not
+    /// repeated: it may be a mistyped key.
+    #[error(
+        "the key names no file (text with '/' or ending in .json is read as the path of a key file)"
+    )]
+    NoSuchFile,
     /// The environment variable is not set.
     #[error(
         "environment variable {0} is not set; put a base58 Solana keypair or the path of an id.json in it"
@@ -266,9 +272,13 @@ pub fn keypair_from_json(text: &str) -> Result<Keypair, KeypairError> {
     from_bytes(&bytes)
 }
 
-/// A keypair from a file: an `id.json` (JSON bytes) or a file holding the base58 text.
+/// A keypair from a file: an `id.json` (JSON bytes) or a file holding the base58 text. A path
+/// that does not exist is [`KeypairError::NoSuchFile`], which does not repeat it.
 pub fn keypair_from_file(path: impl AsRef<Path>) -> Result<Keypair, KeypairError> {
     let path = path.as_ref();
+    if !path.exists() {
+        return Err(KeypairError::NoSuchFile);
+    }
     let text = Zeroizing::new(
         std::fs::read_to_string(path).map_err(|e| KeypairError::File {
             path: path.display().to_string(),
@@ -293,7 +303,7 @@ pub fn keypair_from_file(path: impl AsRef<Path>) -> Result<Keypair, KeypairError
 /// assert_eq!(x402_svm::wallet::load_keypair(&text)?.pubkey(), keypair.pubkey());
 /// assert!(matches!(
 ///     x402_svm::wallet::load_keypair("/no/such/id.json"),
-///     Err(x402_svm::wallet::KeypairError::File { .. })
+///     Err(x402_svm::wallet::KeypairError::NoSuchFile)
 /// ));
 /// # Ok::<(), x402_svm::wallet::KeypairError>(())
 /// ```

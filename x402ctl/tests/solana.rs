@@ -83,10 +83,19 @@ async fn pay_refuses_bad_solana_arguments_without_echoing_keys() {
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("a Solana keypair is 64"), "{stderr}");
-    let output = x402ctl(&["pay", url, "--solana-key", "/no/such/dir/id.json"], &[]).await;
+    let slashed = "/no/such/dir/id.json";
+    let output = x402ctl(&["pay", url, "--solana-key", slashed], &[]).await;
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("cannot read the key file"), "{stderr}");
+    assert!(stderr.contains("names no file"), "{stderr}");
+    assert!(
+        !stderr.contains(slashed),
+        "a mistyped key may hold '/': {stderr}"
+    );
+    let output = x402ctl(&["pay", url, "--solana-key", "/"], &[]).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot read the key file /"), "{stderr}");
 
     // An RPC node without a Solana key, and an RPC "URL" that is none.
     let output = x402ctl(&["pay", url, "--solana-rpc", "http://127.0.0.1:8899"], &[]).await;
