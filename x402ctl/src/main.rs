@@ -146,6 +146,8 @@ pub(crate) struct McpCallArgs {
     /// Environment variable holding the payer's private key.
     #[arg(long, default_value = "X402_PRIVATE_KEY")]
     key_env: String,
+    #[command(flatten)]
+    solana: SolanaArgs,
     /// Only pay on this network (v1 name or CAIP-2 id; repeatable).
     #[arg(long)]
     network: Vec<String>,
@@ -195,6 +197,13 @@ pub(crate) struct PayArgs {
     /// the transaction, and send the same payment again. The payer needs gas on that chain.
     #[arg(long, value_name = "RPC_URL")]
     approve_permit2: Option<String>,
+    #[command(flatten)]
+    solana: SolanaArgs,
+}
+
+/// The Solana key of `pay` and `mcp call`.
+#[derive(Debug, Args)]
+pub(crate) struct SolanaArgs {
     /// Pay Solana offers with this keypair: its base58 text (a wallet's export, as `keygen
     /// --solana` prints it) or the path of a solana-keygen id.json. Without an EVM key in
     /// --key-env, only Solana offers are paid.
@@ -205,7 +214,7 @@ pub(crate) struct PayArgs {
         value_name = "KEY_OR_PATH"
     )]
     solana_key: Option<String>,
-    /// A Solana JSON-RPC node, for the recent blockhash when the 402 carries none and for
+    /// A Solana JSON-RPC node, for the recent blockhash when the offer carries none and for
     /// mints the client does not know.
     #[arg(long, env = "X402_SOLANA_RPC", value_name = "RPC_URL")]
     solana_rpc: Option<String>,

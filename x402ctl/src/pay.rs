@@ -11,15 +11,16 @@ use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use reqwest_x402::hooks::Permit2Allowance;
 use reqwest_x402::{
-    Challenge, KeyLoadError, PaymentRecord, PaymentResponseExt, PaymentStatus, X402Middleware,
-    X402MiddlewareBuilder, payment_error,
+    Challenge, KeyLoadError, LocalSigner, Payer, PaymentRecord, PaymentResponseExt, PaymentStatus,
+    X402Middleware, X402MiddlewareBuilder, payment_error,
 };
 use std::sync::Arc;
+use x402_client::PayerBuilder;
 use x402_protocol::{NetworkRegistry, U256, headers};
 use x402_runtime::config::Config;
 use x402_svm::{RpcChain, SolanaWallet, wallet};
 
-use crate::{Failure, PayArgs};
+use crate::{Failure, PayArgs, SolanaArgs};
 
 /// The networks the client knows: the built-in ones, those of the configuration file, and each
 /// `--chain`.
@@ -42,7 +43,7 @@ pub(crate) fn registry(args: &PayArgs) -> Result<NetworkRegistry, Failure> {
 }
 
 /// The Solana wallet of `--solana-key` (and `--solana-rpc`), if one is given.
-pub(crate) fn solana_wallet(args: &PayArgs) -> Result<Option<SolanaWallet>, Failure> {
+fn solana_wallet(args: &SolanaArgs) -> Result<Option<SolanaWallet>, Failure> {
     let Some(key) = &args.solana_key else {
         if args.solana_rpc.is_some() {
             return Err(Failure::usage(
@@ -71,28 +72,58 @@ pub(crate) fn solana_wallet(args: &PayArgs) -> Result<Option<SolanaWallet>, Fail
     }))
 }
 
-/// The middleware builder for the keys given: the EVM key in `--key-env` and/or the Solana
-/// key of `--solana-key`. With a Solana key, an unset `--key-env` variable means "Solana only".
-fn middleware_builder(args: &PayArgs) -> Result<X402MiddlewareBuilder, Failure> {
-    let solana = solana_wallet(args)?;
-    let evm = match reqwest_x402::key_from_env(&args.key_env) {
-        Ok(signer) => Some(signer),
-        Err(KeyLoadError::NotSet { .. }) => None,
-        Err(e) => return Err(Failure::usage(e.to_string())),
-    };
-    match (evm, solana) {
-        (Some(evm), Some(solana)) => Ok(X402Middleware::builder(evm).solana(solana)),
-        (Some(evm), None) => Ok(X402Middleware::builder(evm)),
-        (None, Some(solana)) => Ok(X402Middleware::solana_builder(solana)),
-        (None, None) => Err(Failure::usage(format!(
-            "no key to pay with: {} is not set (an EVM private key, 0x + 64 hex digits; make one with `x402ctl keygen`) and no Solana key was given (--solana-key or X402_SOLANA_KEY; make one with `x402ctl keygen --solana`)",
-            args.key_env
-        ))),
+/// The keys to pay with: the EVM key in the `key_env` variable and/or the Solana key of
+/// `--solana-key`; with a Solana key, an unset variable means "Solana only". Shared by `pay`
+/// and `mcp call`.
+pub(crate) enum Keys {
+    /// EVM offers only.
+    Evm(LocalSigner),
+    /// Solana offers only.
+    Solana(SolanaWallet),
+    /// Either.
+    Both(LocalSigner, SolanaWallet),
+}
+
+impl Keys {
+    pub(crate) fn load(key_env: &str, solana: &SolanaArgs) -> Result<Keys, Failure> {
+        let solana = solana_wallet(solana)?;
+        let evm = match reqwest_x402::key_from_env(key_env) {
+            Ok(signer) => Some(signer),
+            Err(KeyLoadError::NotSet { .. }) => None,
+            Err(e) => return Err(Failure::usage(e.to_string())),
+        };
+        match (evm, solana) {
+            (Some(evm), Some(solana)) => Ok(Keys::Both(evm, solana)),
+            (Some(evm), None) => Ok(Keys::Evm(evm)),
+            (None, Some(solana)) => Ok(Keys::Solana(solana)),
+            (None, None) => Err(Failure::usage(format!(
+                "no key to pay with: {key_env} is not set (an EVM private key, 0x + 64 hex digits; make one with `x402ctl keygen`) and no Solana key was given (--solana-key or X402_SOLANA_KEY; make one with `x402ctl keygen --solana`)"
+            ))),
+        }
+    }
+
+    /// A payer builder for these keys.
+    pub(crate) fn payer(self) -> PayerBuilder {
+        match self {
+            Keys::Evm(evm) => Payer::builder(evm),
+            Keys::Solana(solana) => Payer::solana_builder(solana),
+            Keys::Both(evm, solana) => Payer::builder(evm).solana(solana),
+        }
+    }
+
+    /// A middleware builder for these keys.
+    fn middleware(self) -> X402MiddlewareBuilder {
+        match self {
+            Keys::Evm(evm) => X402Middleware::builder(evm),
+            Keys::Solana(solana) => X402Middleware::solana_builder(solana),
+            Keys::Both(evm, solana) => X402Middleware::builder(evm).solana(solana),
+        }
     }
 }
 
 pub(crate) async fn run(args: PayArgs) -> Result<(), Failure> {
-    let mut builder = middleware_builder(&args)?
+    let mut builder = Keys::load(&args.key_env, &args.solana)?
+        .middleware()
         .registry(registry(&args)?)
         .max_per_request(&args.max);
     if !args.network.is_empty() {

@@ -116,6 +116,24 @@ async fn pay_refuses_bad_solana_arguments_without_echoing_keys() {
     assert!(stderr.contains("is not an http(s) URL"), "{stderr}");
     assert!(!stderr.contains(&key), "{stderr}");
 
+    // `mcp call` takes the same keys, and refuses the same mistakes before connecting.
+    let output = x402ctl(
+        &[
+            "mcp",
+            "call",
+            "http://127.0.0.1:9/mcp",
+            "tool",
+            "--solana-key",
+            secret_looking,
+        ],
+        &[],
+    )
+    .await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--solana-key"), "{stderr}");
+    assert!(!stderr.contains(secret_looking), "{stderr}");
+
     // No key at all: both ways to give one are named.
     let output = x402ctl(&["pay", url], &[]).await;
     let stderr = text(&output.stderr);
