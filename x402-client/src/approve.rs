@@ -2,11 +2,11 @@
 
 use std::future::Future;
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::U256;
 use async_trait::async_trait;
 use x402_protocol::amount::format_units;
 use x402_protocol::facilitator::PaymentRequirements;
-use x402_protocol::{AssetInfo, NetworkInfo, ProtocolVersion};
+use x402_protocol::{AssetInfo, ChainAddress, NetworkInfo, ProtocolVersion};
 
 /// A payment the client is about to sign: everything the hook may want to judge it by.
 #[derive(Debug, Clone)]
@@ -27,8 +27,8 @@ pub struct PaymentProposal {
     pub asset: AssetInfo,
     /// The amount in the token's atomic units.
     pub amount: U256,
-    /// The recipient.
-    pub pay_to: Address,
+    /// The recipient (an EVM address or a Solana wallet).
+    pub pay_to: ChainAddress,
     /// The requirements entry that would be paid.
     pub requirements: PaymentRequirements,
 }

@@ -8,8 +8,9 @@
 //!    and tokens, then takes the cheapest ([`policy`]);
 //! 3. checks the per-request cap and reserves the amount against the total budget, then asks
 //!    the approval hook ([`ApprovePayment`]);
-//! 4. signs an EIP-3009 authorization with a [`PaymentSigner`] and checks that the signature
-//!    recovers to the payer;
+//! 4. signs: on EVM chains an EIP-3009 (or Permit2) authorization with a [`PaymentSigner`],
+//!    checking that the signature recovers to the payer; on Solana a transaction with a
+//!    [`SolanaPaymentSigner`] (`x402-svm`'s `SolanaWallet`);
 //! 5. records the payment ([`PaymentRecord`]) in a history the transport updates with the
 //!    server's answer.
 //!
@@ -63,6 +64,6 @@ pub use reuse::{PaymentKey, RequestId, ReuseCache};
 pub use signer::AlloySigner;
 pub use signer::{
     KeyError, KeyLoadError, LocalSigner, PaymentSigner, SignerError, SmartWalletSigner,
-    key_from_env, key_from_hex,
+    SolanaPaymentSigner, SolanaSignedPayment, key_from_env, key_from_hex,
 };
 pub use x402_protocol;

@@ -4,13 +4,14 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256};
 use serde_json::{Map, Value, json};
 use x402_protocol::client::prepare_payment;
 use x402_protocol::eip3009::RecoveryBackend;
 use x402_protocol::facilitator::PaymentRequirements;
 use x402_protocol::{
-    AssetInfo, NetworkInfo, NetworkRegistry, ProtocolVersion, codec, payment_identifier, v1,
+    AssetInfo, ChainAddress, Family, NetworkInfo, NetworkRegistry, ProtocolVersion, SchemePayload,
+    SolanaAddress, codec, payment_identifier, v1,
 };
 
 use crate::approve::{Approval, ApprovePayment, PaymentProposal};
@@ -18,10 +19,15 @@ use crate::challenge::Challenge;
 use crate::error::{ConfigError, X402Error};
 use crate::policy::{Candidate, Ledger, LimitUnit, Policy, PolicySettings, Refusal, parse_limit};
 use crate::record::{PaymentRecord, PaymentStatus};
-use crate::signer::PaymentSigner;
+use crate::signer::{PaymentSigner, SolanaPaymentSigner};
 
 /// Payments kept in the history by default.
 const DEFAULT_HISTORY_LIMIT: usize = 1000;
+
+/// How long a signed Solana payment is taken to stay good, in seconds: a transaction lands
+/// only while its blockhash is among the last 150 (about a minute), and the blockhash may
+/// already have been some seconds old.
+const SOLANA_VALIDITY_SECONDS: u64 = 60;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -94,9 +100,14 @@ impl SignedPayment {
 ///
 /// It picks the best offer it is allowed to pay (known networks and tokens, preferences, then
 /// the cheapest), checks the per-request cap and reserves the amount against the total
-/// budget, asks the approval hook, signs an EIP-3009 authorization with the
-/// [`PaymentSigner`], and keeps a history of what it signed. Every refusal happens before
-/// anything is signed.
+/// budget, asks the approval hook, signs (an EIP-3009 or Permit2 authorization with the
+/// [`PaymentSigner`] on EVM chains, a transaction with the [`SolanaPaymentSigner`] on
+/// Solana), and keeps a history of what it signed. Every refusal happens before anything is
+/// signed.
+///
+/// A payer has an EVM signer ([`builder`](Self::builder)), a Solana signer
+/// ([`solana_builder`](Self::solana_builder)), or both ([`PayerBuilder::solana`]); it
+/// considers only the offers it has a key for.
 ///
 /// It is cheap to clone; clones share caps, budget and history, so one `Payer` given to
 /// `reqwest-x402` and to `rmcp-x402` spends from one budget.
@@ -117,8 +128,10 @@ pub struct Payer {
 }
 
 struct Inner {
-    signer: Arc<dyn PaymentSigner>,
-    payer: Address,
+    signer: Option<Arc<dyn PaymentSigner>>,
+    payer: Option<Address>,
+    solana: Option<Arc<dyn SolanaPaymentSigner>>,
+    solana_payer: Option<SolanaAddress>,
     policy: Policy,
     ledger: Mutex<Ledger>,
     approver: Option<Arc<dyn ApprovePayment>>,
@@ -130,6 +143,7 @@ impl std::fmt::Debug for Payer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Payer")
             .field("payer", &self.inner.payer)
+            .field("solana_payer", &self.inner.solana_payer)
             .field("policy", &self.inner.policy)
             .field("approval_hook", &self.inner.approver.is_some())
             .finish_non_exhaustive()
@@ -139,7 +153,8 @@ impl std::fmt::Debug for Payer {
 /// Configures a [`Payer`].
 #[must_use]
 pub struct PayerBuilder {
-    signer: Arc<dyn PaymentSigner>,
+    signer: Option<Arc<dyn PaymentSigner>>,
+    solana: Option<Arc<dyn SolanaPaymentSigner>>,
     registry: NetworkRegistry,
     settings: PolicySettings,
     approver: Option<Arc<dyn ApprovePayment>>,
@@ -150,7 +165,8 @@ pub struct PayerBuilder {
 impl std::fmt::Debug for PayerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PayerBuilder")
-            .field("payer", &self.signer.address())
+            .field("payer", &self.signer.as_ref().map(|s| s.address()))
+            .field("solana_payer", &self.solana.as_ref().map(|s| s.address()))
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
@@ -159,6 +175,13 @@ impl std::fmt::Debug for PayerBuilder {
 impl PayerBuilder {
     fn fail(mut self, error: ConfigError) -> Self {
         self.error.get_or_insert(error);
+        self
+    }
+
+    /// Pays Solana offers too, with `signer` (`x402-svm`'s `SolanaWallet`, say). Calling it
+    /// again replaces the Solana signer.
+    pub fn solana(mut self, signer: impl SolanaPaymentSigner) -> Self {
+        self.solana = Some(Arc::new(signer));
         self
     }
 
@@ -269,15 +292,19 @@ impl PayerBuilder {
     }
 
     /// Builds the payer, reporting the first configuration mistake.
-    pub fn build(self) -> Result<Payer, ConfigError> {
+    pub fn build(mut self) -> Result<Payer, ConfigError> {
         if let Some(error) = self.error {
             return Err(error);
         }
+        self.settings.evm = self.signer.is_some();
+        self.settings.solana = self.solana.is_some();
         let policy = Policy::new(self.registry, self.settings)?;
         Ok(Payer {
             inner: Arc::new(Inner {
-                payer: self.signer.address(),
+                payer: self.signer.as_ref().map(|s| s.address()),
                 signer: self.signer,
+                solana_payer: self.solana.as_ref().map(|s| s.address()),
+                solana: self.solana,
                 policy,
                 ledger: Mutex::new(Ledger::default()),
                 approver: self.approver,
@@ -289,10 +316,52 @@ impl PayerBuilder {
 }
 
 impl Payer {
-    /// Starts configuring a payer that pays from `signer`'s address.
+    /// Starts configuring a payer that pays from `signer`'s address on EVM chains. Add a
+    /// Solana signer with [`PayerBuilder::solana`] to pay Solana offers as well.
     pub fn builder(signer: impl PaymentSigner) -> PayerBuilder {
+        Self::new_builder(Some(Arc::new(signer)), None)
+    }
+
+    /// Starts configuring a payer that pays only on Solana, from `signer`'s address; EVM
+    /// offers are refused.
+    ///
+    /// ```
+    /// use x402_client::{Payer, SignerError, SolanaPaymentSigner, SolanaSignedPayment};
+    /// use x402_protocol::facilitator::PaymentRequirements;
+    /// use x402_protocol::{NetworkRegistry, SolanaAddress};
+    ///
+    /// struct Offline(SolanaAddress);
+    ///
+    /// #[async_trait::async_trait]
+    /// impl SolanaPaymentSigner for Offline {
+    ///     fn address(&self) -> SolanaAddress {
+    ///         self.0
+    ///     }
+    ///     async fn sign_payment(
+    ///         &self,
+    ///         _: &PaymentRequirements,
+    ///         _: &NetworkRegistry,
+    ///     ) -> Result<SolanaSignedPayment, SignerError> {
+    ///         Err(SignerError("offline".into()))
+    ///     }
+    /// }
+    ///
+    /// let payer = Payer::solana_builder(Offline(SolanaAddress([7; 32]))).budget("$1").build()?;
+    /// assert_eq!(payer.solana_address(), Some(SolanaAddress([7; 32])));
+    /// assert_eq!(payer.evm_address(), None);
+    /// # Ok::<(), x402_client::ConfigError>(())
+    /// ```
+    pub fn solana_builder(signer: impl SolanaPaymentSigner) -> PayerBuilder {
+        Self::new_builder(None, Some(Arc::new(signer)))
+    }
+
+    fn new_builder(
+        signer: Option<Arc<dyn PaymentSigner>>,
+        solana: Option<Arc<dyn SolanaPaymentSigner>>,
+    ) -> PayerBuilder {
         PayerBuilder {
-            signer: Arc::new(signer),
+            signer,
+            solana,
             registry: NetworkRegistry::builtin(),
             settings: PolicySettings::default(),
             approver: None,
@@ -301,9 +370,21 @@ impl Payer {
         }
     }
 
-    /// The paying address.
+    /// The EVM paying address. A Solana-only payer ([`solana_builder`](Self::solana_builder))
+    /// has none and answers the zero address; [`evm_address`](Self::evm_address) tells the two
+    /// apart.
     pub fn address(&self) -> Address {
+        self.inner.payer.unwrap_or_default()
+    }
+
+    /// The EVM paying address, if the payer has an EVM signer.
+    pub fn evm_address(&self) -> Option<Address> {
         self.inner.payer
+    }
+
+    /// The Solana paying address, if the payer has a Solana signer.
+    pub fn solana_address(&self) -> Option<SolanaAddress> {
+        self.inner.solana_payer
     }
 
     /// The networks and tokens the client knows.
@@ -389,13 +470,14 @@ impl Payer {
                 reason,
             });
         }
-        let (payload, nonce, valid_before) = match self.sign(url, challenge, &candidate).await {
-            Ok(signed) => signed,
-            Err(error) => {
-                lock(&inner.ledger).release(reservation);
-                return Err(error);
-            }
-        };
+        let (payload, nonce, valid_before, payer) =
+            match self.sign(url, challenge, &candidate).await {
+                Ok(signed) => signed,
+                Err(error) => {
+                    lock(&inner.ledger).release(reservation);
+                    return Err(error);
+                }
+            };
         tracing::info!(
             target: "x402::client",
             amount = %proposal.amount_display(),
@@ -414,7 +496,7 @@ impl Payer {
             asset: candidate.asset,
             amount: proposal.amount,
             pay_to: candidate.pay_to,
-            payer: inner.payer,
+            payer,
             nonce,
             valid_before,
             attempts: 0,
@@ -425,19 +507,69 @@ impl Payer {
         Ok(SignedPayment::new(challenge.version, payload, record))
     }
 
-    /// Builds, signs and checks the payment payload for the chosen offer.
+    /// Builds, signs and checks the payment payload for the chosen offer; returns it with
+    /// what identifies the payment, until when it can be settled, and the payer.
     async fn sign(
         &self,
         url: &str,
         challenge: &Challenge,
         candidate: &Candidate,
-    ) -> Result<(Value, alloy_primitives::B256, u64), X402Error> {
+    ) -> Result<(Value, B256, u64, ChainAddress), X402Error> {
+        let (payload, nonce, valid_before, payer) = match candidate.network.family() {
+            Family::Evm => self.sign_evm(url, challenge, candidate).await?,
+            Family::Solana => self.sign_solana(url, candidate).await?,
+        };
+        let json = self.payment_payload(url, challenge, candidate, payload)?;
+        Ok((json, nonce, valid_before, payer))
+    }
+
+    /// Signs a Solana offer's transaction with the Solana signer.
+    async fn sign_solana(
+        &self,
+        url: &str,
+        candidate: &Candidate,
+    ) -> Result<(SchemePayload, B256, u64, ChainAddress), X402Error> {
         let inner = &*self.inner;
+        let (Some(signer), Some(payer)) = (&inner.solana, inner.solana_payer) else {
+            return Err(X402Error::Prepare {
+                url: url.to_owned(),
+                message: "this client has no Solana key".to_owned(),
+            });
+        };
+        let signed = signer
+            .sign_payment(&candidate.requirements, &inner.policy.registry)
+            .await?;
+        let lifetime = candidate
+            .requirements
+            .max_timeout_seconds()
+            .min(SOLANA_VALIDITY_SECONDS);
+        Ok((
+            SchemePayload::Solana(signed.payload),
+            signed.id,
+            unix_now().saturating_add(lifetime),
+            ChainAddress::Solana(payer),
+        ))
+    }
+
+    /// Signs an EVM offer's authorization with the EVM signer and checks the signature.
+    async fn sign_evm(
+        &self,
+        url: &str,
+        challenge: &Challenge,
+        candidate: &Candidate,
+    ) -> Result<(SchemePayload, B256, u64, ChainAddress), X402Error> {
+        let inner = &*self.inner;
+        let (Some(signer), Some(payer)) = (&inner.signer, inner.payer) else {
+            return Err(X402Error::Prepare {
+                url: url.to_owned(),
+                message: "this client has no EVM key".to_owned(),
+            });
+        };
         let resource = challenge.resource_info();
         let prepared = prepare_payment(
             &candidate.requirements,
             resource.as_ref(),
-            inner.payer,
+            payer,
             &inner.policy.registry,
             unix_now(),
         )
@@ -445,22 +577,22 @@ impl Payer {
             url: url.to_owned(),
             message: e.to_string(),
         })?;
-        let signature = inner.signer.sign_payment_digest(prepared.digest()).await?;
+        let signature = signer.sign_payment_digest(prepared.digest()).await?;
         // A signature that does not recover to the payer would be refused anyway; it may also
         // mean the signer is not who it claims to be. Do not send it. (A contract wallet's
         // signature is the chain's to judge.)
-        if !inner.signer.is_contract_wallet() {
+        if !signer.is_contract_wallet() {
             match RecoveryBackend::default().recover(&prepared.digest(), &signature) {
-                Ok(recovered) if recovered == inner.payer => {}
+                Ok(recovered) if recovered == payer => {}
                 Ok(recovered) => {
                     return Err(X402Error::BadSignature {
-                        expected: inner.payer,
+                        expected: payer,
                         detail: format!("it recovers to {recovered}"),
                     });
                 }
                 Err(e) => {
                     return Err(X402Error::BadSignature {
-                        expected: inner.payer,
+                        expected: payer,
                         detail: e.to_string(),
                     });
                 }
@@ -469,12 +601,23 @@ impl Payer {
         let nonce = prepared.nonce();
         let valid_before = prepared.valid_before();
         let payload = prepared.scheme_payload(signature);
+        Ok((payload, nonce, valid_before, ChainAddress::Evm(payer)))
+    }
+
+    /// The `PaymentPayload` carrying `payload`, in the challenge's protocol generation.
+    fn payment_payload(
+        &self,
+        url: &str,
+        challenge: &Challenge,
+        candidate: &Candidate,
+        payload: SchemePayload,
+    ) -> Result<Value, X402Error> {
         let json = match &candidate.requirements {
             PaymentRequirements::V1(r) => json!(v1::PaymentPayload {
                 x402_version: Default::default(),
                 scheme: r.scheme.clone(),
                 network: r.network.clone(),
-                payload: payload.clone(),
+                payload,
             }),
             PaymentRequirements::V2(_) => {
                 // `accepted` is the entry exactly as offered (unknown fields included): servers
@@ -509,7 +652,7 @@ impl Payer {
                 Value::Object(object)
             }
         };
-        Ok((json, nonce, valid_before))
+        Ok(json)
     }
 
     fn record(&self, record: PaymentRecord) {

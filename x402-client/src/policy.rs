@@ -10,6 +10,14 @@
 //! that no configured limit covers is not paid at all (fail closed). Amounts are compared
 //! exactly, scaled by each token's decimals; nothing goes through floating point.
 //!
+//! # Chains
+//!
+//! EVM offers are considered only when the payer has an EVM signer
+//! ([`PaymentSigner`](crate::PaymentSigner)), Solana offers only when it has a Solana signer
+//! ([`SolanaPaymentSigner`](crate::SolanaPaymentSigner)); the refusal of the others says so.
+//! Caps, budgets and preferences apply to both alike: USDC on Solana is a USD stablecoin like
+//! USDC on Base, so `"$0.10"` covers both.
+//!
 //! The budget counts every authorization the client signs, whether or not the server then
 //! settles it: a signed authorization can be settled by whoever holds it until it expires, so
 //! it is money committed.
@@ -18,12 +26,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::U256;
 use x402_protocol::amount::format_units;
 use x402_protocol::exact::EXACT;
 use x402_protocol::facilitator::PaymentRequirements;
 use x402_protocol::verify::RequirementTerms;
-use x402_protocol::{AssetInfo, NetworkInfo, NetworkRegistry, Price, PriceUnit};
+use x402_protocol::{
+    AssetInfo, ChainAddress, Family, NetworkInfo, NetworkRegistry, Price, PriceUnit, SolanaAddress,
+};
 
 use crate::challenge::{Challenge, Offered, describe_amount};
 
@@ -136,6 +146,8 @@ pub enum RefusalReason {
     UnknownNetwork(String),
     /// A network outside the client's allowed list.
     NetworkNotAllowed(String),
+    /// The client has no key for the offer's chain family.
+    NoSigner(Family),
     /// A token the client's registry does not know on that network (its decimals, and so its
     /// value, are unknown).
     UnknownAsset(String),
@@ -172,6 +184,12 @@ impl fmt::Display for RefusalReason {
             RefusalReason::NetworkNotAllowed(n) => {
                 write!(f, "network {n} is not among the allowed networks")
             }
+            RefusalReason::NoSigner(Family::Evm) => f.write_str(
+                "an EVM offer, and this client has no EVM key (give the payer a PaymentSigner to pay on EVM chains)",
+            ),
+            RefusalReason::NoSigner(Family::Solana) => f.write_str(
+                "a Solana offer, and this client has no Solana key (add one with PayerBuilder::solana to pay on Solana)",
+            ),
             RefusalReason::UnknownAsset(e) => write!(f, "{e}"),
             RefusalReason::Invalid(e) => write!(f, "{e}"),
             RefusalReason::NoCap(symbol) => write!(
@@ -218,7 +236,7 @@ pub(crate) struct Candidate {
     pub(crate) requirements: PaymentRequirements,
     pub(crate) network: NetworkInfo,
     pub(crate) asset: AssetInfo,
-    pub(crate) pay_to: Address,
+    pub(crate) pay_to: ChainAddress,
     value: Value,
     units: Vec<LimitUnit>,
     network_rank: usize,
@@ -242,7 +260,7 @@ impl Candidate {
 /// A preferred token: by address or by symbol.
 #[derive(Debug, Clone)]
 enum AssetPreference {
-    Address(Address),
+    Address(ChainAddress),
     Symbol(String),
 }
 
@@ -258,6 +276,10 @@ pub(crate) struct Policy {
     per_request: Option<BTreeMap<LimitUnit, Value>>,
     /// `None`: no total budget.
     budget: Option<BTreeMap<LimitUnit, Value>>,
+    /// Whether the payer can sign EVM payments.
+    evm: bool,
+    /// Whether the payer can sign Solana payments.
+    solana: bool,
 }
 
 /// Default per-request cap, the one the reference `x402-fetch` client uses: 0.10 USDC.
@@ -272,6 +294,10 @@ pub(crate) struct PolicySettings {
     /// `None`: the default cap; `Some(empty)`: no cap.
     pub(crate) per_request: Option<Vec<(LimitUnit, U256)>>,
     pub(crate) budget: Option<Vec<(LimitUnit, U256)>>,
+    /// Whether the payer has an EVM signer.
+    pub(crate) evm: bool,
+    /// Whether the payer has a Solana signer.
+    pub(crate) solana: bool,
 }
 
 impl Policy {
@@ -294,7 +320,7 @@ impl Policy {
         let preferred_assets = settings
             .preferred_assets
             .iter()
-            .map(|a| match Address::from_str(a) {
+            .map(|a| match ChainAddress::from_str(a) {
                 Ok(address) => AssetPreference::Address(address),
                 Err(_) => AssetPreference::Symbol(a.to_ascii_uppercase()),
             })
@@ -318,6 +344,8 @@ impl Policy {
             preferred_assets,
             per_request,
             budget,
+            evm: settings.evm,
+            solana: settings.solana,
         })
     }
 
@@ -375,15 +403,38 @@ impl Policy {
         {
             return Err(RefusalReason::NetworkNotAllowed(network.to_string()));
         }
-        let terms = RequirementTerms::resolve(requirements, &self.registry)
-            .map_err(|e| RefusalReason::Invalid(e.message))?;
+        let (asset_address, pay_to) = match network.family() {
+            Family::Evm => {
+                if !self.evm {
+                    return Err(RefusalReason::NoSigner(Family::Evm));
+                }
+                let terms = RequirementTerms::resolve(requirements, &self.registry)
+                    .map_err(|e| RefusalReason::Invalid(e.message))?;
+                (
+                    ChainAddress::Evm(terms.asset),
+                    ChainAddress::Evm(terms.pay_to),
+                )
+            }
+            Family::Solana => {
+                if !self.solana {
+                    return Err(RefusalReason::NoSigner(Family::Solana));
+                }
+                if upto {
+                    return Err(RefusalReason::UnsupportedScheme(format!(
+                        "{} on Solana",
+                        requirements.scheme()
+                    )));
+                }
+                solana_terms(requirements)?
+            }
+        };
         let asset = self
             .registry
-            .asset(network, terms.asset)
+            .asset(network, asset_address)
             .ok_or_else(|| {
                 RefusalReason::UnknownAsset(format!(
                     "token {} is not known on {}; register it (NetworkRegistry::register_asset) to pay in it",
-                    terms.asset, network.name
+                    asset_address, network.name
                 ))
             })?
             .clone();
@@ -433,7 +484,7 @@ impl Policy {
             index,
             requirements: requirements.clone(),
             network: network.clone(),
-            pay_to: terms.pay_to,
+            pay_to,
             asset,
             value,
             units,
@@ -441,6 +492,42 @@ impl Policy {
             asset_rank,
         })
     }
+}
+
+/// The mint and recipient of a Solana `exact` entry, after the checks that need no chain:
+/// Solana addresses, an amount that fits an SPL amount (`u64`), and the fee payer
+/// (`extra.feePayer`) that every Solana payment needs. The signer resolves the rest.
+fn solana_terms(
+    requirements: &PaymentRequirements,
+) -> Result<(ChainAddress, ChainAddress), RefusalReason> {
+    let address = |field: &str, text: &str| {
+        SolanaAddress::from_str(text)
+            .map(ChainAddress::Solana)
+            .map_err(|_| {
+                RefusalReason::Invalid(format!("{field} {text:?} is not a Solana address"))
+            })
+    };
+    let mint = address("asset", requirements.asset())?;
+    let pay_to = address("payTo", requirements.pay_to())?;
+    if u64::try_from(requirements.amount()).is_err() {
+        return Err(RefusalReason::Invalid(format!(
+            "amount {} does not fit an SPL token amount (u64)",
+            requirements.amount()
+        )));
+    }
+    match requirements
+        .extra()
+        .and_then(|extra| extra.get("feePayer"))
+        .and_then(serde_json::Value::as_str)
+    {
+        Some(fee_payer) => address("extra.feePayer", fee_payer)?,
+        None => {
+            return Err(RefusalReason::Invalid(
+                "a Solana offer must name the facilitator's fee payer (extra.feePayer)".to_owned(),
+            ));
+        }
+    };
+    Ok((mint, pay_to))
 }
 
 /// What has been committed against the budget.

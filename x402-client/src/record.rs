@@ -4,10 +4,10 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{B256, U256};
 use x402_protocol::amount::format_units;
 use x402_protocol::facilitator::SettleResponse;
-use x402_protocol::{AssetInfo, NetworkInfo, ProtocolVersion};
+use x402_protocol::{AssetInfo, ChainAddress, NetworkInfo, ProtocolVersion};
 
 /// Where a payment stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,13 +89,15 @@ pub struct PaymentRecord {
     pub asset: AssetInfo,
     /// The amount, in the token's atomic units.
     pub amount: U256,
-    /// The recipient.
-    pub pay_to: Address,
-    /// The payer.
-    pub payer: Address,
-    /// The authorization's nonce (unique per payment).
+    /// The recipient (an EVM address, or a Solana wallet whose token account is paid).
+    pub pay_to: ChainAddress,
+    /// The payer (an EVM address, or the Solana transfer's authority).
+    pub payer: ChainAddress,
+    /// What makes the payment unique: the EIP-3009/Permit2 nonce on EVM, the SHA-256 of the
+    /// transaction's message on Solana.
     pub nonce: B256,
-    /// Unix time after which the authorization can no longer be settled.
+    /// Unix time after which the payment can no longer be settled (on Solana, an estimate:
+    /// the transaction lands only while its blockhash is recent, about a minute).
     pub valid_before: u64,
     /// How many times the signed authorization was sent (more than 1 after a retry).
     pub attempts: u32,

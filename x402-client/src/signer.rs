@@ -4,11 +4,16 @@
 //! digest. Anything that can do that for a fixed address can pay: a key in memory
 //! ([`LocalSigner`]), or any alloy signer (hardware wallet, KMS, …) through
 //! [`AlloySigner`] with the `alloy` feature.
+//!
+//! A Solana payment is a transaction; a [`SolanaPaymentSigner`] builds and signs it
+//! (`x402-svm`'s `SolanaWallet` is one).
 
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
 use async_trait::async_trait;
+use x402_protocol::facilitator::PaymentRequirements;
+use x402_protocol::{NetworkRegistry, SolanaAddress, SvmPayload};
 use zeroize::Zeroizing;
 
 pub use x402_protocol::eip3009::{KeyError, LocalSigner};
@@ -260,4 +265,85 @@ pub fn key_from_env(var: &str) -> Result<LocalSigner, KeyLoadError> {
         var: var.to_owned(),
         error,
     })
+}
+
+/// A Solana payment, signed: the `payload` of an `exact` payment on Solana and what identifies
+/// it.
+#[derive(Clone)]
+pub struct SolanaSignedPayment {
+    /// The partially signed transaction (the payer's signature set, the fee payer's slot
+    /// empty), base64, as `payload.transaction`.
+    pub payload: SvmPayload,
+    /// SHA-256 of the transaction's message: the digest `x402_svm::verify::payment_key` puts
+    /// in a payment's key, unique per payment (the memo makes every message differ). Payment
+    /// records keep it where an EVM payment keeps its nonce.
+    pub id: B256,
+}
+
+impl std::fmt::Debug for SolanaSignedPayment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Whoever holds the transaction can have it settled: show only its id.
+        f.debug_struct("SolanaSignedPayment")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Signs `exact` payments on Solana for one address: builds the transaction an offer asks for
+/// (an SPL `TransferChecked` to `payTo`, fees paid by `extra.feePayer`) and signs it.
+///
+/// The [`Payer`](crate::Payer) chooses the offer and enforces caps and budget; the signer only
+/// builds and signs what it is given. `x402-svm`'s `SolanaWallet` implements it with a
+/// keypair and an RPC node (for the recent blockhash and unknown mints). Implement it to sign
+/// with a remote or hardware key.
+///
+/// ```
+/// use x402_client::{SolanaPaymentSigner, SolanaSignedPayment, SignerError};
+/// use x402_protocol::facilitator::PaymentRequirements;
+/// use x402_protocol::{NetworkRegistry, SolanaAddress};
+///
+/// /// A signer that refuses everything (say, while a hardware wallet is locked).
+/// struct Locked(SolanaAddress);
+///
+/// #[async_trait::async_trait]
+/// impl SolanaPaymentSigner for Locked {
+///     fn address(&self) -> SolanaAddress {
+///         self.0
+///     }
+///     async fn sign_payment(
+///         &self,
+///         _requirements: &PaymentRequirements,
+///         _registry: &NetworkRegistry,
+///     ) -> Result<SolanaSignedPayment, SignerError> {
+///         Err(SignerError("the wallet is locked".into()))
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait SolanaPaymentSigner: Send + Sync + 'static {
+    /// The address that pays: the transfer's authority, owner of the source token account.
+    fn address(&self) -> SolanaAddress;
+
+    /// Builds and signs the transaction paying `requirements` (a Solana `exact` entry),
+    /// resolving its mint through `registry`.
+    async fn sign_payment(
+        &self,
+        requirements: &PaymentRequirements,
+        registry: &NetworkRegistry,
+    ) -> Result<SolanaSignedPayment, SignerError>;
+}
+
+#[async_trait]
+impl<S: SolanaPaymentSigner + ?Sized> SolanaPaymentSigner for Arc<S> {
+    fn address(&self) -> SolanaAddress {
+        (**self).address()
+    }
+
+    async fn sign_payment(
+        &self,
+        requirements: &PaymentRequirements,
+        registry: &NetworkRegistry,
+    ) -> Result<SolanaSignedPayment, SignerError> {
+        (**self).sign_payment(requirements, registry).await
+    }
 }

@@ -5,6 +5,8 @@
 //! - [`verify`]: the offline checks of a payment (terms, transaction layout, signature, key).
 //! - [`scheme`]: [`ExactSvm`], the `exact` scheme for the x402 runtime.
 //! - [`client`]: [`build_payment`], the transaction the official client builds.
+//! - [`wallet`]: [`SolanaWallet`], which pays Solana offers for `x402-client`'s `Payer`, and
+//!   keypair loading (base58 exports, `id.json`).
 //! - [`SvmSettler`]: settles for the embedded facilitator on any [`SvmChain`]: a JSON-RPC
 //!   node ([`RpcChain`]) or, with the `litesvm` feature, an in-process LiteSVM
 //!   (`LiteSvmChain`).
@@ -16,6 +18,7 @@ mod rpc;
 pub mod scheme;
 mod settler;
 pub mod verify;
+pub mod wallet;
 pub mod wire;
 
 #[cfg(feature = "litesvm")]
@@ -29,3 +32,4 @@ pub use rpc::RpcChain;
 pub use scheme::ExactSvm;
 pub use settler::{FEE_PAYER_NOT_MANAGED, SIMULATION_FAILED, SvmSettler, TRANSACTION_FAILED};
 pub use verify::{SvmPayment, SvmTerms};
+pub use wallet::{KeypairError, SolanaWallet};

@@ -1,10 +1,12 @@
 //! `x402ctl`: x402 from the command line.
 //!
 //! - `x402ctl pay <url>`: a curl that pays (`-X`, `-d`, `-H`, `--max`, `--key-env`,
-//!   `--network`); the body goes to stdout, what was paid to stderr.
+//!   `--network`, `--solana-key`, `--solana-rpc`); the body goes to stdout, what was paid to
+//!   stderr.
 //! - `x402ctl inspect <header value | JSON | url>`: explains a 402, a payment or a receipt and
 //!   checks a payment's signature offline.
-//! - `x402ctl keygen`: a fresh development key and its address.
+//! - `x402ctl keygen [--solana]`: a fresh development key (EVM, or a Solana keypair) and its
+//!   address.
 //! - `x402ctl discover <facilitator>`: what a facilitator's Bazaar catalogue lists
 //!   (`--type`, `--network`, `--pay-to`, `--scheme`, `--extension`, `--limit`, `--offset`,
 //!   `--all`, `--search <words>`, `--json`).
@@ -54,9 +56,14 @@ enum Command {
     },
     /// Make a development key and print its address.
     Keygen {
-        /// Print JSON `{"address", "privateKey"}` instead of text.
+        /// Print JSON instead of text: `{"address", "privateKey"}`, or with --solana
+        /// `{"address", "secretKey"}`.
         #[arg(long)]
         json: bool,
+        /// Make a Solana keypair (printed as the base58 64-byte secret wallets import)
+        /// instead of an EVM key.
+        #[arg(long)]
+        solana: bool,
     },
     /// Run a facilitator: settles on the configured chains (or, with --dev, into an
     /// in-memory dev ledger).
@@ -139,6 +146,8 @@ pub(crate) struct McpCallArgs {
     /// Environment variable holding the payer's private key.
     #[arg(long, default_value = "X402_PRIVATE_KEY")]
     key_env: String,
+    #[command(flatten)]
+    solana: SolanaArgs,
     /// Only pay on this network (v1 name or CAIP-2 id; repeatable).
     #[arg(long)]
     network: Vec<String>,
@@ -188,6 +197,27 @@ pub(crate) struct PayArgs {
     /// the transaction, and send the same payment again. The payer needs gas on that chain.
     #[arg(long, value_name = "RPC_URL")]
     approve_permit2: Option<String>,
+    #[command(flatten)]
+    solana: SolanaArgs,
+}
+
+/// The Solana key of `pay` and `mcp call`.
+#[derive(Debug, Args)]
+pub(crate) struct SolanaArgs {
+    /// Pay Solana offers with this keypair: its base58 text (a wallet's export, as `keygen
+    /// --solana` prints it) or the path of a solana-keygen id.json. Without an EVM key in
+    /// --key-env, only Solana offers are paid.
+    #[arg(
+        long,
+        env = "X402_SOLANA_KEY",
+        hide_env_values = true,
+        value_name = "KEY_OR_PATH"
+    )]
+    solana_key: Option<String>,
+    /// A Solana JSON-RPC node, for the recent blockhash when the offer carries none and for
+    /// mints the client does not know.
+    #[arg(long, env = "X402_SOLANA_RPC", value_name = "RPC_URL")]
+    solana_rpc: Option<String>,
 }
 
 /// Arguments of `x402ctl serve`.
@@ -358,6 +388,26 @@ fn keygen(json: bool) {
     );
 }
 
+fn keygen_solana(json: bool) {
+    use solana_signer::Signer as _;
+    let keypair = solana_keypair::Keypair::new();
+    let secret = zeroize::Zeroizing::new(keypair.to_base58_string());
+    let address = keypair.pubkey().to_string();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"address": address, "secretKey": *secret})
+        );
+    } else {
+        println!("address      {address}");
+        println!("secret key   {}", *secret);
+    }
+    eprintln!(
+        "x402ctl keygen: this is a development keypair, printed in clear and stored nowhere; never hold real funds with it.\n\
+         x402ctl keygen: to pay with it: export X402_SOLANA_KEY=<secret key>"
+    );
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -374,8 +424,12 @@ async fn main() -> ExitCode {
             }
             Err(failure) => Err(failure),
         },
-        Command::Keygen { json } => {
-            keygen(json);
+        Command::Keygen { json, solana } => {
+            if solana {
+                keygen_solana(json);
+            } else {
+                keygen(json);
+            }
             Ok(())
         }
         Command::Serve(args) => serve::run(args).await,

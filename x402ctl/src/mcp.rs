@@ -1,5 +1,5 @@
 //! `x402ctl mcp call`: call a tool of an MCP server (a stdio command or a streamable HTTP
-//! URL) and pay for it, with the same key and limits as `x402ctl pay`.
+//! URL) and pay for it, with the same keys (EVM and/or Solana) and limits as `x402ctl pay`.
 
 use std::io::Write as _;
 
@@ -9,14 +9,14 @@ use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp_x402::{McpPayError, X402Client, payment_required_in};
 use serde_json::Value;
-use x402_client::{Challenge, Payer, PaymentStatus};
+use x402_client::{Challenge, PaymentStatus};
 
 use crate::{Failure, McpCallArgs};
 
 pub(crate) async fn call(args: McpCallArgs) -> Result<(), Failure> {
-    let signer =
-        x402_client::key_from_env(&args.key_env).map_err(|e| Failure::usage(e.to_string()))?;
-    let mut builder = Payer::builder(signer).max_per_request(&args.max);
+    let mut builder = crate::pay::Keys::load(&args.key_env, &args.solana)?
+        .payer()
+        .max_per_request(&args.max);
     if !args.network.is_empty() {
         builder = builder.networks(args.network.clone());
     }

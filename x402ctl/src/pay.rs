@@ -11,12 +11,16 @@ use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use reqwest_x402::hooks::Permit2Allowance;
 use reqwest_x402::{
-    Challenge, PaymentRecord, PaymentResponseExt, PaymentStatus, X402Middleware, payment_error,
+    Challenge, KeyLoadError, LocalSigner, Payer, PaymentRecord, PaymentResponseExt, PaymentStatus,
+    X402Middleware, X402MiddlewareBuilder, payment_error,
 };
+use std::sync::Arc;
+use x402_client::PayerBuilder;
 use x402_protocol::{NetworkRegistry, U256, headers};
 use x402_runtime::config::Config;
+use x402_svm::{RpcChain, SolanaWallet, wallet};
 
-use crate::{Failure, PayArgs};
+use crate::{Failure, PayArgs, SolanaArgs};
 
 /// The networks the client knows: the built-in ones, those of the configuration file, and each
 /// `--chain`.
@@ -38,10 +42,88 @@ pub(crate) fn registry(args: &PayArgs) -> Result<NetworkRegistry, Failure> {
     Ok(registry)
 }
 
+/// The Solana wallet of `--solana-key` (and `--solana-rpc`), if one is given.
+fn solana_wallet(args: &SolanaArgs) -> Result<Option<SolanaWallet>, Failure> {
+    let Some(key) = &args.solana_key else {
+        if args.solana_rpc.is_some() {
+            return Err(Failure::usage(
+                "--solana-rpc is for Solana payments: give the payer's Solana key too (--solana-key or X402_SOLANA_KEY)",
+            ));
+        }
+        return Ok(None);
+    };
+    let keypair = wallet::load_keypair(key)
+        .map_err(|e| Failure::usage(format!("--solana-key (or X402_SOLANA_KEY): {e}")))?;
+    Ok(Some(match &args.solana_rpc {
+        Some(rpc) => {
+            let url = reqwest::Url::parse(rpc)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+            if url.is_none() {
+                return Err(Failure::usage(format!(
+                    "--solana-rpc {rpc:?} is not an http(s) URL of a Solana JSON-RPC node"
+                )));
+            }
+            SolanaWallet::new(keypair, Arc::new(RpcChain::new(rpc.clone())))
+        }
+        // Offline: only offers that carry their blockhash (extra.recentBlockhash), in mints the
+        // registry knows, can be paid; the wallet says so when another comes.
+        None => SolanaWallet::offline(keypair),
+    }))
+}
+
+/// The keys to pay with: the EVM key in the `key_env` variable and/or the Solana key of
+/// `--solana-key`; with a Solana key, an unset variable means "Solana only". Shared by `pay`
+/// and `mcp call`.
+pub(crate) enum Keys {
+    /// EVM offers only.
+    Evm(LocalSigner),
+    /// Solana offers only.
+    Solana(SolanaWallet),
+    /// Either.
+    Both(LocalSigner, SolanaWallet),
+}
+
+impl Keys {
+    pub(crate) fn load(key_env: &str, solana: &SolanaArgs) -> Result<Keys, Failure> {
+        let solana = solana_wallet(solana)?;
+        let evm = match reqwest_x402::key_from_env(key_env) {
+            Ok(signer) => Some(signer),
+            Err(KeyLoadError::NotSet { .. }) => None,
+            Err(e) => return Err(Failure::usage(e.to_string())),
+        };
+        match (evm, solana) {
+            (Some(evm), Some(solana)) => Ok(Keys::Both(evm, solana)),
+            (Some(evm), None) => Ok(Keys::Evm(evm)),
+            (None, Some(solana)) => Ok(Keys::Solana(solana)),
+            (None, None) => Err(Failure::usage(format!(
+                "no key to pay with: {key_env} is not set (an EVM private key, 0x + 64 hex digits; make one with `x402ctl keygen`) and no Solana key was given (--solana-key or X402_SOLANA_KEY; make one with `x402ctl keygen --solana`)"
+            ))),
+        }
+    }
+
+    /// A payer builder for these keys.
+    pub(crate) fn payer(self) -> PayerBuilder {
+        match self {
+            Keys::Evm(evm) => Payer::builder(evm),
+            Keys::Solana(solana) => Payer::solana_builder(solana),
+            Keys::Both(evm, solana) => Payer::builder(evm).solana(solana),
+        }
+    }
+
+    /// A middleware builder for these keys.
+    fn middleware(self) -> X402MiddlewareBuilder {
+        match self {
+            Keys::Evm(evm) => X402Middleware::builder(evm),
+            Keys::Solana(solana) => X402Middleware::solana_builder(solana),
+            Keys::Both(evm, solana) => X402Middleware::builder(evm).solana(solana),
+        }
+    }
+}
+
 pub(crate) async fn run(args: PayArgs) -> Result<(), Failure> {
-    let signer =
-        reqwest_x402::key_from_env(&args.key_env).map_err(|e| Failure::usage(e.to_string()))?;
-    let mut builder = X402Middleware::builder(signer)
+    let mut builder = Keys::load(&args.key_env, &args.solana)?
+        .middleware()
         .registry(registry(&args)?)
         .max_per_request(&args.max);
     if !args.network.is_empty() {

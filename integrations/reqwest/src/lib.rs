@@ -6,8 +6,9 @@
 //! 2. keeps the `exact` offers on networks and tokens it knows, applies your preferred
 //!    networks and tokens, then takes the cheapest;
 //! 3. checks the per-request cap and the total budget, then asks your approval hook;
-//! 4. signs an EIP-3009 authorization with your [`PaymentSigner`] (a local key, or any alloy
-//!    signer with the `alloy` feature);
+//! 4. signs: on EVM chains an EIP-3009 (or Permit2) authorization with your
+//!    [`PaymentSigner`] (a local key, or any alloy signer with the `alloy` feature); on Solana
+//!    a transaction with your [`SolanaPaymentSigner`] (feature `svm`: `x402_svm::SolanaWallet`);
 //! 5. sends the request once more with `PAYMENT-SIGNATURE` (v2) or `X-PAYMENT` (v1), and
 //!    returns the answer with a [`PaymentRecord`] (including the decoded settlement receipt)
 //!    in its extensions.
@@ -75,8 +76,12 @@ pub use x402_client::{
     Approval, ApprovePayment, Challenge, ChallengeError, ConfigError, DEFAULT_MAX_PER_REQUEST,
     KeyError, KeyLoadError, LimitError, LimitUnit, LocalSigner, Payer, PaymentKey, PaymentProposal,
     PaymentRecord, PaymentSigner, PaymentStatus, Refusal, RefusalReason, SignerError,
-    SmartWalletSigner, X402Error, async_trait, challenge, key_from_env, key_from_hex, policy,
+    SmartWalletSigner, SolanaPaymentSigner, SolanaSignedPayment, X402Error, async_trait, challenge,
+    key_from_env, key_from_hex, policy,
 };
+/// Solana payments (feature `svm`): [`x402_svm::SolanaWallet`] pays Solana offers.
+#[cfg(feature = "svm")]
+pub use x402_svm;
 pub use {x402_client, x402_protocol};
 
 /// The README's examples, compiled as doc tests.

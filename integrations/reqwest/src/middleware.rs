@@ -13,7 +13,7 @@ use x402_client::challenge::MAX_CHALLENGE_HEADER_BYTES;
 use x402_client::{
     ApprovePayment, Challenge, ChallengeError, ConfigError, LimitUnit, Payer, PayerBuilder,
     PaymentKey, PaymentRecord, PaymentSigner, PaymentStatus, RequestId, ReuseCache, SignedPayment,
-    X402Error, unix_now,
+    SolanaPaymentSigner, X402Error, unix_now,
 };
 use x402_protocol::facilitator::SettleResponse;
 use x402_protocol::{AssetInfo, NetworkInfo, NetworkRegistry, ProtocolVersion, codec, headers};
@@ -157,6 +157,13 @@ pub struct X402MiddlewareBuilder {
 }
 
 impl X402MiddlewareBuilder {
+    /// Pays Solana offers too, with `signer` (feature `svm`: `x402_svm::SolanaWallet`). See
+    /// [`PayerBuilder::solana`].
+    pub fn solana(mut self, signer: impl SolanaPaymentSigner) -> Self {
+        self.payer = self.payer.solana(signer);
+        self
+    }
+
     /// Replaces the networks and tokens the client knows (default:
     /// [`NetworkRegistry::builtin`]). Only offers on known networks, in known tokens, are paid.
     pub fn registry(mut self, registry: NetworkRegistry) -> Self {
@@ -299,10 +306,21 @@ impl X402MiddlewareBuilder {
 }
 
 impl X402Middleware {
-    /// Starts configuring a middleware that pays from `signer`'s address.
+    /// Starts configuring a middleware that pays from `signer`'s address on EVM chains (add a
+    /// Solana signer with [`X402MiddlewareBuilder::solana`]).
     pub fn builder(signer: impl PaymentSigner) -> X402MiddlewareBuilder {
+        Self::from_payer_builder(Payer::builder(signer))
+    }
+
+    /// Starts configuring a middleware that pays only on Solana, from `signer`'s address
+    /// (feature `svm`: `x402_svm::SolanaWallet`); EVM offers are refused.
+    pub fn solana_builder(signer: impl SolanaPaymentSigner) -> X402MiddlewareBuilder {
+        Self::from_payer_builder(Payer::solana_builder(signer))
+    }
+
+    fn from_payer_builder(payer: PayerBuilder) -> X402MiddlewareBuilder {
         X402MiddlewareBuilder {
-            payer: Payer::builder(signer),
+            payer,
             entitlements: true,
             pending: PendingRetries::default(),
             hooks: Hooks::default(),
@@ -366,7 +384,8 @@ impl X402Middleware {
         &self.inner.payer
     }
 
-    /// The paying address.
+    /// The EVM paying address (the zero address for a Solana-only client; see
+    /// [`Payer::address`]).
     pub fn address(&self) -> Address {
         self.inner.payer.address()
     }
@@ -691,7 +710,7 @@ impl Inner {
                 let needed = crate::hooks::Permit2Allowance {
                     network: signed.record.network.clone(),
                     token: signed.record.asset.address.as_evm().unwrap_or_default(),
-                    owner: signed.record.payer,
+                    owner: signed.record.payer.as_evm().unwrap_or_default(),
                     amount: signed.record.amount,
                     spender: x402_client::x402_protocol::permit2::PERMIT2_ADDRESS,
                 };
