@@ -54,7 +54,7 @@ impl FakeChain {
 impl SvmChain for FakeChain {
     async fn latest_blockhash(&self) -> Result<Hash, ChainError> {
         self.blockhash_calls.fetch_add(1, Ordering::SeqCst);
-        Ok(self.blockhash.clone())
+        Ok(self.blockhash)
     }
     async fn is_blockhash_valid(&self, _: &Hash) -> Result<bool, ChainError> {
         Ok(true)

@@ -60,6 +60,7 @@ async fn pay_approves_permit2_on_412_and_pays_the_same_payment() {
         facilitator_timeout: FACILITATOR_TIMEOUT,
         pay_to: PAY_TO,
         upto_facilitator: Some(DEV_ADDRESSES[1].to_owned()),
+        fee_payer: None,
         chain_checks: None,
     })
     .await;
