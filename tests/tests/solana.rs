@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest_x402::{PaymentResponseExt, X402Middleware};
 use solana_address::Address;
 use solana_keypair::Keypair;
 use solana_signer::Signer as _;
@@ -15,7 +16,9 @@ use x402_protocol::{NetworkRegistry, ProtocolVersion, codec, v2};
 use x402_runtime::facilitator::{DevLedger, EmbeddedFacilitator};
 use x402_runtime::scheme::Schemes;
 use x402_svm::programs::TOKEN;
-use x402_svm::{ExactSvm, LiteSvmChain, RpcChain, SvmChain, SvmSettler, SvmTerms, build_payment};
+use x402_svm::{
+    ExactSvm, LiteSvmChain, RpcChain, SolanaWallet, SvmChain, SvmSettler, SvmTerms, build_payment,
+};
 use x402_tests::apps::{SOLANA_PAY_TO, actix_app, axum_app, rocket_app};
 use x402_tests::client::Challenge;
 use x402_tests::facilitator::serve;
@@ -106,18 +109,23 @@ async fn check(framework: &str, launch: Launch) {
     let hits = || server.hits.load(std::sync::atomic::Ordering::SeqCst);
     let client_rpc = RpcChain::new(&rpc.url);
 
-    // The 402 names the fee payer payers build around.
-    let response = http.get(url("/sol/exact")).send().await.unwrap();
-    assert_eq!(response.status().as_u16(), 402, "{framework}");
-    let (name, value) = solana_payment(response, &payer, &client_rpc).await;
-    let paid = http
-        .get(url("/sol/exact"))
-        .header(name, &value)
-        .send()
-        .await
+    // reqwest-x402 with a Solana key pays: the wallet asks the endpoint for a blockhash.
+    let wallet = SolanaWallet::new(payer.insecure_clone(), Arc::new(RpcChain::new(&rpc.url)));
+    let x402 = X402Middleware::solana_builder(wallet)
+        .max_per_request("1 USDC")
+        .build()
         .unwrap();
+    let client = x402.client().unwrap();
+    let paid = client.get(url("/sol/exact")).send().await.unwrap();
     assert_eq!(paid.status().as_u16(), 200, "{framework}: paid on Solana");
+    let receipt = paid.settlement().cloned().expect("a receipt");
     assert_eq!(paid.text().await.unwrap(), payer.pubkey().to_string());
+    let signature: solana_signature::Signature = receipt.transaction.parse().unwrap();
+    assert_eq!(
+        chain.status(&signature).await.unwrap(),
+        Some(x402_svm::TransactionStatus::Succeeded),
+        "{framework}: the receipt names the transaction that landed"
+    );
     assert_eq!(hits(), 1);
     assert_eq!(
         chain.token_balance(&pay_to, &mint),
@@ -130,6 +138,24 @@ async fn check(framework: &str, launch: Launch) {
         "{framework}"
     );
 
+    // A payment built by hand, sent twice.
+    let response = http.get(url("/sol/exact")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 402, "{framework}");
+    let (name, value) = solana_payment(response, &payer, &client_rpc).await;
+    let paid = http
+        .get(url("/sol/exact"))
+        .header(name, &value)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status().as_u16(), 200, "{framework}");
+    assert_eq!(hits(), 2);
+    assert_eq!(
+        chain.token_balance(&pay_to, &mint),
+        Some(2 * PRICE),
+        "{framework}"
+    );
+
     // The same payment again: the handler does not run again and nothing moves again.
     let replay = http
         .get(url("/sol/exact"))
@@ -139,14 +165,32 @@ async fn check(framework: &str, launch: Launch) {
         .unwrap();
     let status = replay.status().as_u16();
     let body = replay.text().await.unwrap();
-    assert_eq!(
-        hits(),
-        1,
-        "{framework}: a replay runs nothing ({status} {body})"
-    );
+    // The answer it paid for, from the journal (a client whose 200 was lost), charged once.
+    assert_eq!(status, 200, "{framework}: {body}");
+    assert_eq!(body, payer.pubkey().to_string());
+    assert_eq!(hits(), 2, "{framework}: a replay runs nothing");
     assert_eq!(
         chain.token_balance(&pay_to, &mint),
-        Some(PRICE),
+        Some(2 * PRICE),
+        "{framework}"
+    );
+    // The same payment for another route is refused: it bought one request, already served.
+    let elsewhere = http
+        .get(url("/sol/either"))
+        .header(name, &value)
+        .send()
+        .await
+        .unwrap();
+    let status = elsewhere.status().as_u16();
+    assert!(
+        (400..500).contains(&status),
+        "{framework}: {status} {}",
+        elsewhere.text().await.unwrap()
+    );
+    assert_eq!(hits(), 2, "{framework}: a replay elsewhere runs nothing");
+    assert_eq!(
+        chain.token_balance(&pay_to, &mint),
+        Some(2 * PRICE),
         "{framework}"
     );
 
@@ -161,19 +205,30 @@ async fn check(framework: &str, launch: Launch) {
     let challenge = Challenge::parse(header.as_deref(), b"");
     let networks: Vec<String> = challenge.v2_accepts().into_iter().map(|(n, _)| n).collect();
     assert_eq!(networks, ["eip155:84532", DEVNET], "{framework}");
-    let response = http.get(url("/sol/either")).send().await.unwrap();
-    let (name, value) = solana_payment(response, &payer, &client_rpc).await;
-    let paid = http
-        .get(url("/sol/either"))
-        .header(name, value)
-        .send()
-        .await
-        .unwrap();
+    let paid = client.get(url("/sol/either")).send().await.unwrap();
     assert_eq!(paid.status().as_u16(), 200, "{framework}");
     assert_eq!(paid.text().await.unwrap(), "solana-devnet");
     assert_eq!(
         chain.token_balance(&pay_to, &mint),
-        Some(2 * PRICE),
+        Some(3 * PRICE),
+        "{framework}"
+    );
+
+    // ... and an EVM key pays it on Base Sepolia (settled in the facilitator's dev ledger).
+    let evm = x402_protocol::eip3009::LocalSigner::random();
+    facilitator.fund_everywhere(evm.address());
+    let evm_client = X402Middleware::builder(evm)
+        .max_per_request("1 USDC")
+        .build()
+        .unwrap()
+        .client()
+        .unwrap();
+    let paid = evm_client.get(url("/sol/either")).send().await.unwrap();
+    assert_eq!(paid.status().as_u16(), 200, "{framework}");
+    assert_eq!(paid.text().await.unwrap(), "base-sepolia");
+    assert_eq!(
+        chain.token_balance(&pay_to, &mint),
+        Some(3 * PRICE),
         "{framework}"
     );
 }
