@@ -16,6 +16,7 @@ use x402_protocol::{ChainAddress, NetworkInfo, Reason, SchemePayload, SolanaAddr
 use x402_runtime::facilitator::{SettleObserver, SettleOutcome, Settler, SettlerError};
 
 use crate::chain::{ChainError, SvmChain, TransactionStatus};
+use crate::rpc::RpcChain;
 use crate::wire::decode_transaction;
 
 /// The fee payer named in the transaction is not one of this facilitator's keys.
@@ -57,6 +58,84 @@ impl<C> fmt::Debug for SvmSettler<C> {
             )
             .field("confirm_timeout", &self.confirm_timeout)
             .finish_non_exhaustive()
+    }
+}
+
+impl SvmSettler<RpcChain> {
+    /// The settler a configuration file describes for one Solana `[[network]]`: its
+    /// `rpc_url` (or `rpc_url_env`), its `signers` (fee payer keys: base58 exports or
+    /// `id.json` byte arrays, from `key_env` / `key_file`), and `receipt_timeout` /
+    /// `poll_interval` of its settlement settings. Each mistake names its key in the file.
+    pub fn from_config(
+        config: &x402_runtime::config::Config,
+        network: &x402_runtime::config::NetworkConfig,
+    ) -> Result<Self, x402_runtime::config::ConfigFileError> {
+        let key = &network.key;
+        if network.network.family() != x402_protocol::Family::Solana {
+            return Err(config.error(
+                key.clone(),
+                format!("{} is not a Solana cluster", network.network),
+            ));
+        }
+        let Some(rpc_url) = network.read_rpc_url(&config.origin)? else {
+            return Err(config.error(
+                format!("{key}.rpc_url"),
+                format!(
+                    "is missing: settling on {} needs its JSON-RPC endpoint; write rpc_url = \"https://…\" or rpc_url_env = \"VARIABLE\"",
+                    network.network
+                ),
+            ));
+        };
+        let mut keys = Vec::with_capacity(network.signers.len());
+        for (j, source) in network.signers.iter().enumerate() {
+            let secret = source
+                .read()
+                .map_err(|message| config.error(format!("{key}.signers[{j}]"), message))?;
+            let keypair = crate::wallet::load_keypair(&secret).map_err(|error| {
+                config.error(
+                    format!("{key}.signers[{j}]"),
+                    format!("{source} does not hold a Solana keypair: {error}"),
+                )
+            })?;
+            if keys
+                .iter()
+                .any(|k: &Keypair| k.pubkey() == keypair.pubkey())
+            {
+                return Err(config.error(
+                    format!("{key}.signers"),
+                    format!(
+                        "two signers hold the same key ({}); give each its own",
+                        keypair.pubkey()
+                    ),
+                ));
+            }
+            keys.push(keypair);
+        }
+        let mut keys = keys.into_iter();
+        let Some(first) = keys.next() else {
+            return Err(config.error(
+                format!("{key}.signers"),
+                format!(
+                    "is empty: settling on {} needs at least one fee payer key; write signers = [{{ key_env = \"FEE_PAYER_KEY\" }}]",
+                    network.network
+                ),
+            ));
+        };
+        let mut settler = SvmSettler::new(
+            RpcChain::new(rpc_url.as_str()),
+            network.network.caip2.to_string(),
+            first,
+        );
+        for key in keys {
+            settler = settler.fee_payer(key);
+        }
+        if let Some(timeout) = network.settlement.receipt_timeout {
+            settler = settler.confirm_timeout(timeout);
+        }
+        if let Some(interval) = network.settlement.poll_interval {
+            settler = settler.poll_interval(interval);
+        }
+        Ok(settler)
     }
 }
 

@@ -1,8 +1,10 @@
 //! `x402ctl serve`: a facilitator you can run in production.
 //!
 //! - Chains come from the configuration file (`--config`, `X402_CONFIG`): every `[[network]]`
-//!   with an `rpc_url` and `signers` is settled on through `x402-evm` (EIP-3009 `exact`), with
-//!   local nonces per signer, several signers sharing the load, stuck transactions re-priced.
+//!   with an `rpc_url` and `signers` is settled on. EVM chains through `x402-evm` (EIP-3009
+//!   `exact`), with local nonces per signer, several signers sharing the load, stuck
+//!   transactions re-priced; Solana clusters through `x402-svm` (`exact`: the signers are fee
+//!   payers that co-sign the payer's transaction, listed as `extra.feePayer` in `/supported`).
 //! - Every settlement is journaled (`--journal`, `[facilitator] journal`; SQLite or Postgres)
 //!   before anything is sent; a retried `/settle` for the same payment gets the same
 //!   settlement's outcome, never a second one; what a crash left open is resolved from the
@@ -169,7 +171,18 @@ async fn chain_settlers(config: &Config) -> Result<routes::Routes, Failure> {
                 });
             }
             NetworkKind::Solana => {
-                tracing::warn!(target: "x402::facilitator", network = %entry.network, "Solana settlement is not part of this build; the network is not settled");
+                let settler = x402_svm::SvmSettler::from_config(config, entry)
+                    .map_err(|e| Failure::usage(e.to_string()))?;
+                let fee_payers = settler.fee_payer_addresses();
+                tracing::info!(target: "x402::facilitator", network = %entry.network, fee_payers = ?fee_payers, "settling Solana `exact` payments (SPL TransferChecked, co-signed as fee payer)");
+                routes.add(routes::Route {
+                    network: entry.network.caip2.to_string(),
+                    scheme: x402_protocol::exact::EXACT,
+                    payload: "Solana transaction",
+                    // Payers build around one fee payer; the first key is the one offered.
+                    extra: Some(serde_json::json!({ "feePayer": fee_payers[0].to_string() })),
+                    settler: Arc::new(settler),
+                });
             }
         }
     }
@@ -288,9 +301,13 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
         None => NetworkRegistry::builtin(),
     });
 
+    // Solana `exact` beside the built-in EVM schemes.
+    let mut schemes = x402_runtime::scheme::Schemes::default();
+    schemes.add(Arc::new(x402_svm::ExactSvm));
     let (facilitator, routes) = if dev {
         let facilitator = EmbeddedFacilitator::builder()
             .registry(registry.clone())
+            .schemes(schemes)
             .build();
         for funding in &args.fund {
             eprintln!("x402ctl serve: {}", fund(&facilitator, &registry, funding)?);
@@ -305,6 +322,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), Failure> {
         let routes = Arc::new(chain_settlers(config).await?);
         let facilitator = EmbeddedFacilitator::builder()
             .registry(registry.clone())
+            .schemes(schemes)
             .settler(routes.clone())
             .build();
         (facilitator, Some(routes))
