@@ -68,6 +68,8 @@ impl ServerHandler for Weather {}
 pub fn gate() -> Result<Gate, Error> {
     let gate = Gate::builder()
         .embedded_facilitator()
+        // The quickstart's Solana route is linked into this program too.
+        .scheme(std::sync::Arc::new(x402_svm::ExactSvm))
         .pay_to(PAY_TO)
         .build()?;
     fund_demo_payer(&gate)?;

@@ -1,6 +1,6 @@
-//! The quickstart's paid API: `GET /weather` costs 0.01 USDC on Base Sepolia, verified and
-//! settled in process by the embedded facilitator into a dev ledger (no money moves), with a
-//! demo payer funded there.
+//! The quickstart's paid API: `GET /weather` costs 0.01 USDC on Base Sepolia (and
+//! `GET /weather-sol` the same on Solana devnet), verified and settled in process by the
+//! embedded facilitator into a dev ledger (no money moves), with demo payers funded there.
 
 use std::net::SocketAddr;
 
@@ -16,6 +16,18 @@ pub const PAY_TO: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 /// never hold real funds with it.
 pub const DEMO_PAYER_KEY: &str =
     "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+/// Who the Solana route's payments go to.
+pub const SOLANA_PAY_TO: &str = "GyGKxMyg1p9SsHfm15MkNUu1u9TN2JtTspcdmrtGUdse";
+
+/// The Solana demo payer's ed25519 seed (32 bytes of 1): public knowledge, never hold real
+/// funds with it. Its address is `AKnL4NNf3DGWZJS6cPknBuEGnVsV4A4m5tgebLHaRSZ9`.
+pub const DEMO_SOLANA_SEED: [u8; 32] = [1; 32];
+
+/// The Solana demo payer.
+pub fn demo_solana_payer() -> solana_keypair::Keypair {
+    solana_keypair::Keypair::new_from_array(DEMO_SOLANA_SEED)
+}
 
 /// What the demo payer holds in the dev ledger at start: 10 USDC.
 pub const DEMO_PAYER_FUNDS: u64 = 10_000_000;
@@ -40,6 +52,25 @@ pub struct Report {
     mime_type = "application/json"
 )]
 async fn weather(payment: Payment) -> Json<Report> {
+    Json(Report {
+        city: "Oslo",
+        forecast: "sunny, 21 °C",
+        paid_by: payment.payer().to_string(),
+        amount: payment.amount_display(),
+    })
+}
+
+/// The same report, paid on Solana devnet: the payer signs an SPL `TransferChecked` that the
+/// facilitator co-signs as fee payer (here the dev ledger, which needs no node: the 402 carries
+/// the blockhash to build on).
+#[paid(
+    price = "0.01 USDC",
+    network = "solana-devnet",
+    pay_to = "GyGKxMyg1p9SsHfm15MkNUu1u9TN2JtTspcdmrtGUdse",
+    description = "Current weather in Oslo, paid on Solana",
+    mime_type = "application/json"
+)]
+async fn weather_sol(payment: Payment) -> Json<Report> {
     Json(Report {
         city: "Oslo",
         forecast: "sunny, 21 °C",
@@ -98,7 +129,8 @@ pub fn x402() -> Result<X402, Box<dyn std::error::Error + Send + Sync>> {
     Ok(x402)
 }
 
-/// Gives the demo payer 10 USDC on Base Sepolia, when the gate settles into a dev ledger.
+/// Gives the demo payers 10 USDC each on Base Sepolia and Solana devnet, when the gate settles
+/// into a dev ledger.
 pub fn fund_demo_payer(
     gate: &x402_runtime::Gate,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -118,6 +150,16 @@ pub fn fund_demo_payer(
             payer,
             U256::MAX,
         );
+        let solana = gate.registry().network("solana-devnet")?;
+        let solana_payer = x402_protocol::SolanaAddress(
+            solana_signer::Signer::pubkey(&demo_solana_payer()).to_bytes(),
+        );
+        ledger.fund(
+            &solana.caip2,
+            solana.default_asset.address,
+            solana_payer,
+            U256::from(DEMO_PAYER_FUNDS),
+        );
     }
     Ok(())
 }
@@ -130,6 +172,7 @@ pub fn from_env<T: From<x402_runtime::Gate>>(
 ) -> Result<T, Box<dyn std::error::Error + Send + Sync>> {
     let mut builder = x402_runtime::X402Builder::<T>::new()
         .embedded_facilitator()
+        .scheme(std::sync::Arc::new(x402_svm::ExactSvm))
         .pay_to(PAY_TO);
     builder = builder.read_env();
     let x402 = builder.build()?;
@@ -142,10 +185,11 @@ pub fn app(x402: &X402) -> Router {
     Router::new()
         .route("/weather", get(weather))
         .route("/summarize", get(summarize))
+        .route("/weather-sol", get(weather_sol))
         .route(
             "/",
             get(|| async {
-                "GET /weather costs 0.01 USDC on base-sepolia\nGET /summarize?text=… costs 0.001 USDC a word, at most 0.10 USDC\n"
+                "GET /weather costs 0.01 USDC on base-sepolia\nGET /weather-sol costs 0.01 USDC on solana-devnet\nGET /summarize?text=… costs 0.001 USDC a word, at most 0.10 USDC\n"
             }),
         )
         .layer(x402.layer())

@@ -376,3 +376,34 @@ async fn pay_against_the_quickstart_server_prints_the_paid_response() {
         "the summary names the transaction: {summary}"
     );
 }
+
+/// Issue acceptance (Solana): `x402ctl pay` with the quickstart's Solana demo key pays its
+/// Solana route with nothing installed: the dev ledger's 402 carries the blockhash, so no
+/// `--solana-rpc` is needed, and the dev ledger moves exactly the price.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pay_with_a_solana_key_against_the_quickstart_server_needs_no_node() {
+    use x402_examples::quickstart::{self, SOLANA_PAY_TO};
+    use x402_protocol::{ChainAddress, SolanaAddress};
+    let (x402, address, _server) = quickstart::serve(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let url = format!("http://{address}/weather-sol");
+    let key = quickstart::demo_solana_payer().to_base58_string();
+    let output = x402ctl(&["pay", &url], &[("X402_SOLANA_KEY", key.as_str())]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let body: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        body["paid_by"],
+        "AKnL4NNf3DGWZJS6cPknBuEGnVsV4A4m5tgebLHaRSZ9"
+    );
+    let summary = text(&output.stderr);
+    assert!(
+        summary.contains("paid 0.01 USDC on solana-devnet"),
+        "{summary}"
+    );
+    let network = x402.gate().registry().network("solana-devnet").unwrap();
+    let ledger = x402.gate().dev_ledger().unwrap();
+    let pay_to = ChainAddress::Solana(SolanaAddress::from_base58_const(SOLANA_PAY_TO));
+    assert_eq!(
+        ledger.balance(&network.caip2, network.default_asset.address, pay_to),
+        U256::from(10_000u64)
+    );
+}

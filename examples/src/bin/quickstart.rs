@@ -1,6 +1,6 @@
 //! x402 in one program: a paid axum API (embedded facilitator, dev ledger, nothing to set up)
 //! and a client that meets its 402, signs an EIP-3009 authorization, pays, sends the same
-//! payment again, and pays a metered route (`upto`) only for what it used.
+//! payment again, pays a metered route (`upto`) only for what it used, and pays on Solana.
 //!
 //! ```sh
 //! cargo run -p x402-examples --bin quickstart            # the walkthrough
@@ -45,6 +45,15 @@ async fn serve() -> Result<(), Error> {
     );
     println!(
         "  X402_PRIVATE_KEY={DEMO_PAYER_KEY} cargo run -p x402ctl -- pay http://{address}/weather"
+    );
+    let solana = quickstart::demo_solana_payer();
+    println!(
+        "{} http://{address}/weather-sol costs 0.01 USDC on solana-devnet; its demo payer holds 10 USDC too:",
+        bold("serving")
+    );
+    println!(
+        "  X402_SOLANA_KEY={} cargo run -p x402ctl -- pay http://{address}/weather-sol",
+        solana.to_base58_string()
     );
     tokio::select! {
         _ = task => {}
@@ -254,11 +263,58 @@ async fn walkthrough() -> Result<(), Error> {
             balance(payer.address())
         );
     }
+    solana_step(&x402, address).await?;
     println!(
         "\n{}",
         dim(
             "Serve it and pay with the CLI: cargo run -p x402-examples --bin quickstart -- --serve"
         )
     );
+    Ok(())
+}
+
+/// 7. The same report on Solana devnet, paid by reqwest-x402 with an ed25519 key: the 402
+/// names the facilitator's fee payer and (the dev ledger needs no node) a blockhash to build
+/// on; the payer signs an SPL `TransferChecked`, the facilitator verifies and settles it.
+async fn solana_step(x402: &axum_x402::X402, address: SocketAddr) -> Result<(), Error> {
+    use reqwest_x402::{PaymentResponseExt as _, X402Middleware};
+    use solana_signer::Signer as _;
+    use x402_protocol::{ChainAddress, SolanaAddress};
+
+    let registry = NetworkRegistry::builtin();
+    let network = registry.network("solana-devnet")?;
+    let ledger = x402
+        .gate()
+        .dev_ledger()
+        .ok_or("the embedded facilitator has a dev ledger")?;
+    let keypair = quickstart::demo_solana_payer();
+    let payer = ChainAddress::Solana(SolanaAddress(keypair.pubkey().to_bytes()));
+    let balance = || {
+        let atomic = ledger.balance(&network.caip2, network.default_asset.address, payer);
+        format!("{} USDC", format_units(atomic, 6))
+    };
+    let before = balance();
+    let client = X402Middleware::solana_builder(x402_svm::SolanaWallet::offline(keypair))
+        .max_per_request("$0.05")
+        .build()?
+        .client()?;
+    let url = format!("http://{address}/weather-sol");
+    let response = client.get(&url).send().await?;
+    let status = response.status();
+    let receipt = response.settlement().cloned();
+    let body = response.text().await?;
+    println!(
+        "{} GET /weather-sol on solana-devnet, paid by reqwest-x402 with an ed25519 key",
+        bold("7.")
+    );
+    println!("   ← {} {}", green(&status.to_string()), body.trim());
+    if let Some(receipt) = receipt {
+        println!(
+            "   transaction {} · payer {} → {}",
+            cyan(&short(&receipt.transaction)),
+            before,
+            balance()
+        );
+    }
     Ok(())
 }
