@@ -345,3 +345,147 @@ mod offline {
         );
     }
 }
+
+mod pending {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use async_trait::async_trait;
+    use axum_x402::{Payment, X402, paid};
+    use solana_hash::Hash;
+    use solana_signature::Signature;
+    use solana_transaction::versioned::VersionedTransaction;
+    use x402_svm::{ChainError, MintInfo, TransactionStatus};
+
+    use super::*;
+
+    #[paid(price = "0.01 USDC", network = "solana-devnet")]
+    async fn report(_payment: Payment) -> &'static str {
+        "the report"
+    }
+
+    /// A chain that executes what it is sent but, while `hold` is set, does not say so yet:
+    /// a confirmation that does not arrive in time.
+    struct Slow {
+        inner: Arc<LiteSvmChain>,
+        hold: AtomicBool,
+    }
+
+    #[async_trait]
+    impl SvmChain for Slow {
+        async fn latest_blockhash(&self) -> Result<Hash, ChainError> {
+            self.inner.latest_blockhash().await
+        }
+        async fn is_blockhash_valid(&self, blockhash: &Hash) -> Result<bool, ChainError> {
+            self.inner.is_blockhash_valid(blockhash).await
+        }
+        async fn simulate(&self, transaction: &VersionedTransaction) -> Result<(), ChainError> {
+            self.inner.simulate(transaction).await
+        }
+        async fn send(&self, transaction: &VersionedTransaction) -> Result<Signature, ChainError> {
+            self.inner.send(transaction).await
+        }
+        async fn status(
+            &self,
+            signature: &Signature,
+        ) -> Result<Option<TransactionStatus>, ChainError> {
+            if self.hold.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            self.inner.status(signature).await
+        }
+        async fn mint(&self, mint: &Address) -> Result<Option<MintInfo>, ChainError> {
+            self.inner.mint(mint).await
+        }
+    }
+
+    /// Issue 9's rule on Solana: a confirmation that does not arrive in time is 504
+    /// `settlement_pending` (no new challenge, no handler answer); once the chain answers, the
+    /// same payment sent again gets the kept answer and its receipt, charged once.
+    #[tokio::test]
+    async fn an_unconfirmed_settlement_is_pending_then_the_retry_is_served() {
+        let chain = Arc::new(LiteSvmChain::new());
+        let mint: Address = USDC_DEVNET.parse().unwrap();
+        chain.install_mint(mint, 6, TOKEN);
+        let pay_to: Address = SOLANA_PAY_TO.parse().unwrap();
+        chain.fund(&pay_to, &mint, 0).unwrap();
+        let payer = Keypair::new();
+        chain.fund(&payer.pubkey(), &mint, 1_000_000).unwrap();
+        let fee_payer = Keypair::new();
+        chain.airdrop(&fee_payer.pubkey(), 1_000_000_000).unwrap();
+        let slow = Arc::new(Slow {
+            inner: chain.clone(),
+            hold: AtomicBool::new(true),
+        });
+        let settler = SvmSettler::new(slow.clone(), DEVNET, fee_payer.insecure_clone())
+            .confirm_timeout(Duration::from_millis(300))
+            .poll_interval(Duration::from_millis(20));
+        let mut schemes = Schemes::default();
+        schemes.add(Arc::new(ExactSvm));
+        let facilitator = EmbeddedFacilitator::builder()
+            .schemes(schemes)
+            .settler(Arc::new(settler))
+            .build();
+        let x402 = X402::builder()
+            .route_check(x402_runtime::RouteCheck::Skip)
+            .embedded_facilitator_with(facilitator)
+            .pay_to(SOLANA_PAY_TO)
+            .build()
+            .unwrap();
+        let app = ::axum::Router::new()
+            .route("/report", ::axum::routing::get(report))
+            .layer(x402.layer());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { ::axum::serve(listener, app).await });
+        let http = reqwest::Client::new();
+        let rpc = x402_tests::solana::serve(chain.clone()).await;
+
+        let response = http.get(format!("{base}/report")).send().await.unwrap();
+        let (name, value) = solana_payment(response, &payer, &RpcChain::new(&rpc.url)).await;
+        let first = http
+            .get(format!("{base}/report"))
+            .header(name, &value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(first.status().as_u16(), 504);
+        assert!(
+            first.headers().get("payment-required").is_none(),
+            "no new challenge"
+        );
+        let body: serde_json::Value = first.json().await.unwrap();
+        assert_eq!(body["error"], "settlement_pending");
+        // It did land: the chain just has not said so.
+        assert_eq!(chain.token_balance(&pay_to, &mint), Some(PRICE));
+
+        slow.hold.store(false, Ordering::SeqCst);
+        let again = http
+            .get(format!("{base}/report"))
+            .header(name, &value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status().as_u16(), 200);
+        let receipt: x402_protocol::facilitator::SettleResponse = codec::decode(
+            again.headers()["payment-response"].to_str().unwrap(),
+            codec::DEFAULT_MAX_HEADER_BYTES,
+        )
+        .unwrap();
+        assert!(receipt.success, "{receipt:?}");
+        let signature: Signature = receipt.transaction.parse().unwrap();
+        assert_eq!(
+            chain.status(&signature).await.unwrap(),
+            Some(TransactionStatus::Succeeded)
+        );
+        assert_eq!(again.text().await.unwrap(), "the report");
+        assert_eq!(
+            chain.token_balance(&pay_to, &mint),
+            Some(PRICE),
+            "charged once"
+        );
+        assert_eq!(
+            chain.token_balance(&payer.pubkey(), &mint),
+            Some(1_000_000 - PRICE)
+        );
+    }
+}
