@@ -273,7 +273,7 @@ async fn walkthrough() -> Result<(), Error> {
     Ok(())
 }
 
-/// 7. The same report on Solana devnet, paid by reqwest-x402 with an ed25519 key: the 402
+/// Step 7, the same report on Solana devnet, paid by reqwest-x402 with an ed25519 key: the 402
 /// names the facilitator's fee payer and (the dev ledger needs no node) a blockhash to build
 /// on; the payer signs an SPL `TransferChecked`, the facilitator verifies and settles it.
 async fn solana_step(x402: &axum_x402::X402, address: SocketAddr) -> Result<(), Error> {
