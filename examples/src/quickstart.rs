@@ -52,6 +52,11 @@ pub struct Report {
     mime_type = "application/json"
 )]
 async fn weather(payment: Payment) -> Json<Report> {
+    report(&payment)
+}
+
+/// The report, for whoever paid.
+fn report(payment: &Payment) -> Json<Report> {
     Json(Report {
         city: "Oslo",
         forecast: "sunny, 21 °C",
@@ -71,12 +76,7 @@ async fn weather(payment: Payment) -> Json<Report> {
     mime_type = "application/json"
 )]
 async fn weather_sol(payment: Payment) -> Json<Report> {
-    Json(Report {
-        city: "Oslo",
-        forecast: "sunny, 21 °C",
-        paid_by: payment.payer().to_string(),
-        amount: payment.amount_display(),
-    })
+    report(&payment)
 }
 
 /// What `/summarize` charges per word of its input, in atomic USDC units (0.001 USDC).
