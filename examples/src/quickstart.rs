@@ -56,7 +56,7 @@ async fn weather(payment: Payment) -> Json<Report> {
 }
 
 /// The report, for whoever paid.
-fn report(payment: &Payment) -> Json<Report> {
+fn report(payment: &x402_runtime::PaymentInfo) -> Json<Report> {
     Json(Report {
         city: "Oslo",
         forecast: "sunny, 21 °C",
