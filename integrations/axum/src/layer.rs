@@ -62,10 +62,9 @@ where
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let slot = SettlementSlot::new(self.gate.clone());
         request.extensions_mut().insert(slot.clone());
-        // The clone that was polled ready handles this request (tower's usual pattern).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let future = inner.call(request);
+        // Called here, on the service that was polled ready: the future it returns owns what
+        // it needs, so no clone of the inner service (a boxed route: an allocation) is made.
+        let future = self.inner.call(request);
         let keep = self.gate.keep_response_bytes();
         Box::pin(async move {
             let response = future.await?;
