@@ -489,17 +489,6 @@ impl<'q, O> Bindable<'q>
     }
 }
 
-impl<'q, O> Bindable<'q>
-    for sqlx::query::QueryScalar<'q, Sqlite, O, sqlx::sqlite::SqliteArguments<'q>>
-{
-    fn bind_value<T>(self, value: T) -> Self
-    where
-        T: 'q + sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>,
-    {
-        self.bind(value)
-    }
-}
-
 /// `UPDATE payments SET … WHERE id = … AND state IN (…) [AND the settled amount fits]` for
 /// `change` of record `id`: SQLite's form of `sql::transition_update`, with
 /// the kept response in its own table (`keeps_response`: the change carries one, inserted by
