@@ -250,6 +250,175 @@ mod sqlite_journal {
         assert!(journal.insert(payment(2)).await.unwrap().is_created());
     }
 
+    /// Every column of a 0001 record, quoted (`quote()` keeps NULLs, blobs and text apart).
+    const QUOTED: &str = "quote(id) || ',' || quote(payment_key) || ',' || quote(payment_id) \
+        || ',' || quote(fingerprint) || ',' || quote(route) || ',' || quote(resource) || ',' \
+        || quote(method) || ',' || quote(payer) || ',' || quote(pay_to) || ',' || quote(amount) \
+        || ',' || quote(settled_amount) || ',' || quote(asset) || ',' || quote(network) || ',' \
+        || quote(scheme) || ',' || quote(x402_version) || ',' || quote(nonce) || ',' \
+        || quote(valid_before) || ',' || quote(state) || ',' || quote(reconciled) || ',' \
+        || quote(attempts) || ',' || quote(tx) || ',' || quote(error_reason) || ',' \
+        || quote(error_message) || ',' || quote(response_status) || ',' \
+        || quote(response_headers) || ',' || quote(response_body) || ',' \
+        || quote(facilitator_request) || ',' || quote(created_at) || ',' || quote(updated_at)";
+
+    /// A journal file of the first schema (one wide `payments` table) with records in every
+    /// shape opens under this build, is upgraded in place, and reads back the same records.
+    #[tokio::test]
+    async fn a_journal_of_the_first_schema_upgrades_in_place() {
+        let dir = TempDir::new("sqlite_upgrade");
+        let path = dir.0.join("journal.db");
+        let first = dir.0.join("migrations");
+        std::fs::create_dir_all(&first).unwrap();
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/migrations/sqlite/0001_payments.sql"
+            ),
+            first.join("0001_payments.sql"),
+        )
+        .unwrap();
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let mut old = SqliteConnection::connect(&url).await.unwrap();
+        sqlx::migrate::Migrator::new(first.as_path())
+            .await
+            .unwrap()
+            .run(&mut old)
+            .await
+            .unwrap();
+        let insert = |id: &str, key: &str, payment_id: Option<&str>, state: &str| {
+            format!(
+                "INSERT INTO payments (id, payment_key, payment_id, fingerprint, route, resource, \
+                 method, payer, pay_to, amount, asset, network, scheme, x402_version, nonce, \
+                 valid_before, state, facilitator_request, created_at, updated_at) VALUES \
+                 ('{id}', '{key}', {}, 'fp-{id}', '/r/{id}', 'https://api.example/{id}', 'GET', \
+                 '0xPayer', '0xPayTo', '10000', '0xAsset', 'eip155:8453', 'exact', 2, '0x{id}', \
+                 1900000000, '{state}', '{{\"request\":\"{id}\"}}', 1000{id}, 2000{id})",
+                payment_id.map_or("NULL".to_owned(), |p| format!("'{p}'")),
+            )
+        };
+        for statement in [
+            insert("1", "key-1", None, "verified"),
+            insert("2", "key-2", Some("pid-2"), "settling"),
+            insert("3", "key-3", None, "settled"),
+            insert("4", "key-4", None, "released"),
+            insert("5", "key-4", None, "failed"),
+            insert("6", "key-4", Some("pid-6"), "unknown"),
+            "UPDATE payments SET attempts = 1, response_status = 200, \
+             response_headers = '[[\"content-type\",\"text/plain\"]]', response_body = x'00ff10' \
+             WHERE id = '2'"
+                .to_owned(),
+            "UPDATE payments SET attempts = 1, tx = '0xabc', settled_amount = '9000', \
+             reconciled = 1, response_status = 201, response_headers = '[]', response_body = NULL \
+             WHERE id = '3'"
+                .to_owned(),
+            "UPDATE payments SET error_reason = 'insufficient_funds', error_message = 'broke', \
+             response_status = 402 WHERE id = '5'"
+                .to_owned(),
+        ] {
+            sqlx::query(&statement).execute(&mut old).await.unwrap();
+        }
+        let quoted = format!("SELECT {QUOTED} FROM payments ORDER BY id");
+        let before: Vec<String> = sqlx::query_scalar(&quoted)
+            .fetch_all(&mut old)
+            .await
+            .unwrap();
+        assert_eq!(before.len(), 6);
+        old.close().await.unwrap();
+
+        let journal = SqliteJournal::open(&path).await.unwrap();
+        let after: Vec<String> = sqlx::query_scalar(&quoted.replace("payments", "payment_records"))
+            .fetch_all(journal.pool())
+            .await
+            .unwrap();
+        assert_eq!(after, before, "every column of every record moved");
+
+        let listed = journal
+            .query(&Filter::default(), &Page::first(100))
+            .await
+            .unwrap()
+            .records;
+        assert_eq!(listed.len(), 6);
+        for record in &listed {
+            assert_eq!(
+                journal.get(&record.id).await.unwrap().as_ref(),
+                Some(record)
+            );
+            assert_eq!(
+                record.facilitator_request,
+                format!("{{\"request\":\"{}\"}}", record.id)
+            );
+        }
+        let kept = journal.get("2").await.unwrap().unwrap();
+        let response = kept.response.expect("the kept response moved");
+        assert_eq!(response.status, 200);
+        assert_eq!(
+            response.headers,
+            vec![("content-type".to_owned(), "text/plain".to_owned())]
+        );
+        assert_eq!(response.body.as_deref(), Some(&[0x00, 0xff, 0x10][..]));
+        let settled = journal.get("3").await.unwrap().unwrap();
+        assert_eq!(settled.state, PaymentState::Settled);
+        assert_eq!(settled.transaction.as_deref(), Some("0xabc"));
+        assert!(settled.reconciled);
+        let response = settled.response.expect("a response without a body");
+        assert_eq!((response.status, response.body), (201, None));
+        assert!(journal.get("1").await.unwrap().unwrap().response.is_none());
+        // The held key of 0001 still holds: key-4 is held by record 6 (unknown).
+        assert_eq!(
+            journal
+                .find_by_payment_key("key-4")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            "6"
+        );
+        assert_eq!(
+            journal
+                .find_by_payment_id("pid-2")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            "2"
+        );
+        let open: Vec<String> = journal
+            .needing_reconciliation(10_000_000, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(open, ["1", "2", "6"]);
+        // The upgraded journal keeps working: a transition keeps the moved response, and new
+        // records are written in the new layout.
+        let done = journal
+            .transition(
+                "2",
+                Transition::new(&[PaymentState::Settling], PaymentState::Settled, 5000)
+                    .keep_response(StoredResponse {
+                        status: 500,
+                        headers: Vec::new(),
+                        body: None,
+                    }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(done.response_status, Some(200));
+        assert_eq!(
+            done.response.unwrap().body.as_deref(),
+            Some(&[0x00, 0xff, 0x10][..])
+        );
+        let fresh = journal.insert(payment(1)).await.unwrap();
+        assert!(fresh.is_created());
+        assert_eq!(
+            journal.get(&fresh.record().id).await.unwrap().as_ref(),
+            Some(fresh.record())
+        );
+        journal.close().await;
+    }
+
     #[tokio::test]
     async fn unreadable_rows_are_reported_not_guessed() {
         let dir = TempDir::new("sqlite_corrupt");
@@ -258,12 +427,17 @@ mod sqlite_journal {
         let record = journal.insert(payment(1)).await.unwrap().into_record();
         // Something other than this library wrote headers it cannot read.
         sqlx::query(
-            "UPDATE payments SET response_status = 200, response_headers = 'not json' WHERE id = ?",
+            "INSERT INTO payment_responses (seq, headers) SELECT seq, 'not json' FROM payments WHERE id = ?",
         )
         .bind(&record.id)
         .execute(journal.pool())
         .await
         .unwrap();
+        sqlx::query("UPDATE payments SET response_status = 200 WHERE id = ?")
+            .bind(&record.id)
+            .execute(journal.pool())
+            .await
+            .unwrap();
         let error = journal.get(&record.id).await.unwrap_err();
         assert!(matches!(error, JournalError::Corrupt(_)), "{error}");
         assert!(error.is_unavailable());

@@ -103,7 +103,7 @@ impl Job {
         if let Some(kept) = self.kept.take() {
             settling = settling.keep_response(kept);
         }
-        if let Err(error) = self.journal.transition(&self.record, settling).await {
+        if let Err(error) = self.journal.advance(&self.record, settling).await {
             tracing::error!(target: "x402::journal", record = %self.record, %error, "could not record the start of a settlement; not settling");
             if let Err(error) = self.replay.remove(&self.verified.key, &self.record).await {
                 tracing::warn!(target: "x402::store", %error, "could not release an unsettled payment");
@@ -213,7 +213,7 @@ impl Job {
                 change
             }
         };
-        if let Err(error) = self.journal.transition(&self.record, change).await {
+        if let Err(error) = self.journal.advance(&self.record, change).await {
             tracing::error!(target: "x402::journal", record = %self.record, %error, "could not record a settlement's outcome; reconciliation will resolve it");
         }
     }
@@ -503,7 +503,7 @@ impl Gate {
         self.release(&pending.verified, &pending.record).await;
         let change = Transition::new(&[PaymentState::Verified], PaymentState::Released, now_ms())
             .response_status(status);
-        if let Err(error) = self.journal.transition(&pending.record, change).await {
+        if let Err(error) = self.journal.advance(&pending.record, change).await {
             tracing::warn!(target: "x402::journal", record = %pending.record, %error, "could not record a released payment; reconciliation will");
         }
     }

@@ -81,6 +81,9 @@ impl Journal for LazyJournal {
     ) -> Result<PaymentRecord, JournalError> {
         self.open().await?.transition(id, change).await
     }
+    async fn advance(&self, id: &str, change: Transition) -> Result<(), JournalError> {
+        self.open().await?.advance(id, change).await
+    }
     async fn store_response(
         &self,
         id: &str,

@@ -152,6 +152,13 @@ pub trait Journal: Send + Sync + 'static {
     async fn transition(&self, id: &str, change: Transition)
     -> Result<PaymentRecord, JournalError>;
 
+    /// [`transition`](Self::transition) for a caller that does not need the record back: the
+    /// same change, atomically, with the same errors, but a backend may skip reading the
+    /// updated record (the SQLite journal does: the gate's writes on the paid path use this).
+    async fn advance(&self, id: &str, change: Transition) -> Result<(), JournalError> {
+        self.transition(id, change).await.map(drop)
+    }
+
     /// Keeps the response sent for this payment and returns the record. The first response
     /// stored stays: a later call changes nothing and returns the record with the first one.
     async fn store_response(
@@ -200,6 +207,9 @@ impl<J: Journal + ?Sized> Journal for Arc<J> {
         change: Transition,
     ) -> Result<PaymentRecord, JournalError> {
         (**self).transition(id, change).await
+    }
+    async fn advance(&self, id: &str, change: Transition) -> Result<(), JournalError> {
+        (**self).advance(id, change).await
     }
     async fn store_response(
         &self,

@@ -240,6 +240,11 @@ impl PostgresJournal {
         .transpose()
     }
 
+    /// [`Journal::advance`]: Postgres returns the row in the same round trip anyway.
+    async fn do_advance(&self, id: &str, change: Transition) -> Result<(), JournalError> {
+        self.do_transition(id, change).await.map(drop)
+    }
+
     async fn do_transition(
         &self,
         id: &str,

@@ -7,7 +7,7 @@ use sqlx::{Database, Encode, QueryBuilder, Type};
 use x402_protocol::U256;
 use x402_protocol::amount::parse_decimal_u256;
 
-use super::{Filter, JournalError, PaymentRecord, PaymentState, StoredResponse, Transition};
+use super::{Filter, JournalError, PaymentRecord, PaymentState, StoredResponse};
 
 /// How long one operation on the request path may take by default, waiting for a connection
 /// included.
@@ -243,14 +243,15 @@ impl<'a> Sink<'a> for Statement<'a> {
 
 /// Writes `UPDATE payments SET … WHERE id = … AND state IN (…)` for `change` of record `id`
 /// into `update`; the caller appends its backend's settled-amount check and `RETURNING`.
-/// `numeric` is the cast a settled amount's text needs (`::numeric` on Postgres, nothing on
-/// SQLite); `kept_headers` is the JSON of the response `change` keeps, if any
-/// ([`headers_json`]).
+/// `numeric` is the cast a settled amount's text needs (`::numeric` on Postgres);
+/// `kept_headers` is the JSON of the response `change` keeps, if any ([`headers_json`]).
+/// Postgres only: SQLite keeps responses in a table of their own (`sqlite/ops.rs`).
+#[cfg(feature = "postgres")]
 pub(super) fn transition_update<'a>(
     update: &mut impl Sink<'a>,
     id: &'a str,
     at: i64,
-    change: &'a Transition,
+    change: &'a super::Transition,
     settled: Option<String>,
     kept_headers: Option<String>,
     numeric: &str,
@@ -463,6 +464,19 @@ macro_rules! timed_journal {
                     self.timeout,
                     "journal transition",
                     self.do_transition(id, change),
+                )
+                .await
+            }
+
+            async fn advance(
+                &self,
+                id: &str,
+                change: $crate::journal::Transition,
+            ) -> Result<(), $crate::journal::JournalError> {
+                $crate::journal::sql::timed(
+                    self.timeout,
+                    "journal transition",
+                    self.do_advance(id, change),
                 )
                 .await
             }

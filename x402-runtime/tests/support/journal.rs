@@ -47,6 +47,7 @@ macro_rules! journal_conformance {
             a_failed_payment_frees_its_key_and_payment_id(1),
             the_first_stored_response_stays(1),
             a_response_kept_with_a_transition_is_kept_once(1),
+            advance_is_a_transition_without_the_record(1),
             of_300_concurrent_payments_every_write_lands(1),
             reconciliation_lists_stale_open_records_oldest_first(1),
             queries_filter_and_page(1),
@@ -1406,6 +1407,9 @@ impl<J: Journal> Journal for Guarded<J> {
     ) -> Result<PaymentRecord, JournalError> {
         self.journal.transition(id, change).await
     }
+    async fn advance(&self, id: &str, change: Transition) -> Result<(), JournalError> {
+        self.journal.advance(id, change).await
+    }
     async fn store_response(
         &self,
         id: &str,
@@ -1500,6 +1504,60 @@ pub(crate) async fn a_response_kept_with_a_transition_is_kept_once<J: Journal>(j
         "{refused:?}"
     );
     assert_eq!(get(&journal, &other.id).await.response, None);
+}
+
+/// `advance` applies what `transition` would, with its errors, and answers without the record:
+/// the gate's path (settling with the kept response, then settled).
+pub(crate) async fn advance_is_a_transition_without_the_record<J: Journal>(journals: Vec<J>) {
+    let journal = single(journals);
+    let Inserted::Created(record) = insert(&journal, payment(43)).await else {
+        panic!("a fresh payment is created");
+    };
+    let kept = response(200, Some(b"the paid answer"));
+    journal
+        .advance(
+            &record.id,
+            Transition::new(&[Verified], Settling, LEAP_DAY + 50).keep_response(kept.clone()),
+        )
+        .await
+        .unwrap();
+    let settling = get(&journal, &record.id).await;
+    assert_eq!((settling.state, settling.attempts), (Settling, 1));
+    assert_eq!(settling.response.as_ref(), Some(&kept));
+    assert_eq!(settling.response_status, Some(200));
+    journal
+        .advance(
+            &record.id,
+            Transition::new(&[Settling], Settled, LEAP_DAY + 60).transaction("0xabc"),
+        )
+        .await
+        .unwrap();
+    let settled = get(&journal, &record.id).await;
+    assert_eq!(settled.state, Settled);
+    assert_eq!(settled.transaction.as_deref(), Some("0xabc"));
+    assert_eq!(settled.settled_amount, Some(settled.amount));
+    assert_eq!(settled.updated_at, LEAP_DAY + 60);
+    assert_eq!(settled.response, Some(kept));
+    assert_eq!(settled.facilitator_request, record.facilitator_request);
+    let error = journal
+        .advance(
+            &record.id,
+            Transition::new(&[Settling], Settled, LEAP_DAY + 70),
+        )
+        .await
+        .unwrap_err();
+    match error {
+        JournalError::Conflict { current, .. } => assert_eq!(*current, settled),
+        other => panic!("{other}"),
+    }
+    let missing = journal
+        .advance(
+            "no-such-id",
+            Transition::new(&[Verified], Settling, LEAP_DAY),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, JournalError::NotFound(_)), "{missing}");
 }
 
 /// Many payments written at once (what group commit batches): every insert, transition and

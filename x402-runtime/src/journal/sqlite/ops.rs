@@ -2,19 +2,22 @@
 
 use sqlx::SqliteConnection;
 
-use crate::journal::sql::{Param, Sink};
+use crate::journal::PaymentState;
+use crate::journal::sql::{Param, Sink, Statement};
 
 use super::*;
 
 impl SqliteJournal {
     async fn by_id(&self, id: &str) -> Result<Option<PaymentRecord>, JournalError> {
-        sqlx::query_as::<_, RawRecord>(&format!("SELECT {COLUMNS} FROM payments WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(sql::error)?
-            .map(RawRecord::into_record)
-            .transpose()
+        sqlx::query_as::<_, RawRecord>(&format!(
+            "SELECT {COLUMNS} FROM payment_records WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(sql::error)?
+        .map(RawRecord::into_record)
+        .transpose()
     }
 
     /// The record holding `key` or `payment_id`, preferring the one holding `key`.
@@ -24,7 +27,7 @@ impl SqliteJournal {
         payment_id: Option<&str>,
     ) -> Result<Option<PaymentRecord>, JournalError> {
         sqlx::query_as::<_, RawRecord>(&format!(
-            "SELECT {COLUMNS} FROM payments \
+            "SELECT {COLUMNS} FROM payment_records \
              WHERE state NOT IN ('released', 'failed') AND (payment_key = ?1 OR payment_id = ?2) \
              ORDER BY payment_key = ?1 DESC LIMIT 1"
         ))
@@ -46,16 +49,17 @@ impl SqliteJournal {
             None => new_id(payment.at)?,
         };
         let row = Insert {
-            id,
+            id: id.clone(),
             at: sql::ms(payment.at)?,
             valid_before: payment.valid_before.map(sql::ms).transpose()?,
             payment: payment.clone(),
         };
-        self.writer
+        // The new record is what was inserted: not read back.
+        Ok(self
+            .writer
             .write(Write::Insert(Box::new(row)))
             .await?
-            .map(RawRecord::into_record)
-            .transpose()
+            .map(|_| PaymentRecord::admitted(id, payment.clone())))
     }
 
     async fn latest(
@@ -64,7 +68,7 @@ impl SqliteJournal {
         value: &str,
     ) -> Result<Option<PaymentRecord>, JournalError> {
         sqlx::query_as::<_, RawRecord>(&format!(
-            "SELECT {COLUMNS} FROM payments WHERE {column} = ? \
+            "SELECT {COLUMNS} FROM payment_records WHERE {column} = ? \
              ORDER BY state NOT IN ('released', 'failed') DESC, created_at DESC, id DESC LIMIT 1"
         ))
         .bind(value)
@@ -80,6 +84,27 @@ impl SqliteJournal {
         id: &str,
         change: Transition,
     ) -> Result<PaymentRecord, JournalError> {
+        match self.transition_once(id, change, true).await? {
+            Some(row) => row.into_record(),
+            None => Err(JournalError::Corrupt(format!(
+                "payment {id}: the changed record did not read back"
+            ))),
+        }
+    }
+
+    /// [`Journal::advance`]: the transition without reading the record back.
+    async fn do_advance(&self, id: &str, change: Transition) -> Result<(), JournalError> {
+        self.transition_once(id, change, false).await.map(drop)
+    }
+
+    /// Applies `change`; the changed row when `read_back`. The errors of
+    /// [`Journal::transition`].
+    async fn transition_once(
+        &self,
+        id: &str,
+        change: Transition,
+        read_back: bool,
+    ) -> Result<Option<RawRecord>, JournalError> {
         change.validate()?;
         let updated = self
             .writer
@@ -92,10 +117,13 @@ impl SqliteJournal {
                     .map(sql::headers_json)
                     .transpose()?,
                 change: change.clone(),
+                read_back,
             })
             .await?;
-        if let Some(updated) = updated {
-            return updated.into_record();
+        match updated {
+            Some(Written::Row(row)) => return Ok(Some(*row)),
+            Some(Written::Applied) => return Ok(None),
+            None => {}
         }
         let Some(current) = self.by_id(id).await? else {
             return Err(JournalError::NotFound(id.to_owned()));
@@ -127,8 +155,8 @@ impl SqliteJournal {
             })
             .await?;
         match stored {
-            Some(stored) => stored.into_record(),
-            None => self
+            Some(Written::Row(stored)) => stored.into_record(),
+            Some(Written::Applied) | None => self
                 .by_id(id)
                 .await?
                 .ok_or_else(|| JournalError::NotFound(id.to_owned())),
@@ -141,8 +169,9 @@ impl SqliteJournal {
         limit: u32,
     ) -> Result<Vec<PaymentRecord>, JournalError> {
         let rows = sqlx::query_as::<_, RawRecord>(&format!(
-            "SELECT {COLUMNS} FROM payments \
-             WHERE state IN ('verified', 'settling', 'unknown') AND updated_at < ? \
+            "SELECT {COLUMNS} FROM payment_records \
+             WHERE (state = 'verified' OR state = 'settling' OR state = 'unknown') \
+             AND updated_at < ? \
              ORDER BY updated_at, id LIMIT ?"
         ))
         .bind(sql::ms(before)?)
@@ -156,8 +185,9 @@ impl SqliteJournal {
     async fn do_query(&self, filter: &Filter, page: &Page) -> Result<Records, JournalError> {
         let filter = filter.normalized()?;
         let limit = page.effective_limit();
-        let mut query =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM payments WHERE 1 = 1"));
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {COLUMNS} FROM payment_records WHERE 1 = 1"
+        ));
         sql::push_filter(&mut query, &filter);
         if let Some(cursor) = &page.after {
             let created_at = sql::ms(cursor.created_at)?;
@@ -219,7 +249,8 @@ impl SqliteJournal {
     }
 }
 
-/// One write, as the writer thread runs it (see [`super::writer`]).
+/// One write, as the writer thread runs it (see [`super::writer`]). Each runs as one unit: in
+/// the batch's transaction, or in one of its own.
 pub(super) enum Write {
     /// A new record, unless one holds its key or payment id.
     Insert(Box<Insert>),
@@ -229,6 +260,8 @@ pub(super) enum Write {
         at: i64,
         change: Transition,
         kept_headers: Option<String>,
+        /// Whether the caller wants the changed record back (else [`Written::Applied`]).
+        read_back: bool,
     },
     /// The handler's response, unless one is kept already.
     StoreResponse {
@@ -239,6 +272,14 @@ pub(super) enum Write {
     },
 }
 
+/// What a write did when it applied (a write that matched nothing answers `None`).
+pub(super) enum Written {
+    /// Applied; the record was not read back (the caller knows it or does not need it).
+    Applied,
+    /// Applied; the record as it now is.
+    Row(Box<RawRecord>),
+}
+
 /// A record to insert, its times converted.
 pub(super) struct Insert {
     id: String,
@@ -247,9 +288,41 @@ pub(super) struct Insert {
     payment: NewPayment,
 }
 
+/// The hot row's columns an insert sets.
+const INSERT_PAYMENT: &str = "INSERT INTO payments (id, payment_key, payment_id, fingerprint, \
+    route, resource, method, payer, pay_to, amount, asset, network, scheme, x402_version, nonce, \
+    valid_before, state, created_at, updated_at) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'verified', ?, ?) \
+    ON CONFLICT DO NOTHING";
+
+/// The facilitator request of the record the connection inserted last.
+const INSERT_REQUEST: &str =
+    "INSERT INTO payment_requests (seq, facilitator_request) VALUES (last_insert_rowid(), ?)";
+
+/// The kept response (headers, body) of record `id`, unless one is kept already.
+const INSERT_RESPONSE: &str = "INSERT INTO payment_responses (seq, headers, body) \
+    SELECT seq, ?, ? FROM payments WHERE id = ? ON CONFLICT DO NOTHING";
+
+/// The record `id`, in `COLUMNS` order.
+fn select_by_id() -> String {
+    format!("SELECT {COLUMNS} FROM payment_records WHERE id = ?")
+}
+
+/// One step of a write: SQL text and its values.
+pub(super) type Step<'a> = Statement<'a>;
+
+fn step<'a>(text: &str, values: Vec<Param<'a>>) -> Step<'a> {
+    Step {
+        text: text.to_owned(),
+        values,
+    }
+}
+
 impl Write {
-    /// Writes the statement into `sink`: SQL with `?` placeholders and the values bound.
-    pub(super) fn statement<'a>(&'a self, sink: &mut impl Sink<'a>) {
+    /// The first step: the insert, update or response insert that decides whether the write
+    /// applies (it changed a row). No step has a `RETURNING` clause: SQLite buffers what one
+    /// returns in a temporary B-tree, built and dropped on every run.
+    pub(super) fn first<'a>(&'a self) -> Step<'a> {
         match self {
             Write::Insert(row) => {
                 let Insert {
@@ -258,107 +331,230 @@ impl Write {
                     valid_before,
                     payment,
                 } = &**row;
-                sink.sql(
-                    "INSERT INTO payments (id, payment_key, payment_id, fingerprint, route, \
-                     resource, method, payer, pay_to, amount, asset, network, scheme, \
-                     x402_version, nonce, valid_before, state, facilitator_request, created_at, \
-                     updated_at) VALUES (",
-                );
                 let text = |v: &'a String| Param::Text(Some(v.as_str()));
-                let values = [
-                    text(id),
-                    text(&payment.payment_key),
-                    Param::Text(payment.payment_id.as_deref()),
-                    Param::Text(payment.fingerprint.as_deref()),
-                    text(&payment.route),
-                    text(&payment.resource),
-                    text(&payment.method),
-                    text(&payment.payer),
-                    text(&payment.pay_to),
-                    Param::Owned(Some(sql::amount_text(payment.amount))),
-                    text(&payment.asset),
-                    text(&payment.network),
-                    text(&payment.scheme),
-                    Param::Int(Some(i64::from(payment.x402_version))),
-                    text(&payment.nonce),
-                    Param::Int(*valid_before),
-                    Param::Text(Some("verified")),
-                    text(&payment.facilitator_request),
-                    Param::Int(Some(*at)),
-                    Param::Int(Some(*at)),
-                ];
-                for (i, value) in values.into_iter().enumerate() {
-                    if i > 0 {
-                        sink.sql(", ");
-                    }
-                    sink.bind(value);
-                }
-                sink.sql(&format!(") ON CONFLICT DO NOTHING RETURNING {COLUMNS}"));
+                step(
+                    INSERT_PAYMENT,
+                    vec![
+                        text(id),
+                        text(&payment.payment_key),
+                        Param::Text(payment.payment_id.as_deref()),
+                        Param::Text(payment.fingerprint.as_deref()),
+                        text(&payment.route),
+                        text(&payment.resource),
+                        text(&payment.method),
+                        text(&payment.payer),
+                        text(&payment.pay_to),
+                        Param::Owned(Some(sql::amount_text(payment.amount))),
+                        text(&payment.asset),
+                        text(&payment.network),
+                        text(&payment.scheme),
+                        Param::Int(Some(i64::from(payment.x402_version))),
+                        text(&payment.nonce),
+                        Param::Int(*valid_before),
+                        Param::Int(Some(*at)),
+                        Param::Int(Some(*at)),
+                    ],
+                )
             }
             Write::Transition {
                 id,
                 at,
                 change,
                 kept_headers,
-            } => {
-                let settled = change.settled_amount.map(sql::amount_text);
-                sql::transition_update(
-                    sink,
-                    id,
-                    *at,
-                    change,
-                    settled.clone(),
-                    kept_headers.clone(),
-                    "",
-                );
-                if let Some(settled) = settled {
-                    // Base-10 texts without leading zeros compare as numbers by length, then
-                    // digits.
-                    let length = Some(settled.len() as i64);
-                    sink.sql(" AND (length(amount) > ");
-                    sink.bind(Param::Int(length));
-                    sink.sql(" OR (length(amount) = ");
-                    sink.bind(Param::Int(length));
-                    sink.sql(" AND amount >= ");
-                    sink.bind(Param::Owned(Some(settled)));
-                    sink.sql("))");
-                }
-                sink.sql(&format!(" RETURNING {COLUMNS}"));
-            }
+                ..
+            } => transition_update(id, *at, change, kept_headers.is_some()),
             Write::StoreResponse {
-                id,
-                status,
-                headers,
-                body,
-            } => {
-                sink.sql("UPDATE payments SET response_status = ");
-                sink.bind(Param::Int(Some(i64::from(*status))));
-                sink.sql(", response_headers = ");
-                sink.bind(Param::Text(Some(headers)));
-                sink.sql(", response_body = ");
-                sink.bind(Param::Bytes(body.as_deref()));
-                sink.sql(" WHERE id = ");
-                sink.bind(Param::Text(Some(id)));
-                sink.sql(&format!(
-                    " AND response_headers IS NULL RETURNING {COLUMNS}"
-                ));
-            }
+                id, headers, body, ..
+            } => step(
+                INSERT_RESPONSE,
+                vec![
+                    Param::Text(Some(headers)),
+                    Param::Bytes(body.as_deref()),
+                    Param::Text(Some(id)),
+                ],
+            ),
         }
     }
 
-    /// Runs the write on `connection` (through sqlx); the changed row, or `None` when nothing
-    /// matched.
+    /// The steps once the first applied, and the read of the record afterwards when the
+    /// caller wants it back.
+    pub(super) fn rest(&self) -> (Vec<Step<'_>>, Option<Step<'_>>) {
+        match self {
+            Write::Insert(row) => (
+                vec![step(
+                    INSERT_REQUEST,
+                    vec![Param::Text(Some(&row.payment.facilitator_request))],
+                )],
+                None,
+            ),
+            Write::Transition {
+                id,
+                change,
+                kept_headers,
+                read_back,
+                ..
+            } => {
+                let mut steps = Vec::new();
+                if let (Some(kept), Some(headers)) = (&change.response, kept_headers) {
+                    steps.push(step(
+                        INSERT_RESPONSE,
+                        vec![
+                            Param::Text(Some(headers)),
+                            Param::Bytes(kept.body.as_deref()),
+                            Param::Text(Some(id)),
+                        ],
+                    ));
+                }
+                let read = read_back.then(|| step(&select_by_id(), vec![Param::Text(Some(id))]));
+                (steps, read)
+            }
+            Write::StoreResponse { id, status, .. } => (
+                vec![step(
+                    "UPDATE payments SET response_status = ? WHERE id = ?",
+                    vec![Param::Int(Some(i64::from(*status))), Param::Text(Some(id))],
+                )],
+                Some(step(&select_by_id(), vec![Param::Text(Some(id))])),
+            ),
+        }
+    }
+
+    /// Runs the write on `connection` (through sqlx, for journals on a caller's pool or in
+    /// memory); `None` when nothing matched. The caller runs it inside a transaction.
     pub(super) async fn run(
         &self,
         connection: &mut SqliteConnection,
-    ) -> Result<Option<RawRecord>, sqlx::Error> {
-        let mut query = QueryBuilder::<Sqlite>::new("");
-        self.statement(&mut query);
-        query
-            .build_query_as::<RawRecord>()
-            .fetch_optional(connection)
-            .await
+    ) -> Result<Option<Written>, sqlx::Error> {
+        let first = self.first();
+        let done = bind_all(sqlx::query(&first.text), &first.values)
+            .execute(&mut *connection)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let (steps, read) = self.rest();
+        for step in &steps {
+            bind_all(sqlx::query(&step.text), &step.values)
+                .execute(&mut *connection)
+                .await?;
+        }
+        Ok(Some(match read {
+            None => Written::Applied,
+            Some(read) => Written::Row(Box::new(
+                bind_all(sqlx::query_as::<_, RawRecord>(&read.text), &read.values)
+                    .fetch_one(&mut *connection)
+                    .await?,
+            )),
+        }))
     }
+}
+
+/// Binds `values` in order to a sqlx query of any kind.
+fn bind_all<'q, Q: Bindable<'q>>(mut query: Q, values: &'q [Param<'q>]) -> Q {
+    for value in values {
+        query = match value {
+            Param::Text(v) => query.bind_value(*v),
+            Param::Owned(v) => query.bind_value(v.as_deref()),
+            Param::Int(v) => query.bind_value(*v),
+            Param::Bool(v) => query.bind_value(*v),
+            Param::Bytes(v) => query.bind_value(*v),
+        };
+    }
+    query
+}
+
+/// sqlx's query kinds, for [`bind_all`].
+trait Bindable<'q>: Sized {
+    fn bind_value<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>;
+}
+
+impl<'q> Bindable<'q> for sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    fn bind_value<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>,
+    {
+        self.bind(value)
+    }
+}
+
+impl<'q, O> Bindable<'q>
+    for sqlx::query::QueryAs<'q, Sqlite, O, sqlx::sqlite::SqliteArguments<'q>>
+{
+    fn bind_value<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>,
+    {
+        self.bind(value)
+    }
+}
+
+/// `UPDATE payments SET … WHERE id = … AND state IN (…) [AND the settled amount fits]` for
+/// `change` of record `id`: SQLite's form of `sql::transition_update`, with
+/// the kept response in its own table (`keeps_response`: the change carries one, inserted by
+/// the next step unless one is kept already).
+fn transition_update<'a>(
+    id: &'a str,
+    at: i64,
+    change: &'a Transition,
+    keeps_response: bool,
+) -> Step<'a> {
+    let mut update = Step::default();
+    update.sql("UPDATE payments SET state = ");
+    update.bind(Param::Text(Some(change.to.as_str())));
+    update.sql(", updated_at = ");
+    update.bind(Param::Int(Some(at)));
+    update.sql(", attempts = attempts + ");
+    update.bind(Param::Int(Some(i64::from(change.starts_attempt()))));
+    update.sql(", reconciled = (reconciled OR ");
+    update.bind(Param::Bool(change.reconciled));
+    update.sql("), tx = COALESCE(");
+    update.bind(Param::Text(change.transaction.as_deref()));
+    update.sql(", tx)");
+    let settled = change.settled_amount.map(sql::amount_text);
+    if change.to == PaymentState::Settled {
+        update.sql(", settled_amount = COALESCE(");
+        update.bind(Param::Owned(settled.clone()));
+        update.sql(", amount)");
+    }
+    if change.error_reason.is_some() {
+        update.sql(", error_reason = ");
+        update.bind(Param::Text(change.error_reason.as_deref()));
+        update.sql(", error_message = ");
+        update.bind(Param::Text(change.error_message.as_deref()));
+    }
+    update.sql(", response_status = COALESCE(");
+    update.bind(Param::Int(change.response_status.map(i64::from)));
+    if keeps_response && let Some(kept) = &change.response {
+        // A response kept already stays, and so does the status that came with it.
+        update.sql(
+            ", CASE WHEN NOT EXISTS (SELECT 1 FROM payment_responses r WHERE r.seq = payments.seq) THEN ",
+        );
+        update.bind(Param::Int(Some(i64::from(kept.status))));
+        update.sql(" END");
+    }
+    update.sql(", response_status) WHERE id = ");
+    update.bind(Param::Text(Some(id)));
+    update.sql(" AND state IN (");
+    for (i, state) in sql::state_names(&change.from).into_iter().enumerate() {
+        if i > 0 {
+            update.sql(", ");
+        }
+        update.bind(Param::Text(Some(state)));
+    }
+    update.sql(")");
+    if let Some(settled) = settled {
+        // Base-10 texts without leading zeros compare as numbers by length, then digits.
+        let length = Some(settled.len() as i64);
+        update.sql(" AND (length(amount) > ");
+        update.bind(Param::Int(length));
+        update.sql(" OR (length(amount) = ");
+        update.bind(Param::Int(length));
+        update.sql(" AND amount >= ");
+        update.bind(Param::Owned(Some(settled)));
+        update.sql("))");
+    }
+    update
 }
 
 crate::journal::sql::timed_journal!(SqliteJournal);

@@ -18,14 +18,14 @@
 use sqlx::{Acquire as _, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::ops::Write;
+use super::ops::{Write, Written};
 use crate::journal::JournalError;
-use crate::journal::sql::{self, RawRecord};
+use crate::journal::sql;
 
 /// The most writes one transaction takes.
 pub(super) const MAX_BATCH: usize = 512;
 
-type Answer = Result<Option<RawRecord>, JournalError>;
+type Answer = Result<Option<Written>, JournalError>;
 
 pub(super) struct Job {
     pub(super) write: Write,
@@ -115,7 +115,7 @@ async fn commit(pool: &SqlitePool, batch: &mut Vec<Job>) {
         if job.reply.is_closed() {
             continue;
         }
-        let answer = job.write.run(&mut connection).await.map_err(sql::error);
+        let answer = alone(&mut connection, &job.write).await.map_err(sql::error);
         let _ = job.reply.send(answer);
     }
 }
@@ -125,7 +125,7 @@ async fn commit(pool: &SqlitePool, batch: &mut Vec<Job>) {
 async fn together(
     connection: &mut SqliteConnection,
     batch: &[Job],
-) -> Option<Vec<Option<RawRecord>>> {
+) -> Option<Vec<Option<Written>>> {
     let mut transaction = connection.begin().await.ok()?;
     let mut rows = Vec::with_capacity(batch.len());
     for job in batch {
@@ -140,4 +140,15 @@ async fn together(
     }
     transaction.commit().await.ok()?;
     Some(rows)
+}
+
+/// Runs `write` in a transaction of its own.
+async fn alone(
+    connection: &mut SqliteConnection,
+    write: &Write,
+) -> Result<Option<Written>, sqlx::Error> {
+    let mut transaction = connection.begin().await?;
+    let written = write.run(&mut transaction).await?;
+    transaction.commit().await?;
+    Ok(written)
 }
