@@ -248,7 +248,14 @@ pub async fn spawn_with(
     flavor: Flavor,
     configure: impl FnOnce(X402Builder) -> X402Builder,
 ) -> PaidServer {
-    let gate = configure(Gate::builder().embedded_facilitator().pay_to(PAY_TO))
+    // Solana too: programs that include this server may link `#[paid]` Solana routes (the
+    // quickstart's, in x402ctl's tests), which every gate checks at build.
+    let gate = configure(
+        Gate::builder()
+            .embedded_facilitator()
+            .scheme(Arc::new(x402_svm::ExactSvm))
+            .pay_to(PAY_TO),
+    )
         .build()
         .expect("test gate");
     let gate = Arc::new(gate);
