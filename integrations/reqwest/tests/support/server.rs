@@ -256,8 +256,8 @@ pub async fn spawn_with(
             .scheme(Arc::new(x402_svm::ExactSvm))
             .pay_to(PAY_TO),
     )
-        .build()
-        .expect("test gate");
+    .build()
+    .expect("test gate");
     let gate = Arc::new(gate);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let routes = HashMap::from([
