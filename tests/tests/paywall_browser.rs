@@ -12,7 +12,7 @@
 //! Screenshots go to `target/paywall-test/`. Without Chromium the test is skipped, unless
 //! `X402_REQUIRE_BACKENDS=1`.
 
-mod browser;
+use crate::browser;
 
 use std::path::PathBuf;
 use std::sync::Arc;

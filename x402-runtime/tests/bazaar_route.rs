@@ -9,7 +9,7 @@ use x402_protocol::{codec, headers, v2};
 use x402_runtime::discovery::{self, DiscoveryCatalog};
 use x402_runtime::{Decision, RouteSpec};
 
-mod common;
+use crate::common;
 
 use common::{Req, World, world_with};
 

@@ -1,8 +1,6 @@
 //! The entitlement store conformance suite (`support/entitlement_store.rs`) against every
 //! backend: the in-process store, and Redis when `X402_REDIS_URL` is set.
 
-mod support;
-
 mod memory_store {
     use std::sync::Arc;
 

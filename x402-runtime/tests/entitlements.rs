@@ -1,7 +1,7 @@
 //! Pay once, use many times: entitlement tokens (time- and use-limited, route- and
 //! group-scoped) and prepaid sessions, with the in-memory stores.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -15,7 +15,7 @@ use x402_protocol::{Address, Price, PriceError, ProtocolVersion, Reason, U256, h
 use x402_runtime::facilitator::{EmbeddedFacilitator, Facilitator, FacilitatorError};
 use x402_runtime::{Completion, Decision, RequestView, RouteSpec, SettleMode};
 
-mod common;
+use crate::common;
 
 use common::{PAY_TO, Req, World, pay_to, rejected, world, world_with};
 

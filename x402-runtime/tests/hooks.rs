@@ -9,7 +9,7 @@ use x402_protocol::{ProtocolVersion, Reason, U256};
 use x402_runtime::hooks::{Abort, FnHooks, HOOK_FAILED, HookContext, Settlement, Verdict};
 use x402_runtime::{Completion, RouteSpec};
 
-mod common;
+use crate::common;
 
 use common::{World, pay_to, rejected, world_with};
 

@@ -6,7 +6,7 @@
 use x402_protocol::{ProtocolVersion, Reason};
 use x402_runtime::{Completion, HandlerResponse, Rejection, ResponseParts, RouteSpec};
 
-mod common;
+use crate::common;
 
 use common::{Req, rejected, world};
 

@@ -1,8 +1,6 @@
 //! The journal conformance suite (`support/journal.rs`) against every backend, plus what is
 //! particular to each: durability across reopening, timeouts and outages, URLs.
 
-mod support;
-
 /// The in-process journal; its "replicas" are handles on one journal.
 mod memory_journal {
     use std::sync::Arc;

@@ -6,8 +6,8 @@
 //! The package is installed into `<workspace>/.tools` (as `scripts/test` does) when missing.
 //! Without node or npm the test is skipped, and fails under `X402_REQUIRE_BACKENDS=1`.
 
-mod common;
-mod support;
+use crate::common;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,7 +4,7 @@
 use x402_protocol::{ProtocolVersion, Reason, codec, v2};
 use x402_runtime::{Decision, PaymentIds, RouteSpec};
 
-mod common;
+use crate::common;
 
 use common::{Req, rejected, world_with};
 

@@ -2,7 +2,7 @@
 //! nothing a route says can break out of it. The page itself is driven in a real browser by
 //! `x402-tests/tests/paywall_browser.rs`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -24,7 +24,7 @@ use x402_runtime::facilitator::{Facilitator, FacilitatorError};
 use x402_runtime::scheme::TransferMethod;
 use x402_runtime::{ChargeError, Completion, Decision, RouteSpec, SettleMode};
 
-mod common;
+use crate::common;
 
 use common::{Req, World, pay_to, rejected, world, world_with};
 

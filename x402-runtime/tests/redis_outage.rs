@@ -2,10 +2,9 @@
 //! the shared one from `scripts/test`), kills, freezes and restarts it, and checks that paid
 //! requests fail closed with 503 `store_unavailable` meanwhile and that the same store instance
 //! recovers by itself.
-#![cfg(feature = "redis")]
 
-mod common;
-mod support;
+use crate::common;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

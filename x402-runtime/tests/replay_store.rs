@@ -1,8 +1,6 @@
 //! The replay store conformance suite (`support/replay_store.rs`) against every backend, plus
 //! what is particular to each backend.
 
-mod support;
-
 /// The in-process store. It cannot be shared between processes, so its "replicas" are handles
 /// on one store, as several gates in one process would hold.
 mod memory_store {

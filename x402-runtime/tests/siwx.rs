@@ -3,7 +3,7 @@
 //! expired, for another domain, or signed by another wallet. Plus the nonce store
 //! conformance suite and the smart-wallet verifier hook.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -11,7 +11,7 @@
 //! - SIGTERM lets the settlements in flight finish;
 //! - per-caller rate limits and body-size limits.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::path::Path;

@@ -2,8 +2,7 @@
 //! (verify, settle, supported) and by raw HTTP (malformed bodies, discovery), and used as the
 //! facilitator of a paid server that the reqwest client pays.
 
-#[path = "../../integrations/reqwest/tests/support/server.rs"]
-mod server;
+use crate::server;
 
 use std::process::Stdio;
 

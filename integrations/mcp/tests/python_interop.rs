@@ -6,7 +6,7 @@
 //! `x402ctl` binary); `scripts/test` installs the virtualenv into `.tools/` and sets both.
 //! Without them the tests are skipped, unless `X402_REQUIRE_BACKENDS=1`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

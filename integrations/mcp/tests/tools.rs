@@ -2,7 +2,7 @@
 //! real JSON-RPC) and over streamable HTTP on loopback, and pays through the embedded
 //! facilitator into its dev ledger.
 
-mod support;
+use crate::support;
 
 use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock, RequestMetaObject};
 use rmcp_x402::{

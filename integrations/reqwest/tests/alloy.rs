@@ -1,8 +1,7 @@
 //! Any alloy signer pays through `AlloySigner`; a signer that signs for another address is
 //! caught before anything is sent.
-#![cfg(feature = "alloy")]
 
-mod support;
+use crate::support;
 
 use alloy_signer_local::PrivateKeySigner;
 use reqwest_x402::{

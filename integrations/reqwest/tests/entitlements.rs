@@ -3,7 +3,7 @@
 //! later requests under the scope that show the token without payment, and refuses a revoked
 //! token with 402 (challenge, error `entitlement_expired`) or 401 (`entitlement_revoked`).
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

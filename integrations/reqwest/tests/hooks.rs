@@ -2,7 +2,7 @@
 //! runtime's gate with the embedded facilitator and its dev ledger): each fires with the right
 //! data, exactly when it should, and a panicking hook does not take the request down.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Caps, budgets, the approval hook and network filters refuse before anything is signed, and
 //! say why, listing what the server accepts.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 

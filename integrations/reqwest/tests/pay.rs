@@ -1,7 +1,7 @@
 //! The client pays real paid servers on loopback (axum + the runtime's gate, embedded
 //! facilitator, dev ledger) of every flavor, and its headers verify like the official clients'.
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;

@@ -1,7 +1,7 @@
 //! A paid request that the server redirects to another origin must not carry the signed payment
 //! there: the other host could spend it on the original server.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 

@@ -11,7 +11,7 @@
 //! A server that reports the settlement pending (504 `settlement_pending`) gets the same
 //! authorization again, with backoff, until it has a verdict.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

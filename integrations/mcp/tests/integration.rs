@@ -1,0 +1,7 @@
+//! rmcp-x402's integration tests, as one test binary: every `tests/*.rs` file is a module here, so
+//! they link once instead of once each. A new test file is declared below.
+
+mod support;
+
+mod python_interop;
+mod tools;
