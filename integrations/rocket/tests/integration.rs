@@ -1,5 +1,0 @@
-//! rocket-x402's integration tests, as one test binary: every `tests/*.rs` file is a module here, so
-//! they link once instead of once each. A new test file is declared below.
-
-mod paid_routes;
-mod sentinel;
