@@ -453,6 +453,78 @@ mod sqlite_journal {
             .get(0);
         assert_eq!(amount, "10000", "amounts are stored as base-10 text");
     }
+
+    /// The held and open flags (migration 0003) follow the state through every transition,
+    /// and the schema refuses a state change that leaves them behind.
+    #[tokio::test]
+    async fn held_and_open_flags_follow_the_state() {
+        let dir = TempDir::new("sqlite_flags");
+        let journal = SqliteJournal::open(&dir.0.join("journal.db"))
+            .await
+            .unwrap();
+        let flags = async |id: &str| -> (String, i64, i64) {
+            let row = sqlx::query("SELECT state, held, open FROM payments WHERE id = ?")
+                .bind(id)
+                .fetch_one(journal.pool())
+                .await
+                .unwrap();
+            (row.get(0), row.get(1), row.get(2))
+        };
+        let settled = journal.insert(payment(1)).await.unwrap().into_record().id;
+        let released = journal.insert(payment(2)).await.unwrap().into_record().id;
+        let failed = journal.insert(payment(3)).await.unwrap().into_record().id;
+        let unknown = journal.insert(payment(4)).await.unwrap().into_record().id;
+        assert_eq!(flags(&settled).await, ("verified".to_owned(), 1, 1));
+        for (id, path) in [
+            (
+                &settled,
+                &[PaymentState::Settling, PaymentState::Settled][..],
+            ),
+            (&released, &[PaymentState::Released]),
+            (&failed, &[PaymentState::Settling, PaymentState::Failed]),
+            (&unknown, &[PaymentState::Settling, PaymentState::Unknown]),
+        ] {
+            let mut from = PaymentState::Verified;
+            for &to in path {
+                journal
+                    .transition(id, Transition::new(&[from], to, 5000))
+                    .await
+                    .unwrap();
+                from = to;
+            }
+        }
+        assert_eq!(flags(&settled).await, ("settled".to_owned(), 1, 0));
+        assert_eq!(flags(&released).await, ("released".to_owned(), 0, 0));
+        assert_eq!(flags(&failed).await, ("failed".to_owned(), 0, 0));
+        assert_eq!(flags(&unknown).await, ("unknown".to_owned(), 1, 1));
+        // Only the unknown record is left to reconcile; the released and failed ones gave their
+        // keys back, the settled one keeps its own.
+        let open: Vec<String> = journal
+            .needing_reconciliation(10_000_000, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(open, std::slice::from_ref(&unknown));
+        assert!(journal.insert(payment(2)).await.unwrap().is_created());
+        assert!(journal.insert(payment(3)).await.unwrap().is_created());
+        assert!(!journal.insert(payment(1)).await.unwrap().is_created());
+        // A state written without its flags is refused by the schema.
+        for statement in [
+            "UPDATE payments SET state = 'released' WHERE id = ?",
+            "UPDATE payments SET state = 'settled' WHERE id = ?",
+            "UPDATE payments SET held = 0 WHERE id = ?",
+        ] {
+            let refused = sqlx::query(statement)
+                .bind(&unknown)
+                .execute(journal.pool())
+                .await;
+            assert!(refused.is_err(), "{statement} was accepted");
+        }
+        assert_eq!(flags(&unknown).await, ("unknown".to_owned(), 1, 1));
+        journal.close().await;
+    }
 }
 
 /// Postgres from `X402_POSTGRES_URL`: each test gets a schema of its own, and each replica its

@@ -28,7 +28,7 @@ impl SqliteJournal {
     ) -> Result<Option<PaymentRecord>, JournalError> {
         sqlx::query_as::<_, RawRecord>(&format!(
             "SELECT {COLUMNS} FROM payment_records \
-             WHERE state NOT IN ('released', 'failed') AND (payment_key = ?1 OR payment_id = ?2) \
+             WHERE held = 1 AND (payment_key = ?1 OR payment_id = ?2) \
              ORDER BY payment_key = ?1 DESC LIMIT 1"
         ))
         .bind(key)
@@ -69,7 +69,7 @@ impl SqliteJournal {
     ) -> Result<Option<PaymentRecord>, JournalError> {
         sqlx::query_as::<_, RawRecord>(&format!(
             "SELECT {COLUMNS} FROM payment_records WHERE {column} = ? \
-             ORDER BY state NOT IN ('released', 'failed') DESC, created_at DESC, id DESC LIMIT 1"
+             ORDER BY held DESC, created_at DESC, id DESC LIMIT 1"
         ))
         .bind(value)
         .fetch_optional(&self.pool)
@@ -170,8 +170,7 @@ impl SqliteJournal {
     ) -> Result<Vec<PaymentRecord>, JournalError> {
         let rows = sqlx::query_as::<_, RawRecord>(&format!(
             "SELECT {COLUMNS} FROM payment_records \
-             WHERE (state = 'verified' OR state = 'settling' OR state = 'unknown') \
-             AND updated_at < ? \
+             WHERE open = 1 AND updated_at < ? \
              ORDER BY updated_at, id LIMIT ?"
         ))
         .bind(sql::ms(before)?)
@@ -502,6 +501,14 @@ fn transition_update<'a>(
     let mut update = Step::default();
     update.sql("UPDATE payments SET state = ");
     update.bind(Param::Text(Some(change.to.as_str())));
+    // The flags change only when the record leaves their set (migration 0003): a transition
+    // that does not name them leaves the held and open indexes untouched.
+    if !change.to.holds_keys() {
+        update.sql(", held = 0");
+    }
+    if change.to.is_terminal() {
+        update.sql(", open = 0");
+    }
     update.sql(", updated_at = ");
     update.bind(Param::Int(Some(at)));
     update.sql(", attempts = attempts + ");
