@@ -224,12 +224,14 @@ where
 }
 
 /// A statement as SQLite's `?` text and its values, for the SQLite writer thread.
+#[cfg(feature = "sqlite")]
 #[derive(Debug, Default)]
 pub(super) struct Statement<'a> {
     pub(super) text: String,
     pub(super) values: Vec<Param<'a>>,
 }
 
+#[cfg(feature = "sqlite")]
 impl<'a> Sink<'a> for Statement<'a> {
     fn sql(&mut self, text: &str) {
         self.text.push_str(text);
@@ -241,19 +243,16 @@ impl<'a> Sink<'a> for Statement<'a> {
     }
 }
 
-/// Writes `UPDATE payments SET … WHERE id = … AND state IN (…)` for `change` of record `id`
-/// into `update`; the caller appends its backend's settled-amount check and `RETURNING`.
-/// `numeric` is the cast a settled amount's text needs (`::numeric` on Postgres);
-/// `kept_headers` is the JSON of the response `change` keeps, if any ([`headers_json`]).
-/// Postgres only: SQLite keeps responses in a table of their own (`sqlite/ops.rs`).
-#[cfg(feature = "postgres")]
-pub(super) fn transition_update<'a>(
+/// Writes the start of a transition's statement, the part both backends share:
+/// `UPDATE payments SET state = …, updated_at = …, attempts, reconciled, tx[, settled_amount]
+/// [, error_reason, error_message]`. `settled` is the settled amount's text and `numeric` the
+/// cast it needs (`::numeric` on Postgres). The caller appends its own SET items (the kept
+/// response, SQLite's flags) and then [`transition_where`].
+pub(super) fn transition_set<'a>(
     update: &mut impl Sink<'a>,
-    id: &'a str,
     at: i64,
     change: &'a super::Transition,
     settled: Option<String>,
-    kept_headers: Option<String>,
     numeric: &str,
 ) {
     update.sql("UPDATE payments SET state = ");
@@ -278,6 +277,38 @@ pub(super) fn transition_update<'a>(
         update.sql(", error_message = ");
         update.bind(Param::Text(change.error_message.as_deref()));
     }
+}
+
+/// Ends a transition's statement: ` WHERE id = … AND state IN (…)` (the states `from`); the
+/// caller appends its backend's settled-amount check.
+pub(super) fn transition_where<'a>(update: &mut impl Sink<'a>, id: &'a str, from: &[PaymentState]) {
+    update.sql(" WHERE id = ");
+    update.bind(Param::Text(Some(id)));
+    update.sql(" AND state IN (");
+    for (i, state) in state_names(from).into_iter().enumerate() {
+        if i > 0 {
+            update.sql(", ");
+        }
+        update.bind(Param::Text(Some(state)));
+    }
+    update.sql(")");
+}
+
+/// Writes `UPDATE payments SET … WHERE id = … AND state IN (…)` for `change` of record `id`
+/// into `update`, Postgres's form: the kept response in the record's own columns
+/// (`kept_headers`: its JSON, [`headers_json`]); the caller appends the settled-amount check
+/// and `RETURNING`. SQLite keeps responses in a table of their own (`sqlite/ops.rs`).
+#[cfg(feature = "postgres")]
+pub(super) fn transition_update<'a>(
+    update: &mut impl Sink<'a>,
+    id: &'a str,
+    at: i64,
+    change: &'a super::Transition,
+    settled: Option<String>,
+    kept_headers: Option<String>,
+    numeric: &str,
+) {
+    transition_set(update, at, change, settled, numeric);
     // Every SET expression reads the row as it was: a response already kept stays.
     let kept = change.response.as_ref().filter(|_| kept_headers.is_some());
     update.sql(", response_status = COALESCE(");
@@ -292,16 +323,7 @@ pub(super) fn transition_update<'a>(
         update.bind(Param::Owned(kept_headers));
         update.sql(")");
     }
-    update.sql(" WHERE id = ");
-    update.bind(Param::Text(Some(id)));
-    update.sql(" AND state IN (");
-    for (i, state) in state_names(&change.from).into_iter().enumerate() {
-        if i > 0 {
-            update.sql(", ");
-        }
-        update.bind(Param::Text(Some(state)));
-    }
-    update.sql(")");
+    transition_where(update, id, &change.from);
 }
 
 /// The state names of `states`, for binding into `IN (…)`.

@@ -2,7 +2,6 @@
 
 use sqlx::SqliteConnection;
 
-use crate::journal::PaymentState;
 use crate::journal::sql::{Param, Sink, Statement};
 
 use super::*;
@@ -498,9 +497,9 @@ fn transition_update<'a>(
     change: &'a Transition,
     keeps_response: bool,
 ) -> Step<'a> {
+    let settled = change.settled_amount.map(sql::amount_text);
     let mut update = Step::default();
-    update.sql("UPDATE payments SET state = ");
-    update.bind(Param::Text(Some(change.to.as_str())));
+    sql::transition_set(&mut update, at, change, settled.clone(), "");
     // The flags change only when the record leaves their set (migration 0003): a transition
     // that does not name them leaves the held and open indexes untouched.
     if !change.to.holds_keys() {
@@ -508,27 +507,6 @@ fn transition_update<'a>(
     }
     if change.to.is_terminal() {
         update.sql(", open = 0");
-    }
-    update.sql(", updated_at = ");
-    update.bind(Param::Int(Some(at)));
-    update.sql(", attempts = attempts + ");
-    update.bind(Param::Int(Some(i64::from(change.starts_attempt()))));
-    update.sql(", reconciled = (reconciled OR ");
-    update.bind(Param::Bool(change.reconciled));
-    update.sql("), tx = COALESCE(");
-    update.bind(Param::Text(change.transaction.as_deref()));
-    update.sql(", tx)");
-    let settled = change.settled_amount.map(sql::amount_text);
-    if change.to == PaymentState::Settled {
-        update.sql(", settled_amount = COALESCE(");
-        update.bind(Param::Owned(settled.clone()));
-        update.sql(", amount)");
-    }
-    if change.error_reason.is_some() {
-        update.sql(", error_reason = ");
-        update.bind(Param::Text(change.error_reason.as_deref()));
-        update.sql(", error_message = ");
-        update.bind(Param::Text(change.error_message.as_deref()));
     }
     update.sql(", response_status = COALESCE(");
     update.bind(Param::Int(change.response_status.map(i64::from)));
@@ -540,16 +518,8 @@ fn transition_update<'a>(
         update.bind(Param::Int(Some(i64::from(kept.status))));
         update.sql(" END");
     }
-    update.sql(", response_status) WHERE id = ");
-    update.bind(Param::Text(Some(id)));
-    update.sql(" AND state IN (");
-    for (i, state) in sql::state_names(&change.from).into_iter().enumerate() {
-        if i > 0 {
-            update.sql(", ");
-        }
-        update.bind(Param::Text(Some(state)));
-    }
-    update.sql(")");
+    update.sql(", response_status)");
+    sql::transition_where(&mut update, id, &change.from);
     if let Some(settled) = settled {
         // Base-10 texts without leading zeros compare as numbers by length, then digits.
         let length = Some(settled.len() as i64);
