@@ -80,6 +80,12 @@ impl SettlementSlot {
         result
     }
 
+    /// Whether an extractor parked work for this request: `false` for an unpaid route, or a
+    /// request the extractor refused, so the post-handler step has nothing to do.
+    pub fn is_parked(&self) -> bool {
+        self.lock().is_some()
+    }
+
     /// Whether the parked work is a payment whose response should be captured for
     /// [`finish_with`](Self::finish_with) (see [`Pending::keeps_response`]).
     pub fn keeps_response(&self) -> bool {

@@ -1,5 +1,7 @@
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use axum_core::body::Body;
 use axum_core::response::Response;
@@ -49,11 +51,12 @@ impl<S, B> Service<Request<B>> for X402Service<S>
 where
     S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    S::Error: Send + 'static,
     B: Send + 'static,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+    type Future = X402Future<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -65,32 +68,74 @@ where
         // Called here, on the service that was polled ready: the future it returns owns what
         // it needs, so no clone of the inner service (a boxed route: an allocation) is made.
         let future = self.inner.call(request);
-        let keep = self.gate.keep_response_bytes();
-        Box::pin(async move {
-            let response = future.await?;
-            let (mut response, handled) = if slot.keeps_response() {
-                capture(response, keep).await
-            } else {
-                let status = response.status().as_u16();
-                (response, HandlerResponse::status(status))
-            };
-            match slot.finish_with(handled).await {
-                None => Ok(response),
-                Some(Completion::Deliver { headers, private }) => {
-                    append_headers(&mut response, headers);
-                    if private {
-                        make_private(&mut response);
-                    }
-                    Ok(response)
-                }
-                Some(Completion::Replace(parts)) => Ok(into_response(parts)),
-            }
-        })
+        X402Future {
+            inner: future,
+            slot: Some(slot),
+            keep: self.gate.keep_response_bytes(),
+            finishing: None,
+        }
     }
 }
 
-/// The handler's response as the gate keeps it (status, headers, and the body when its size is
-/// known and at most `limit`), and the response to send on, rebuilt from the captured bytes.
+pin_project_lite::pin_project! {
+    /// The response future of [`X402Service`]: the inner service's response, then, only when
+    /// a `Payment` extractor parked a payment or a drawn use for this request, the work owed
+    /// after the handler (settling, the receipt headers). A request that parked nothing (an
+    /// unpaid route) is answered without that second step or any allocation for it.
+    pub struct X402Future<F, E> {
+        #[pin]
+        inner: F,
+        slot: Option<SettlementSlot>,
+        keep: usize,
+        finishing: Option<BoxFuture<'static, Result<Response, E>>>,
+    }
+}
+
+impl<F, E> Future for X402Future<F, E>
+where
+    F: Future<Output = Result<Response, E>>,
+    E: Send + 'static,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(finishing) = this.finishing {
+            return finishing.as_mut().poll(cx);
+        }
+        let response = ready!(this.inner.poll(cx))?;
+        let Some(slot) = this.slot.take().filter(SettlementSlot::is_parked) else {
+            return Poll::Ready(Ok(response));
+        };
+        let mut finishing = Box::pin(finish(slot, response, *this.keep));
+        let poll = finishing.as_mut().poll(cx);
+        *this.finishing = Some(finishing);
+        poll
+    }
+}
+
+/// After the handler of a request that parked work: settles (or gives back a drawn use) and
+/// adds or replaces what the outcome says.
+async fn finish<E>(slot: SettlementSlot, response: Response, keep: usize) -> Result<Response, E> {
+    let (mut response, handled) = if slot.keeps_response() {
+        capture(response, keep).await
+    } else {
+        let status = response.status().as_u16();
+        (response, HandlerResponse::status(status))
+    };
+    match slot.finish_with(handled).await {
+        None => Ok(response),
+        Some(Completion::Deliver { headers, private }) => {
+            append_headers(&mut response, headers);
+            if private {
+                make_private(&mut response);
+            }
+            Ok(response)
+        }
+        Some(Completion::Replace(parts)) => Ok(into_response(parts)),
+    }
+}
+
 async fn capture(response: Response, limit: usize) -> (Response, HandlerResponse) {
     let (parts, body) = response.into_parts();
     let headers = parts

@@ -49,7 +49,7 @@ mod view;
 use std::sync::Arc;
 
 pub use extract::{Payment, PaymentRejection, Unpriced};
-pub use layer::{X402Layer, X402Service};
+pub use layer::{X402Future, X402Layer, X402Service};
 #[doc(inline)]
 pub use x402_runtime::paid;
 /// The browser paywall's look (see [`x402_runtime::paywall`]), for
