@@ -1,7 +1,8 @@
 //! The `x402ctl` binary, run as a process: `inspect` on the official client vectors and on
 //! other x402 objects, `keygen`, and `pay` against a real paid server on loopback.
 
-use crate::server;
+#[path = "../../integrations/reqwest/tests/support/server.rs"]
+mod server;
 
 use std::process::Output;
 

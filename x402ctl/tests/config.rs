@@ -4,7 +4,7 @@
 //! and token, recipient, default network) and the client (`x402ctl pay --config`, or the chain
 //! given inline with `--chain`). No network or token is written in code.
 
-use crate::support;
+mod support;
 
 use std::process::Output;
 use std::time::Duration;

@@ -11,7 +11,7 @@
 //! - SIGTERM lets the settlements in flight finish;
 //! - per-caller rate limits and body-size limits.
 
-use crate::support;
+mod support;
 
 use std::collections::HashSet;
 use std::path::Path;

@@ -7,7 +7,7 @@
 //! `scripts/test` installs them into `.tools/interop`). Without them the test says it was
 //! skipped, and fails under `X402_REQUIRE_BACKENDS=1`.
 
-use crate::support;
+mod support;
 
 use std::path::PathBuf;
 use std::time::Duration;

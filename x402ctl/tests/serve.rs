@@ -2,7 +2,8 @@
 //! (verify, settle, supported) and by raw HTTP (malformed bodies, discovery), and used as the
 //! facilitator of a paid server that the reqwest client pays.
 
-use crate::server;
+#[path = "../../integrations/reqwest/tests/support/server.rs"]
+mod server;
 
 use std::process::Stdio;
 

@@ -3,7 +3,7 @@
 //! JSON-RPC endpoint over an in-process LiteSVM (the real SPL programs); a paid axum server
 //! uses the process as its facilitator, and reqwest-x402 pays with a Solana key.
 
-use crate::support;
+mod support;
 
 use std::process::Stdio;
 use std::sync::Arc;
