@@ -370,9 +370,9 @@ impl Gate {
             if let Some((scope, tokens)) = tokens
                 && !tokens.is_empty()
             {
-                let redeemed = self
-                    .redeem(&tokens, &scope, &method, &challenge, summary.as_ref())
-                    .await;
+                let redeemed =
+                    Box::pin(self.redeem(&tokens, &scope, &method, &challenge, summary.as_ref()))
+                        .await;
                 match redeemed {
                     Ok(admission) => return Decision::Admitted(Box::new(admission)),
                     // A store failure fails closed, whatever else the request carries.
@@ -383,9 +383,9 @@ impl Gate {
                 }
             }
             if let (Some(sign_in), Some(scope)) = (sign_in, &scope) {
-                let signed_in = self
-                    .sign_in(&sign_in, scope, &method, &challenge, summary.as_ref())
-                    .await;
+                let signed_in =
+                    Box::pin(self.sign_in(&sign_in, scope, &method, &challenge, summary.as_ref()))
+                        .await;
                 match signed_in {
                     Ok(admission) => return Decision::Admitted(Box::new(admission)),
                     Err(rejection) if rejection.status() != 402 => {
@@ -401,9 +401,11 @@ impl Gate {
                 });
                 return Decision::Challenge(rejection.with_challenge(challenge));
             };
-            let admitted = self
-                .admit(version, &value, challenge, scope, &method, summary)
-                .await;
+            // Boxed, like redeem and sign_in above: these futures are kilobytes (verification,
+            // the facilitator, the journal), and held inline they made every request's future
+            // that large, copied each time a framework moves or boxes it, a 402 included.
+            let admitted =
+                Box::pin(self.admit(version, &value, challenge, scope, &method, summary)).await;
             match admitted {
                 Ok(admission) => Decision::Admitted(Box::new(admission)),
                 Err(rejection) => {
