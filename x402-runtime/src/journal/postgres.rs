@@ -180,17 +180,19 @@ impl PostgresJournal {
         .transpose()
     }
 
+    /// Inserts `payment` unless a record holds its key or payment id; gives it back when one
+    /// does.
     async fn insert_once(
         &self,
-        payment: &NewPayment,
-    ) -> Result<Option<PaymentRecord>, JournalError> {
+        payment: std::sync::Arc<NewPayment>,
+    ) -> Result<Result<PaymentRecord, std::sync::Arc<NewPayment>>, JournalError> {
         let id = match &payment.id {
             Some(id) => id.clone(),
             None => new_id(payment.at)?,
         };
         let at = sql::ms(payment.at)?;
         let valid_before = payment.valid_before.map(sql::ms).transpose()?;
-        sqlx::query_as::<_, RawRecord>(&format!(
+        let created = sqlx::query_as::<_, RawRecord>(&format!(
             "INSERT INTO payments (id, payment_key, payment_id, fingerprint, route, resource, \
              method, payer, pay_to, amount, asset, network, scheme, x402_version, nonce, \
              valid_before, state, facilitator_request, created_at, updated_at) \
@@ -218,9 +220,11 @@ impl PostgresJournal {
         .bind(at)
         .fetch_optional(&self.pool)
         .await
-        .map_err(sql::error)?
-        .map(RawRecord::into_record)
-        .transpose()
+        .map_err(sql::error)?;
+        match created {
+            Some(row) => row.into_record().map(Ok),
+            None => Ok(Err(payment)),
+        }
     }
 
     async fn latest(

@@ -227,18 +227,19 @@ where
 #[cfg(feature = "sqlite")]
 #[derive(Debug, Default)]
 pub(super) struct Statement<'a> {
-    pub(super) text: String,
+    /// Borrowed when the text is a constant, built when it depends on the change.
+    pub(super) text: std::borrow::Cow<'static, str>,
     pub(super) values: Vec<Param<'a>>,
 }
 
 #[cfg(feature = "sqlite")]
 impl<'a> Sink<'a> for Statement<'a> {
     fn sql(&mut self, text: &str) {
-        self.text.push_str(text);
+        self.text.to_mut().push_str(text);
     }
 
     fn bind(&mut self, value: Param<'a>) {
-        self.text.push('?');
+        self.text.to_mut().push('?');
         self.values.push(value);
     }
 }
@@ -425,11 +426,12 @@ macro_rules! timed_journal {
                 payment: $crate::journal::NewPayment,
             ) -> Result<$crate::journal::Inserted, $crate::journal::JournalError> {
                 $crate::journal::sql::timed(self.timeout, "journal insert", async {
-                    let payment = payment.prepared()?;
+                    let mut payment = std::sync::Arc::new(payment.prepared()?);
                     for _ in 0..$crate::journal::sql::INSERT_TRIES {
-                        if let Some(created) = self.insert_once(&payment).await? {
-                            return Ok($crate::journal::Inserted::Created(created));
-                        }
+                        payment = match self.insert_once(payment).await? {
+                            Ok(created) => return Ok($crate::journal::Inserted::Created(created)),
+                            Err(payment) => payment,
+                        };
                         if let Some(existing) = self
                             .holder(&payment.payment_key, payment.payment_id.as_deref())
                             .await?

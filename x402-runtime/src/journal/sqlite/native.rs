@@ -190,7 +190,7 @@ pub(super) fn run(mut connection: Connection, mut queue: mpsc::UnboundedReceiver
             && let Some(rows) = together(&mut connection, &batch)
         {
             for (job, row) in batch.drain(..).zip(rows) {
-                let _ = job.reply.send(Ok(row));
+                job.answer(Ok(row));
             }
             continue;
         }
@@ -199,7 +199,7 @@ pub(super) fn run(mut connection: Connection, mut queue: mpsc::UnboundedReceiver
                 continue;
             }
             let answer = job.write.run_alone(&mut connection).map_err(error);
-            let _ = job.reply.send(answer);
+            job.answer(answer);
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The journal's operations on SQLite: inserts, transitions, kept responses, queries.
 
+use std::sync::Arc;
+
 use sqlx::SqliteConnection;
 
 use crate::journal::sql::{Param, Sink, Statement};
@@ -39,10 +41,13 @@ impl SqliteJournal {
         .transpose()
     }
 
+    /// Inserts `payment` unless a record holds its key or payment id; gives it back when one
+    /// does. Shared with the writer thread rather than copied: the payment is handed back whole
+    /// for the record the caller gets.
     async fn insert_once(
         &self,
-        payment: &NewPayment,
-    ) -> Result<Option<PaymentRecord>, JournalError> {
+        payment: Arc<NewPayment>,
+    ) -> Result<Result<PaymentRecord, Arc<NewPayment>>, JournalError> {
         let id = match &payment.id {
             Some(id) => id.clone(),
             None => new_id(payment.at)?,
@@ -51,14 +56,20 @@ impl SqliteJournal {
             id: id.clone(),
             at: sql::ms(payment.at)?,
             valid_before: payment.valid_before.map(sql::ms).transpose()?,
-            payment: payment.clone(),
+            payment: Arc::clone(&payment),
         };
-        // The new record is what was inserted: not read back.
-        Ok(self
+        if self
             .writer
             .write(Write::Insert(Box::new(row)))
             .await?
-            .map(|_| PaymentRecord::admitted(id, payment.clone())))
+            .is_none()
+        {
+            return Ok(Err(payment));
+        }
+        // The new record is what was inserted: not read back. The writer dropped its share
+        // before answering, so this does not copy (a clone covers any other holder).
+        let payment = Arc::try_unwrap(payment).unwrap_or_else(|shared| (*shared).clone());
+        Ok(Ok(PaymentRecord::admitted(id, payment)))
     }
 
     async fn latest(
@@ -105,6 +116,8 @@ impl SqliteJournal {
         read_back: bool,
     ) -> Result<Option<RawRecord>, JournalError> {
         change.validate()?;
+        // What the answer needs when nothing matched; the change itself moves to the writer.
+        let (from, settled_amount) = (change.from.clone(), change.settled_amount);
         let updated = self
             .writer
             .write(Write::Transition {
@@ -115,7 +128,7 @@ impl SqliteJournal {
                     .as_ref()
                     .map(sql::headers_json)
                     .transpose()?,
-                change: change.clone(),
+                change,
                 read_back,
             })
             .await?;
@@ -127,14 +140,14 @@ impl SqliteJournal {
         let Some(current) = self.by_id(id).await? else {
             return Err(JournalError::NotFound(id.to_owned()));
         };
-        if change.from.contains(&current.state)
-            && let Some(amount) = change.settled_amount
+        if from.contains(&current.state)
+            && let Some(amount) = settled_amount
             && amount > current.amount
         {
             return Err(settled_above_authorized(amount, &current));
         }
         Err(JournalError::Conflict {
-            expected: change.from,
+            expected: from,
             current: Box::new(current),
         })
     }
@@ -283,7 +296,7 @@ pub(super) struct Insert {
     id: String,
     at: i64,
     valid_before: Option<i64>,
-    payment: NewPayment,
+    payment: Arc<NewPayment>,
 }
 
 /// The hot row's columns an insert sets.
@@ -309,9 +322,9 @@ fn select_by_id() -> String {
 /// One step of a write: SQL text and its values.
 pub(super) type Step<'a> = Statement<'a>;
 
-fn step<'a>(text: &str, values: Vec<Param<'a>>) -> Step<'a> {
+fn step<'a>(text: impl Into<std::borrow::Cow<'static, str>>, values: Vec<Param<'a>>) -> Step<'a> {
     Step {
-        text: text.to_owned(),
+        text: text.into(),
         values,
     }
 }
@@ -403,7 +416,7 @@ impl Write {
                         ],
                     ));
                 }
-                let read = read_back.then(|| step(&select_by_id(), vec![Param::Text(Some(id))]));
+                let read = read_back.then(|| step(select_by_id(), vec![Param::Text(Some(id))]));
                 (steps, read)
             }
             Write::StoreResponse { id, status, .. } => (
@@ -411,7 +424,7 @@ impl Write {
                     "UPDATE payments SET response_status = ? WHERE id = ?",
                     vec![Param::Int(Some(i64::from(*status))), Param::Text(Some(id))],
                 )],
-                Some(step(&select_by_id(), vec![Param::Text(Some(id))])),
+                Some(step(select_by_id(), vec![Param::Text(Some(id))])),
             ),
         }
     }

@@ -32,6 +32,16 @@ pub(super) struct Job {
     pub(super) reply: oneshot::Sender<Answer>,
 }
 
+impl Job {
+    /// Answers the caller, after dropping the write: what it shares with the caller (an
+    /// insert's payment) is then the caller's alone again.
+    pub(super) fn answer(self, answer: Answer) {
+        let Job { write, reply } = self;
+        drop(write);
+        let _ = reply.send(answer);
+    }
+}
+
 /// The handle writes are sent through; the thread stops when the last handle is dropped.
 #[derive(Debug, Clone)]
 pub(super) struct Writer {
@@ -107,7 +117,7 @@ async fn commit(pool: &SqlitePool, batch: &mut Vec<Job>) {
         && let Some(rows) = together(&mut connection, batch).await
     {
         for (job, row) in batch.drain(..).zip(rows) {
-            let _ = job.reply.send(Ok(row));
+            job.answer(Ok(row));
         }
         return;
     }
@@ -116,7 +126,7 @@ async fn commit(pool: &SqlitePool, batch: &mut Vec<Job>) {
             continue;
         }
         let answer = alone(&mut connection, &job.write).await.map_err(sql::error);
-        let _ = job.reply.send(answer);
+        job.answer(answer);
     }
 }
 
