@@ -901,7 +901,7 @@ mod postgres_journal {
 #[cfg(not(feature = "sqlite"))]
 #[test]
 fn sqlite_journal() {
-    support::backends::skip(
+    crate::support::backends::skip(
         "the sqlite feature is off (run with --features sqlite or --all-features, as scripts/test does)",
     );
 }
@@ -909,7 +909,7 @@ fn sqlite_journal() {
 #[cfg(not(feature = "postgres"))]
 #[test]
 fn postgres_journal() {
-    support::backends::skip(
+    crate::support::backends::skip(
         "the postgres feature is off (run with --features postgres or --all-features, as scripts/test does)",
     );
 }

@@ -178,7 +178,7 @@ mod redis_store {
 #[cfg(not(feature = "redis"))]
 #[test]
 fn redis_store() {
-    support::backends::skip(
+    crate::support::backends::skip(
         "the redis feature is off (run with --features redis or --all-features, as scripts/test does)",
     );
 }
