@@ -525,6 +525,95 @@ mod sqlite_journal {
         assert_eq!(flags(&unknown).await, ("unknown".to_owned(), 1, 1));
         journal.close().await;
     }
+
+    /// One index per payment key and per payment id (migration 0004) both refuses a second
+    /// holder and finds a key's records, held or not, without scanning the table.
+    #[tokio::test]
+    async fn one_index_per_key_refuses_a_second_holder_and_serves_every_lookup() {
+        let dir = TempDir::new("sqlite_key_index");
+        let journal = SqliteJournal::open(&dir.0.join("journal.db"))
+            .await
+            .unwrap();
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'payments' \
+             AND (sql LIKE '%(payment_key%' OR sql LIKE '%(payment_id%') ORDER BY name",
+        )
+        .fetch_all(journal.pool())
+        .await
+        .unwrap();
+        assert_eq!(indexes, ["payments_key", "payments_payment_id"]);
+
+        // Held: a second record with the key, or with the payment id, is refused.
+        let first = journal.insert(payment(1)).await.unwrap().into_record();
+        let mut same_id = payment(2);
+        same_id.payment_id = payment(1).payment_id;
+        for again in [payment(1), same_id] {
+            let existing = journal.insert(again).await.unwrap();
+            assert!(!existing.is_created());
+            assert_eq!(existing.record().id, first.id);
+        }
+        // Released, the key and id are free again; both records stay findable, the holder first.
+        journal
+            .transition(
+                &first.id,
+                Transition::new(&[PaymentState::Verified], PaymentState::Released, 2),
+            )
+            .await
+            .unwrap();
+        let second = journal.insert(payment(1)).await.unwrap().into_record();
+        assert_ne!(second.id, first.id);
+        let key = &second.payment_key;
+        let by_key = journal.find_by_payment_key(key).await.unwrap().unwrap();
+        assert_eq!(by_key.id, second.id);
+        let id = second.payment_id.as_deref().unwrap();
+        let by_id = journal.find_by_payment_id(id).await.unwrap().unwrap();
+        assert_eq!(by_id.id, second.id);
+        let all = journal
+            .query(&Filter::default(), &Page::first(10))
+            .await
+            .unwrap();
+        assert_eq!(all.records.len(), 2);
+
+        // The lookups the paid path makes search an index; none scans `payments`.
+        for (lookup, binds) in [
+            (
+                "SELECT id FROM payment_records WHERE held = 1 \
+                 AND (payment_key = ?1 OR payment_id = ?2) ORDER BY payment_key = ?1 DESC LIMIT 1",
+                2,
+            ),
+            (
+                "SELECT id FROM payment_records WHERE payment_key = ? ORDER BY held DESC, created_at DESC, id DESC LIMIT 1",
+                1,
+            ),
+            (
+                "SELECT id FROM payment_records WHERE payment_id = ? ORDER BY held DESC, created_at DESC, id DESC LIMIT 1",
+                1,
+            ),
+        ] {
+            let explain = format!("EXPLAIN QUERY PLAN {lookup}");
+            let mut query = sqlx::query(&explain).bind(key);
+            if binds == 2 {
+                query = query.bind(id);
+            }
+            let plan: Vec<String> = query
+                .fetch_all(journal.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get::<String, _>(3))
+                .collect();
+            let on_payments: Vec<&String> =
+                plan.iter().filter(|step| step.contains(" p ")).collect();
+            assert!(!on_payments.is_empty(), "{lookup}: {plan:?}");
+            for step in on_payments {
+                assert!(
+                    step.starts_with("SEARCH p USING INDEX"),
+                    "{lookup}: {plan:?}"
+                );
+            }
+        }
+        journal.close().await;
+    }
 }
 
 /// Postgres from `X402_POSTGRES_URL`: each test gets a schema of its own, and each replica its
