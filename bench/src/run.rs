@@ -164,6 +164,13 @@ const THIS_ROWS: &[RowSpec] = &[
         Kind::Paid,
     ),
     row(
+        "paid_http_sqlite",
+        "paid via HTTP (stub), SQLite journal",
+        "http_sqlite",
+        "/weather",
+        Kind::Paid,
+    ),
+    row(
         "paid_k256",
         "paid, embedded, verified (k256)",
         "embedded_k256",
@@ -678,6 +685,11 @@ fn goals(rows: &[Row], bound: Option<(f64, f64)>) -> Vec<Goal> {
         goal(
             "paid, SQLite journal / memory journal (secp256k1)",
             (this("paid_sqlite"), this("paid_secp256k1")),
+            0.8,
+        ),
+        goal(
+            "paid via HTTP, SQLite journal / memory journal",
+            (this("paid_http_sqlite"), this("paid_http")),
             0.8,
         ),
         goal(

@@ -5,6 +5,7 @@
 //! | `plain` | `/free` without the x402 layer | none |
 //! | `http` | `/free` behind the layer, `/weather` (paid), `/pass` (paid, 1 h pass) | HTTP, the stub |
 //! | `http_trusted` | `/weather` | HTTP, the stub, with the gate's local checks off |
+//! | `http_sqlite` | `/weather` | as `http`, journaled in a SQLite file as shipped |
 //! | `embedded_k256` | `/weather` | embedded, real verification with `k256` |
 //! | `embedded_secp256k1` | `/weather` | embedded, real verification with libsecp256k1 |
 //! | `embedded_sqlite` | `/weather` | as `embedded_secp256k1`, journaled in a SQLite file as shipped (WAL, `synchronous = FULL`) |
@@ -160,10 +161,17 @@ pub(crate) fn run(args: ServerArgs) -> Result<(), Error> {
     runtime.block_on(async {
         let sqlite = sqlite_journal(&journals.0.join("full.db"), false).await?;
         let sqlite_normal = sqlite_journal(&journals.0.join("normal.db"), true).await?;
+        let http_sqlite = sqlite_journal(&journals.0.join("http.db"), false).await?;
         let http = X402::builder()
             .facilitator(args.facilitator.as_str())
             .pay_to(PAY_TO)
             .entitlement_keys(EntitlementKeys::new(ENTITLEMENT_KEY.0, ENTITLEMENT_KEY.1)?)
+            .build()?;
+        let http_journaled = X402::builder()
+            .facilitator(args.facilitator.as_str())
+            .pay_to(PAY_TO)
+            .entitlement_keys(EntitlementKeys::new(ENTITLEMENT_KEY.0, ENTITLEMENT_KEY.1)?)
+            .journal(http_sqlite)
             .build()?;
         // Every check left to the facilitator, as x402-axum does: no signature recovery here.
         let trusted = X402::builder()
@@ -187,6 +195,12 @@ pub(crate) fn run(args: ServerArgs) -> Result<(), Error> {
                 Router::new()
                     .route("/weather", get(weather))
                     .layer(trusted.layer()),
+            ),
+            (
+                "http_sqlite",
+                Router::new()
+                    .route("/weather", get(weather))
+                    .layer(http_journaled.layer()),
             ),
             (
                 "embedded_k256",
