@@ -383,7 +383,12 @@ impl Gate {
                 .unwrap_or_default()
                 .to_owned(),
             valid_before: verified.expires_at,
-            facilitator_request: serde_json::to_string(&request).unwrap_or_default(),
+            // The JSON the facilitator was (or will be) sent, written once for both.
+            facilitator_request: request
+                .json()
+                .ok()
+                .and_then(|json| String::from_utf8(json.to_vec()).ok())
+                .unwrap_or_default(),
             at: now_ms(),
         };
         match self.journal.insert(new).await {

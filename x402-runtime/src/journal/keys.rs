@@ -1,5 +1,7 @@
 //! Keys, ids, fingerprints and times as every journal backend spells them.
 
+use std::fmt::Write as _;
+
 use sha2::{Digest, Sha256};
 
 use super::JournalError;
@@ -121,9 +123,12 @@ pub fn new_record_id(at: u64) -> Result<String, JournalError> {
     let mut random = [0u8; 10];
     getrandom::fill(&mut random)
         .map_err(|e| JournalError::Unavailable(format!("no randomness for a record id: {e}")))?;
-    let mut id = format!("{:012x}", at & 0xffff_ffff_ffff);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(32);
+    let _ = write!(id, "{:012x}", at & 0xffff_ffff_ffff);
     for byte in random {
-        id.push_str(&format!("{byte:02x}"));
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
     Ok(id)
 }

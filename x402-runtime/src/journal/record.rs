@@ -597,6 +597,12 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 32);
         assert!(a < c && b < c);
+        // The time (12 hex digits), then 80 random bits, all lower-case hex.
+        assert!(a.starts_with("0000000003e8"), "{a}");
+        assert!(
+            a.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+            "{a}"
+        );
     }
 
     #[test]
