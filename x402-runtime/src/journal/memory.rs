@@ -50,6 +50,66 @@ impl MemoryJournal {
         // the maps half-updated; a poisoned lock is still consistent.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Applies `change` to record `id` ([`Journal::transition`]'s rules) and gives what `read`
+    /// takes from the changed record.
+    fn apply<R>(
+        &self,
+        id: &str,
+        change: Transition,
+        read: impl FnOnce(&PaymentRecord) -> R,
+    ) -> Result<R, JournalError> {
+        change.validate()?;
+        let mut inner = self.lock();
+        let Some(record) = inner.records.get_mut(id) else {
+            return Err(JournalError::NotFound(id.to_owned()));
+        };
+        if !change.from.contains(&record.state) {
+            return Err(JournalError::Conflict {
+                expected: change.from,
+                current: Box::new(record.clone()),
+            });
+        }
+        if let Some(settled) = change.settled_amount
+            && settled > record.amount
+        {
+            return Err(settled_above_authorized(settled, record));
+        }
+        record.state = change.to;
+        record.updated_at = change.at;
+        if change.starts_attempt() {
+            record.attempts = record.attempts.saturating_add(1);
+        }
+        record.reconciled |= change.reconciled;
+        if change.transaction.is_some() {
+            record.transaction = change.transaction;
+        }
+        if change.to == PaymentState::Settled {
+            record.settled_amount = Some(change.settled_amount.unwrap_or(record.amount));
+        }
+        if change.error_reason.is_some() {
+            record.error_reason = change.error_reason;
+            record.error_message = change.error_message;
+        }
+        if let Some(kept) = change.response
+            && record.response.is_none()
+        {
+            record.response_status = Some(kept.status);
+            record.response = Some(kept);
+        }
+        if change.response_status.is_some() {
+            record.response_status = change.response_status;
+        }
+        let read = read(record);
+        if !record.state.holds_keys() {
+            let (key, payment_id) = (record.payment_key.clone(), record.payment_id.clone());
+            inner.by_key.remove(&key);
+            if let Some(payment_id) = payment_id {
+                inner.by_payment_id.remove(&payment_id);
+            }
+        }
+        Ok(read)
+    }
 }
 
 impl Inner {
@@ -130,55 +190,12 @@ impl Journal for MemoryJournal {
         id: &str,
         change: Transition,
     ) -> Result<PaymentRecord, JournalError> {
-        change.validate()?;
-        let mut inner = self.lock();
-        let Some(record) = inner.records.get_mut(id) else {
-            return Err(JournalError::NotFound(id.to_owned()));
-        };
-        if !change.from.contains(&record.state) {
-            return Err(JournalError::Conflict {
-                expected: change.from,
-                current: Box::new(record.clone()),
-            });
-        }
-        if let Some(settled) = change.settled_amount
-            && settled > record.amount
-        {
-            return Err(settled_above_authorized(settled, record));
-        }
-        record.state = change.to;
-        record.updated_at = change.at;
-        if change.starts_attempt() {
-            record.attempts = record.attempts.saturating_add(1);
-        }
-        record.reconciled |= change.reconciled;
-        if change.transaction.is_some() {
-            record.transaction = change.transaction;
-        }
-        if change.to == PaymentState::Settled {
-            record.settled_amount = Some(change.settled_amount.unwrap_or(record.amount));
-        }
-        if change.error_reason.is_some() {
-            record.error_reason = change.error_reason;
-            record.error_message = change.error_message;
-        }
-        if let Some(kept) = change.response
-            && record.response.is_none()
-        {
-            record.response_status = Some(kept.status);
-            record.response = Some(kept);
-        }
-        if change.response_status.is_some() {
-            record.response_status = change.response_status;
-        }
-        let record = record.clone();
-        if !record.state.holds_keys() {
-            inner.by_key.remove(&record.payment_key);
-            if let Some(payment_id) = &record.payment_id {
-                inner.by_payment_id.remove(payment_id);
-            }
-        }
-        Ok(record)
+        self.apply(id, change, PaymentRecord::clone)
+    }
+
+    /// The transition without copying the record out (the gate's paid path).
+    async fn advance(&self, id: &str, change: Transition) -> Result<(), JournalError> {
+        self.apply(id, change, |_| ())
     }
 
     async fn store_response(
