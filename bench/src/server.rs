@@ -118,6 +118,24 @@ fn embedded(
     Ok(builder.build()?)
 }
 
+/// A server that asks the (stub) facilitator at `facilitator`, with the gate's local checks
+/// on or off, journaling into `journal` when given, else into its default in-memory journal.
+fn remote(
+    facilitator: &str,
+    local_checks: bool,
+    journal: Option<Arc<dyn Journal>>,
+) -> Result<X402, Error> {
+    let mut builder = X402::builder()
+        .facilitator(facilitator)
+        .local_checks(local_checks)
+        .pay_to(PAY_TO)
+        .entitlement_keys(EntitlementKeys::new(ENTITLEMENT_KEY.0, ENTITLEMENT_KEY.1)?);
+    if let Some(journal) = journal {
+        builder = builder.journal(journal);
+    }
+    Ok(builder.build()?)
+}
+
 /// A SQLite journal in `file` with the shipped settings, or with `synchronous = NORMAL`.
 async fn sqlite_journal(file: &std::path::Path, normal: bool) -> Result<Arc<dyn Journal>, Error> {
     if !normal {
@@ -162,24 +180,10 @@ pub(crate) fn run(args: ServerArgs) -> Result<(), Error> {
         let sqlite = sqlite_journal(&journals.0.join("full.db"), false).await?;
         let sqlite_normal = sqlite_journal(&journals.0.join("normal.db"), true).await?;
         let http_sqlite = sqlite_journal(&journals.0.join("http.db"), false).await?;
-        let http = X402::builder()
-            .facilitator(args.facilitator.as_str())
-            .pay_to(PAY_TO)
-            .entitlement_keys(EntitlementKeys::new(ENTITLEMENT_KEY.0, ENTITLEMENT_KEY.1)?)
-            .build()?;
-        let http_journaled = X402::builder()
-            .facilitator(args.facilitator.as_str())
-            .pay_to(PAY_TO)
-            .entitlement_keys(EntitlementKeys::new(ENTITLEMENT_KEY.0, ENTITLEMENT_KEY.1)?)
-            .journal(http_sqlite)
-            .build()?;
+        let http = remote(&args.facilitator, true, None)?;
+        let http_journaled = remote(&args.facilitator, true, Some(http_sqlite))?;
         // Every check left to the facilitator, as x402-axum does: no signature recovery here.
-        let trusted = X402::builder()
-            .facilitator(args.facilitator.as_str())
-            .local_checks(false)
-            .pay_to(PAY_TO)
-            .entitlement_keys(EntitlementKeys::new(ENTITLEMENT_KEY.0, ENTITLEMENT_KEY.1)?)
-            .build()?;
+        let trusted = remote(&args.facilitator, false, None)?;
         let apps = [
             ("plain", Router::new().route("/free", get(free))),
             (

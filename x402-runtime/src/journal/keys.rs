@@ -123,12 +123,8 @@ pub fn new_record_id(at: u64) -> Result<String, JournalError> {
     let mut random = [0u8; 10];
     getrandom::fill(&mut random)
         .map_err(|e| JournalError::Unavailable(format!("no randomness for a record id: {e}")))?;
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = String::with_capacity(32);
     let _ = write!(id, "{:012x}", at & 0xffff_ffff_ffff);
-    for byte in random {
-        id.push(char::from(HEX[usize::from(byte >> 4)]));
-        id.push(char::from(HEX[usize::from(byte & 0xf)]));
-    }
+    id.push_str(&alloy_primitives::hex::encode(random));
     Ok(id)
 }

@@ -27,18 +27,14 @@ impl SqliteJournal {
         key: &str,
         payment_id: Option<&str>,
     ) -> Result<Option<PaymentRecord>, JournalError> {
-        sqlx::query_as::<_, RawRecord>(&format!(
-            "SELECT {COLUMNS} FROM payment_records \
-             WHERE held = 1 AND (payment_key = ?1 OR payment_id = ?2) \
-             ORDER BY payment_key = ?1 DESC LIMIT 1"
-        ))
-        .bind(key)
-        .bind(payment_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(sql::error)?
-        .map(RawRecord::into_record)
-        .transpose()
+        sqlx::query_as::<_, RawRecord>(&holder_sql())
+            .bind(key)
+            .bind(payment_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(sql::error)?
+            .map(RawRecord::into_record)
+            .transpose()
     }
 
     /// Inserts `payment` unless a record holds its key or payment id; gives it back when one
@@ -77,16 +73,13 @@ impl SqliteJournal {
         column: &str,
         value: &str,
     ) -> Result<Option<PaymentRecord>, JournalError> {
-        sqlx::query_as::<_, RawRecord>(&format!(
-            "SELECT {COLUMNS} FROM payment_records WHERE {column} = ? \
-             ORDER BY held DESC, created_at DESC, id DESC LIMIT 1"
-        ))
-        .bind(value)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(sql::error)?
-        .map(RawRecord::into_record)
-        .transpose()
+        sqlx::query_as::<_, RawRecord>(&latest_sql(column))
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(sql::error)?
+            .map(RawRecord::into_record)
+            .transpose()
     }
 
     async fn do_transition(
@@ -313,6 +306,23 @@ const INSERT_REQUEST: &str =
 /// The kept response (headers, body) of record `id`, unless one is kept already.
 const INSERT_RESPONSE: &str = "INSERT INTO payment_responses (seq, headers, body) \
     SELECT seq, ?, ? FROM payments WHERE id = ? ON CONFLICT DO NOTHING";
+
+/// The record holding the key `?1` or the payment id `?2`, the key's holder first.
+fn holder_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM payment_records \
+         WHERE held = 1 AND (payment_key = ?1 OR payment_id = ?2) \
+         ORDER BY payment_key = ?1 DESC LIMIT 1"
+    )
+}
+
+/// The record of `column` = `?` that holds it, else the most recent one.
+fn latest_sql(column: &str) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM payment_records WHERE {column} = ? \
+         ORDER BY held DESC, created_at DESC, id DESC LIMIT 1"
+    )
+}
 
 /// The record `id`, in `COLUMNS` order.
 fn select_by_id() -> String {
@@ -548,3 +558,41 @@ fn transition_update<'a>(
 }
 
 crate::journal::sql::timed_journal!(SqliteJournal);
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row as _;
+
+    use super::*;
+
+    /// The lookups a payment's admission makes (the holder of its key or payment id, the
+    /// latest record of either) search the key and payment-id indexes; none scans `payments`.
+    #[tokio::test]
+    async fn key_and_payment_id_lookups_search_an_index() {
+        let journal = SqliteJournal::in_memory().await.unwrap();
+        for (sql, binds) in [
+            (holder_sql(), 2),
+            (latest_sql("payment_key"), 1),
+            (latest_sql("payment_id"), 1),
+        ] {
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let mut query = sqlx::query(&explain).bind("key");
+            if binds == 2 {
+                query = query.bind("pay_0123456789abcdef");
+            }
+            let plan: Vec<String> = query
+                .fetch_all(&journal.pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get::<String, _>(3))
+                .collect();
+            let on_payments: Vec<&String> =
+                plan.iter().filter(|step| step.contains(" p ")).collect();
+            assert!(!on_payments.is_empty(), "{sql}: {plan:?}");
+            for step in on_payments {
+                assert!(step.starts_with("SEARCH p USING INDEX"), "{sql}: {plan:?}");
+            }
+        }
+    }
+}
